@@ -1,0 +1,130 @@
+"""Configuration: the YAML files a sales-ops admin edits, validated once at start.
+
+``KPIBOT_CONFIG_DIR`` (default ``config/``) holds:
+
+* ``org.yaml``: calendar and money settings (:class:`OrgConfig`);
+* ``kpis.yaml``: the KPI catalog (validated by :mod:`kpi.catalog`);
+* ``people.yaml``: teams, people, roles and Slack ids (:class:`PeopleConfig`); optional when the CRM
+  supplies them;
+* ``csv.yaml``: the CSV import mapping (validated by :mod:`crm.csv_source`).
+
+A wrong value raises :class:`ConfigError` naming the file, the key, the value and what is allowed,
+so the admin can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+M = TypeVar("M", bound=BaseModel)
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+ROLES = ("rep", "manager", "admin")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who edits the file."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrgConfig(Strict):
+    timezone: str = "UTC"
+    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+    week_start: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    ramp_threshold: float = Field(0.8, gt=0, le=1)
+    default_period: str = "this quarter"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("expected an IANA time zone such as UTC, Europe/Paris or America/New_York") from exc
+        return value
+
+    @field_validator("week_start", mode="before")
+    @classmethod
+    def _lower_weekday(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class TeamConfig(Strict):
+    name: str
+    parent: str | None = None
+    manager: str | None = Field(None, description="email or name of the team's manager")
+
+
+class PersonConfig(Strict):
+    name: str
+    email: str | None = None
+    role: Literal[ROLES] = "rep"  # type: ignore[valid-type]
+    team: str | None = None
+    slack_user_id: str | None = Field(None, pattern=r"^[UW][A-Z0-9]{2,}$")
+    hired_at: str | None = None
+    left_at: str | None = None
+    manages: list[str] = Field(default_factory=list, description="extra teams this person manages")
+
+
+class PeopleConfig(Strict):
+    teams: list[TeamConfig] = Field(default_factory=list)
+    people: list[PersonConfig] = Field(default_factory=list)
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("KPIBOT_CONFIG_DIR", "config"))
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse one YAML file, turning syntax errors into a message with file and line."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: this is not valid YAML ({getattr(exc, 'problem', exc)}).") from exc
+
+
+def explain(path: Path, error: ValidationError, prefix: tuple[Any, ...] = ()) -> ConfigError:
+    """Turn a pydantic error into one line per problem: file, key, value, what is allowed."""
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in (*prefix, *item["loc"])) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key '{key}'. Remove it or check its spelling.")
+            continue
+        value = item.get("input")
+        allowed = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: key '{key}' has value {value!r}: {allowed}.")
+    return ConfigError("\n".join(lines))
+
+
+def load_model(model: type[M], path: Path) -> M:
+    """Load ``path`` into ``model``; a missing file gives the model's defaults."""
+    data = read_yaml(path) if path.exists() else None
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        raise explain(path, exc) from None
+
+
+def load_org(directory: Path | None = None) -> OrgConfig:
+    return load_model(OrgConfig, (directory or config_dir()) / "org.yaml")
+
+
+def load_people(directory: Path | None = None) -> PeopleConfig:
+    return load_model(PeopleConfig, (directory or config_dir()) / "people.yaml")

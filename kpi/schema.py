@@ -1,0 +1,300 @@
+"""The canonical CRM schema: every connector writes these tables and every KPI reads them.
+
+Conventions that the metrics compiler relies on:
+
+* Timestamps (``*_at``, ``close_date``) are naive UTC ``DateTime`` values. Periods are computed in the
+  organisation's time zone and converted to UTC bounds before they reach SQL, so SQLite and PostgreSQL
+  compare the same values the same way.
+* Calendar facts (hire dates, spend and target periods) are ``Date`` values in the organisation's time
+  zone. Period ends stored in the database are *exclusive* (``[period_start, period_end)``), like the
+  periods themselves.
+* Money is ``Numeric(18, 2)``: exact to the cent.
+* Every record that comes from a CRM keeps ``crm`` (the source name) and ``crm_id`` (the id in that
+  source), unique together, so re-reading a record updates it. Deleted CRM records get ``deleted_at``
+  and stop counting in every KPI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Money = Numeric(18, 2)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class FromCrm:
+    """Columns shared by every record that a connector imports."""
+
+    crm: Mapped[str] = mapped_column(String(32), default="local")
+    crm_id: Mapped[str] = mapped_column(String(128))
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Team(FromCrm, Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("crm", "crm_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id", use_alter=True))
+
+
+class Rep(FromCrm, Base):
+    """A person: a rep who owns records, a manager, or an admin (``role``)."""
+
+    __tablename__ = "reps"
+    __table_args__ = (UniqueConstraint("crm", "crm_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="rep")
+    hired_at: Mapped[dt.date | None] = mapped_column(Date)
+    left_at: Mapped[dt.date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Account(FromCrm, Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("crm", "crm_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"), index=True)
+    segment: Mapped[str | None] = mapped_column(String(64))
+    became_customer_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    churned_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    attributes: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Lead(FromCrm, Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        UniqueConstraint("crm", "crm_id"),
+        Index("ix_leads_owner_created", "owner_id", "created_at"),
+        Index("ix_leads_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    name: Mapped[str | None] = mapped_column(String(300))
+    lead_source: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    mql_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    sql_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    converted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    disqualified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    converted_deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", use_alter=True))
+
+
+class Deal(FromCrm, Base):
+    __tablename__ = "deals"
+    __table_args__ = (
+        UniqueConstraint("crm", "crm_id"),
+        Index("ix_deals_owner_close", "owner_id", "close_date"),
+        Index("ix_deals_close", "close_date"),
+        Index("ix_deals_owner_created", "owner_id", "created_at"),
+        Index("ix_deals_created", "created_at"),
+        Index("ix_deals_account", "account_id"),
+        Index("ix_deals_updated", "crm", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str | None] = mapped_column(String(300))
+    product: Mapped[str | None] = mapped_column(String(200))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    cost: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    stage: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    type: Mapped[str] = mapped_column(String(16), default="new")
+    probability: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
+    contract_months: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    close_date: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Activity(FromCrm, Base):
+    __tablename__ = "activities"
+    __table_args__ = (
+        UniqueConstraint("crm", "crm_id"),
+        Index("ix_activities_owner_type_occurred", "owner_id", "type", "occurred_at"),
+        Index("ix_activities_type_occurred", "type", "occurred_at"),
+        Index("ix_activities_type_created", "type", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    type: Mapped[str] = mapped_column(String(16))
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    occurred_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Quote(FromCrm, Base):
+    __tablename__ = "quotes"
+    __table_args__ = (UniqueConstraint("crm", "crm_id"), Index("ix_quotes_owner_sent", "owner_id", "sent_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class MarketingSpend(FromCrm, Base):
+    """Sales and marketing spend for a team (``team_id``) or the whole organisation (``NULL``)."""
+
+    __tablename__ = "marketing_spend"
+    __table_args__ = (UniqueConstraint("crm", "crm_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    period_start: Mapped[dt.date] = mapped_column(Date, index=True)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+
+class NpsResponse(FromCrm, Base):
+    __tablename__ = "nps_responses"
+    __table_args__ = (UniqueConstraint("crm", "crm_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    answered_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class Forecast(FromCrm, Base):
+    __tablename__ = "forecasts"
+    __table_args__ = (
+        UniqueConstraint("crm", "crm_id"),
+        Index("ix_forecasts_period", "period_start", "period_end", "owner_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Target(Base):
+    """A target for one KPI, one scope (``rep``, ``team`` or ``org``) and one period ``[start, end)``."""
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        UniqueConstraint("kpi", "scope_type", "scope_id", "period_start", "period_end"),
+        Index("ix_targets_lookup", "kpi", "period_start", "period_end"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kpi: Mapped[str] = mapped_column(String(64))
+    scope_type: Mapped[str] = mapped_column(String(8))
+    scope_id: Mapped[int | None] = mapped_column(Integer)
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    value: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    set_by: Mapped[str | None] = mapped_column(String(320))
+    set_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class SyncState(Base):
+    """The incremental-sync cursor of one object of one source."""
+
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("source", "object"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    object: Mapped[str] = mapped_column(String(64))
+    cursor: Mapped[str | None] = mapped_column(String(256))
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(2000))
+
+
+class Reject(Base):
+    """A source record that failed validation, kept with the reason so nothing is silently lost."""
+
+    __tablename__ = "rejects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    object: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(String(1000))
+    record: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Delivery(Base):
+    """One Slack post, keyed for idempotency: recorded before sending and completed after."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    channel: Mapped[str | None] = mapped_column(String(64))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(1000))
+
+
+class Celebration(Base):
+    __tablename__ = "celebrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
