@@ -143,7 +143,7 @@ class Deal(FromCrm, Base):
     type: Mapped[str] = mapped_column(String(16), default="new")
     probability: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
     contract_months: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     close_date: Mapped[dt.datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 

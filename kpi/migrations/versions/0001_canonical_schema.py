@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 15:10:06.869815
+Create Date: 2026-11-22 15:10:43.415810
 """
 
 import sqlalchemy as sa
@@ -234,7 +234,7 @@ def upgrade() -> None:
         sa.Column("type", sa.String(length=16), nullable=False),
         sa.Column("probability", sa.Numeric(precision=5, scale=4), nullable=True),
         sa.Column("contract_months", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=True),
         sa.Column("close_date", sa.DateTime(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=True),
         sa.Column("crm", sa.String(length=32), nullable=False),
