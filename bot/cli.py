@@ -1,0 +1,147 @@
+"""The `kpibot` command line: ask questions, load demo data, sync the CRM, manage the database.
+
+Every command is a thin wrapper: parse options, call the core, print the result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from kpi.access import AccessDenied
+from kpi.catalog import UnknownKpi
+from kpi.config import ConfigError, config_dir, load_org
+from kpi.directory import UnknownPerson
+from kpi.periods import PeriodError
+
+app = typer.Typer(
+    help="kpibot: sales KPIs from your CRM, in Slack and on the command line.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+errors = Console(stderr=True)
+
+AsOf = Annotated[
+    dt.datetime | None,
+    typer.Option("--as-of", formats=["%Y-%m-%d"], help="Answer as if today were this date."),
+]
+
+
+def fail(message: str, code: int = 2, as_json: bool = False, **extra: Any) -> None:
+    """Print a problem for a person (or as JSON) and exit with ``code``."""
+    if as_json:
+        print(json.dumps({"error": message, **extra}, indent=2))
+    else:
+        errors.print(f"[red]{message}[/red]", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.command()
+def ask(
+    question: Annotated[
+        str, typer.Argument(help='e.g. "my win-rate", "leaderboard calls this week", "help"')
+    ],
+    who: Annotated[str, typer.Option("--as", help="Ask as this person (email or name).")],
+    as_of: AsOf = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Answer a KPI question as a given person."""
+    from kpi.service import Kpibot
+
+    try:
+        bot = Kpibot()
+        asker = bot.person(who)
+        answer = bot.ask(question, asker, as_of.date() if as_of else None)
+    except UnknownKpi as exc:
+        fail(str(exc), as_json=as_json, suggestions=exc.suggestions)
+    except UnknownPerson as exc:
+        fail(str(exc), as_json=as_json, suggestions=exc.suggestions)
+    except (PeriodError, AccessDenied, ConfigError, LookupError) as exc:
+        fail(str(exc), as_json=as_json)
+    if as_json:
+        print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+    else:
+        console.print(answer.text, highlight=False, markup=False)
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same company.")] = 7,
+    reps: Annotated[int, typer.Option(help="Number of reps.")] = 40,
+    months: Annotated[int, typer.Option(help="Months of history.")] = 24,
+    as_of: AsOf = None,
+    fresh: Annotated[bool, typer.Option(help="Delete existing data first.")] = True,
+) -> None:
+    """Generate a believable demo company in the database (DATABASE_URL)."""
+    from kpi import demo as demo_data
+    from kpi.db import get_engine
+
+    try:
+        org = load_org()
+    except ConfigError as exc:
+        fail(str(exc))
+    day = as_of.date() if as_of else dt.datetime.now(org.tz).date()
+    with console.status("Generating demo data…"):
+        summary = demo_data.generate(
+            get_engine(), seed=seed, reps=reps, months=months, as_of=day, timezone=org.timezone, fresh=fresh
+        )
+    apply_people_config()
+    console.print(f"Demo company generated as of {day}: {summary}", highlight=False)
+
+
+@app.command()
+def sync(
+    source: Annotated[str, typer.Option(help="Where from: csv.")] = "csv",
+    path: Annotated[Path | None, typer.Option(help="Folder of CSV files (csv source).")] = None,
+    full: Annotated[
+        bool, typer.Option(help="Full reconcile: records missing from the source are deleted.")
+    ] = True,
+) -> None:
+    """Import CRM data into the local database."""
+    from crm.csv_source import csv_connector
+
+    from crm.sync import run_sync
+    from kpi.db import get_engine
+
+    if source != "csv":
+        fail(f"Unknown source '{source}'. Available now: csv.")
+    if path is None or not path.is_dir():
+        fail(f"--path must be a folder of CSV files; '{path}' is not one.")
+    try:
+        connector = csv_connector(path, config_dir())
+        report = run_sync(get_engine(), connector, full=full)
+    except ConfigError as exc:
+        fail(str(exc))
+    console.print(report.summary(), highlight=False, markup=False)
+    if report.rejected:
+        sys.exit(1 if not report.imported else 0)
+
+
+def apply_people_config() -> None:
+    """Apply config/people.yaml (roles, Slack ids, teams) on top of what the CRM or the demo created."""
+    from crm.people import apply_people
+
+    from kpi.config import load_people
+    from kpi.db import get_engine
+
+    apply_people(get_engine(), load_people())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending database migrations (also done automatically at start)."""
+    from kpi.db import get_engine
+
+    get_engine()
+    console.print("Database schema is up to date.")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,133 @@
+"""Scopes and who may see them.
+
+The policy, in one place:
+
+* everyone sees their own numbers, the totals of the team they belong to, and any leaderboard;
+* a manager also sees every team they manage (with the teams below) and every rep in those teams;
+* an admin sees everything, including the organisation's totals.
+
+Anything else is refused with the reason and what the asker *can* ask, never with the number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from kpi.compiler import EVERYONE, ScopeFilter
+from kpi.directory import Directory, Person, TeamInfo
+
+ORG_WORDS = {"org", "company", "all", "everyone", "organisation", "organization", "org-wide", "whole company"}
+
+
+class AccessDenied(PermissionError):
+    """The asker may not see this scope; the message says why and what they can ask instead."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose numbers: one rep, one or more teams (with sub-teams), or the whole organisation."""
+
+    type: Literal["rep", "team", "org"]
+    name: str
+    filter: ScopeFilter
+    rep_id: int | None = None
+    team_ids: tuple[int, ...] = ()
+
+
+def rep_scope(person: Person) -> Scope:
+    return Scope("rep", person.name, ScopeFilter(frozenset({person.id}), frozenset()), rep_id=person.id)
+
+
+def team_scope(directory: Directory, teams: list[TeamInfo], name: str | None = None) -> Scope:
+    tree = directory.subtree({t.id for t in teams})
+    members = frozenset(directory.members(tree))
+    label = name or " + ".join(sorted(t.name for t in teams))
+    return Scope(
+        "team", label, ScopeFilter(members, frozenset(tree)), team_ids=tuple(sorted(t.id for t in teams))
+    )
+
+
+def org_scope() -> Scope:
+    return Scope("org", "the whole organisation", EVERYONE)
+
+
+def own_teams(directory: Directory, asker: Person) -> list[TeamInfo]:
+    """The teams ``team`` means for the asker: the ones they manage, else the one they belong to."""
+    managed = [t for t in directory.teams.values() if t.manager_id == asker.id]
+    if managed:
+        return managed
+    return [directory.teams[asker.team_id]] if asker.team_id in directory.teams else []
+
+
+def resolve(directory: Directory, asker: Person, scope_text: str) -> Scope:
+    """Turn the scope words of a question into a :class:`Scope` the asker may see, or refuse."""
+    text = scope_text.strip().lower()
+    if text in ("", "my", "me", "mine", "i"):
+        return rep_scope(asker)
+    if text in ORG_WORDS:
+        if asker.role != "admin":
+            raise AccessDenied(
+                "Organisation-wide numbers are for admins. You can ask for your own numbers (`my revenue`), "
+                "your team's (`team revenue`), or any leaderboard (`leaderboard revenue org`)."
+            )
+        return org_scope()
+    if text in ("team", "my team", "our", "our team", "we", "us"):
+        teams = own_teams(directory, asker)
+        if not teams:
+            raise AccessDenied(
+                f"{asker.name} is not in a team, so `team` means nothing yet. Ask for a team by name, "
+                "or `org` (admins)."
+            )
+        return team_scope(directory, teams)
+    team = directory.find_team(text.removeprefix("team ").strip())
+    if team is not None:
+        return _team_if_allowed(directory, asker, team)
+    person = directory.find_person(text)
+    return _person_if_allowed(directory, asker, person)
+
+
+def _team_if_allowed(directory: Directory, asker: Person, team: TeamInfo) -> Scope:
+    allowed = asker.role == "admin" or team.id in directory.managed_teams(asker) or team.id == asker.team_id
+    if not allowed:
+        raise AccessDenied(
+            f"You can see the totals of your own team and of teams you manage; {team.name} is neither. "
+            f"Leaderboards are open to everyone: try `leaderboard revenue {team.name}`."
+        )
+    return team_scope(directory, [team], team.name)
+
+
+def _person_if_allowed(directory: Directory, asker: Person, person: Person) -> Scope:
+    if person.id == asker.id or asker.role == "admin" or directory.manages(asker, person):
+        return rep_scope(person)
+    reason = (
+        f"{person.name} is not in a team you manage."
+        if asker.role == "manager"
+        else "Reps can see their own numbers and leaderboards, not another rep's numbers."
+    )
+    raise AccessDenied(f"{reason} Try `my <kpi>` or `leaderboard <kpi>`.")
+
+
+def default_leaderboard_scope(directory: Directory, asker: Person) -> Scope:
+    """What a leaderboard ranks when no scope is named: a rep's team, a manager's teams, an admin's org."""
+    if asker.role == "admin":
+        return org_scope()
+    teams = own_teams(directory, asker)
+    return team_scope(directory, teams) if teams else org_scope()
+
+
+def leaderboard_scope(directory: Directory, asker: Person, scope_text: str) -> Scope:
+    """Leaderboards are open to everyone, for any team or the whole organisation."""
+    text = scope_text.strip().lower()
+    if text in ("", "my", "me", "mine"):
+        return default_leaderboard_scope(directory, asker)
+    if text in ORG_WORDS:
+        return org_scope()
+    if text in ("team", "my team", "our team", "our"):
+        teams = own_teams(directory, asker)
+        return team_scope(directory, teams) if teams else org_scope()
+    team = directory.find_team(text.removeprefix("team ").strip())
+    if team is None:
+        names = ", ".join(sorted(t.name for t in directory.teams.values())[:8])
+        raise LookupError(f"I don't know the team '{scope_text}'. Teams: {names}.")
+    return team_scope(directory, [team], team.name)

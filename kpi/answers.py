@@ -1,0 +1,231 @@
+"""Answers: a KPI result dressed for people (text) and machines (JSON), with comparison and pace.
+
+These objects know nothing of Slack or the command line; bot/ renders them as Block Kit or JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kpi.access import Scope
+from kpi.catalog import Kpi
+from kpi.formats import change, formatted, raw
+from kpi.metrics import Result
+from kpi.periods import Period
+
+AHEAD, ON_TRACK = Decimal("1.05"), Decimal("0.95")
+
+
+def _number(value: Decimal | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(round(value, 4))
+
+
+def _period_json(period: Period) -> dict[str, Any]:
+    last = period.end - dt.timedelta(days=1)
+    return {
+        "label": period.label,
+        "start": period.start.isoformat(),
+        "end": last.isoformat(),
+        "to_date": period.to_date,
+    }
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Progress against a target: attainment now, what was expected by now, and the run-rate projection."""
+
+    target: Decimal
+    attainment: Decimal | None
+    expected: Decimal | None
+    projection: Decimal | None
+    status: str
+
+    @classmethod
+    def of(cls, kpi: Kpi, value: Decimal | None, target: Decimal, period: Period) -> Pace:
+        if value is None or target == 0:
+            return cls(target, None, None, None, "no value")
+        attainment = value / target if kpi.higher_is_better else (target / value if value else None)
+        if kpi.type not in ("sum", "count"):  # a rate is not earned day by day: compare it with the target
+            status = "on target" if attainment is not None and attainment >= 1 else "below target"
+            return cls(target, attainment, None, None, status)
+        share = Decimal((period.end - period.start).days) / Decimal((period.full_end - period.start).days)
+        expected, projection = target * share, value / share
+        progress = value / expected if expected else Decimal(1)
+        if not kpi.higher_is_better:
+            progress = expected / value if value else Decimal(1)
+        status = "ahead" if progress >= AHEAD else "on track" if progress >= ON_TRACK else "behind"
+        return cls(target, attainment, expected, projection, status)
+
+    def to_json(self, kpi: Kpi, currency: str) -> dict[str, Any]:
+        return {
+            "value": raw(self.target, kpi.format),
+            "formatted": formatted(self.target, kpi.format, currency),
+            "attainment": None if self.attainment is None else float(round(self.attainment, 4)),
+            "expected": raw(self.expected, kpi.format),
+            "projection": raw(self.projection, kpi.format),
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One KPI for one scope and period."""
+
+    result: Result
+    scope: Scope
+    previous: Result
+    currency: str
+    pace: Pace | None = None
+
+    @property
+    def kpi(self) -> Kpi:
+        return self.result.kpi
+
+    @property
+    def formatted(self) -> str:
+        return formatted(self.result.value, self.kpi.format, self.currency)
+
+    @property
+    def parts(self) -> str | None:
+        """ "12 of 38", "$120,000.00 over 4 deals": the numerator and denominator, where they help."""
+        r, kpi = self.result, self.kpi
+        if not kpi.show_parts or r.denominator is None or r.numerator is None:
+            return None
+        if kpi.format == "percent":
+            return f"{formatted(r.numerator, 'number')} of {formatted(r.denominator, 'number')}"
+        if kpi.format == "currency" and kpi.type == "ratio":
+            return (
+                f"{formatted(r.numerator, 'currency', self.currency)} / {formatted(r.denominator, 'number')}"
+            )
+        return None
+
+    @property
+    def change(self) -> tuple[float | None, str]:
+        return change(self.result.value, self.previous.value, self.kpi.format)
+
+    @property
+    def text(self) -> str:
+        r, kpi = self.result, self.kpi
+        head = f"{kpi.label} for {self.scope.name}, {r.period.label} ({r.period.dates()}): {self.formatted}"
+        if r.value is None:
+            head += f" ({r.reason})"
+        elif self.parts:
+            head += f" ({self.parts})"
+        previous = formatted(self.previous.value, kpi.format, self.currency)
+        lines = [head + ".", f"Previous period, {self.previous.period.label}: {previous} ({self.change[1]})."]
+        if self.pace:
+            target = formatted(self.pace.target, kpi.format, self.currency)
+            line = f"Target {target}"
+            if self.pace.attainment is not None:
+                line += f": {self.pace.attainment * 100:.0f}% attained"
+            if self.pace.expected is not None:
+                line += f", {formatted(self.pace.expected, kpi.format, self.currency)} expected by now"
+            lines.append(f"{line}, {self.pace.status}.")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        r, kpi = self.result, self.kpi
+        delta, delta_text = self.change
+        return {
+            "kpi": kpi.key,
+            "label": kpi.label,
+            "value": raw(r.value, kpi.format),
+            "formatted": self.formatted,
+            "numerator": _number(r.numerator) if r.denominator is not None else None,
+            "denominator": _number(r.denominator),
+            "reason": r.reason,
+            "period": _period_json(r.period),
+            "scope": {"type": self.scope.type, "name": self.scope.name},
+            "previous": {
+                "value": raw(self.previous.value, kpi.format),
+                "formatted": formatted(self.previous.value, kpi.format, self.currency),
+                "period": _period_json(self.previous.period),
+                "change": delta,
+                "change_formatted": delta_text,
+            },
+            "target": self.pace.to_json(kpi, self.currency) if self.pace else None,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    rank: int
+    person_id: int
+    name: str
+    result: Result
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """Members of a scope ranked by a KPI: best first by its direction, ties by name, no value last."""
+
+    kpi: Kpi
+    period: Period
+    scope: Scope
+    rows: list[Row]
+    currency: str
+
+    @classmethod
+    def rank(
+        cls, kpi: Kpi, period: Period, scope: Scope, results: dict[int, tuple[str, Result]], currency: str
+    ):
+        def order(item: tuple[int, tuple[str, Result]]):
+            _, (name, result) = item
+            value = result.value
+            return (value is None, -value if value is not None and kpi.higher_is_better else value or 0, name)
+
+        ranked = sorted(results.items(), key=order)
+        rows = [Row(i, pid, name, result) for i, (pid, (name, result)) in enumerate(ranked, start=1)]
+        return cls(kpi, period, scope, rows, currency)
+
+    @property
+    def text(self) -> str:
+        lines = [
+            f"{self.kpi.label} leaderboard, {self.scope.name}, {self.period.label} ({self.period.dates()}):"
+        ]
+        for row in self.rows:
+            lines.append(
+                f"{row.rank:>3}. {row.name}: {formatted(row.result.value, self.kpi.format, self.currency)}"
+            )
+        if not self.rows:
+            lines.append("Nobody to rank in this scope.")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kpi": self.kpi.key,
+            "label": self.kpi.label,
+            "period": _period_json(self.period),
+            "scope": {"type": self.scope.type, "name": self.scope.name},
+            "rows": [
+                {
+                    "rank": row.rank,
+                    "name": row.name,
+                    "value": raw(row.result.value, self.kpi.format),
+                    "formatted": formatted(row.result.value, self.kpi.format, self.currency),
+                }
+                for row in self.rows
+            ],
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Help:
+    """The grammar with examples (``help``) or the KPI catalog (``list``)."""
+
+    title: str
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join([self.title, *self.lines])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"help": self.title, "lines": self.lines, "text": self.text}

@@ -1,0 +1,129 @@
+"""Who is who: people and teams, loaded once from the database and looked up by name, email or Slack id."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import Engine, select
+
+from kpi.schema import Rep, Team
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    email: str | None
+    role: str
+    team_id: int | None
+    slack_user_id: str | None
+    hired_at: dt.date | None
+    left_at: dt.date | None
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name else ""
+
+    def active_during(self, start: dt.date, end: dt.date) -> bool:
+        return (self.hired_at is None or self.hired_at < end) and (
+            self.left_at is None or self.left_at > start
+        )
+
+
+@dataclass(frozen=True)
+class TeamInfo:
+    id: int
+    name: str
+    parent_id: int | None
+    manager_id: int | None
+
+
+class UnknownPerson(LookupError):
+    def __init__(self, text: str, suggestions: list[str]) -> None:
+        self.text, self.suggestions = text, suggestions
+        hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"I can't find anyone called '{text}'.{hint}")
+
+
+class Directory:
+    """People and the team tree; small enough to hold in memory, so scopes never cost a query per rep."""
+
+    def __init__(self, people: list[Person], teams: list[TeamInfo]) -> None:
+        self.people = {person.id: person for person in people}
+        self.teams = {team.id: team for team in teams}
+        self._children: dict[int, list[int]] = {}
+        for team in teams:
+            if team.parent_id is not None:
+                self._children.setdefault(team.parent_id, []).append(team.id)
+
+    @classmethod
+    def load(cls, engine: Engine) -> Directory:
+        with engine.connect() as connection:
+            reps = connection.execute(select(Rep).where(Rep.deleted_at.is_(None))).all()
+            teams = connection.execute(select(Team).where(Team.deleted_at.is_(None))).all()
+        people = [
+            Person(r.id, r.name, r.email, r.role, r.team_id, r.slack_user_id, r.hired_at, r.left_at)
+            for r in reps
+        ]
+        return cls(people, [TeamInfo(t.id, t.name, t.parent_id, t.manager_id) for t in teams])
+
+    # --- people ---------------------------------------------------------------------------------------
+
+    def find_person(self, text: str) -> Person:
+        """By email, Slack id, ``@handle``, full name or unique first name (case-insensitive)."""
+        wanted = text.strip().lstrip("@").lower()
+        for matches in (
+            [p for p in self.people.values() if (p.email or "").lower() == wanted],
+            [p for p in self.people.values() if (p.slack_user_id or "").lower() == wanted],
+            [p for p in self.people.values() if p.name.lower() == wanted],
+            [p for p in self.people.values() if (p.email or "").lower().split("@")[0] == wanted],
+            [p for p in self.people.values() if p.first_name.lower() == wanted],
+        ):
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                names = sorted(p.name for p in matches)
+                raise UnknownPerson(text, names[:3])
+        raise UnknownPerson(text, self._closest_names(wanted))
+
+    def maybe_person(self, text: str) -> Person | None:
+        try:
+            return self.find_person(text)
+        except UnknownPerson:
+            return None
+
+    def _closest_names(self, text: str) -> list[str]:
+        names = [p.name for p in self.people.values()]
+        return [
+            name for name, score, _ in process.extract(text, names, scorer=fuzz.WRatio, limit=3) if score > 60
+        ]
+
+    # --- teams ----------------------------------------------------------------------------------------
+
+    def find_team(self, text: str) -> TeamInfo | None:
+        wanted = text.strip().lower()
+        matches = [t for t in self.teams.values() if t.name.lower() == wanted]
+        return matches[0] if len(matches) == 1 else None
+
+    def subtree(self, team_ids: set[int]) -> set[int]:
+        """The teams and every team below them."""
+        found, stack = set(), list(team_ids)
+        while stack:
+            team_id = stack.pop()
+            if team_id not in found:
+                found.add(team_id)
+                stack.extend(self._children.get(team_id, []))
+        return found
+
+    def managed_teams(self, person: Person) -> set[int]:
+        """Every team the person manages, with the teams below them."""
+        return self.subtree({t.id for t in self.teams.values() if t.manager_id == person.id})
+
+    def members(self, team_ids: set[int]) -> set[int]:
+        """Ids of the people whose team is one of ``team_ids`` (callers pass a subtree)."""
+        return {p.id for p in self.people.values() if p.team_id in team_ids}
+
+    def manages(self, manager: Person, person: Person) -> bool:
+        return person.team_id is not None and person.team_id in self.managed_teams(manager)

@@ -1,0 +1,172 @@
+"""Tiny expression languages for kpis.yaml, parsed with Python's ``ast`` so nothing is ``eval``-ed.
+
+Two uses share one parser:
+
+* **column expressions** (``amount * 12 / coalesce(contract_months, 12)``) compile to SQLAlchemy over a
+  semantic model's columns, inside the database;
+* **formulas** (``revenue - abs(forecast - revenue)``) combine a KPI's aggregated measures in Python,
+  after the one query has returned a handful of totals.
+
+A hyphen between two letters belongs to a name (``deals-won``); subtraction is written with spaces.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, literal
+from sqlalchemy.sql.expression import ColumnElement
+
+from kpi.sqlfuncs import days_between
+
+_HYPHENATED = re.compile(r"[A-Za-z_]\w*(?:-[A-Za-z_]\w*)+")
+_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+class FormulaError(ValueError):
+    """A formula or expression that cannot be parsed or refers to something unknown."""
+
+
+def identifier(name: str) -> str:
+    """The name a KPI key or measure has inside formulas: ``deals-won`` -> ``deals_won``."""
+    return name.replace("-", "_")
+
+
+def parse(text: str) -> ast.expr:
+    """Parse ``text`` into an expression tree, allowing only arithmetic, names, numbers and calls."""
+    source = _HYPHENATED.sub(lambda match: identifier(match.group()), str(text).strip())
+    try:
+        tree = ast.parse(source, mode="eval").body
+    except SyntaxError as exc:
+        raise FormulaError(f"cannot read {text!r}: {exc.msg}") from None
+    for node in ast.walk(tree):
+        allowed = (ast.BinOp, ast.UnaryOp, ast.USub, ast.UAdd, ast.Name, ast.Constant, ast.Call, ast.Load)
+        if not isinstance(node, allowed + tuple(_ARITHMETIC)):
+            raise FormulaError(f"{text!r} uses {type(node).__name__}, which formulas do not allow")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, int | float | str):
+            raise FormulaError(f"{text!r} has an unsupported constant {node.value!r}")
+        if isinstance(node, ast.Call) and not isinstance(node.func, ast.Name):
+            raise FormulaError(f"{text!r} calls something that is not a plain function name")
+    return tree
+
+
+def names(tree: ast.expr) -> set[str]:
+    """Every name the expression reads (function names excluded)."""
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called}
+
+
+def target_calls(tree: ast.expr) -> set[str]:
+    """KPI keys named in ``target(kpi)`` calls."""
+    return {
+        identifier(node.args[0].id).replace("_", "-")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and node.func.id == "target"
+        and node.args
+        and isinstance(node.args[0], ast.Name)
+    }
+
+
+def rename(tree: ast.expr, mapping: Mapping[str, str]) -> ast.expr:
+    """A copy of ``tree`` whose names are replaced through ``mapping`` (target() arguments untouched)."""
+
+    class Renamer(ast.NodeTransformer):
+        def visit_Call(self, node: ast.Call) -> ast.Call:
+            if isinstance(node.func, ast.Name) and node.func.id == "target":
+                return node
+            self.generic_visit(node)
+            return node
+
+        def visit_Name(self, node: ast.Name) -> ast.Name:
+            return ast.copy_location(ast.Name(mapping.get(node.id, node.id), ast.Load()), node)
+
+    return Renamer().visit(ast.parse(ast.unparse(tree), mode="eval").body)
+
+
+def substitute(tree: ast.expr, replacements: Mapping[str, ast.expr]) -> ast.expr:
+    """A copy of ``tree`` with names replaced by whole sub-expressions (how KPI references are inlined)."""
+
+    class Substituter(ast.NodeTransformer):
+        def visit_Call(self, node: ast.Call) -> ast.Call:
+            if isinstance(node.func, ast.Name) and node.func.id == "target":
+                return node
+            self.generic_visit(node)
+            return node
+
+        def visit_Name(self, node: ast.Name) -> ast.expr:
+            return replacements.get(node.id, node)
+
+    return Substituter().visit(ast.parse(ast.unparse(tree), mode="eval").body)
+
+
+# --- column expressions, compiled to SQL ------------------------------------------------------------
+
+_SQL_FUNCTIONS: dict[str, Callable[..., ColumnElement]] = {
+    "coalesce": func.coalesce,
+    "abs": func.abs,
+    "nullif": func.nullif,
+    "days": days_between,
+}
+
+
+def to_sql(tree: ast.expr, columns: Mapping[str, ColumnElement]) -> ColumnElement:
+    """Compile a column expression over a model's ``columns``."""
+    match tree:
+        case ast.Constant(value=value):
+            return literal(value)
+        case ast.Name(id=name):
+            if name not in columns:
+                raise FormulaError(f"unknown column '{name}'; columns are: {', '.join(sorted(columns))}")
+            return columns[name]
+        case ast.UnaryOp(op=ast.USub(), operand=operand):
+            return -to_sql(operand, columns)
+        case ast.UnaryOp(operand=operand):
+            return to_sql(operand, columns)
+        case ast.BinOp(left=left, op=op, right=right):
+            return _ARITHMETIC[type(op)](to_sql(left, columns), to_sql(right, columns))
+        case ast.Call(func=ast.Name(id=name), args=args) if name in _SQL_FUNCTIONS:
+            return _SQL_FUNCTIONS[name](*(to_sql(arg, columns) for arg in args))
+        case ast.Call(func=ast.Name(id=name)):
+            raise FormulaError(f"unknown function '{name}'; use one of {', '.join(_SQL_FUNCTIONS)}")
+    raise FormulaError(f"cannot compile {ast.unparse(tree)!r}")
+
+
+# --- formulas over aggregated measures, evaluated in Python -----------------------------------------
+
+
+def evaluate(
+    tree: ast.expr, values: Mapping[str, Decimal], target: Callable[[str], Decimal | None]
+) -> Decimal | None:
+    """Evaluate a formula; ``None`` (no target, or division by zero) propagates as "no value"."""
+    match tree:
+        case ast.Constant(value=value):
+            return Decimal(str(value))
+        case ast.Name(id=name):
+            return values[name]
+        case ast.UnaryOp(op=ast.USub(), operand=operand):
+            inner = evaluate(operand, values, target)
+            return None if inner is None else -inner
+        case ast.UnaryOp(operand=operand):
+            return evaluate(operand, values, target)
+        case ast.BinOp(left=left, op=op, right=right):
+            a, b = evaluate(left, values, target), evaluate(right, values, target)
+            if a is None or b is None or (isinstance(op, ast.Div) and b == 0):
+                return None
+            return _ARITHMETIC[type(op)](a, b)
+        case ast.Call(func=ast.Name(id="abs"), args=[arg]):
+            inner = evaluate(arg, values, target)
+            return None if inner is None else abs(inner)
+        case ast.Call(func=ast.Name(id="target"), args=[ast.Name(id=key)]):
+            return target(key.replace("_", "-"))
+    raise FormulaError(f"cannot evaluate {ast.unparse(tree)!r}")

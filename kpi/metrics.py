@@ -1,0 +1,164 @@
+"""Evaluation: run a KPI's one query for a scope and period, and turn the totals into a value.
+
+The query returns a row per owner (or team) with the KPI's measures; a scope's value sums those rows and
+applies the KPI's formulas, a leaderboard applies them per owner. Targets come from the targets table:
+the scope's own target, or the sum of its reps' targets when the scope has none of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import Engine, select
+
+from kpi import formula
+from kpi.access import Scope
+from kpi.catalog import Kpi
+from kpi.compiler import compile_query
+from kpi.periods import Period
+from kpi.schema import Target
+from kpi.semantic import Window, utc_midnight
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A KPI's value for one scope and period. ``value`` is None when there is no value, with ``reason``."""
+
+    kpi: Kpi
+    period: Period
+    value: Decimal | None
+    numerator: Decimal | None
+    denominator: Decimal | None
+    reason: str | None = None
+
+
+def _decimal(value: object) -> Decimal:
+    if value is None:
+        return ZERO
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class Targets:
+    """The targets of one KPI set and one period, loaded in one query, rolled up on demand."""
+
+    def __init__(self, rows: Iterable[Target]) -> None:
+        self._values: dict[tuple[str, str, int | None], Decimal] = {
+            (row.kpi, row.scope_type, row.scope_id): _decimal(row.value) for row in rows
+        }
+
+    def for_scope(self, key: str, scope: Scope) -> Decimal | None:
+        if scope.type == "rep":
+            return self._values.get((key, "rep", scope.rep_id))
+        own = [self._values.get((key, scope.type, team_id)) for team_id in scope.team_ids or (None,)]
+        if all(value is not None for value in own):
+            return sum(own, ZERO)  # type: ignore[arg-type]
+        members = scope.filter.rep_ids
+        rep_targets = [
+            value
+            for (kpi, kind, rep_id), value in self._values.items()
+            if kpi == key and kind == "rep" and (members is None or rep_id in members)
+        ]
+        return sum(rep_targets, ZERO) if rep_targets else None
+
+
+class Metrics:
+    """Computes KPI results over one database. Stateless apart from the engine: safe to share."""
+
+    def __init__(self, engine: Engine, ramp_threshold: float = 0.8) -> None:
+        self.engine = engine
+        self.ramp_threshold = ramp_threshold
+
+    def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[str, Window]:
+        now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
+        needed = {measure.window for measure in kpi.measures.values()}
+        builders = {
+            "period": lambda: period,
+            "previous": period.previous,
+            "trailing_12_months": lambda: period.trailing(12),
+        }
+        return {name: Window.of(builders[name](), now, self.ramp_threshold) for name in needed}
+
+    def totals_by_owner(
+        self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date
+    ) -> list[tuple[int | None, int | None, dict[str, Decimal]]]:
+        """The one query: ``(owner_id, team_id, {measure: total})`` rows for the scope."""
+        query = compile_query(kpi, self.windows(kpi, period, as_of), scope.filter)
+        names = list(kpi.measures)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            (row[0], row[1], {name: _decimal(row[2 + i]) for i, name in enumerate(names)}) for row in rows
+        ]
+
+    def targets(self, keys: Iterable[str], period: Period) -> Targets:
+        keys = sorted(set(keys))
+        if not keys:
+            return Targets([])
+        query = select(Target).where(
+            Target.kpi.in_(keys), Target.period_start == period.start, Target.period_end == period.full_end
+        )
+        with self.engine.connect() as connection:
+            return Targets(connection.execute(query).all())
+
+    def result(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date) -> Result:
+        """The KPI's value for the whole scope."""
+        totals = {name: ZERO for name in kpi.measures}
+        for _owner, _team, row in self.totals_by_owner(kpi, period, scope, as_of):
+            for name, value in row.items():
+                totals[name] += value
+        targets = self.targets(kpi.targets, period)
+        return self.combine(kpi, period, scope, totals, targets)
+
+    def results_by_owner(
+        self, kpi: Kpi, period: Period, members: Mapping[int, Scope], scope: Scope, as_of: dt.date
+    ) -> dict[int, Result]:
+        """Each member's result from the same one query (a leaderboard), keyed by person id."""
+        by_owner = {
+            owner: row for owner, _team, row in self.totals_by_owner(kpi, period, scope, as_of) if owner
+        }
+        targets = self.targets(kpi.targets, period)
+        empty = {name: ZERO for name in kpi.measures}
+        return {
+            person_id: self.combine(kpi, period, member, by_owner.get(person_id, empty), targets)
+            for person_id, member in members.items()
+        }
+
+    def combine(
+        self, kpi: Kpi, period: Period, scope: Scope, totals: Mapping[str, Decimal], targets: Targets
+    ) -> Result:
+        """Apply the KPI's formulas to aggregated measures; explain why when there is no value."""
+        words = {
+            "period": period.label,
+            "previous": period.previous().label,
+            "end": period.dates().split(" to ")[-1],
+        }
+        if scope.type == "rep" and any(kpi.measures[name].model == "spend" for name in kpi.measures):
+            reason = (
+                f"marketing spend is recorded per team, so {kpi.label.lower()} has no value for one person"
+            )
+            return Result(kpi, period, None, None, None, reason)
+        for name, why in kpi.requires.items():
+            if totals[name] == 0:
+                return Result(kpi, period, None, None, None, why.format(**words))
+        missing = sorted(key for key in kpi.targets if targets.for_scope(key, scope) is None)
+        if missing:
+            reason = f"no {' or '.join(missing)} target is set for {scope.name} in {period.label}"
+            return Result(kpi, period, None, None, None, reason)
+
+        def target(key: str) -> Decimal | None:
+            return targets.for_scope(key, scope)
+
+        numerator = formula.evaluate(kpi.numerator, totals, target)
+        if kpi.denominator is None:
+            return Result(kpi, period, numerator, numerator, None)
+        denominator = formula.evaluate(kpi.denominator, totals, target)
+        if denominator is None or denominator <= 0 or numerator is None:
+            reason = (kpi.empty or "nothing to divide by in {period}").format(**words)
+            return Result(kpi, period, None, numerator, denominator, reason)
+        value = numerator / denominator * Decimal(str(kpi.scale))
+        return Result(kpi, period, value, numerator, denominator)

@@ -1,0 +1,561 @@
+"""Periods: the words people use for time ("last month", "2017-Q2", "ytd") and the fiscal calendar.
+
+Every KPI answer is about a period, so this module is the single place that decides what a period phrase
+means. The rules come from the "Time rules" of KPIS.md:
+
+* A period is a half-open interval ``[start, end)`` of local days in the organisation's time zone; it is
+  shown to people with inclusive dates ("2017-04-01 to 2017-06-30").
+* Fiscal quarters, halves and years start at ``fiscal_year_start_month``. When that is not January, a fiscal
+  year is named by the calendar year in which it *ends*: with an April start, FY2017 is 2016-04-01 to
+  2017-03-31 and "2017-Q1" is 2016-04-01 to 2016-06-30. Months and weeks are always calendar months and weeks.
+* A period that is still running on the as-of day is measured *to date*: ``end`` is the day after the
+  as-of day, while ``full_end`` keeps the end of the whole calendar period for targets and pacing.
+* Everything depends on an explicit as-of day so that every answer is reproducible.
+
+The grammar is a table of phrase families (:data:`_RULES`): one regular expression and one small builder
+per family, plus the examples that :class:`PeriodError` shows when nothing matches.
+"""
+
+from __future__ import annotations
+
+import calendar as _stdlib_calendar
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kpi.config import WEEKDAYS
+
+if TYPE_CHECKING:
+    from kpi.config import OrgConfig
+
+ONE_DAY = dt.timedelta(days=1)
+
+#: Length in months of each calendar grain measured in months; used to step back to the previous period.
+_GRAIN_MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
+
+#: English month names for labels (not strftime's %B, which follows the process locale).
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+#: Month names and abbreviations people type.
+_MONTHS = {
+    "january": 1,
+    "jan": 1,
+    "february": 2,
+    "feb": 2,
+    "march": 3,
+    "mar": 3,
+    "april": 4,
+    "apr": 4,
+    "may": 5,
+    "june": 6,
+    "jun": 6,
+    "july": 7,
+    "jul": 7,
+    "august": 8,
+    "aug": 8,
+    "september": 9,
+    "sept": 9,
+    "sep": 9,
+    "october": 10,
+    "oct": 10,
+    "november": 11,
+    "nov": 11,
+    "december": 12,
+    "dec": 12,
+}
+
+
+class PeriodError(ValueError):
+    """A period phrase that cannot be used; the message is written for the person who typed it."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# Date arithmetic
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    """Move ``day`` by whole calendar months, clamping the day of month (03-31 minus one month = 02-28).
+
+    Months and quarters are compared by calendar, not by day counts, so every shift goes through here.
+    """
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = _stdlib_calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+def _iso(day: dt.date) -> str:
+    return day.isoformat()
+
+
+def _parse_iso(text: str) -> dt.date:
+    """Read YYYY-MM-DD (one-digit month and day tolerated, as people type them)."""
+    try:
+        year, month, day = (int(part) for part in text.split("-"))
+        return dt.date(year, month, day)
+    except ValueError:
+        raise PeriodError(
+            f"{text} is not a valid date; write dates as YYYY-MM-DD, e.g. 2017-03-05."
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Calendar
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The organisation's time zone, fiscal year start and week start: everything a period depends on."""
+
+    tz: zoneinfo.ZoneInfo
+    fiscal_year_start_month: int = 1  # 1 = January
+    week_start: int = 0  # 0 = Monday ... 6 = Sunday
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.fiscal_year_start_month <= 12:
+            raise ValueError(f"fiscal_year_start_month must be 1..12, not {self.fiscal_year_start_month}")
+        if not 0 <= self.week_start <= 6:
+            raise ValueError(f"week_start must be 0 (Monday) .. 6 (Sunday), not {self.week_start}")
+
+    @classmethod
+    def from_org(cls, org: OrgConfig) -> Calendar:
+        """Build the calendar from ``org.yaml`` settings (``week_start`` is a lowercase weekday name)."""
+        return cls(
+            tz=zoneinfo.ZoneInfo(org.timezone),
+            fiscal_year_start_month=org.fiscal_year_start_month,
+            week_start=WEEKDAYS.index(org.week_start.lower()),
+        )
+
+    def today(self) -> dt.date:
+        """Today in the calendar's time zone: the default as-of day (the server's clock may be elsewhere)."""
+        return dt.datetime.now(self.tz).date()
+
+    # Fiscal arithmetic. A fiscal year is identified by its *name* (the year in which it ends, or the
+    # calendar year when the fiscal year starts in January).
+
+    def fiscal_year_start(self, name: int) -> dt.date:
+        """First day of the fiscal year called ``name`` (FY2017 starts 2016-04-01 with an April start)."""
+        shift = 0 if self.fiscal_year_start_month == 1 else 1
+        return dt.date(name - shift, self.fiscal_year_start_month, 1)
+
+    def fiscal_year_name(self, day: dt.date) -> int:
+        """Name of the fiscal year that contains ``day``."""
+        start_year = day.year if day.month >= self.fiscal_year_start_month else day.year - 1
+        return start_year if self.fiscal_year_start_month == 1 else start_year + 1
+
+    def week_start_of(self, day: dt.date) -> dt.date:
+        return day - dt.timedelta(days=(day.weekday() - self.week_start) % 7)
+
+    def containing(self, grain: str, day: dt.date) -> tuple[dt.date, dt.date, str]:
+        """The calendar period of ``grain`` that contains ``day``: ``(start, full_end, canonical label)``.
+
+        Used both to build periods and to find the previous one (the period containing ``start - 1``), so
+        that labels are always the same for the same period.
+        """
+        if grain == "day":
+            return day, day + ONE_DAY, _iso(day)
+        if grain == "week":
+            start = self.week_start_of(day)
+            return start, start + dt.timedelta(days=7), f"week of {_iso(start)}"
+        if grain == "month":
+            start = day.replace(day=1)
+            return start, _add_months(start, 1), f"{_MONTH_NAMES[start.month - 1]} {start.year}"
+        name = self.fiscal_year_name(day)
+        year_start = self.fiscal_year_start(name)
+        if grain == "year":
+            return year_start, _add_months(year_start, 12), f"FY{name}"
+        months_in = (day.month - self.fiscal_year_start_month) % 12
+        size = _GRAIN_MONTHS[grain]
+        number = months_in // size + 1
+        start = _add_months(year_start, (number - 1) * size)
+        label = f"{name}-Q{number}" if grain == "quarter" else f"H{number} {name}"
+        return start, _add_months(start, size), label
+
+    def fiscal_part(self, grain: str, number: int, name: int) -> dt.date:
+        """First day of quarter/half ``number`` of fiscal year ``name``."""
+        return _add_months(self.fiscal_year_start(name), (number - 1) * _GRAIN_MONTHS[grain])
+
+
+# --------------------------------------------------------------------------------------------------------
+# Period
+
+
+@dataclass(frozen=True)
+class Period:
+    """A measured span of local days ``[start, end)`` inside a calendar period ``[start, full_end)``.
+
+    ``end`` is what KPIs count (cut to the as-of day for a period still running); ``full_end`` is where the
+    calendar period ends, which targets and pacing need ("62% of the quarter's target with 40% of the
+    quarter gone"). ``label`` is how people name the period and is shown in answers.
+    """
+
+    label: str
+    start: dt.date
+    end: dt.date
+    full_end: dt.date
+    grain: str  # "day" | "week" | "month" | "quarter" | "half" | "year" | "range"
+    calendar: Calendar
+    # How a "range" period steps back in previous(): by whole months (trailing(), value = months) or,
+    # when 0, by its number of days. ``_rolling`` marks "last N days", whose previous period is labelled
+    # "previous N days". Internal: callers never pass these.
+    _months: int = field(default=0, repr=False, compare=False)
+    _rolling: bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def to_date(self) -> bool:
+        """True when only part of the calendar period is measured (it was still running on the as-of day)."""
+        return self.end < self.full_end
+
+    def utc_bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        """start 00:00 local and end 00:00 local, converted to NAIVE UTC datetimes (tzinfo=None).
+
+        The database stores naive UTC timestamps; converting each bound separately keeps DST right (a day
+        in spring is 23 hours long).
+        """
+        return self._utc_midnight(self.start), self._utc_midnight(self.end)
+
+    def _utc_midnight(self, day: dt.date) -> dt.datetime:
+        local = dt.datetime.combine(day, dt.time(0), tzinfo=self.calendar.tz)
+        return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def dates(self) -> str:
+        """Inclusive display of the measured days: "2017-04-01 to 2017-06-30", or one date for one day."""
+        last = self.end - ONE_DAY
+        return _iso(self.start) if last == self.start else f"{_iso(self.start)} to {_iso(last)}"
+
+    def contains(self, day: dt.date) -> bool:
+        """Whether ``day`` is one of the measured days."""
+        return self.start <= day < self.end
+
+    def previous(self) -> Period:
+        """The comparable period just before this one ("vs last quarter").
+
+        Calendar periods step back one period (Q2 -> Q1, March -> February, week -> week). A period cut to
+        date is compared with the previous period cut at the same point: by calendar for month-based grains
+        (03-01..03-15 -> 02-01..02-15, clamped to the previous period's end, so 03-01..03-31 -> all of
+        February), by day count for weeks. Ranges step back by their own length in days (or in months for
+        :meth:`trailing`).
+        """
+        if self.grain == "range":
+            return self._previous_range()
+        start, full_end, label = self.calendar.containing(self.grain, self.start - ONE_DAY)
+        end = full_end
+        if self.to_date:
+            if self.grain in _GRAIN_MONTHS:
+                last = _add_months(self.end - ONE_DAY, -_GRAIN_MONTHS[self.grain])
+                end = min(last + ONE_DAY, full_end)
+            else:
+                end = min(start + (self.end - self.start), full_end)
+            if end < full_end:
+                label = f"{label} through {_iso(end - ONE_DAY)}"
+        return Period(label, start, end, full_end, self.grain, self.calendar)
+
+    def _previous_range(self) -> Period:
+        if self._months:
+            start = _add_months(self.start, -self._months)
+            label = f"{self._months} months to {_iso(self.start - ONE_DAY)}"
+            return Period(label, start, self.start, self.start, "range", self.calendar, _months=self._months)
+        length = self.end - self.start
+        start = self.start - length
+        label = f"previous {length.days} days" if self._rolling else _range_label(start, self.start)
+        return Period(label, start, self.start, self.start, "range", self.calendar)
+
+    def trailing(self, months: int) -> Period:
+        """The ``months`` calendar months ending where this period's measured days end (e.g. a trailing
+        12-month win rate next to a quarter's)."""
+        if months < 1:
+            raise ValueError(f"months must be at least 1, not {months}")
+        start = _add_months(self.end, -months)
+        label = f"{months} months to {_iso(self.end - ONE_DAY)}"
+        return Period(label, start, self.end, self.end, "range", self.calendar, _months=months)
+
+
+def _range_label(start: dt.date, end: dt.date) -> str:
+    last = end - ONE_DAY
+    return _iso(start) if last == start else f"{_iso(start)} to {_iso(last)}"
+
+
+def _measured(
+    label: str, start: dt.date, full_end: dt.date, grain: str, calendar: Calendar, as_of: dt.date
+) -> Period:
+    """Build a period, cutting it to date when it runs past the as-of day and refusing one in the future."""
+    if start > as_of:
+        raise PeriodError(f"{label} has not started yet on {_iso(as_of)}.")
+    end = min(full_end, as_of + ONE_DAY)
+    return Period(label, start, end, full_end, grain, calendar)
+
+
+def _calendar_period(grain: str, day: dt.date, calendar: Calendar, as_of: dt.date, label: str = "") -> Period:
+    start, full_end, canonical = calendar.containing(grain, day)
+    return _measured(label or canonical, start, full_end, grain, calendar, as_of)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Grammar: one builder per phrase family
+
+Builder = Callable[[re.Match[str], Calendar, dt.date], Period]
+
+_UNIT = r"(?P<unit>week|month|quarter|half|year|fiscal year|fy)"
+_FY_YEAR = r"(?:fy ?-?)?(?P<year>\d{4})"
+_DATE = r"\d{4}-\d{1,2}-\d{1,2}"
+_RANGE_SEPARATOR = r" ?(?:to|\.\.|-|through|thru|until|till|and) ?"
+
+
+def _unit(match: re.Match[str]) -> str:
+    unit = match["unit"]
+    return "year" if unit in ("fiscal year", "fy") else unit
+
+
+def _day(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    if match["word"] == "today":
+        return _calendar_period("day", as_of, calendar, as_of, "today")
+    return _calendar_period("day", as_of - ONE_DAY, calendar, as_of, "yesterday")
+
+
+def _this(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    unit = _unit(match)
+    return _calendar_period(unit, as_of, calendar, as_of, f"this {unit}")
+
+
+def _last(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    unit = _unit(match)
+    this_start = calendar.containing(unit, as_of)[0]
+    return _calendar_period(unit, this_start - ONE_DAY, calendar, as_of, f"last {unit}")
+
+
+_TO_DATE = {"wtd": "week", "mtd": "month", "qtd": "quarter", "htd": "half", "ytd": "year"}
+
+
+def _to_date(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    unit = _TO_DATE[match["abbr"]] if match["abbr"] else _unit(match)
+    return _calendar_period(unit, as_of, calendar, as_of, f"{unit} to date")
+
+
+def _last_days(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    days = int(match["n"])
+    if days < 1:
+        raise PeriodError(f"'{match.group(0)}' is empty; ask for at least 1 day, e.g. last 7 days.")
+    end = as_of + ONE_DAY
+    label = f"last {days} day" if days == 1 else f"last {days} days"
+    return Period(label, end - dt.timedelta(days=days), end, end, "range", calendar, _rolling=True)
+
+
+def _month_number(match: re.Match[str]) -> int:
+    if match["name"]:
+        return _MONTHS[match["name"]]
+    month = int(match["mm"])
+    if not 1 <= month <= 12:
+        raise PeriodError(f"{match.group(0)} is not a month; write months as YYYY-MM, e.g. 2017-03.")
+    return month
+
+
+def _month(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    month = _month_number(match)
+    # Without a year: the most recent such month that has started.
+    latest = as_of.year if month <= as_of.month else as_of.year - 1
+    year = int(match["year"]) if match["year"] else latest
+    return _calendar_period("month", dt.date(year, month, 1), calendar, as_of)
+
+
+def _year_name(match: re.Match[str]) -> int:
+    if match["year"]:
+        return int(match["year"])
+    return 2000 + int(match["yy"])
+
+
+def _year(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    return _calendar_period("year", calendar.fiscal_year_start(_year_name(match)), calendar, as_of)
+
+
+def _part(grain: str) -> Builder:
+    """Builder for a fiscal quarter ("q3 2017") or half ("h1 2017"); without a year, the most recent one
+    that has started (this fiscal year's if it has started, else last fiscal year's)."""
+
+    def build(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+        number = int(match["n"])
+        if match["year"]:
+            name = int(match["year"])
+        else:
+            name = calendar.fiscal_year_name(as_of)
+            if calendar.fiscal_part(grain, number, name) > as_of:
+                name -= 1
+        return _calendar_period(grain, calendar.fiscal_part(grain, number, name), calendar, as_of)
+
+    return build
+
+
+def _date(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    return _calendar_period("day", _parse_iso(match["date"]), calendar, as_of)
+
+
+def _range(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    first, last = _parse_iso(match["first"]), _parse_iso(match["last"])
+    if last < first:
+        raise PeriodError(f"The period '{match.group(0)}' ends before it starts; put the earlier date first.")
+    return _measured(_range_label(first, last + ONE_DAY), first, last + ONE_DAY, "range", calendar, as_of)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    family: str  # what the help message calls this kind of phrase
+    examples: str
+    patterns: tuple[str, ...]
+    build: Builder
+
+    def match(self, text: str) -> re.Match[str] | None:
+        for pattern in self.patterns:
+            found = re.fullmatch(pattern, text)
+            if found:
+                return found
+        return None
+
+
+_RULES = (
+    _Rule("a day", "today, yesterday", (r"(?P<word>today|yesterday)",), _day),
+    _Rule(
+        "the current period, to date",
+        "this week, this month, this quarter, this half, this year",
+        (rf"(?:this|current) {_UNIT}",),
+        _this,
+    ),
+    _Rule(
+        "the whole previous period",
+        "last week, last month, last quarter, last half, last year (or 'previous month')",
+        (rf"(?:last|previous|prev|prior) {_UNIT}",),
+        _last,
+    ),
+    _Rule(
+        "to date",
+        "wtd, mtd, qtd, ytd, year to date",
+        (r"(?P<abbr>wtd|mtd|qtd|htd|ytd)", rf"(?P<abbr>){_UNIT}[ -]to[ -]date"),
+        _to_date,
+    ),
+    _Rule(
+        "recent days, including today",
+        "last 7 days, last 30 days, last 90 days, last N days",
+        (r"(?:last|past) (?P<n>\d+) days?",),
+        _last_days,
+    ),
+    _Rule(
+        "a month",
+        "march, mar, march 2017, mar 2017, 2017-03",
+        (
+            rf"(?P<name>{'|'.join(_MONTHS)})(?:,? (?P<year>\d{{4}}))?",
+            r"(?P<name>)(?P<year>\d{4})[-/](?P<mm>\d{1,2})",
+        ),
+        _month,
+    ),
+    _Rule(
+        "a fiscal quarter",
+        "q3 (the latest q3), q3 2017, 2017-q3, fy2017 q3",
+        (rf"q(?P<n>[1-4])(?:[ -]?{_FY_YEAR})?", rf"{_FY_YEAR}[ -]?q(?P<n>[1-4])"),
+        _part("quarter"),
+    ),
+    _Rule(
+        "a fiscal half",
+        "h1 (the latest h1), h1 2017, 2017-h2",
+        (rf"h(?P<n>[12])(?:[ -]?{_FY_YEAR})?", rf"{_FY_YEAR}[ -]?h(?P<n>[12])"),
+        _part("half"),
+    ),
+    _Rule(
+        "a fiscal year",
+        "2017, fy2017, fy 2017, fy17",
+        # A bare number is a year only from 1900 to 2099, so that "deals over 5000" keeps its amount.
+        (r"(?P<year>(?:19|20)\d{2})", r"fy ?-?(?P<year>\d{4})", r"fy ?-?(?P<year>)(?P<yy>\d{2})"),
+        _year,
+    ),
+    _Rule("a date", "2017-03-05", (rf"(?P<date>{_DATE})",), _date),
+    _Rule(
+        "an inclusive range of dates",
+        "2017-03-01 to 2017-03-15, from 2017-03-01 until 2017-03-15, 2017-03-01..2017-03-15",
+        (rf"(?:from |between )?(?P<first>{_DATE}){_RANGE_SEPARATOR}(?P<last>{_DATE})",),
+        _range,
+    ),
+)
+
+#: Words that may introduce a period in a question ("revenue for last month", "calls in the last 7 days").
+_LEADING_WORDS = re.compile(r"^(?:(?:in|for|during|over|of) )?(?:the )?")
+
+
+def _normalise(text: str) -> str:
+    """Lower-case, unify dashes and spaces, drop sentence punctuation and a leading preposition."""
+    text = text.lower().replace("\u2013", "-").replace("\u2014", "-")
+    text = " ".join(text.split()).strip(" ?!,;:")
+    text = text.removesuffix(".") if not text.endswith("..") else text
+    text = re.sub(r" ?\.\. ?", "..", text)
+    text = re.sub(r" - ", "-", text)
+    return _LEADING_WORDS.sub("", text, count=1)
+
+
+def _recognise(text: str) -> tuple[_Rule, re.Match[str]] | None:
+    normal = _normalise(text)
+    if not normal:
+        return None
+    for rule in _RULES:
+        found = rule.match(normal)
+        if found:
+            return rule, found
+    return None
+
+
+def understood_phrases() -> str:
+    """The help text listing every phrase family with examples (also used by the bot's help command)."""
+    lines = [f"• {rule.family}: {rule.examples}" for rule in _RULES]
+    return "I understand:\n" + "\n".join(lines)
+
+
+def parse_period(text: str, calendar: Calendar, as_of: dt.date) -> Period:
+    """Turn a period phrase into a :class:`Period` measured on ``as_of``.
+
+    Raises :class:`PeriodError` when the phrase is not understood (the message lists what is), names an
+    invalid date, or names a period that has not started on ``as_of``.
+    """
+    recognised = _recognise(text)
+    if recognised is None:
+        raise PeriodError(f"I don't understand the period '{text.strip()}'. {understood_phrases()}")
+    rule, found = recognised
+    try:
+        return rule.build(found, calendar, as_of)
+    except PeriodError:
+        raise
+    except (ValueError, OverflowError) as exc:  # a year out of range, e.g. "fy0001" with an April start
+        raise PeriodError(f"The period '{text.strip()}' is outside the calendar ({exc}).") from None
+
+
+#: No period phrase is longer ("for the fiscal year to date" has 6 words); bounds the work on long messages.
+_MAX_PHRASE_WORDS = 8
+
+
+def split_period(words: list[str], calendar: Calendar, as_of: dt.date) -> tuple[Period | None, list[str]]:
+    """Find a period phrase inside a list of words of a question (e.g. ["team","revenue","last","month"]):
+    try the longest run of consecutive words that parses as a period (prefer runs at the end of the list);
+    return (period, the remaining words in order) or (None, words) when none parses. Words are already
+    lower-cased or not: be case-insensitive.
+
+    A run that is recognised as a period but cannot be used ("2019-q1" before 2019) raises
+    :class:`PeriodError` rather than being left among the words, so the person learns why.
+    """
+    count = len(words)
+    for length in range(min(count, _MAX_PHRASE_WORDS), 0, -1):
+        for first in range(count - length, -1, -1):
+            phrase = " ".join(words[first : first + length])
+            if _recognise(phrase) is not None:
+                period = parse_period(phrase, calendar, as_of)
+                return period, words[:first] + words[first + length :]
+    return None, list(words)
