@@ -20,9 +20,7 @@ from kpi.config import ConfigError, config_dir, load_org
 from kpi.directory import UnknownPerson
 from kpi.periods import PeriodError
 
-app = typer.Typer(
-    help="kpibot: sales KPIs from your CRM, in Slack and on the command line.", no_args_is_help=True
-)
+app = typer.Typer(help="kpibot: sales KPIs from your CRM, in Slack and on the command line.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
@@ -45,9 +43,7 @@ def fail(message: str, code: int = 2, as_json: bool = False, **extra: Any) -> No
 
 @app.command()
 def ask(
-    question: Annotated[
-        str, typer.Argument(help='e.g. "my win-rate", "leaderboard calls this week", "help"')
-    ],
+    question: Annotated[str, typer.Argument(help='e.g. "my win-rate", "leaderboard calls this week", "help"')],
     who: Annotated[str, typer.Option("--as", help="Ask as this person (email or name).")],
     as_of: AsOf = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -100,9 +96,7 @@ def demo(
 def sync(
     source: Annotated[str, typer.Option(help="Where from: csv.")] = "csv",
     path: Annotated[Path | None, typer.Option(help="Folder of CSV files (csv source).")] = None,
-    full: Annotated[
-        bool, typer.Option(help="Full reconcile: records missing from the source are deleted.")
-    ] = True,
+    full: Annotated[bool, typer.Option(help="Full reconcile: records missing from the source are deleted.")] = True,
 ) -> None:
     """Import CRM data into the local database."""
     from crm.csv_source import csv_connector

@@ -43,9 +43,7 @@ def team_scope(directory: Directory, teams: list[TeamInfo], name: str | None = N
     tree = directory.subtree({t.id for t in teams})
     members = frozenset(directory.members(tree))
     label = name or " + ".join(sorted(t.name for t in teams))
-    return Scope(
-        "team", label, ScopeFilter(members, frozenset(tree)), team_ids=tuple(sorted(t.id for t in teams))
-    )
+    return Scope("team", label, ScopeFilter(members, frozenset(tree)), team_ids=tuple(sorted(t.id for t in teams)))
 
 
 def org_scope() -> Scope:

@@ -99,9 +99,7 @@ class Answer:
         if kpi.format == "percent":
             return f"{formatted(r.numerator, 'number')} of {formatted(r.denominator, 'number')}"
         if kpi.format == "currency" and kpi.type == "ratio":
-            return (
-                f"{formatted(r.numerator, 'currency', self.currency)} / {formatted(r.denominator, 'number')}"
-            )
+            return f"{formatted(r.numerator, 'currency', self.currency)} / {formatted(r.denominator, 'number')}"
         return None
 
     @property
@@ -172,9 +170,7 @@ class Leaderboard:
     currency: str
 
     @classmethod
-    def rank(
-        cls, kpi: Kpi, period: Period, scope: Scope, results: dict[int, tuple[str, Result]], currency: str
-    ):
+    def rank(cls, kpi: Kpi, period: Period, scope: Scope, results: dict[int, tuple[str, Result]], currency: str):
         def order(item: tuple[int, tuple[str, Result]]):
             _, (name, result) = item
             value = result.value
@@ -186,13 +182,9 @@ class Leaderboard:
 
     @property
     def text(self) -> str:
-        lines = [
-            f"{self.kpi.label} leaderboard, {self.scope.name}, {self.period.label} ({self.period.dates()}):"
-        ]
+        lines = [f"{self.kpi.label} leaderboard, {self.scope.name}, {self.period.label} ({self.period.dates()}):"]
         for row in self.rows:
-            lines.append(
-                f"{row.rank:>3}. {row.name}: {formatted(row.result.value, self.kpi.format, self.currency)}"
-            )
+            lines.append(f"{row.rank:>3}. {row.name}: {formatted(row.result.value, self.kpi.format, self.currency)}")
         if not self.rows:
             lines.append("Nobody to rank in this scope.")
         return "\n".join(lines)

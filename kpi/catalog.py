@@ -261,9 +261,7 @@ def _expand(key: str, specs: dict[str, KpiSpec], done: dict[str, Kpi], stack: tu
             measures["count"] = replace(simple, agg="count", expr=None)
             numerator, denominator = formula.parse("total"), formula.parse("count")
         case "cohort":
-            measures["converted"] = Measure(
-                "count", spec.from_, None, {**spec.where, **spec.converted}, spec.time
-            )
+            measures["converted"] = Measure("count", spec.from_, None, {**spec.where, **spec.converted}, spec.time)
             measures["cohort"] = Measure("count", spec.from_, None, spec.where, spec.time)
             numerator, denominator = formula.parse("converted"), formula.parse("cohort")
         case "growth":
@@ -323,9 +321,7 @@ def _inline(
         key = by_identifier.get(name)
         if key is None:
             known = sorted(set(measures) | set(specs))
-            raise formula.FormulaError(
-                f"'{name}' is neither a measure nor a KPI; known names: {', '.join(known)}"
-            )
+            raise formula.FormulaError(f"'{name}' is neither a measure nor a KPI; known names: {', '.join(known)}")
         other = _expand(key, specs, done, stack)
         if other.denominator is not None:
             raise formula.FormulaError(f"'{key}' is a ratio; formulas may only name sums and counts")

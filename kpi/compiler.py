@@ -86,9 +86,7 @@ def _where(columns: Mapping[str, ColumnElement], name: str, value: Any) -> Colum
     if isinstance(value, dict):
         unknown = set(value) - set(COMPARISONS)
         if unknown:
-            raise formula.FormulaError(
-                f"unknown comparison {sorted(unknown)} for '{name}'; use {list(COMPARISONS)}"
-            )
+            raise formula.FormulaError(f"unknown comparison {sorted(unknown)} for '{name}'; use {list(COMPARISONS)}")
         return and_(*(getattr(column, COMPARISONS[op])(operand) for op, operand in value.items()))
     return column == value
 
@@ -152,8 +150,6 @@ def validate(kpi: Kpi) -> None:
         if measure.model not in MODELS:
             raise formula.FormulaError(f"unknown model '{measure.model}'; models are: {', '.join(MODELS)}")
     calendar = Calendar(zoneinfo.ZoneInfo("UTC"))
-    period = Period(
-        "sample", dt.date(2020, 1, 1), dt.date(2020, 4, 1), dt.date(2020, 4, 1), "quarter", calendar
-    )
+    period = Period("sample", dt.date(2020, 1, 1), dt.date(2020, 4, 1), dt.date(2020, 4, 1), "quarter", calendar)
     window = Window.of(period, dt.datetime(2020, 4, 1))
     compile_query(kpi, {"period": window, "previous": window, "trailing_12_months": window})

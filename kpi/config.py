@@ -50,9 +50,7 @@ class OrgConfig(Strict):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                "expected an IANA time zone such as UTC, Europe/Paris or America/New_York"
-            ) from exc
+            raise ValueError("expected an IANA time zone such as UTC, Europe/Paris or America/New_York") from exc
         return value
 
     @field_validator("week_start", mode="before")

@@ -27,9 +27,7 @@ class Person:
         return self.name.split()[0] if self.name else ""
 
     def active_during(self, start: dt.date, end: dt.date) -> bool:
-        return (self.hired_at is None or self.hired_at < end) and (
-            self.left_at is None or self.left_at > start
-        )
+        return (self.hired_at is None or self.hired_at < end) and (self.left_at is None or self.left_at > start)
 
 
 @dataclass(frozen=True)
@@ -64,8 +62,7 @@ class Directory:
             reps = connection.execute(select(Rep).where(Rep.deleted_at.is_(None))).all()
             teams = connection.execute(select(Team).where(Team.deleted_at.is_(None))).all()
         people = [
-            Person(r.id, r.name, r.email, r.role, r.team_id, r.slack_user_id, r.hired_at, r.left_at)
-            for r in reps
+            Person(r.id, r.name, r.email, r.role, r.team_id, r.slack_user_id, r.hired_at, r.left_at) for r in reps
         ]
         return cls(people, [TeamInfo(t.id, t.name, t.parent_id, t.manager_id) for t in teams])
 
@@ -96,9 +93,7 @@ class Directory:
 
     def _closest_names(self, text: str) -> list[str]:
         names = [p.name for p in self.people.values()]
-        return [
-            name for name, score, _ in process.extract(text, names, scorer=fuzz.WRatio, limit=3) if score > 60
-        ]
+        return [name for name, score, _ in process.extract(text, names, scorer=fuzz.WRatio, limit=3) if score > 60]
 
     # --- teams ----------------------------------------------------------------------------------------
 

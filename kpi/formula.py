@@ -71,10 +71,7 @@ def target_calls(tree: ast.expr) -> set[str]:
     return {
         identifier(node.args[0].id).replace("_", "-")
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and node.func.id == "target"
-        and node.args
-        and isinstance(node.args[0], ast.Name)
+        if isinstance(node, ast.Call) and node.func.id == "target" and node.args and isinstance(node.args[0], ast.Name)
     }
 
 
@@ -145,9 +142,7 @@ def to_sql(tree: ast.expr, columns: Mapping[str, ColumnElement]) -> ColumnElemen
 # --- formulas over aggregated measures, evaluated in Python -----------------------------------------
 
 
-def evaluate(
-    tree: ast.expr, values: Mapping[str, Decimal], target: Callable[[str], Decimal | None]
-) -> Decimal | None:
+def evaluate(tree: ast.expr, values: Mapping[str, Decimal], target: Callable[[str], Decimal | None]) -> Decimal | None:
     """Evaluate a formula; ``None`` (no target, or division by zero) propagates as "no value"."""
     match tree:
         case ast.Constant(value=value):

@@ -91,9 +91,7 @@ class Metrics:
         names = list(kpi.measures)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [
-            (row[0], row[1], {name: _decimal(row[2 + i]) for i, name in enumerate(names)}) for row in rows
-        ]
+        return [(row[0], row[1], {name: _decimal(row[2 + i]) for i, name in enumerate(names)}) for row in rows]
 
     def targets(self, keys: Iterable[str], period: Period) -> Targets:
         keys = sorted(set(keys))
@@ -118,9 +116,7 @@ class Metrics:
         self, kpi: Kpi, period: Period, members: Mapping[int, Scope], scope: Scope, as_of: dt.date
     ) -> dict[int, Result]:
         """Each member's result from the same one query (a leaderboard), keyed by person id."""
-        by_owner = {
-            owner: row for owner, _team, row in self.totals_by_owner(kpi, period, scope, as_of) if owner
-        }
+        by_owner = {owner: row for owner, _team, row in self.totals_by_owner(kpi, period, scope, as_of) if owner}
         targets = self.targets(kpi.targets, period)
         empty = {name: ZERO for name in kpi.measures}
         return {
@@ -138,9 +134,7 @@ class Metrics:
             "end": period.dates().split(" to ")[-1],
         }
         if scope.type == "rep" and any(kpi.measures[name].model == "spend" for name in kpi.measures):
-            reason = (
-                f"marketing spend is recorded per team, so {kpi.label.lower()} has no value for one person"
-            )
+            reason = f"marketing spend is recorded per team, so {kpi.label.lower()} has no value for one person"
             return Result(kpi, period, None, None, None, reason)
         for name, why in kpi.requires.items():
             if totals[name] == 0:

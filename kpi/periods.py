@@ -110,9 +110,7 @@ def _parse_iso(text: str) -> dt.date:
         year, month, day = (int(part) for part in text.split("-"))
         return dt.date(year, month, day)
     except ValueError:
-        raise PeriodError(
-            f"{text} is not a valid date; write dates as YYYY-MM-DD, e.g. 2017-03-05."
-        ) from None
+        raise PeriodError(f"{text} is not a valid date; write dates as YYYY-MM-DD, e.g. 2017-03-05.") from None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -291,9 +289,7 @@ def _range_label(start: dt.date, end: dt.date) -> str:
     return _iso(start) if last == start else f"{_iso(start)} to {_iso(last)}"
 
 
-def _measured(
-    label: str, start: dt.date, full_end: dt.date, grain: str, calendar: Calendar, as_of: dt.date
-) -> Period:
+def _measured(label: str, start: dt.date, full_end: dt.date, grain: str, calendar: Calendar, as_of: dt.date) -> Period:
     """Build a period, cutting it to date when it runs past the as-of day and refusing one in the future."""
     if start > as_of:
         raise PeriodError(f"{label} has not started yet on {_iso(as_of)}.")

@@ -40,9 +40,7 @@ class Question:
     scope: str = ""
 
 
-def parse_question(
-    text: str, catalog: Catalog, calendar: Calendar, as_of: dt.date, default_period: str
-) -> Question:
+def parse_question(text: str, catalog: Catalog, calendar: Calendar, as_of: dt.date, default_period: str) -> Question:
     """Split a question into kind, scope words, KPI and period; raise UnknownKpi or PeriodError."""
     words = text.replace("\u00a0", " ").split()
     lowered = " ".join(words).lower()

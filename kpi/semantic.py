@@ -176,9 +176,7 @@ def _customers() -> FromClause:
             d.c.account_id,
             d.c.owner_id,
             d.c.close_date,
-            func.row_number()
-            .over(partition_by=d.c.account_id, order_by=(d.c.close_date, d.c.id))
-            .label("rank"),
+            func.row_number().over(partition_by=d.c.account_id, order_by=(d.c.close_date, d.c.id)).label("rank"),
         )
         .where(d.c.status == "won", d.c.deleted_at.is_(None), d.c.account_id.is_not(None))
         .subquery("won_deals")

@@ -59,9 +59,7 @@ class World:
 
     def team(self, name: str, parent: Team | None = None, manager: Rep | None = None) -> Team:
         return self._add(
-            Team(
-                name=name, parent_id=parent.id if parent else None, manager_id=manager.id if manager else None
-            )
+            Team(name=name, parent_id=parent.id if parent else None, manager_id=manager.id if manager else None)
         )
 
     def manage(self, team: Team, manager: Rep) -> None:
@@ -140,9 +138,7 @@ class World:
 
     def activity(self, owner: Rep, type: str, occurred: str, created: str | None = None) -> Activity:
         return self._add(
-            Activity(
-                owner_id=owner.id, type=type, occurred_at=when(occurred), created_at=when(created or occurred)
-            )
+            Activity(owner_id=owner.id, type=type, occurred_at=when(occurred), created_at=when(created or occurred))
         )
 
     def quote(self, owner: Rep, sent: str, amount: float = 100) -> Quote:

@@ -76,9 +76,7 @@ def upgrade() -> None:
         sa.Column("set_by", sa.String(length=320), nullable=True),
         sa.Column("set_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_targets")),
-        sa.UniqueConstraint(
-            "kpi", "scope_type", "scope_id", "period_start", "period_end", name=op.f("uq_targets_kpi")
-        ),
+        sa.UniqueConstraint("kpi", "scope_type", "scope_id", "period_start", "period_end", name=op.f("uq_targets_kpi")),
     )
     with op.batch_alter_table("targets", schema=None) as batch_op:
         batch_op.create_index("ix_targets_lookup", ["kpi", "period_start", "period_end"], unique=False)
@@ -92,9 +90,7 @@ def upgrade() -> None:
         sa.Column("crm", sa.String(length=32), nullable=False),
         sa.Column("crm_id", sa.String(length=128), nullable=False),
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["manager_id"], ["reps.id"], name=op.f("fk_teams_manager_id_reps"), use_alter=True
-        ),
+        sa.ForeignKeyConstraint(["manager_id"], ["reps.id"], name=op.f("fk_teams_manager_id_reps"), use_alter=True),
         sa.ForeignKeyConstraint(["parent_id"], ["teams.id"], name=op.f("fk_teams_parent_id_teams")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_teams")),
         sa.UniqueConstraint("crm", "crm_id", name=op.f("uq_teams_crm")),
@@ -261,9 +257,7 @@ def upgrade() -> None:
         sa.Column("crm", sa.String(length=32), nullable=False),
         sa.Column("crm_id", sa.String(length=128), nullable=False),
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_nps_responses_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_nps_responses_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_nps_responses")),
         sa.UniqueConstraint("crm", "crm_id", name=op.f("uq_nps_responses_crm")),
     )
@@ -283,18 +277,14 @@ def upgrade() -> None:
         sa.Column("crm", sa.String(length=32), nullable=False),
         sa.Column("crm_id", sa.String(length=128), nullable=False),
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_activities_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_activities_account_id_accounts")),
         sa.ForeignKeyConstraint(["deal_id"], ["deals.id"], name=op.f("fk_activities_deal_id_deals")),
         sa.ForeignKeyConstraint(["owner_id"], ["reps.id"], name=op.f("fk_activities_owner_id_reps")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_activities")),
         sa.UniqueConstraint("crm", "crm_id", name=op.f("uq_activities_crm")),
     )
     with op.batch_alter_table("activities", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_activities_owner_type_occurred", ["owner_id", "type", "occurred_at"], unique=False
-        )
+        batch_op.create_index("ix_activities_owner_type_occurred", ["owner_id", "type", "occurred_at"], unique=False)
         batch_op.create_index("ix_activities_type_created", ["type", "created_at"], unique=False)
         batch_op.create_index("ix_activities_type_occurred", ["type", "occurred_at"], unique=False)
 
