@@ -181,8 +181,8 @@ class Catalog:
         if kpi := self.lookup(text):
             return kpi
         name = normalise(text)
-        matches = process.extract(name, list(self._names), scorer=fuzz.WRatio, limit=12)
-        if matches and matches[0][1] >= 92 and len(name) >= 4:
+        matches = process.extract(name, list(self._names), scorer=fuzz.ratio, limit=12)
+        if matches and matches[0][1] >= 85 and len(name) >= 4:
             return self.kpis[self._names[matches[0][0]]]
         suggestions: list[str] = []
         for candidate, _score, _ in matches:

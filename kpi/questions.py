@@ -10,6 +10,7 @@ kpi.periods understands; without one, ``org.default_period`` applies.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -61,25 +62,42 @@ def parse_question(text: str, catalog: Catalog, calendar: Calendar, as_of: dt.da
 
 
 def _split_scope_and_kpi(words: list[str], catalog: Catalog) -> tuple[str, list[str], list[str]]:
-    """Find the KPI inside the words: what comes before it is the scope, what follows is left over.
-
-    "for/of/by NAME" after the KPI is a scope too ("win rate for alice").
+    """Find the KPI inside the words: before it is the scope, after it a scope ("revenue for alice",
+    "revenue org") or words that are left over (an unknown period, reported as such).
     """
     lowered = [w.lower() for w in words]
-    for joiner in SCOPE_JOINERS:
-        if joiner in lowered[1:]:
-            at = len(lowered) - 1 - lowered[::-1].index(joiner)
-            if catalog.lookup(" ".join(words[:at])):
-                return " ".join(words[at + 1 :]), words[:at], []
-    for start in range(len(words)):
-        for end in range(len(words), start, -1):
-            if catalog.lookup(" ".join(words[start:end])):
-                return " ".join(words[:start]), words[start:end], words[end:]
+    exact = [
+        (start, end)
+        for start in range(len(words))
+        for end in range(len(words), start, -1)
+        if catalog.lookup(" ".join(words[start:end]))
+    ]
+    for start, end in sorted(exact, key=lambda span: (span[1] != len(words), span[0], -span[1])):
+        before, after = " ".join(words[:start]), lowered[end:]
+        if not after:
+            return before, words[start:end], []
+        if after[0] in SCOPE_JOINERS and not before:
+            return " ".join(words[end + 1 :]), words[start:end], []
+        if " ".join(after) in SCOPE_WORDS and not before:
+            return " ".join(words[end:]), words[start:end], []
+        if _looks_like_period(after):
+            return before, words[start:end], words[end:]
     # No exact name: the first word is scope when it looks like one, the rest is a (misspelt) KPI.
     if len(words) > 1 and _looks_like_scope(lowered[0]):
         return words[0], words[1:], []
     return "", words, []
 
 
+SCOPE_WORDS = {"my", "team", "my team", "org", "company", "all", "everyone", "organisation", "organization"}
+PERIOD_HINTS = re.compile(
+    r"\d|\b(last|this|next|past|previous|since|ago|today|yesterday|week|month|quarter|year|days?|fy|ytd|qtd|mtd|wtd"
+    r"|q[1-4]|h[12]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+)
+
+
+def _looks_like_period(words: list[str]) -> bool:
+    return bool(PERIOD_HINTS.search(" ".join(words)))
+
+
 def _looks_like_scope(word: str) -> bool:
-    return word in {"my", "team", "org", "company", "all", "everyone"} or word.startswith("@") or "@" in word
+    return word in SCOPE_WORDS or word.startswith("@") or "@" in word
