@@ -200,12 +200,16 @@ def _customers() -> FromClause:
 
 def _active(since: ColumnElement, until: ColumnElement, w: Window, dates: bool) -> dict[str, ColumnElement]:
     """Active-at-start / at-end / during for records alive over ``[since, until)``."""
-    start, end = (w.at(w.start_date), w.at(w.end_date)) if dates else (w.at(w.start), w.at(w.end))
-    began_by_start = since <= start if dates else since < start
+    if dates:  # a person hired on the first day is there at the start; one leaving that day is not
+        start, end = w.at(w.start_date), w.at(w.end_date)
+        began, lasted = since <= start, until > start
+    else:  # a customer lost at the very instant the period starts is lost *in* the period
+        start, end = w.at(w.start), w.at(w.end)
+        began, lasted = since < start, until >= start
     return {
-        "active_at_start": and_(or_(since.is_(None), began_by_start), or_(until.is_(None), until > start)),
+        "active_at_start": and_(or_(since.is_(None), began), or_(until.is_(None), lasted)),
         "active_at_end": and_(or_(since.is_(None), since < end), or_(until.is_(None), until >= end)),
-        "active_during": and_(or_(since.is_(None), since < end), or_(until.is_(None), until > start)),
+        "active_during": and_(or_(since.is_(None), since < end), or_(until.is_(None), lasted)),
     }
 
 
@@ -333,7 +337,7 @@ def ramps_model(w: Window) -> Model:
         .label("position"),
         func.count().over(partition_by=(rep_months.c.team_id, rep_months.c.n)).label("size"),
     ).subquery("ordered")
-    middle = ordered.c.position.in_(((ordered.c.size + 1) / 2, (ordered.c.size + 2) / 2))
+    middle = ordered.c.position.in_(((ordered.c.size + 1) // 2, (ordered.c.size + 2) // 2))
     medians = (
         select(ordered.c.team_id, ordered.c.n, func.avg(ordered.c.revenue).label("median"))
         .where(middle)

@@ -1,19 +1,24 @@
 """Shared fixtures: every database test runs on SQLite and, when configured, on PostgreSQL.
 
 ``make test`` sets ``KPIBOT_TEST_DATABASE_URL`` when a PostgreSQL server answers; the ``engine`` fixture
-is then parametrised over both backends. Each test gets empty tables.
+is then parametrised over both backends. Each test gets an empty, migrated database: a copy of one
+migrated SQLite file, or the PostgreSQL test database with every row deleted. The PostgreSQL schema is
+dropped and migrated afresh once per run, so a test database left by an older version never lies.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text, update
 from sqlalchemy.orm import Session
 
 from kpi.db import engine_for, normalise_url
-from kpi.schema import Base
+from kpi.schema import Base, Lead, Team
+from tests.world import World
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KPIBOT_TEST_DATABASE_URL") else [])
 
@@ -21,22 +26,47 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KPIBOT_TEST_DATABASE_
 @pytest.fixture(scope="session")
 def _postgres_engine() -> Engine:
     url = normalise_url(os.environ["KPIBOT_TEST_DATABASE_URL"])
+    fresh = create_engine(url)
+    with fresh.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    fresh.dispose()
     return engine_for(url)
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("migrated") / "kpibot.db"
+    engine_for(f"sqlite:///{path}").dispose()  # closing the last connection folds the WAL into the file
+    return path
+
+
+def emptied(engine: Engine) -> Engine:
+    """Delete every row, breaking the reference cycles (team <-> manager, lead -> deal) first."""
+    with engine.begin() as connection:
+        connection.execute(update(Team).values(manager_id=None, parent_id=None))
+        connection.execute(update(Lead).values(converted_deal_id=None))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    return engine
 
 
 @pytest.fixture(params=BACKENDS)
 def engine(request, tmp_path) -> Engine:
     """An engine on a migrated, empty database of each backend."""
     if request.param == "sqlite":
-        return engine_for(f"sqlite:///{tmp_path / 'kpibot.db'}")
-    engine = request.getfixturevalue("_postgres_engine")
-    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    return engine
+        path = tmp_path / "kpibot.db"
+        shutil.copy(request.getfixturevalue("_migrated_sqlite"), path)
+        return engine_for(f"sqlite:///{path}")
+    return emptied(request.getfixturevalue("_postgres_engine"))
 
 
 @pytest.fixture
 def session(engine) -> Session:
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture
+def world(session) -> World:
+    return World(session)
