@@ -53,6 +53,9 @@ class Pace:
         if kpi.type not in ("sum", "count"):  # a rate is not earned day by day: compare it with the target
             status = "on target" if attainment is not None and attainment >= 1 else "below target"
             return cls(target, attainment, None, None, status)
+        if not period.to_date:  # the period is over: the target was reached or missed
+            reached = attainment is not None and attainment >= 1
+            return cls(target, attainment, None, None, "reached" if reached else "missed")
         share = Decimal((period.end - period.start).days) / Decimal((period.full_end - period.start).days)
         expected, projection = target * share, value / share
         progress = value / expected if expected else Decimal(1)
@@ -92,15 +95,16 @@ class Answer:
 
     @property
     def parts(self) -> str | None:
-        """ "12 of 38", "$120,000.00 over 4 deals": the numerator and denominator, where they help."""
+        """ "12 of 38", "$120,000.00 / 4": the numerator and denominator, where they help."""
         r, kpi = self.result, self.kpi
-        if not kpi.show_parts or r.denominator is None or r.numerator is None:
+        if kpi.parts == "none" or r.denominator is None or r.numerator is None:
             return None
+        numerator, denominator = (formatted(part, kpi.parts, self.currency) for part in (r.numerator, r.denominator))
         if kpi.format == "percent":
-            return f"{formatted(r.numerator, 'number')} of {formatted(r.denominator, 'number')}"
-        if kpi.format == "currency" and kpi.type == "ratio":
-            return f"{formatted(r.numerator, 'currency', self.currency)} / {formatted(r.denominator, 'number')}"
-        return None
+            return f"{numerator} of {denominator}"
+        if kpi.format == "currency":
+            return f"{formatted(r.numerator, 'currency', self.currency)} / {denominator}"
+        return f"{numerator} / {denominator}"
 
     @property
     def change(self) -> tuple[float | None, str]:

@@ -72,7 +72,7 @@ class KpiSpec(Spec):
     scale: float = 1
     empty: str | None = None
     requires: dict[str, str] = Field(default_factory=dict)
-    show_parts: bool = True
+    parts: Literal["number", "currency", "none"] = "number"
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> KpiSpec:
@@ -119,7 +119,7 @@ class Kpi:
     scale: float = 1
     empty: str | None = None
     requires: dict[str, str] = field(default_factory=dict)
-    show_parts: bool = True
+    parts: str = "number"
 
     @property
     def higher_is_better(self) -> bool:
@@ -299,7 +299,7 @@ def _expand(key: str, specs: dict[str, KpiSpec], done: dict[str, Kpi], stack: tu
         scale=spec.scale,
         empty=spec.empty,
         requires=dict(spec.requires),
-        show_parts=spec.show_parts,
+        parts=spec.parts,
     )
 
 
