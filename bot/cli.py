@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -100,8 +99,8 @@ def sync(
 ) -> None:
     """Import CRM data into the local database."""
     from crm.csv_source import csv_connector
-
     from crm.sync import run_sync
+    from kpi.config import load_people
     from kpi.db import get_engine
 
     if source != "csv":
@@ -110,18 +109,16 @@ def sync(
         fail(f"--path must be a folder of CSV files; '{path}' is not one.")
     try:
         connector = csv_connector(path, config_dir())
-        report = run_sync(get_engine(), connector, full=full)
+        report = run_sync(get_engine(), connector, full=full, people=load_people(config_dir()))
     except ConfigError as exc:
         fail(str(exc))
-    console.print(report.summary(), highlight=False, markup=False)
-    if report.rejected:
-        sys.exit(1 if not report.imported else 0)
+    for line in report.lines():
+        console.print(line, highlight=False, markup=False)
 
 
 def apply_people_config() -> None:
     """Apply config/people.yaml (roles, Slack ids, teams) on top of what the CRM or the demo created."""
     from crm.people import apply_people
-
     from kpi.config import load_people
     from kpi.db import get_engine
 

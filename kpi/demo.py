@@ -19,9 +19,10 @@ targets) without a CRM account. Why it looks like this:
   expected close dates of open deals (and targets/budgets for the current period, which are plans).
 
 Time: the history runs from the first day of the month ``months`` months before as_of's month to the end of
-``as_of``. Moments are generated as *local* wall-clock seconds (office hours in ``timezone``, whole int64
-seconds since 1970) and converted to naive UTC only when written, as kpi/schema.py requires; calendar facts
-(hire dates, target and spend periods) are local dates with exclusive period ends.
+``as_of``. The CRM starts empty then, so the first two or three months ramp up while the first deals close;
+later periods are in a steady state. Moments are generated as *local* wall-clock seconds (office hours in
+``timezone``, whole int64 seconds since 1970) and converted to naive UTC only when written, as kpi/schema.py
+requires; calendar facts (hire dates, target and spend periods) are local dates with exclusive period ends.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import math
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -61,9 +63,9 @@ EPOCH = dt.date(1970, 1, 1)
 
 # How busy a fully ramped rep is, per working day (Saturdays and Sundays see a trickle, see WEEKDAY_WEIGHT).
 # With hires, leavers and ramp-up this gives, per rep and month of history: ~21 deals, ~10 leads, ~105 activities.
-DEALS_PER_DAY = 1.06
-LEADS_PER_DAY = 0.56
-PROSPECTING_TOUCHES_PER_DAY = 2.6  # calls and emails to people who are not (yet) in a deal
+DEALS_PER_DAY = 1.015
+LEADS_PER_DAY = 0.54
+PROSPECTING_TOUCHES_PER_DAY = 2.5  # calls and emails to people who are not (yet) in a deal
 DEAL_TOUCHES = (0.8, 0.05)  # activities on a deal: 0.8 at the start plus 0.05 per day it is worked
 WEEKDAY_WEIGHT = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.05, 0.02])  # Monday .. Sunday
 
@@ -94,7 +96,7 @@ OPEN, WON, LOST = 0, 1, 2
 LEAD_SOURCES = np.array(["referral", "website", "event", "outbound", "partner", "paid"], dtype=object)
 LEAD_SOURCE_SHARE = (0.12, 0.30, 0.12, 0.25, 0.08, 0.13)
 LEAD_SOURCE_MQL_RATE = np.array([0.6, 0.4, 0.45, 0.3, 0.5, 0.35])  # about 40% overall
-SQL_RATE, CONVERSION_RATE, DISQUALIFY_RATE = 0.5, 0.6, 0.7
+SQL_RATE, CONVERSION_RATE, DISQUALIFY_RATE = 0.5, 0.6, 0.8
 
 ACTIVITY_TYPES = np.array(["call", "meeting", "demo", "email"], dtype=object)
 CALL, MEETING, DEMO, EMAIL = 0, 1, 2, 3
@@ -138,6 +140,7 @@ COMPANY_WORDS = (
 )  # fmt: skip
 
 NO_INDEX = -1
+Parts = TypeVar("Parts")
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,10 @@ class DemoSummary:
     def total(self) -> int:
         return sum(self.as_dict().values())
 
+    def __str__(self) -> str:
+        counts = ", ".join(f"{count:,} {table.replace('_', ' ')}" for table, count in self.as_dict().items())
+        return f"{self.total:,} rows ({counts})"
+
 
 def generate(
     engine: sa.Engine,
@@ -185,6 +192,7 @@ def generate(
         raise ValueError("a demo needs at least one rep and one month of history")
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
+    tz = zoneinfo.ZoneInfo(timezone)
     tell = progress or (lambda _message: None)
     rng = np.random.default_rng(seed)
     cal = Calendar.ending(as_of, months)
@@ -197,7 +205,7 @@ def generate(
             _clear_data_tables(connection)
         elif connection.execute(sa.select(sa.func.count()).where(Rep.crm == CRM)).scalar():
             raise ValueError("demo data is already loaded: generate with fresh=True to replace it")
-        rows = RowBuilder(world, _id_offsets(connection), zoneinfo.ZoneInfo(timezone))
+        rows = RowBuilder(world, _id_offsets(connection), tz)
         frames = rows.frames()
         with _checks_deferred_to_the_end(connection, list(frames), tell):
             for table, frame in frames.items():
@@ -306,7 +314,8 @@ def _workdays_later(days: np.ndarray, workdays: np.ndarray | int) -> np.ndarray:
 
 def _office_seconds(rng: np.random.Generator, n: int) -> np.ndarray:
     """Seconds after midnight, within office hours (about 8:00 to 19:00) and busiest around midday."""
-    hours = np.clip(rng.normal(12.9, 2.3, n), 7.75, 18.9)
+    hours = rng.normal(12.9, 2.3, n)
+    hours = np.where((hours < 7.75) | (hours > 18.9), rng.uniform(8.0, 18.0, n), hours)
     return (hours * 3600).astype(np.int64)
 
 
@@ -321,7 +330,7 @@ def _workdays_after(rng: np.random.Generator, moments: np.ndarray, mean_workdays
     A moment that never happened (``NEVER``) has no next step either.
     """
     gap = 1 + np.floor(rng.exponential(mean_workdays, len(moments))).astype(np.int64)
-    later = _at_work(rng, _workdays_later(np.minimum(moments, NEVER) // DAY, gap))
+    later = _at_work(rng, _workdays_later(moments // DAY, gap))
     return np.where(moments >= NEVER, NEVER, later)
 
 
@@ -366,6 +375,11 @@ class Org:
     def rep_team(self) -> np.ndarray:
         return self.team[: self.n_reps]
 
+    @property
+    def rep_hired(self) -> np.ndarray:
+        return self.hired[: self.n_reps]
+
+    @property
     def rep_left(self) -> np.ndarray:
         return self.left[: self.n_reps]
 
@@ -424,28 +438,35 @@ def make_org(rng: np.random.Generator, cal: Calendar, reps: int) -> Org:
 
 
 def _rep_tenures(rng: np.random.Generator, cal: Calendar, reps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hire and leave days: a quarter of the reps join during the history, about one in eight leaves (at
-    least one of each from 5 reps up, so rep retention and ramp time always have someone to measure).
+    """Hire and leave days: a quarter of the reps join during the history and one in eight leaves (at least
+    one of each from 5 reps up, so rep retention and ramp time always have someone to measure), spread
+    evenly through the history. Fixed shares and steady hiring rather than coin flips, so that a company
+    twice the size is twice as busy.
 
     Alice was hired 800 days before as_of and stays, so "her" numbers exist for every period.
     """
     window = cal.last_day - cal.first_day + 1
-    joins_during = rng.random(reps) < 0.25
-    joins_during[-1] |= reps >= 5 and not joins_during[1:].any()
-    hired = np.where(
-        joins_during,
-        cal.first_day + rng.integers(0, max(1, window - 21), reps),
-        cal.first_day - rng.integers(30, 6 * 365, reps),
-    )
+    others = 1 + rng.permutation(reps - 1)  # everyone but Alice, in random order
+    joiners = others[: _share_of(reps, 0.25)]
+    hired = cal.first_day - rng.integers(30, 6 * 365, reps)
+    hired[joiners] = cal.first_day + np.floor(_spread(rng, len(joiners)) * max(1, window - 21)).astype(np.int64)
     hired[ALICE] = cal.last_day - 800
     earliest_leave = np.maximum(hired + 90, cal.first_day)
-    may_leave = earliest_leave < cal.last_day
-    may_leave[ALICE] = False
-    leaves = (rng.random(reps) < 0.12) & may_leave
-    if reps >= 5 and not leaves.any() and may_leave.any():
-        leaves[np.flatnonzero(may_leave)[-1]] = True
-    leave_day = earliest_leave + np.floor(rng.random(reps) * (cal.last_day - earliest_leave)).astype(np.int64)
-    return hired, np.where(leaves, leave_day, NEVER_DAY)
+    leavers = others[earliest_leave[others] < cal.last_day][: _share_of(reps, 0.12)]
+    left = np.full(reps, NEVER_DAY)
+    span = cal.last_day - earliest_leave[leavers]
+    left[leavers] = earliest_leave[leavers] + np.floor(_spread(rng, len(leavers)) * span).astype(np.int64)
+    return hired, left
+
+
+def _spread(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` fractions in [0, 1), one in each n-th of the interval, in random order: random but steady."""
+    return rng.permutation((np.arange(n) + rng.random(n)) / max(1, n))
+
+
+def _share_of(reps: int, share: float) -> int:
+    """How many reps make ``share`` of the company: at least one from 5 reps up."""
+    return max(int(reps >= 5), round(share * reps))
 
 
 def _person_names(rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
@@ -473,14 +494,22 @@ def _company_names(rng: np.random.Generator, n: int) -> np.ndarray:
     return names + suffix[rounds]
 
 
-def _working_capacity(org: Org, cal: Calendar, *, ramped: bool) -> np.ndarray:
-    """A (rep, day) matrix of how much work each rep does each day of the history (1 = a ramped average rep
-    on a weekday; 0 before hire and after leaving). New reps ramp up linearly from 20% when ``ramped``."""
+def _employment(org: Org, cal: Calendar) -> tuple[np.ndarray, np.ndarray]:
+    """Two (rep, day) matrices over the history: whether the rep is employed that day, and how far they have
+    ramped up (from 20% of a seasoned rep's results on their first day to 100% after ``ramp_days``)."""
     days = cal.days[np.newaxis, :]
-    tenure = days - org.hired[: org.n_reps, np.newaxis]
-    employed = (tenure >= 0) & (days < org.rep_left()[:, np.newaxis])
-    ramp = np.clip(0.2 + 0.8 * tenure / org.ramp_days[:, np.newaxis], 0.0, 1.0) if ramped else 1.0
-    return np.where(employed, ramp, 0.0) * org.drive[:, np.newaxis] * WEEKDAY_WEIGHT[_weekday(days)]
+    tenure = days - org.rep_hired[:, np.newaxis]
+    employed = (tenure >= 0) & (days < org.rep_left[:, np.newaxis])
+    return employed, np.clip(0.2 + 0.8 * tenure / org.ramp_days[:, np.newaxis], 0.0, 1.0)
+
+
+def _working_capacity(org: Org, cal: Calendar, *, ramped: bool) -> np.ndarray:
+    """A (rep, day) matrix of how much work each rep does each day of the history: 1 for an average rep on
+    a weekday, more for driven reps, a trickle at weekends, 0 when not employed, less while ramping up
+    when ``ramped`` (prospecting calls do not need experience; winning deals does)."""
+    employed, ramp = _employment(org, cal)
+    weekday = WEEKDAY_WEIGHT[_weekday(cal.days)][np.newaxis, :]
+    return np.where(employed, ramp if ramped else 1.0, 0.0) * org.drive[:, np.newaxis] * weekday
 
 
 def _daily_events(rng: np.random.Generator, rates: np.ndarray, cal: Calendar) -> tuple[np.ndarray, np.ndarray]:
@@ -501,7 +530,7 @@ def _daily_events(rng: np.random.Generator, rates: np.ndarray, cal: Calendar) ->
 class Leads:
     owner: np.ndarray
     source: np.ndarray
-    first_name: np.ndarray
+    name: np.ndarray  # index of a (first name, last name) pair
     created: np.ndarray
     mql: np.ndarray  # NEVER when it did not (yet) happen, as for the columns below
     sql: np.ndarray
@@ -510,7 +539,7 @@ class Leads:
 
 
 def make_leads(rng: np.random.Generator, org: Org, cal: Calendar, capacity: np.ndarray) -> Leads:
-    """About 40% of leads become MQL, half of those SQL, 60% of SQLs convert (12% of all leads); 70% of the
+    """About 40% of leads become MQL, half of those SQL, 60% of SQLs convert (12% of all leads); 80% of the
     others are disqualified in time. A lead cannot convert after its owner has left."""
     owner, created = _daily_events(rng, LEADS_PER_DAY * capacity, cal)
     n = len(owner)
@@ -525,7 +554,7 @@ def make_leads(rng: np.random.Generator, org: Org, cal: Calendar, capacity: np.n
     return Leads(
         owner=owner,
         source=source,
-        first_name=rng.integers(0, len(FIRST_NAMES) * len(LAST_NAMES), n),
+        name=rng.integers(0, len(FIRST_NAMES) * len(LAST_NAMES), n),
         created=created,
         mql=_visible(mql, cal),
         sql=_visible(sql, cal),
@@ -581,7 +610,7 @@ def make_deals(
     examples = np.flatnonzero(owner == ALICE)[:2]
     segment[account[examples]] = 0
     chance = rng.random(n)  # the deal is won when chance < its win probability
-    chance[examples] = [0.0, 0.999]
+    chance[examples] = [0.0, 0.999][: len(examples)]
 
     cycle = _cycle_days(rng, segment[account])
     cycle[examples] = 20
@@ -728,8 +757,9 @@ def make_activities(
     joined = _concatenate(Activities, parts)
     meeting = np.flatnonzero(joined.type == MEETING)
     booked = _at_work(rng, _workdays_later(joined.occurred[meeting] // DAY, -1 - rng.poisson(3, len(meeting))))
-    deal_created = deals.created[joined.deal[meeting]]
-    joined.created[meeting] = np.clip(booked, deal_created, joined.occurred[meeting])
+    deal = joined.deal[meeting]
+    not_before = np.where(deal == NO_INDEX, booked, deals.created[deal])  # booked once the deal existed
+    joined.created[meeting] = np.clip(booked, not_before, joined.occurred[meeting])
     return joined
 
 
@@ -757,7 +787,7 @@ def _prospecting(rng: np.random.Generator, cal: Calendar, capacity: np.ndarray) 
 
 def _calls_on_as_of(rng: np.random.Generator, org: Org, cal: Calendar) -> Activities:
     """Three calls on as_of by Alice and each teammate still employed: the week of as_of is never empty."""
-    team = np.flatnonzero((org.rep_team == org.rep_team[ALICE]) & (org.rep_left() == NEVER_DAY))
+    team = np.flatnonzero((org.rep_team == org.rep_team[ALICE]) & (org.rep_left == NEVER_DAY))
     owner = np.repeat(team, 3)
     occurred = cal.last_day * DAY + np.tile([9 * 3600, 11 * 3600, 14 * 3600], len(team))
     occurred = occurred + rng.integers(0, 3600, len(owner))
@@ -835,10 +865,7 @@ def measure_quotas(org: Org, cal: Calendar, deals: Deals, activities: Activities
     """Quotas from the reps' eventual results (deals still open count with their outcome to come), per month
     of ramped selling time, so that some reps end above target and some below."""
     reps = org.n_reps
-    days = cal.days[np.newaxis, :]
-    tenure = days - org.hired[:reps, np.newaxis]
-    employed = (tenure >= 0) & (days < org.rep_left()[:, np.newaxis])
-    ramp = np.clip(0.2 + 0.8 * tenure / org.ramp_days[:, np.newaxis], 0.0, 1.0)
+    employed, ramp = _employment(org, cal)
     ramped_months = np.where(employed, ramp, 0.0).sum(axis=1) / 30.44
     weeks = employed.sum(axis=1) / 7
     revenue = np.bincount(deals.owner, weights=np.where(deals.wins, deals.amount, 0.0), minlength=reps)
@@ -882,18 +909,20 @@ def make_targets(org: Org, cal: Calendar, quotas: Quotas) -> Targets:
     """
     targets = Targets([], [], [], [], [], [])
     reps = np.arange(org.n_reps)
-    hired, left = org.hired[: org.n_reps], org.rep_left()
+    hired, left = org.rep_hired, org.rep_left
     quarters = cal.quarter_starts()
     months = cal.month_starts(quarters[0], _add_months(quarters[-1], 2))
     month_target = np.zeros((org.n_reps, len(months)))
     for m, start in enumerate(months):
+        if start < cal.start:
+            continue  # before the history: the first quarter's targets cover its months in the history
         end = _add_months(start, 1)
         employed_days = np.clip(np.minimum(left, _day(end)) - np.maximum(hired, _day(start)), 0, None)
         share = np.where(hired > _day(start), employed_days / (end - start).days, 1.0)
         month_target[:, m] = np.where(employed_days > 0, np.round(quotas.revenue_per_month * share, -2), 0)
         for rep in reps[month_target[:, m] > 0]:
             targets.add("revenue", "rep", rep, start, end, month_target[rep, m])
-            targets.add("deals-won", "rep", rep, start, end, quotas.wins_per_month)
+            targets.add("deals-won", "rep", rep, start, end, max(1, round(quotas.wins_per_month * share[rep])))
 
     quarter_total: dict[int, float] = {}
     for q, start in enumerate(quarters):
@@ -944,7 +973,7 @@ def make_forecasts(rng: np.random.Generator, org: Org, cal: Calendar, deals: Dea
     eventual = np.zeros((org.n_reps, len(quarters)))
     np.add.at(eventual, (deals.owner[counted], quarter_of_close[counted]), deals.amount[counted])
 
-    employed = (org.hired[: org.n_reps, np.newaxis] < quarters) & (org.rep_left()[:, np.newaxis] > quarters)
+    employed = (org.rep_hired[:, np.newaxis] < quarters) & (org.rep_left[:, np.newaxis] > quarters)
     owner, quarter = np.nonzero(employed)
     first = Forecasts(
         owner=owner,
@@ -976,7 +1005,7 @@ def make_spend(rng: np.random.Generator, org: Org, cal: Calendar) -> Spend:
     rows_team, rows_month, rows_amount = [], [], []
     for start in cal.month_starts(cal.start, cal.as_of):
         middle = _day(start) + 14
-        employed = (org.hired[: org.n_reps] <= middle) & (org.rep_left() > middle)
+        employed = (org.rep_hired <= middle) & (org.rep_left > middle)
         headcount = np.bincount(org.rep_team[employed], minlength=len(org.team_name))[selling_teams]
         team_amount = np.maximum(1, headcount) * 12_000 * rng.lognormal(0.0, 0.15, len(selling_teams))
         org_amount = max(1, employed.sum()) * 4_000 * rng.lognormal(0.0, 0.1)
@@ -986,7 +1015,7 @@ def make_spend(rng: np.random.Generator, org: Org, cal: Calendar) -> Spend:
     return Spend(team=np.array(rows_team), month=rows_month, amount=np.round(np.array(rows_amount), 2))
 
 
-def _concatenate(cls: type, parts: list) -> object:
+def _concatenate(cls: type[Parts], parts: list[Parts]) -> Parts:
     """Join dataclasses of parallel arrays (Activities, Forecasts) field by field."""
     return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)})
 
@@ -1159,8 +1188,8 @@ class RowBuilder:
         converted_deal = np.full(n, NO_INDEX)
         from_lead = np.flatnonzero(deals.lead != NO_INDEX)
         converted_deal[deals.lead[from_lead]] = from_lead
-        first = np.array(FIRST_NAMES, dtype=object)[leads.first_name // len(LAST_NAMES)]
-        last = np.array(LAST_NAMES, dtype=object)[leads.first_name % len(LAST_NAMES)]
+        first = np.array(FIRST_NAMES, dtype=object)[leads.name // len(LAST_NAMES)]
+        last = np.array(LAST_NAMES, dtype=object)[leads.name % len(LAST_NAMES)]
         status = np.select(
             [leads.converted < NEVER, leads.disqualified < NEVER], ["converted", "disqualified"], "open"
         ).astype(object)

@@ -1,0 +1,140 @@
+"""The public Maven CRM sample, imported through its documented CSV mapping, gives the numbers KPIS.md defines.
+
+Every expected value here is computed from the raw CSV files with the csv module, independently of kpibot.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from crm.csv_source import csv_connector
+from crm.sync import run_sync
+from kpi.config import load_people
+from kpi.service import Kpibot
+
+ROOT = Path(__file__).parents[1]
+MAVEN = ROOT.parent / "shared" / "datasets" / "maven-crm"
+CONFIG = ROOT / "config" / "examples" / "maven-crm"
+AS_OF = dt.date(2018, 1, 15)
+
+pytestmark = pytest.mark.skipif(not MAVEN.is_dir(), reason=f"the Maven sample is not at {MAVEN}")
+
+
+def raw_rows(name: str) -> list[dict[str, str]]:
+    with open(MAVEN / name, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def closed_in(row: dict[str, str], start: str, end: str) -> bool:
+    return bool(row["close_date"]) and start <= row["close_date"] < end
+
+
+@pytest.fixture
+def bot(engine) -> Kpibot:
+    run_sync(engine, csv_connector(MAVEN, CONFIG), full=True, people=load_people(CONFIG))
+    return Kpibot(engine, CONFIG)
+
+
+def test_deals_by_stage_after_import_match_the_export(bot):
+    expected = Counter(row["deal_stage"] for row in raw_rows("sales_pipeline.csv"))
+    with bot.engine.connect() as connection:
+        from sqlalchemy import func, select
+
+        from kpi.schema import Deal
+
+        imported = dict(connection.execute(select(Deal.stage, func.count()).group_by(Deal.stage)).all())
+    assert imported == dict(expected)
+    assert sum(imported.values()) == 8800
+
+
+def test_a_reps_win_rate_for_a_quarter(bot):
+    rows = [r for r in raw_rows("sales_pipeline.csv") if r["sales_agent"] == "Darcel Schlecht"]
+    won = sum(1 for r in rows if r["deal_stage"] == "Won" and closed_in(r, "2017-04-01", "2017-07-01"))
+    lost = sum(1 for r in rows if r["deal_stage"] == "Lost" and closed_in(r, "2017-04-01", "2017-07-01"))
+
+    answer = bot.ask("my win-rate 2017-Q2", bot.person("Darcel Schlecht"), AS_OF).to_json()
+
+    assert (answer["numerator"], answer["denominator"]) == (won, won + lost)
+    assert answer["value"] == round(won / (won + lost), 6)
+    assert answer["period"] == {"label": "2017-Q2", "start": "2017-04-01", "end": "2017-06-30", "to_date": False}
+
+
+def test_a_managers_team_deals_won(bot):
+    team = {r["sales_agent"] for r in raw_rows("sales_teams.csv") if r["manager"] == "Melvin Marxen"}
+    won = sum(
+        1
+        for r in raw_rows("sales_pipeline.csv")
+        if r["sales_agent"] in team and r["deal_stage"] == "Won" and closed_in(r, "2017-10-01", "2018-01-01")
+    )
+
+    answer = bot.ask("team deals won 2017-Q4", bot.person("Melvin Marxen"), AS_OF).to_json()
+
+    assert answer["value"] == won
+    assert answer["scope"] == {"type": "team", "name": "Melvin Marxen's team"}
+
+
+def test_the_org_revenue_leaderboard_ranks_every_rep(bot):
+    revenue: dict[str, Decimal] = defaultdict(Decimal)
+    for r in raw_rows("sales_pipeline.csv"):
+        if r["deal_stage"] == "Won" and closed_in(r, "2017-10-01", "2018-01-01"):
+            revenue[r["sales_agent"]] += Decimal(r["close_value"])
+    for r in raw_rows("sales_teams.csv"):
+        revenue.setdefault(r["sales_agent"], Decimal(0))
+    expected = sorted(revenue.items(), key=lambda item: (-item[1], item[0]))
+
+    board = bot.ask("leaderboard revenue 2017-Q4", bot.person("ops@example.com"), AS_OF).to_json()
+
+    assert [(row["name"], Decimal(str(row["value"]))) for row in board["rows"]] == expected
+    assert [row["rank"] for row in board["rows"]] == list(range(1, 36))
+
+
+def test_org_average_deal_size_and_sales_cycle(bot):
+    won = [
+        r
+        for r in raw_rows("sales_pipeline.csv")
+        if r["deal_stage"] == "Won" and closed_in(r, "2017-01-01", "2018-01-01")
+    ]
+    revenue = sum(Decimal(r["close_value"]) for r in won)
+    cycle_days = [(dt.date.fromisoformat(r["close_date"]) - dt.date.fromisoformat(r["engage_date"])).days for r in won]
+    admin = bot.person("ops@example.com")
+
+    size = bot.ask("org avg deal size 2017", admin, AS_OF).to_json()
+    cycle = bot.ask("org sales cycle 2017", admin, AS_OF).to_json()
+
+    assert size["value"] == float((revenue / len(won)).quantize(Decimal("0.01")))
+    assert size["numerator"] == int(revenue)
+    assert cycle["value"] == round(sum(cycle_days) / len(cycle_days), 6)
+
+
+def test_sync_and_ask_json_from_the_command_line(tmp_path):
+    env = {**os.environ, "KPIBOT_CONFIG_DIR": str(CONFIG), "DATABASE_URL": f"sqlite:///{tmp_path / 'maven.db'}"}
+    kpibot = [sys.executable, "-m", "bot.cli"]
+    sync = subprocess.run(
+        [*kpibot, "sync", "--source", "csv", "--path", str(MAVEN)], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert sync.returncode == 0, sync.stderr
+
+    ask = subprocess.run(
+        [*kpibot, "ask", "my win-rate 2017-Q2", "--as", "Darcel Schlecht", "--as-of", "2018-01-15", "--json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+    assert ask.returncode == 0, ask.stderr
+    answer = json.loads(ask.stdout)
+    rows = [r for r in raw_rows("sales_pipeline.csv") if r["sales_agent"] == "Darcel Schlecht"]
+    won = sum(1 for r in rows if r["deal_stage"] == "Won" and closed_in(r, "2017-04-01", "2017-07-01"))
+    closed = sum(1 for r in rows if r["deal_stage"] in ("Won", "Lost") and closed_in(r, "2017-04-01", "2017-07-01"))
+    assert (answer["kpi"], answer["numerator"], answer["denominator"]) == ("win-rate", won, closed)
