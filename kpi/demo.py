@@ -56,6 +56,10 @@ from kpi.schema import (
 )
 
 CRM = "demo"
+DATA_TABLES = [  # what the demo writes (and what fresh=True empties)
+    model.__table__
+    for model in (Team, Rep, Account, Lead, Deal, Activity, Quote, MarketingSpend, NpsResponse, Forecast, Target)
+]
 DAY = 86_400  # seconds
 NEVER_DAY = 1_000_000  # a day number far in the future (year 4707): "has not happened"
 NEVER = NEVER_DAY * DAY  # the same as a moment; small enough that adding days to it cannot overflow int64
@@ -206,15 +210,17 @@ def generate(
         elif connection.execute(sa.select(sa.func.count()).where(Rep.crm == CRM)).scalar():
             raise ValueError("demo data is already loaded: generate with fresh=True to replace it")
         rows = RowBuilder(world, _id_offsets(connection), tz)
-        frames = rows.frames()
-        with _checks_deferred_to_the_end(connection, list(frames), tell):
-            for table, frame in frames.items():
+        counts: dict[str, int] = {}
+        with _checks_deferred_to_the_end(connection, DATA_TABLES, tell):
+            for table, build in rows.builders().items():  # one table at a time, to keep memory low
+                frame = build()
                 tell(f"  {table.name}: {len(frame):,} rows")
                 _write(connection, table, frame)
+                counts[table.name] = len(frame)
             _link_team_managers(connection, rows.team_managers())
-        _advance_id_sequences(connection, frames)
-    _analyze(engine, frames)
-    summary = DemoSummary(**{table.name: len(frame) for table, frame in frames.items()})
+        _advance_id_sequences(connection, DATA_TABLES)
+    _analyze(engine, DATA_TABLES)
+    summary = DemoSummary(**counts)
     tell(f"Done: {summary.total:,} rows")
     return summary
 
@@ -1070,20 +1076,21 @@ class RowBuilder:
     def __init__(self, world: World, offsets: dict[str, int], tz: zoneinfo.ZoneInfo) -> None:
         self.world, self.offsets, self.tz = world, offsets, tz
 
-    def frames(self) -> dict[sa.Table, pd.DataFrame]:
-        """One DataFrame per table, in an order that satisfies the foreign keys (see team_managers)."""
+    def builders(self) -> dict[sa.Table, Callable[[], pd.DataFrame]]:
+        """What makes each table's DataFrame, in an order that satisfies the foreign keys (but see
+        team_managers)."""
         return {
-            Team.__table__: self.teams(),
-            Rep.__table__: self.reps(),
-            Account.__table__: self.accounts(),
-            Deal.__table__: self.deals(),
-            Lead.__table__: self.leads(),
-            Activity.__table__: self.activities(),
-            Quote.__table__: self.quotes(),
-            MarketingSpend.__table__: self.marketing_spend(),
-            NpsResponse.__table__: self.nps_responses(),
-            Forecast.__table__: self.forecasts(),
-            Target.__table__: self.targets(),
+            Team.__table__: self.teams,
+            Rep.__table__: self.reps,
+            Account.__table__: self.accounts,
+            Deal.__table__: self.deals,
+            Lead.__table__: self.leads,
+            Activity.__table__: self.activities,
+            Quote.__table__: self.quotes,
+            MarketingSpend.__table__: self.marketing_spend,
+            NpsResponse.__table__: self.nps_responses,
+            Forecast.__table__: self.forecasts,
+            Target.__table__: self.targets,
         }
 
     def team_managers(self) -> list[dict[str, int]]:
@@ -1300,18 +1307,13 @@ class RowBuilder:
 
 def _dates(days: np.ndarray) -> np.ndarray:
     """Day numbers as ``datetime.date`` objects (None for NEVER_DAY)."""
-    dates = np.array([_date(day) if day < NEVER_DAY else None for day in days], dtype=object)
-    return dates
+    return np.array([_date(day) if day < NEVER_DAY else None for day in days], dtype=object)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------------
 
-DATA_TABLES = [
-    model.__table__
-    for model in (Team, Rep, Account, Lead, Deal, Activity, Quote, MarketingSpend, NpsResponse, Forecast, Target)
-]
 INSERT_CHUNK = 10_000
 COPY_CHUNK = 200_000
 
@@ -1415,7 +1417,7 @@ def _copy_texts(column: pd.Series) -> list[str]:
     """A column as COPY text values, converted by numpy where possible (pandas' to_csv costs a microsecond
     per value, which is minutes for the big tables)."""
     missing = column.isna().to_numpy()
-    if column.dtype.kind in "iuf" or isinstance(column.dtype, pd.Int64Dtype):
+    if column.dtype.kind in "iuf":  # numpy and nullable (Int64) numbers
         texts = column.to_numpy(dtype=np.float64 if column.dtype.kind == "f" else np.int64, na_value=0).astype(str)
     elif column.dtype.kind == "M":
         texts = column.to_numpy().astype(str)  # ISO 8601: 2026-11-18T09:30:00
@@ -1448,11 +1450,11 @@ def _link_team_managers(connection: sa.Connection, links: list[dict[str, int]]) 
     connection.execute(statement, links)
 
 
-def _advance_id_sequences(connection: sa.Connection, frames: dict[sa.Table, pd.DataFrame]) -> None:
+def _advance_id_sequences(connection: sa.Connection, tables: list[sa.Table]) -> None:
     """Rows were written with explicit ids, so move PostgreSQL's id sequences past them for later inserts."""
     if connection.dialect.name != "postgresql":
         return
-    for table in frames:
+    for table in tables:
         connection.execute(
             sa.text(
                 f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
@@ -1461,9 +1463,9 @@ def _advance_id_sequences(connection: sa.Connection, frames: dict[sa.Table, pd.D
         )
 
 
-def _analyze(engine: sa.Engine, frames: dict[sa.Table, pd.DataFrame]) -> None:
+def _analyze(engine: sa.Engine, tables: list[sa.Table]) -> None:
     """Refresh the planner's statistics after a bulk load, so the first KPI queries are planned well."""
     if engine.dialect.name != "postgresql":
         return
     with engine.begin() as connection:
-        connection.execute(sa.text("ANALYZE " + ", ".join(table.name for table in frames)))
+        connection.execute(sa.text("ANALYZE " + ", ".join(table.name for table in tables)))
