@@ -36,7 +36,10 @@ def engine_for(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # Server-side prepared statements would freeze plans chosen on small or empty tables.
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"prepare_threshold": None}
+        )
     upgrade(engine)
     return engine
 

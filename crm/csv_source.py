@@ -1,0 +1,424 @@
+"""The CSV connector: a folder of CSV exports, read through the mapping in ``csv.yaml``.
+
+``csv_connector(folder, config_dir)`` loads the mapping (:mod:`crm.csv_mapping`) and the org time zone,
+checks every file and column it names, and returns a :class:`crm.interface.Connector` for the sync runner.
+A CSV folder is always a complete export, so it is synced with ``full=True``: a row removed from a file
+is marked deleted on the next sync.
+
+Each file is streamed with the ``csv`` module, one page of rows at a time. Rows that cannot be read
+(unparseable date, unknown stage, negative amount, missing id, duplicate id...) are rejected with the
+file, the line number as a spreadsheet shows it (the header is line 1) and the reason; the rest import.
+
+What stays in memory besides a page: the lookup files (small reference data), the ids read so far per
+object (to report duplicates), and the records of ``distinct`` imports (one per manager, office...).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import zoneinfo
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from crm import canonical
+from crm.canonical import Problem
+from crm.csv_mapping import MAPPING_FILE, CsvMapping, FieldSpec, Import, load_csv_mapping
+from crm.interface import Page, Reject
+from kpi.config import ConfigError, load_org
+
+#: Records (and rejects) per page handed to the runner.
+PAGE_SIZE = 2000
+
+Row = Sequence[str]
+Reader = Callable[[Row], Any]
+
+TRUE = {"true", "yes", "y", "1"}
+FALSE = {"false", "no", "n", "0"}
+AMBIGUOUS = object()  # marks a name shared by several people in a by-name index
+
+
+def csv_connector(folder: Path, config_dir: Path, *, page_size: int = PAGE_SIZE) -> CsvConnector:
+    """The connector for the CSV files in ``folder``, mapped by ``config_dir``/csv.yaml."""
+    mapping = load_csv_mapping(config_dir)
+    timezone = mapping.timezone or load_org(config_dir).timezone
+    return CsvConnector(Path(folder), mapping, zoneinfo.ZoneInfo(timezone), config_dir / MAPPING_FILE, page_size)
+
+
+class CsvConnector:
+    """Reads the imports of a :class:`CsvMapping`, one canonical object at a time."""
+
+    def __init__(
+        self, folder: Path, mapping: CsvMapping, timezone: zoneinfo.ZoneInfo, mapping_path: Path, page_size: int
+    ) -> None:
+        if not folder.is_dir():
+            raise ConfigError(f"{folder}: no such folder. Give the folder that holds the CSV files.")
+        self.folder = folder
+        self.mapping = mapping
+        self.timezone = timezone
+        self.mapping_path = mapping_path
+        self.page_size = page_size
+        self.source = mapping.source
+        self.objects = tuple(dict.fromkeys(item.object for item in mapping.imports))
+        # object -> "name"/"email" -> folded value -> crm_id, for references by name or email
+        self.indexes: dict[str, dict[str, dict[str, Any]]] = {}
+        # object -> crm_id -> (import number, line) where it was first read, to report duplicates
+        self.seen: dict[str, dict[str, tuple[int, int]]] = {}
+        self.lookup_headers: dict[str, list[str]] = {}
+        self.lookups = {name: self._load_lookup(name) for name in mapping.lookups}
+        self.readers = [_ImportReader(self, index, item) for index, item in enumerate(mapping.imports)]
+
+    def read(self, object: str, cursor: str | None = None) -> Iterator[Page]:
+        """Yield the pages of every import of ``object``; a CSV export has no cursor."""
+        self.seen[object] = {}
+        for by in self.indexes.get(object, {}).values():
+            by.clear()
+        for reader in self.readers:
+            if reader.item.object == object:
+                yield from reader.pages()
+
+    # -- files ---------------------------------------------------------------------------------------
+
+    def open(self, name: str, key: str) -> tuple[TextIO, list[str]]:
+        """Open a CSV file of the folder; return the file and its header (ConfigError if missing)."""
+        path = self.folder / name
+        if not path.is_file():
+            self.fail(key, name, f"no such file in {self.folder}")
+        handle = path.open(newline="", encoding=self.mapping.encoding)
+        try:
+            header = next(csv.reader(handle, delimiter=self.mapping.delimiter), [])
+        except UnicodeDecodeError as exc:
+            handle.close()
+            raise self._not_text(name, exc) from None
+        handle.seek(0)
+        return handle, [cell.strip() for cell in header]
+
+    def column(self, header: list[str], column: str, file: str, key: str) -> int:
+        if column not in header:
+            self.fail(key, column, f"{file} has no such column (its columns: {', '.join(header)})")
+        return header.index(column)
+
+    def fail(self, key: str, value: Any, message: str) -> None:
+        raise ConfigError(f"{self.mapping_path}: key '{key}' has value {value!r}: {message}.")
+
+    def _load_lookup(self, name: str) -> dict[str, dict[str, str]]:
+        """A lookup file, read whole: folded key -> {column: value} (the first row of a key wins)."""
+        lookup = self.mapping.lookups[name]
+        handle, header = self.open(lookup.file, f"lookups.{name}.file")
+        self.column(header, lookup.key, lookup.file, f"lookups.{name}.key")
+        self.lookup_headers[name] = header
+        table: dict[str, dict[str, str]] = {}
+        with handle:
+            for _, row in self.rows(handle, lookup.file):
+                values = dict(zip(header, (cell.strip() for cell in row), strict=False))
+                table.setdefault(values.get(lookup.key, "").casefold(), values)
+        return table
+
+    def rows(self, handle: TextIO, file: str) -> Iterator[tuple[int, list[str]]]:
+        """The data rows of an open CSV file with their line numbers (the header is line 1)."""
+        reader = csv.reader(handle, delimiter=self.mapping.delimiter)
+        try:
+            next(reader, None)
+            yield from enumerate(reader, start=2)
+        except UnicodeDecodeError as exc:
+            raise self._not_text(file, exc) from None
+
+    def _not_text(self, file: str, error: UnicodeDecodeError) -> ConfigError:
+        return ConfigError(
+            f"{self.folder / file}: this is not {self.mapping.encoding} text ({error.reason}). Set 'encoding:' "
+            f"in {self.mapping_path} to the export's encoding, for example latin-1 or cp1252."
+        )
+
+    def index(self, object: str, by: str) -> dict[str, Any]:
+        return self.indexes.setdefault(object, {}).setdefault(by, {})
+
+
+class _ImportReader:
+    """One import compiled into functions of a CSV row, so reading a row does no mapping work."""
+
+    def __init__(self, connector: CsvConnector, index: int, item: Import) -> None:
+        self.connector = connector
+        self.item = item
+        self.number = index
+        self.key = f"imports.{index}"
+        self.firsts: dict[str, dict[str, Any]] = {}  # crm_id -> first record, for a distinct import
+        self.spec = canonical.spec(item.object)
+        handle, self.header = connector.open(item.file, f"{self.key}.file")
+        handle.close()
+        self.read_id = self._compile(item.id, "text", f"{self.key}.id")
+        self.fields: list[tuple[str, Reader]] = []
+        self.fallbacks: list[tuple[str, Callable[[dict[str, Any]], Any]]] = []
+        for name, field in item.fields.items():
+            key = f"{self.key}.fields.{name}"
+            reference = self.spec.references.get(f"{name}_crm_id")
+            if reference is not None:
+                read = self._compile(field, "text", key)
+                if field.by != "id":
+                    read = self._by(read, field, reference.target)
+                self.fields.append((reference.field, read))
+            else:
+                self.fields.append((name, self._compile(field, self.spec.kind(name), key)))
+            if field.if_empty is not None:
+                self.fallbacks.append((name, self._fallback(field, name, key)))
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def pages(self) -> Iterator[Page]:
+        handle, _ = self.connector.open(self.item.file, f"{self.key}.file")
+        self.firsts.clear()
+        with handle:
+            page = Page(locations=[])
+            for line, row in self.connector.rows(handle, self.item.file):
+                if not any(row):
+                    continue  # a blank line
+                self._read(row, line, page)
+                if len(page.records) + len(page.rejects) >= self.connector.page_size:
+                    yield page
+                    page = Page(locations=[])
+            if page.records or page.rejects:
+                yield page
+
+    def _read(self, row: list[str], line: int, page: Page) -> None:
+        """Add the row's record to the page, or its reject."""
+        location = f"{self.item.file} line {line}"
+        crm_id = None
+        try:
+            if len(row) > len(self.header):
+                raise Problem(f"{len(row)} values but the header has {len(self.header)} columns")
+            row += [""] * (len(self.header) - len(row))
+            crm_id = self.read_id(row)
+            if crm_id is None:
+                raise Problem(f"missing id: {self.item.id.describe()} is empty")
+            record = self._record(crm_id, row)
+            if self._repeated(crm_id, record, line):
+                return
+        except Problem as problem:
+            raw = dict(zip(self.header, row, strict=False))
+            page.rejects.append(Reject(self.item.object, location, str(problem), raw, crm_id))
+            return
+        page.records.append(record)
+        page.locations.append(location)
+        for by, index in self.connector.indexes.get(self.item.object, {}).items():
+            if record.get(by):
+                folded = record[by].casefold()
+                index[folded] = AMBIGUOUS if index.get(folded, crm_id) != crm_id else crm_id
+
+    def _record(self, crm_id: str, row: Row) -> dict[str, Any]:
+        record = {"crm_id": crm_id}
+        for name, read in self.fields:
+            record[name] = read(row)
+        for name, fill in self.fallbacks:
+            if record[name] is None:
+                record[name] = fill(record)
+        return record
+
+    def _repeated(self, crm_id: str, record: dict[str, Any], line: int) -> bool:
+        """True for a repeat of a distinct record (skip it); Problem for a duplicate id."""
+        first = self.connector.seen[self.item.object].setdefault(crm_id, (self.number, line))
+        if first == (self.number, line):
+            if self.item.distinct:
+                self.firsts[crm_id] = dict(record)  # the runner changes the record it gets
+            return False
+        where = f"{self.connector.readers[first[0]].item.file} line {first[1]}"
+        earlier = self.firsts.get(crm_id) if first[0] == self.number else None
+        if earlier is None:
+            raise Problem(f"duplicate id {crm_id!r}, already read on {where}")
+        for name, value in record.items():
+            if earlier[name] != value:
+                field = name.removesuffix("_crm_id")
+                raise Problem(f"{crm_id!r} was read on {where} with {field} {earlier[name]!r}, not {value!r}")
+        return True
+
+    # -- compiling fields ----------------------------------------------------------------------------
+
+    def _compile(self, field: FieldSpec, kind: str, key: str) -> Reader:
+        """A function of a row giving the field's canonical value (or raising Problem)."""
+        convert = _converter(kind, self._formats(field, kind), self.connector.timezone)
+        if "value" in field.model_fields_set:
+            try:
+                constant = None if field.value is None else convert(str(field.value))
+            except Problem as problem:
+                self.connector.fail(f"{key}.value", field.value, str(problem))
+            return lambda row: constant
+        read = self._raw(field, key)
+        if field.map is not None:
+            read = _mapped(read, field)
+        if field.required:
+            read = _required(read, field.describe())
+        return read if convert is _identity else _converted(read, convert)
+
+    def _raw(self, field: FieldSpec, key: str) -> Reader:
+        """The stripped text of the field's column(s); None when empty."""
+        file = self.item.file
+        if field.column is not None:
+            index = self.connector.column(self.header, field.column, file, f"{key}.column")
+            return lambda row: row[index].strip() or None
+        if field.template is not None:
+            names = field.source_columns
+            indexes = [self.connector.column(self.header, name, file, f"{key}.template") for name in names]
+
+            def read_template(row: Row) -> str | None:
+                values = [row[index].strip() for index in indexes]
+                return field.template.format_map(dict(zip(names, values, strict=True))) if all(values) else None
+
+            return read_template
+        columns = {name: self.connector.column(self.header, name, file, f"{key}.columns") for name in field.columns}
+        return lambda row: {name: row[i].strip() for name, i in columns.items() if row[i].strip()} or None
+
+    def _formats(self, field: FieldSpec, kind: str) -> list[str]:
+        mapping = self.connector.mapping
+        if field.format is not None:
+            return [field.format]
+        if kind == "datetime":
+            return [fmt for fmt in (mapping.datetime_format, mapping.date_format) if fmt]
+        return [mapping.date_format] if kind == "date" and mapping.date_format else []
+
+    def _by(self, read: Reader, field: FieldSpec, target: str) -> Reader:
+        """Turn a name or email into the crm_id of the record of ``target`` that has it."""
+        index = self.connector.index(target, field.by)
+
+        def crm_id(row: Row) -> str | None:
+            value = read(row)
+            if value is None:
+                return None
+            found = index.get(value.casefold())
+            if found is None:
+                raise Problem(f"unknown {field.describe()} {value!r}: no {target} record has this {field.by}")
+            if found is AMBIGUOUS:
+                raise Problem(f"{field.describe()} {value!r} is the {field.by} of several {target} records")
+            return found
+
+        return crm_id
+
+    def _fallback(self, field: FieldSpec, name: str, key: str) -> Callable[[dict[str, Any]], Any]:
+        """Fill an empty field from a lookup file, for records matching ``when``."""
+        fallback = field.if_empty
+        lookup = self.connector.lookups[fallback.lookup]
+        header, file = self.connector.lookup_headers[fallback.lookup], self.connector.mapping.lookups[fallback.lookup]
+        self.connector.column(header, fallback.take, file.file, f"{key}.take")
+        convert = _converter(self.spec.kind(name), [], self.connector.timezone)
+        by_key = self._record_key(fallback.by_field)
+        when = [(self._record_key(other), value) for other, value in fallback.when.items()]
+
+        def fill(record: dict[str, Any]) -> Any:
+            if not all(record.get(other) == value for other, value in when):
+                return None
+            row = lookup.get(str(record.get(by_key)).casefold())
+            text = row[fallback.take] if row else ""
+            return convert(text) if text else None
+
+        return fill
+
+    def _record_key(self, name: str) -> str:
+        """The key of a mapped field in the record: references are given by crm_id."""
+        reference = self.spec.references.get(f"{name}_crm_id")
+        return reference.field if reference else name
+
+
+def _mapped(read: Reader, field: FieldSpec) -> Reader:
+    """Apply a value map (case ignored); an unmapped value is rejected, kept or emptied."""
+    table = {str(key).casefold(): value for key, value in field.map.items()}
+    known = ", ".join(str(key) for key in field.map)
+
+    def mapped(row: Row) -> Any:
+        value = read(row)
+        if value is None:
+            return None
+        found = table.get(value.casefold(), table)
+        if found is not table:
+            return found
+        if field.unmapped == "keep":
+            return value
+        if field.unmapped == "empty":
+            return None
+        raise Problem(f"unknown {field.describe()} {value!r} (the mapping knows {known})")
+
+    return mapped
+
+
+def _required(read: Reader, what: str) -> Reader:
+    def required(row: Row) -> Any:
+        value = read(row)
+        if value is None:
+            raise Problem(f"{what} is empty")
+        return value
+
+    return required
+
+
+def _converted(read: Reader, convert: Callable[[str], Any]) -> Reader:
+    def converted(row: Row) -> Any:
+        value = read(row)
+        return convert(value) if isinstance(value, str) else value
+
+    return converted
+
+
+# -- text -> canonical values ----------------------------------------------------------------------------
+
+
+def _converter(kind: str, formats: list[str], timezone: zoneinfo.ZoneInfo) -> Callable[[str], Any]:
+    """The function turning a cell's text into the canonical value of ``kind`` (cached for dates)."""
+    if kind in ("text", "json", "reference"):
+        return _identity
+    if kind == "datetime":
+        return functools.lru_cache(maxsize=4096)(functools.partial(_datetime, formats, timezone))
+    if kind == "date":
+        return functools.lru_cache(maxsize=4096)(functools.partial(_date, formats))
+    return {"decimal": _decimal, "integer": _integer, "boolean": _boolean}[kind]
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _datetime(formats: list[str], timezone: zoneinfo.ZoneInfo, text: str) -> dt.datetime:
+    """A moment as naive UTC; a date alone, or a time without zone, is local to ``timezone``."""
+    moment = _parse(text, formats, dt.datetime.fromisoformat, "a date or date and time")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone)
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _date(formats: list[str], text: str) -> dt.date:
+    """A calendar date (hire date, period start): no time zone applies."""
+    value = _parse(text, formats, dt.date.fromisoformat, "a date")
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _parse(text: str, formats: list[str], iso: Callable[[str], Any], what: str) -> Any:
+    for fmt in formats:
+        try:
+            return dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    if formats:
+        raise Problem(f"{text!r} is not {what} in the format {' or '.join(formats)}")
+    try:
+        return iso(text)
+    except ValueError:
+        raise Problem(f"{text!r} is not {what} (expected YYYY-MM-DD or YYYY-MM-DD HH:MM)") from None
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise Problem(f"{text!r} is not a number") from None
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise Problem(f"{text!r} is not a whole number") from None
+
+
+def _boolean(text: str) -> bool:
+    folded = text.casefold()
+    if folded in TRUE or folded in FALSE:
+        return folded in TRUE
+    raise Problem(f"{text!r} is not yes or no")

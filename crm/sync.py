@@ -1,0 +1,215 @@
+"""The sync runner shared by every connector: canonical records in, upserted rows and a run log out.
+
+A connector (CSV today; HubSpot, Salesforce, Pipedrive later) only *reads* (:mod:`crm.interface`).
+Everything that must behave the same for every source lives here and in :mod:`crm.writer`, once:
+
+* objects are written in the canonical order (teams, reps, accounts, deals...), so that references can
+  be resolved through ``crm_id -> id`` maps; a team's parent and manager are linked at the end;
+* records are checked against the schema (:mod:`crm.canonical`) and upserted by ``(crm, crm_id)``, and
+  created, updated, unchanged, deleted and rejected records are counted per object;
+* on a *full* export, records of the source missing from it are marked deleted (``deleted_at = now``),
+  and a record that comes back is un-deleted;
+* one ``sync_runs`` row per run and one ``rejects`` row per rejected record, so nothing is lost silently;
+* ``people.yaml`` is applied at the end (:mod:`crm.people`), and the columns it sets on CRM people are
+  left alone by the upsert, so that re-running a sync changes nothing.
+
+The whole import runs in one transaction: a sync that fails leaves the previous data untouched. While
+the database writes a page, a second thread reads and checks the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, text, update
+
+from crm import canonical
+from crm.canonical import OBJECTS, ObjectSpec
+from crm.interface import Connector, Counts, Page, Reject, SyncReport, jsonable
+from crm.people import apply_people, pinned_columns
+from crm.writer import PageWriter
+from kpi.config import PeopleConfig
+from kpi.schema import SyncRun, SyncState
+
+__all__ = ["Connector", "Counts", "Page", "Reject", "SyncReport", "run_sync"]
+
+#: Records written to a table in one sync from which its PostgreSQL statistics are refreshed.
+ANALYZE_AFTER = 1000
+
+
+def run_sync(
+    engine: Engine,
+    connector: Connector,
+    *,
+    full: bool,
+    now: dt.datetime | None = None,
+    people: PeopleConfig | None = None,
+) -> SyncReport:
+    """Import everything ``connector`` yields; with ``full``, what it does not yield is marked deleted.
+
+    ``now`` (naive UTC, default the current time) stamps deletions and the run. ``people`` (the parsed
+    people.yaml) is applied at the end of the import. Raises what the connector or the database raised,
+    after recording the failed run.
+    """
+    now = _naive_utc(now or dt.datetime.now(dt.UTC))
+    unknown = set(connector.objects) - set(OBJECTS)
+    if unknown:
+        raise ValueError(f"connector {connector.source!r} offers unknown objects: {sorted(unknown)}")
+    report = SyncReport(connector.source, full)
+    report.run_id = _start_run(engine, connector.source, now)
+    try:
+        with engine.begin() as connection, _unprepared(connection):
+            pinned = pinned_columns(connection, people) if people else {}
+            writer = PageWriter(connection, report, now, pinned)
+            for name in OBJECTS:
+                if name in connector.objects:
+                    _sync_object(connection, connector, writer, name, full)
+            writer.link_deferred()
+            if people:
+                report.people = apply_people(connection, people, now=now)
+            _refresh_statistics(connection, report)
+        report.status = "ok"
+    except BaseException as exc:
+        report.status = "failed"
+        report.error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        _finish_run(engine, report)
+    return report
+
+
+@contextmanager
+def _unprepared(connection: Connection) -> Iterator[None]:
+    """Plan every statement of the sync for its own parameters: no server-side prepared statements.
+
+    psycopg prepares a statement run five times, and PostgreSQL may then keep one generic plan for it.
+    A sync starts on small (or freshly truncated) tables, where a sequential scan looks cheapest, and that
+    cached plan then scans the whole growing table for every page: 100 times slower at 200,000 deals.
+    (``plan_cache_mode = force_custom_plan`` would do too, but also re-plans every foreign-key check.)
+    """
+    driver = connection.connection.driver_connection
+    if not hasattr(driver, "prepare_threshold"):
+        yield
+        return
+    threshold, driver.prepare_threshold = driver.prepare_threshold, None
+    try:
+        yield
+    finally:
+        driver.prepare_threshold = threshold
+
+
+def _refresh_statistics(connection: Connection, report: SyncReport) -> None:
+    """On PostgreSQL, ``ANALYZE`` the tables a sync changed a lot, so that the first KPI queries after an
+    import are planned with statistics that know its rows (autovacuum catches up only later, if enabled).
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    for name, counts in report.counts.items():
+        if counts.created + counts.updated + counts.deleted >= ANALYZE_AFTER:
+            connection.execute(text(f"ANALYZE {canonical.spec(name).table.name}"))
+
+
+def _sync_object(connection: Connection, connector: Connector, writer: PageWriter, name: str, full: bool) -> None:
+    cursor = None if full else _load_cursor(connection, connector.source, name)
+    spec = canonical.spec(name)
+    writer.begin(name)
+    for page in _read_ahead(_checked(spec, page) for page in connector.read(name, cursor)):
+        writer.write(name, page)
+        cursor = page.cursor or cursor
+    if full:
+        writer.delete_missing(name)
+    if cursor is not None:
+        _save_cursor(connection, connector.source, name, cursor, writer.now)
+
+
+def _checked(spec: ObjectSpec, page: Page) -> Page:
+    """The page with its records checked against the schema: those that fail become rejects."""
+    locations = page.locations or [f"{spec.name} {record.get('crm_id')}" for record in page.records]
+    checked = Page(rejects=list(page.rejects), locations=[], cursor=page.cursor)
+    for record, location in zip(page.records, locations, strict=True):
+        reason = spec.clean(record)
+        if reason is None:
+            checked.records.append(record)
+            checked.locations.append(location)
+        else:
+            checked.rejects.append(Reject(spec.name, location, reason, jsonable(record), record.get("crm_id")))
+    return checked
+
+
+def _read_ahead(pages: Iterable[Page], depth: int = 2) -> Iterator[Page]:
+    """Yield ``pages``, read and checked by a thread that keeps up to ``depth`` pages ready.
+
+    The connector (parsing a file, waiting for an API) and the checks then run while the database
+    writes the page before, instead of after it: the database works in its own process, and Python's
+    GIL is free while the runner waits for it.
+    """
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def read() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        ready.put(page, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(end)
+        except BaseException as exc:  # handed to the caller, raised there
+            ready.put(exc)
+
+    reader = threading.Thread(target=read, name="sync-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+# -- the run log and cursors ---------------------------------------------------------------------------
+
+
+def _start_run(engine: Engine, source: str, now: dt.datetime) -> int:
+    with engine.begin() as connection:
+        result = connection.execute(insert(SyncRun).values(source=source, started_at=now, status="running"))
+        return result.inserted_primary_key[0]
+
+
+def _finish_run(engine: Engine, report: SyncReport) -> None:
+    """Record the outcome; a failed run imported nothing (its transaction was rolled back)."""
+    total = report.total if report.status == "ok" else Counts()
+    values = {name: getattr(total, name) for name in ("created", "updated", "deleted", "rejected")}
+    finished = _naive_utc(dt.datetime.now(dt.UTC))
+    error = report.error[:2000] if report.error else None
+    with engine.begin() as connection:
+        statement = update(SyncRun).where(SyncRun.id == report.run_id)
+        connection.execute(statement.values(status=report.status, error=error, finished_at=finished, **values))
+
+
+def _load_cursor(connection: Connection, source: str, name: str) -> str | None:
+    query = select(SyncState.cursor).where(SyncState.source == source, SyncState.object == name)
+    return connection.execute(query).scalar()
+
+
+def _save_cursor(connection: Connection, source: str, name: str, cursor: str, now: dt.datetime) -> None:
+    where = (SyncState.source == source, SyncState.object == name)
+    result = connection.execute(update(SyncState).where(*where).values(cursor=cursor, updated_at=now))
+    if result.rowcount == 0:
+        connection.execute(insert(SyncState).values(source=source, object=name, cursor=cursor, updated_at=now))

@@ -1,0 +1,330 @@
+"""Writing pages of canonical records: the upserts, deletions, links and rejects of one sync.
+
+Few statements per page whatever its size: one ``SELECT`` of the page's stored rows (keyed by
+``(crm, crm_id)``), one per referenced object for the ``crm_id -> id`` maps (cached), one bulk ``INSERT``
+(``COPY`` on PostgreSQL) for the new rows and one bulk ``UPDATE`` per set of changed columns. Only the
+columns a record carries are compared and written, and the columns people.yaml owns are left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import psycopg.sql
+from psycopg.types.json import Json
+from sqlalchemy import ARRAY, JSON, Connection, Select, String, Table, bindparam, func, insert, select, true, update
+
+from crm import canonical
+from crm.canonical import OBJECTS, ObjectSpec, Reference
+from crm.interface import Counts, Page, Reject, SyncReport, jsonable
+from kpi.schema import Reject as RejectRow
+
+#: Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's bind-parameter limits.
+CHUNK = 5000
+#: Rejects kept in :attr:`SyncReport.rejects` for printing; all of them are stored in the database.
+MAX_REPORTED_REJECTS = 1000
+#: ``crm_id -> id`` entries cached per referenced object before the cache is emptied.
+MAX_CACHED_IDS = 200_000
+
+
+@dataclass
+class _Link:
+    """A reference resolved after every object is written: a team's parent team or its manager."""
+
+    crm_id: str
+    reference: Reference
+    target_crm_id: str | None
+    location: str
+
+
+class PageWriter:
+    """Writes the pages of one sync inside its transaction, and keeps its counts and rejects."""
+
+    def __init__(
+        self, connection: Connection, report: SyncReport, now: dt.datetime, pinned: dict[str, dict[int, Any]]
+    ) -> None:
+        self.connection = connection
+        self.source = report.source
+        self.report = report
+        self.now = now
+        self.pinned = pinned  # object -> row id -> columns that people.yaml owns
+        self.ids: dict[str, dict[str, int]] = defaultdict(dict)  # object -> crm_id -> id (a cache)
+        self.seen: dict[str, set[str]] = defaultdict(set)  # crm_ids read on a full sync
+        self.fresh: set[str] = set()  # objects this full sync imports for the first time
+        self.links: dict[str, list[_Link]] = defaultdict(list)
+        self.touched: dict[str, set[str]] = defaultdict(set)  # created/updated crm_ids with links
+        self.pending_rejects: list[dict[str, Any]] = []
+
+    # -- one page ------------------------------------------------------------------------------------
+
+    def begin(self, name: str) -> None:
+        """Note whether a full sync starts ``name`` with no record of this source (a first import).
+
+        Then no page needs to look for stored records: a first import of 200,000 deals is a third faster.
+        """
+        table = canonical.spec(name).table
+        if self.report.full:
+            query = select(table.c.id).where(table.c.crm == self.source).limit(1)
+            if self.connection.execute(query).first() is None:
+                self.fresh.add(name)
+
+    def write(self, name: str, page: Page) -> None:
+        """Write a page whose records :meth:`crm.canonical.ObjectSpec.clean` has checked."""
+        spec = canonical.spec(name)
+        self.report.counts.setdefault(name, Counts())
+        for reject in page.rejects:
+            self.reject(reject)
+        # by crm_id: the last one wins when a page repeats a record
+        pairs = zip(page.records, page.locations, strict=True)
+        records = {record["crm_id"]: (record, location) for record, location in pairs}
+        stored = list(records)
+        if name in self.fresh:  # only a record read twice in this run can be stored already
+            stored = [crm_id for crm_id in stored if crm_id in self.seen[name]]
+        if self.report.full:
+            self.seen[name].update(records)
+        self._resolve(spec, records)
+        self._upsert(spec, records, stored)
+        self._flush_rejects()
+
+    def _resolve(self, spec: ObjectSpec, records: dict[str, tuple[dict[str, Any], str]]) -> None:
+        """Replace ``<ref>_crm_id`` by ``<ref>_id``; a reference to an unknown record rejects it.
+
+        References to an object written later, or to the same object, cannot be resolved yet: they
+        are kept as links and resolved by :meth:`link_deferred`.
+        """
+        later = [ref for ref in spec.references.values() if _is_deferred(spec.name, ref)]
+        for reference in spec.references.values():
+            if reference in later:
+                continue
+            wanted = {r[reference.field] for r, _ in records.values() if r.get(reference.field) is not None}
+            ids = self._ids_of(reference.target, wanted)
+            for crm_id, (record, location) in list(records.items()):
+                if reference.field not in record:
+                    continue
+                target = record.pop(reference.field)
+                if target is not None and target not in ids:
+                    reason = f"unknown {reference.name} {target!r}: no {reference.target} record with that id"
+                    self.reject(Reject(spec.name, location, reason, jsonable(record), crm_id))
+                    del records[crm_id]
+                    continue
+                record[reference.column] = ids.get(target)
+        for reference in later:
+            for crm_id, (record, location) in records.items():
+                if reference.field in record:
+                    link = _Link(crm_id, reference, record.pop(reference.field), location)
+                    self.links[spec.name].append(link)
+
+    def _upsert(self, spec: ObjectSpec, records: dict[str, tuple[dict[str, Any], str]], stored: list[str]) -> None:
+        """Insert the new records, update the changed ones; ``stored``: the crm_ids that may exist."""
+        counts = self.report.counts[spec.name]
+        keep_touched = any(_is_deferred(spec.name, ref) for ref in spec.references.values())
+        existing = self._existing(spec.table, stored, _columns(record for record, _ in records.values()))
+        inserts, updates = [], []
+        for crm_id, (record, _) in records.items():
+            row = existing.get(crm_id)
+            if row is None:
+                inserts.append({**record, "crm": self.source})
+                counts.created += 1
+            else:
+                owned = self.pinned.get(spec.name, {}).get(row["id"], ())
+                changes = {
+                    key: value
+                    for key, value in record.items()
+                    if key != "crm_id" and key not in owned and row[key] != value
+                }
+                if row["deleted_at"] is not None:
+                    changes["deleted_at"] = None
+                if not changes:
+                    counts.unchanged += 1
+                    continue
+                updates.append({"_id": row["id"], **changes})
+                counts.updated += 1
+            if keep_touched:
+                self.touched[spec.name].add(crm_id)
+        self._insert(spec.table, inserts)
+        self._update(spec.table, updates)
+
+    # -- after the pages -----------------------------------------------------------------------------
+
+    def delete_missing(self, name: str) -> None:
+        """Mark deleted the live records of this source that a full export did not contain."""
+        table = canonical.spec(name).table
+        seen = self.seen.pop(name, set())
+        alive = select(table.c.id, table.c.crm_id).where(table.c.crm == self.source, table.c.deleted_at.is_(None))
+        gone = [row_id for row_id, crm_id in self.connection.execute(alive) if crm_id not in seen]
+        for chunk in _chunks(gone):
+            statement = update(table).where(table.c.id.in_(chunk))
+            self.connection.execute(statement.values(deleted_at=self.now))
+        self.report.counts.setdefault(name, Counts()).deleted += len(gone)
+
+    def link_deferred(self) -> None:
+        """Resolve the links kept by :meth:`_resolve`, now that every object is written."""
+        for name, links in self.links.items():
+            table = canonical.spec(name).table
+            counts = self.report.counts[name]
+            for chunk in _chunks(links):
+                columns = {link.reference.column for link in chunk}
+                own = self._existing(table, {link.crm_id for link in chunk}, columns)
+                changes: dict[int, dict[str, Any]] = defaultdict(dict)
+                for link in chunk:
+                    row = own[link.crm_id]
+                    if link.reference.column in self.pinned.get(name, {}).get(row["id"], ()):
+                        continue
+                    value = self._link_target(name, link)
+                    if row[link.reference.column] != value:
+                        changes[row["id"]][link.reference.column] = value
+                        if link.crm_id not in self.touched[name]:
+                            self.touched[name].add(link.crm_id)
+                            counts.updated += 1
+                            counts.unchanged -= 1
+                self._update(table, [{"_id": row_id, **values} for row_id, values in changes.items()])
+        self._flush_rejects()
+
+    def _link_target(self, name: str, link: _Link) -> int | None:
+        if link.target_crm_id is None:
+            return None
+        target = self._ids_of(link.reference.target, {link.target_crm_id}).get(link.target_crm_id)
+        if target is None:
+            reason = (
+                f"unknown {link.reference.name} {link.target_crm_id!r}: no {link.reference.target} record "
+                f"with that id; imported without a {link.reference.name}"
+            )
+            self.reject(Reject(name, link.location, reason, None, link.crm_id))
+        return target
+
+    # -- rejects -------------------------------------------------------------------------------------
+
+    def reject(self, reject: Reject) -> None:
+        self.report.counts.setdefault(reject.object, Counts()).rejected += 1
+        if len(self.report.rejects) < MAX_REPORTED_REJECTS:
+            self.report.rejects.append(reject)
+        if reject.crm_id and self.report.full:
+            self.seen[reject.object].add(reject.crm_id)  # keep the last good version rather than delete
+        self.pending_rejects.append(
+            {
+                "run_id": self.report.run_id,
+                "source": self.source,
+                "object": reject.object,
+                "location": reject.location[:300],
+                "reason": reject.reason[:1000],
+                "record": reject.record,
+            }
+        )
+
+    def _flush_rejects(self) -> None:
+        if self.pending_rejects:
+            self.connection.execute(insert(RejectRow), self.pending_rejects)
+            self.pending_rejects = []
+
+    # -- SQL -----------------------------------------------------------------------------------------
+
+    def _existing(self, table: Table, crm_ids: Collection[str], columns: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The stored rows of this source with these crm_ids: crm_id -> {column: value}."""
+        names = ["id", "crm_id", "deleted_at", *columns]
+        rows = {}
+        for chunk in _chunks(list(crm_ids)):
+            for row in self.connection.execute(self._stored(table, chunk, names)).all():
+                rows[row[1]] = dict(zip(names, row, strict=True))
+        return rows
+
+    def _ids_of(self, name: str, crm_ids: set[str]) -> dict[str, int]:
+        """``crm_id -> id`` for the records of this source among ``crm_ids`` (deleted ones included)."""
+        cache = self.ids[name]
+        missing = [crm_id for crm_id in crm_ids if crm_id not in cache]
+        if missing:
+            if len(cache) + len(missing) > MAX_CACHED_IDS:
+                cache.clear()
+                missing = list(crm_ids)
+            table = canonical.spec(name).table
+            for chunk in _chunks(missing):
+                query = self._stored(table, chunk, ["crm_id", "id"])
+                cache.update(tuple(row) for row in self.connection.execute(query))
+        return {crm_id: cache[crm_id] for crm_id in crm_ids if crm_id in cache}
+
+    def _stored(self, table: Table, crm_ids: Sequence[str], names: list[str]) -> Select:
+        """``SELECT names FROM table`` for the records of this source with these crm_ids.
+
+        On PostgreSQL the ids are one array parameter, looked up one by one through the (crm, crm_id)
+        unique index: with ``crm_id IN (...)`` psycopg would parse a thousand placeholders in Python,
+        and the planner, misled by statistics that lag behind a large import, may scan every record of
+        the source for each page instead.
+        """
+        columns = [table.c[name] for name in names]
+        if self.connection.dialect.name != "postgresql":
+            return select(*columns).where(table.c.crm == self.source, table.c.crm_id.in_(crm_ids))
+        keys = (
+            func.unnest(bindparam(None, list(crm_ids), type_=ARRAY(String)))
+            .table_valued("crm_id")
+            .render_derived("wanted")
+        )
+        # LIMIT 1: (crm, crm_id) is unique anyway, and a subquery with a limit is not flattened into a join
+        match = select(*columns).where(table.c.crm == self.source, table.c.crm_id == keys.c.crm_id)
+        match = match.limit(1).lateral()
+        return select(match).select_from(keys.join(match, true()))
+
+    def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Bulk ``INSERT`` (executemany); ``COPY`` on PostgreSQL, three times faster for large pages."""
+        for group in _same_keys(rows):
+            if self.connection.dialect.driver == "psycopg":
+                _copy(self.connection, table, group)
+            else:
+                self.connection.execute(insert(table), group)
+
+    def _update(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Bulk ``UPDATE ... WHERE id = :_id``, one executemany per set of changed columns."""
+        statement = update(table).where(table.c.id == bindparam("_id"))
+        for group in _same_keys(rows):
+            self.connection.execute(statement, group)
+
+
+def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``COPY table FROM STDIN`` through psycopg, with the column defaults SQLAlchemy would have added."""
+    keys = list(rows[0])
+    defaults = {
+        column.name: column.default.arg
+        for column in table.columns
+        if column.default is not None and column.default.is_scalar and column.name not in rows[0]
+    }
+    json_columns = {column.name for column in table.columns if isinstance(column.type, JSON)} & set(keys)
+    statement = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(
+        psycopg.sql.Identifier(table.name),
+        psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(name) for name in [*keys, *defaults]),
+    )
+    constant = tuple(defaults.values())
+    values = itemgetter(*keys)  # at least crm and crm_id: a tuple
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            for key in json_columns:
+                row[key] = Json(row[key]) if row[key] is not None else None
+            copy.write_row(values(row) + constant)
+
+
+def _is_deferred(name: str, reference: Reference) -> bool:
+    """True when the referenced object is written after (or together with) ``name``."""
+    return OBJECTS.index(reference.target) >= OBJECTS.index(name)
+
+
+def _columns(records: Iterable[dict[str, Any]]) -> set[str]:
+    columns = set()
+    for record in records:
+        columns.update(record)
+    columns.discard("crm_id")
+    return columns
+
+
+def _same_keys(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Split rows into groups with the same keys, as an executemany needs."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(sorted(row))].append(row)
+    yield from groups.values()
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
