@@ -1,0 +1,5 @@
+"""Fakes of the outside services kpibot talks to, so no test reaches the network."""
+
+from tests.fakes.slack import Call, FakeSlack
+
+__all__ = ["Call", "FakeSlack"]
