@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -114,6 +115,31 @@ def sync(
         fail(str(exc))
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(envvar="PORT", help="HTTP port.")] = 3000,
+    socket: Annotated[bool, typer.Option("--socket", help="Socket Mode (needs SLACK_APP_TOKEN).")] = False,
+    workers: Annotated[int, typer.Option(envvar="WEB_CONCURRENCY", help="Worker processes.")] = 2,
+) -> None:
+    """Serve the Slack app: POST /slack/events and GET /healthz, or Socket Mode."""
+    from bot import server
+
+    socket = socket or bool(os.environ.get("SLACK_APP_TOKEN"))
+    missing = server.missing_settings(socket)
+    if missing:
+        fail(f"Set {', '.join(missing)} in the environment (see README, 'Installing the Slack app').")
+    try:
+        from kpi.service import Kpibot
+
+        Kpibot()  # validate config and database before forking workers
+    except ConfigError as exc:
+        fail(str(exc))
+    if socket:
+        server.serve_socket_mode()
+    else:
+        server.serve_http(port, workers)
 
 
 def apply_people_config() -> None:

@@ -101,3 +101,9 @@ def _looks_like_period(words: list[str]) -> bool:
 
 def _looks_like_scope(word: str) -> bool:
     return word in SCOPE_WORDS or word.startswith("@") or "@" in word
+
+
+def with_period(text: str, period: str, calendar: Calendar, as_of: dt.date) -> str:
+    """The same question for another period: "my win-rate 2017-Q2" + "this month" -> "my win-rate this month"."""
+    _, words = split_period(text.split(), calendar, as_of)
+    return " ".join([*words, period])

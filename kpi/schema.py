@@ -277,6 +277,17 @@ class Reject(Base):
     record: Mapped[dict | None] = mapped_column(JSON)
 
 
+class SlackUser(Base):
+    """A Slack member matched to a person by the email Slack gave, cached so users.info runs once per member."""
+
+    __tablename__ = "slack_users"
+
+    slack_user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    rep_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class Delivery(Base):
     """One Slack post, keyed for idempotency: recorded before sending and completed after."""
 

@@ -6,6 +6,7 @@ Both the command line and the Slack bot call :meth:`Kpibot.ask`; neither compute
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -32,10 +33,17 @@ class Kpibot:
         self.engine = engine or get_engine()
         self.metrics = Metrics(self.engine, self.org.ramp_threshold)
         self.directory = Directory.load(self.engine)
+        self._directory_loaded = time.monotonic()
 
     def reload_directory(self) -> None:
         """Pick up people and teams changed by a sync."""
         self.directory = Directory.load(self.engine)
+        self._directory_loaded = time.monotonic()
+
+    def reload_directory_if_stale(self, max_age: float = 60.0) -> None:
+        """A long-running server re-reads people and teams at most once a minute."""
+        if time.monotonic() - self._directory_loaded > max_age:
+            self.reload_directory()
 
     def person(self, who: str) -> Person:
         return self.directory.find_person(who)

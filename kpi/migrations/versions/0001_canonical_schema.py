@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 15:10:43.415810
+Create Date: 2026-11-22 16:20:18.365334
 """
 
 import sqlalchemy as sa
@@ -215,6 +215,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_leads_owner_created", ["owner_id", "created_at"], unique=False)
 
     op.create_table(
+        "slack_users",
+        sa.Column("slack_user_id", sa.String(length=32), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("rep_id", sa.Integer(), nullable=True),
+        sa.Column("checked_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["rep_id"], ["reps.id"], name=op.f("fk_slack_users_rep_id_reps")),
+        sa.PrimaryKeyConstraint("slack_user_id", name=op.f("pk_slack_users")),
+    )
+    op.create_table(
         "deals",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("owner_id", sa.Integer(), nullable=True),
@@ -335,6 +344,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_deals_account")
 
     op.drop_table("deals")
+    op.drop_table("slack_users")
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.drop_index("ix_leads_owner_created")
         batch_op.drop_index("ix_leads_created")

@@ -1,0 +1,157 @@
+"""The Bolt app: listeners that turn Slack payloads into core calls and core results into Block Kit.
+
+No KPI logic lives here: every number comes from :meth:`kpi.service.Kpibot.ask`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Pending
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot import blocks, home
+from bot.identity import Identities, Unmatched
+from crm.status import freshness
+from kpi.access import AccessDenied
+from kpi.answers import Answer, Leaderboard
+from kpi.catalog import UnknownKpi
+from kpi.directory import UnknownPerson
+from kpi.periods import PeriodError
+from kpi.questions import EXAMPLES, with_period
+from kpi.service import Kpibot
+
+SLACK_API = "https://slack.com/api/"
+ACK_BUDGET_SECONDS = 2.0  # answer in the ack when ready by then; Slack gives up at 3 s
+log = logging.getLogger("kpibot.requests")
+
+
+def web_client(token: str, base_url: str | None = None) -> WebClient:
+    """A Web API client that retries 429s (honouring Retry-After), 5xx answers and dropped connections."""
+    base = (base_url or os.environ.get("SLACK_API_URL") or SLACK_API).rstrip("/") + "/"
+    handlers = [
+        RateLimitErrorRetryHandler(max_retry_count=3),
+        ServerErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+    return WebClient(token=token, base_url=base, retry_handlers=handlers)
+
+
+class Replies:
+    """Questions in, Slack messages out: the one translation every listener uses."""
+
+    def __init__(self, kpibot: Kpibot, identities: Identities) -> None:
+        self.kpibot = kpibot
+        self.identities = identities
+
+    def message(self, slack_user_id: str, question: str, *, shared: bool = False) -> tuple[dict[str, Any], str]:
+        """The message answering ``question`` for the Slack user, and the KPI key (for logs)."""
+        kpibot = self.kpibot
+        try:
+            kpibot.reload_directory_if_stale()
+            person = self.identities.person(kpibot.directory, slack_user_id)
+            text = self.identities.expand_mentions(kpibot.directory, question)
+            answer = kpibot.ask(text, person)
+        except Unmatched as exc:
+            return blocks.problem_message(str(exc)), "-"
+        except UnknownKpi as exc:
+            return blocks.problem_message(str(exc), EXAMPLES[:3]), "-"
+        except (PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:
+            return blocks.problem_message(str(exc), EXAMPLES[:3]), "-"
+        fresh = freshness(kpibot.engine)
+        by = slack_user_id if shared else None
+        if isinstance(answer, Answer):
+            return blocks.answer_message(answer, question, fresh, shared_by=by), answer.kpi.key
+        if isinstance(answer, Leaderboard):
+            mentions = {p.id: p.slack_user_id for p in kpibot.directory.people.values() if p.slack_user_id}
+            message = blocks.leaderboard_message(answer, question, fresh, shared_by=by, mentions=mentions)
+            return message, answer.kpi.key
+        return blocks.help_message(answer), "help"
+
+    def safe_message(self, slack_user_id: str, question: str, **kwargs: Any) -> tuple[dict[str, Any], str]:
+        """Like :meth:`message`, but a bug becomes an apology with a reference, never a silent failure."""
+        try:
+            return self.message(slack_user_id, question, **kwargs)
+        except Exception:
+            reference = f"{int(time.time() * 1000) % 10**8:08d}"
+            log.exception("answer failed", extra={"reference": reference, "user": slack_user_id})
+            text = f"Sorry, something went wrong on my side (reference {reference}). It has been logged."
+            return blocks.problem_message(text), "error"
+
+
+def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebClient | None = None) -> App:
+    """Build the Bolt app with its listeners (HTTP and Socket Mode share it)."""
+    client = client or web_client(token)
+    app = App(token=token, signing_secret=signing_secret, client=client, process_before_response=False)
+    replies = Replies(kpibot, Identities(kpibot.engine, client))
+    answers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer")
+
+    @app.command("/kpi")
+    def kpi_command(ack, command, respond) -> None:
+        started = time.monotonic()
+        user, question = command["user_id"], (command.get("text") or "").strip()
+        pending = answers.submit(replies.safe_message, user, question)
+        try:
+            message, kpi = pending.result(timeout=ACK_BUDGET_SECONDS)
+            ack(response_type="ephemeral", **message)
+        except Pending:
+            ack(response_type="ephemeral", text=":hourglass_flowing_sand: Working on it…")
+            message, kpi = pending.result()
+            respond(response_type="ephemeral", **message)
+        _log_request(user, "/kpi", question, kpi, started)
+
+    @app.action("kpi_share")
+    def share(ack, body, respond, client) -> None:
+        ack()
+        started = time.monotonic()
+        user, question = body["user"]["id"], json.loads(body["actions"][0]["value"])["q"]
+        message, kpi = replies.safe_message(user, question, shared=True)
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        try:
+            client.chat_postMessage(channel=channel, **message)
+            respond(delete_original=True)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            hint = "invite me with `/invite @kpibot`" if error in ("not_in_channel", "channel_not_found") else error
+            respond(response_type="ephemeral", replace_original=False, text=f"I can't post in this channel: {hint}.")
+        _log_request(user, "share", question, kpi, started)
+
+    @app.action("kpi_period")
+    def change_period(ack, body, respond) -> None:
+        ack()
+        started = time.monotonic()
+        user, choice = body["user"]["id"], json.loads(body["actions"][0]["selected_option"]["value"])
+        question = with_period(choice["q"], choice["p"], kpibot.calendar, kpibot.calendar.today())
+        message, kpi = replies.safe_message(user, question)
+        respond(replace_original=True, response_type="ephemeral", **message)
+        _log_request(user, "period", question, kpi, started)
+
+    @app.event("app_home_opened")
+    def home_opened(event, client) -> None:
+        started = time.monotonic()
+        user = event["user"]
+        view = home.home_view(kpibot, replies.identities, user)
+        client.views_publish(user_id=user, view=view)
+        _log_request(user, "app_home_opened", "", "home", started)
+
+    return app
+
+
+def _log_request(user: str, command: str, question: str, kpi: str, started: float) -> None:
+    duration = round((time.monotonic() - started) * 1000)
+    log.info(
+        "request",
+        extra={"user": user, "command": command, "question": question, "kpi": kpi, "duration_ms": duration},
+    )

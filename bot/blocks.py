@@ -1,0 +1,187 @@
+"""Block Kit for kpibot's answers: pure functions from core results to Slack messages.
+
+Every message is a dict with ``text`` (the notification and screen-reader fallback) and ``blocks``, within
+Slack's limits (50 blocks, 3,000 characters per section text, 150 per header text).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kpi.answers import Answer, Help, Leaderboard
+from kpi.formats import formatted
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_HEADER = 150
+PERIOD_CHOICES = ["this week", "this month", "this quarter", "this year", "last month", "last quarter"]
+ARROWS = {True: ":arrow_up_small:", False: ":arrow_down_small:", None: ":left_right_arrow:"}
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, MAX_HEADER), "emoji": True}}
+
+
+def section(text: str, fields: list[str] | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION)}}
+    if fields:
+        block["fields"] = [{"type": "mrkdwn", "text": clip(f, 2000)} for f in fields[:10]]
+    return block
+
+
+def context(*texts: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(t, MAX_SECTION)} for t in texts[:10]]}
+
+
+def divider() -> dict[str, Any]:
+    return {"type": "divider"}
+
+
+def progress_bar(share: float, width: int = 10) -> str:
+    filled = max(0, min(width, round(share * width)))
+    return "▓" * filled + "░" * (width - filled)
+
+
+def _change_line(answer: Answer) -> str:
+    delta, delta_text = answer.change
+    previous = formatted(answer.previous.value, answer.kpi.format, answer.currency)
+    if delta is None:
+        return f"*vs {answer.previous.period.label}*\n{previous} ({delta_text})"
+    better = (delta > 0) == answer.kpi.higher_is_better if delta else None
+    arrow = ARROWS[delta > 0] if delta else ARROWS[None]
+    mood = "" if better is None else (" (better)" if better else " (worse)")
+    return f"*vs {answer.previous.period.label}*\n{arrow} {delta_text}{mood}, was {previous}"
+
+
+def _target_line(answer: Answer) -> str | None:
+    pace = answer.pace
+    if pace is None:
+        return None
+    target = formatted(pace.target, answer.kpi.format, answer.currency)
+    if pace.attainment is None:
+        return f"*Target* {target} · {pace.status}"
+    bar = progress_bar(float(pace.attainment))
+    line = f"*Target* {target}\n`{bar}` {pace.attainment * 100:.0f}% · *{pace.status}*"
+    if pace.expected is not None:
+        line += f" (expected by now {formatted(pace.expected, answer.kpi.format, answer.currency)}"
+        line += f", on pace for {formatted(pace.projection, answer.kpi.format, answer.currency)})"
+    return line
+
+
+def answer_message(answer: Answer, question: str, freshness: str, *, shared_by: str | None = None) -> dict[str, Any]:
+    """An answer: value large, parts, change vs previous period, target and pace, definition and freshness."""
+    r, kpi = answer.result, answer.kpi
+    blocks = [header(f"{kpi.label}: {answer.formatted}")]
+    blocks.append(context(f"*{answer.scope.name}* · {r.period.label} ({r.period.dates()})"))
+    fields = []
+    if r.value is None:
+        fields.append(f"*No value*\n{r.reason}")
+    elif answer.parts:
+        fields.append(f"*Detail*\n{answer.parts}")
+    fields.append(_change_line(answer))
+    blocks.append(section(" ", fields) if fields else section(" "))
+    if target := _target_line(answer):
+        blocks.append(section(target))
+    notes = [f"_{kpi.description}_", freshness]
+    if shared_by:
+        notes.append(f"Asked by <@{shared_by}>: `/kpi {question}`")
+    blocks.append(context(*notes))
+    if not shared_by:
+        blocks.append(answer_actions(question))
+    return {"text": answer.text, "blocks": blocks}
+
+
+def answer_actions(question: str) -> dict[str, Any]:
+    """Share in channel, and a period menu that re-asks the same question for another period."""
+    value = clip(json.dumps({"q": question}), 2000)
+    return {
+        "type": "actions",
+        "block_id": "kpi_answer_actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "kpi_share",
+                "text": {"type": "plain_text", "text": "Share in channel"},
+                "value": value,
+            },
+            {
+                "type": "static_select",
+                "action_id": "kpi_period",
+                "placeholder": {"type": "plain_text", "text": "Another period"},
+                "options": [
+                    {
+                        "text": {"type": "plain_text", "text": p.capitalize()},
+                        "value": clip(json.dumps({"q": question, "p": p}), 150),
+                    }
+                    for p in PERIOD_CHOICES
+                ],
+            },
+        ],
+    }
+
+
+def leaderboard_message(
+    board: Leaderboard,
+    question: str,
+    freshness: str,
+    *,
+    shared_by: str | None = None,
+    mentions: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """A ranked list, medals for the top three, in as many sections as Slack's limits need."""
+    medals = {1: ":first_place_medal:", 2: ":second_place_medal:", 3: ":third_place_medal:"}
+    mentions = mentions or {}
+    lines = []
+    for row in board.rows:
+        who = f"<@{mentions[row.person_id]}>" if row.person_id in mentions else row.name
+        value = formatted(row.result.value, board.kpi.format, board.currency)
+        lines.append(f"{medals.get(row.rank, f'{row.rank}.')} {who} — *{value}*")
+    blocks = [
+        header(f"{board.kpi.label} leaderboard"),
+        context(f"*{board.scope.name}* · {board.period.label} ({board.period.dates()})"),
+    ]
+    chunk: list[str] = []
+    for line in lines or ["Nobody to rank in this scope."]:
+        if len("\n".join([*chunk, line])) > MAX_SECTION - 100:
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    blocks.append(section("\n".join(chunk)))
+    notes = [f"_{board.kpi.description}_", freshness]
+    if shared_by:
+        notes.append(f"Asked by <@{shared_by}>: `/kpi {question}`")
+    blocks.append(context(*notes))
+    if not shared_by:
+        blocks.append(answer_actions(question))
+    return {"text": board.text, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def help_message(help_: Help) -> dict[str, Any]:
+    body = "\n".join(help_.lines)
+    return {"text": help_.text, "blocks": [section(f"*{help_.title}*"), *_sections(body)][:MAX_BLOCKS]}
+
+
+def problem_message(text: str, examples: list[str] | None = None) -> dict[str, Any]:
+    """A polite explanation of what went wrong, and what to try."""
+    blocks = [section(f":thinking_face: {text}")]
+    if examples:
+        blocks.append(context("Try " + " · ".join(f"`/kpi {e}`" for e in examples)))
+    return {"text": text, "blocks": blocks}
+
+
+def _sections(text: str) -> list[dict[str, Any]]:
+    """Split long text into sections on line boundaries, each within Slack's section limit."""
+    out, chunk = [], ""
+    for line in text.splitlines():
+        if len(chunk) + len(line) + 1 > MAX_SECTION - 10:
+            out.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        out.append(section(chunk))
+    return out

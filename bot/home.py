@@ -1,0 +1,50 @@
+"""App Home: "My numbers" this month and quarter against targets, and a manager's team leaderboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import blocks
+from bot.identity import Identities, Unmatched
+from crm.status import freshness
+from kpi.answers import Answer, Leaderboard
+from kpi.formats import formatted
+from kpi.service import Kpibot
+
+HOME_KPIS = ("revenue", "deals-won", "win-rate", "calls")
+PERIODS = ("this month", "this quarter")
+
+
+def home_view(kpibot: Kpibot, identities: Identities, slack_user_id: str) -> dict[str, Any]:
+    """The Home tab, rebuilt on every open so it is never stale."""
+    kpibot.reload_directory_if_stale()
+    try:
+        person = identities.person(kpibot.directory, slack_user_id)
+    except Unmatched as exc:
+        return {"type": "home", "blocks": [blocks.header("kpibot"), blocks.section(str(exc))]}
+    view = [blocks.header(f"My numbers · {person.name}")]
+    for period in PERIODS:
+        lines = [_line(kpibot.ask(f"my {key} {period}", person)) for key in HOME_KPIS]
+        view.append(blocks.section(f"*{period.capitalize()}*\n" + "\n".join(lines)))
+    if person.role in ("manager", "admin"):
+        board = kpibot.ask("leaderboard revenue this quarter", person)
+        assert isinstance(board, Leaderboard)
+        view.append(blocks.divider())
+        rows = [
+            f"{row.rank}. {row.name} — {formatted(row.result.value, board.kpi.format, board.currency)}"
+            for row in board.rows[:15]
+        ]
+        view.append(blocks.section(f"*Revenue leaderboard · {board.scope.name} · this quarter*\n" + "\n".join(rows)))
+    view.append(
+        blocks.context("Ask anything with `/kpi`, e.g. `/kpi my win-rate last quarter`.", freshness(kpibot.engine))
+    )
+    return {"type": "home", "blocks": view[:100]}
+
+
+def _line(answer: Any) -> str:
+    assert isinstance(answer, Answer)
+    line = f"{answer.kpi.label}: *{answer.formatted}*"
+    if answer.pace and answer.pace.attainment is not None:
+        line += f"  `{blocks.progress_bar(float(answer.pace.attainment))}` {answer.pace.attainment * 100:.0f}% of "
+        line += f"{formatted(answer.pace.target, answer.kpi.format, answer.currency)} · {answer.pace.status}"
+    return line

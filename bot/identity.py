@@ -1,0 +1,98 @@
+"""Who is this Slack user in the CRM?
+
+1. people.yaml's ``slack_user_id`` (applied to the person at every sync) wins;
+2. else the email Slack gives (users.info, scope users:read.email) is matched to a person's email, and the
+   match is cached in the ``slack_users`` table so Slack is asked once per member (a miss is re-checked
+   after ten minutes, so an admin's fix takes effect without a restart).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kpi.directory import Directory, Person
+from kpi.schema import SlackUser
+
+RECHECK_MISSES_AFTER = dt.timedelta(minutes=10)
+MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+
+
+class Unmatched(LookupError):
+    """A Slack user kpibot cannot tie to a person; the message tells the user what an admin must add."""
+
+
+class Identities:
+    def __init__(self, engine: Engine, client: WebClient) -> None:
+        self.engine = engine
+        self.client = client
+
+    def person(self, directory: Directory, slack_user_id: str) -> Person:
+        for person in directory.people.values():
+            if person.slack_user_id == slack_user_id:
+                return person
+        cached = self._cached(slack_user_id)
+        if cached is not None and cached.rep_id in directory.people:
+            return directory.people[cached.rep_id]
+        if cached is not None and _now() - cached.checked_at < RECHECK_MISSES_AFTER:
+            raise Unmatched(_instructions(slack_user_id, cached.email))
+        email = self._email(slack_user_id)
+        match = next((p for p in directory.people.values() if email and (p.email or "").lower() == email), None)
+        self._remember(slack_user_id, email, match.id if match else None)
+        if match is None:
+            raise Unmatched(_instructions(slack_user_id, email))
+        return match
+
+    def expand_mentions(self, directory: Directory, text: str) -> str:
+        """Replace ``<@U123|alice>`` by the person's email, so the question grammar can find them."""
+
+        def replace(match: re.Match[str]) -> str:
+            try:
+                person = self.person(directory, match.group(1))
+            except Unmatched:
+                return match.group(2) or match.group(1)
+            return person.email or person.name
+
+        return MENTION.sub(replace, text)
+
+    def _email(self, slack_user_id: str) -> str | None:
+        try:
+            user = self.client.users_info(user=slack_user_id)["user"]
+        except SlackApiError:
+            return None
+        email = (user.get("profile") or {}).get("email")
+        return email.lower() if email else None
+
+    def _cached(self, slack_user_id: str) -> SlackUser | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(SlackUser).where(SlackUser.slack_user_id == slack_user_id)).first()
+        return row
+
+    def _remember(self, slack_user_id: str, email: str | None, rep_id: int | None) -> None:
+        values = {"slack_user_id": slack_user_id, "email": email, "rep_id": rep_id, "checked_at": _now()}
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(SlackUser).values(values)
+        statement = statement.on_conflict_do_update(index_elements=["slack_user_id"], set_=values)
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _instructions(slack_user_id: str, email: str | None) -> str:
+    seen = (
+        f"Slack gives your email as {email}, and nobody in the CRM has it."
+        if email
+        else ("Slack did not give me your email (the app needs the users:read.email scope).")
+    )
+    return (
+        f"I don't know who you are in the CRM yet. {seen} Ask an admin to add you to config/people.yaml:\n"
+        f"```- name: Your Name\n  email: {email or 'you@company.com'}\n  slack_user_id: {slack_user_id}```"
+    )
