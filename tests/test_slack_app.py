@@ -1,0 +1,194 @@
+"""The Bolt app in-process: the 3-second rule, random input, Slack's limits on every payload, logs, retries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from slack_bolt.request import BoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+import bot.app
+from bot import blocks
+from bot.app import create_app, web_client
+from bot.home import home_view
+from bot.identity import Identities
+from bot.server import JsonLines
+from kpi.service import Kpibot
+from tests.fakes import FakeSlack
+
+ROOT = Path(__file__).parents[1]
+SECRET = "in-process-secret"
+
+
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        fake.add_user("U0ALICE", email="alice@example.com", real_name="Alice Adams")
+        fake.add_user("U0ADMIN", email="admin@example.com", real_name="Ada Admin")
+        yield fake
+
+
+@pytest.fixture
+def kpibot(engine, world) -> Kpibot:
+    west = world.team("West 1")
+    alice = world.rep("Alice Adams", team=west, email="alice@example.com")
+    world.rep("Ada Admin", role="admin", email="admin@example.com")
+    for i in range(60):  # enough people for a leaderboard that needs several sections
+        rep = world.rep(f"Rep {i:02d} With A Rather Long Name For Layout", team=west)
+        world.deal(rep, 1000 + i, "won", closed="2017-05-01")
+    world.deal(alice, 1000, "won", closed="2017-04-10")
+    world.commit()
+    return Kpibot(engine, ROOT / "config")
+
+
+def dispatch(app, slack: FakeSlack, user: str, text: str):
+    body = urllib.parse.urlencode(
+        {
+            "team_id": slack.team_id,
+            "user_id": user,
+            "command": "/kpi",
+            "text": text,
+            "response_url": slack.response_url(),
+            "channel_id": "C0X",
+            "trigger_id": "1",
+        }
+    )
+    timestamp = str(int(time.time()))
+    headers = {
+        "content-type": ["application/x-www-form-urlencoded"],
+        "x-slack-request-timestamp": [timestamp],
+        "x-slack-signature": [SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)],
+    }
+    return app.dispatch(BoltRequest(body=body, headers=headers))
+
+
+def check_limits(message: dict) -> None:
+    """Slack's limits: a text fallback, at most 50 blocks, 3,000 chars per section text, 150 per header."""
+    assert message.get("text", "").strip()
+    assert len(message["blocks"]) <= blocks.MAX_BLOCKS
+    for block in message["blocks"]:
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= blocks.MAX_HEADER
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= blocks.MAX_SECTION
+            assert all(len(field["text"]) <= 2000 for field in block.get("fields", []))
+
+
+def test_a_slow_answer_is_acknowledged_at_once_and_follows_through_the_response_url(slack, kpibot, monkeypatch):
+    monkeypatch.setattr(bot.app, "ACK_BUDGET_SECONDS", 0.2)
+    ask = kpibot.ask
+    monkeypatch.setattr(kpibot, "ask", lambda *a, **k: (time.sleep(0.6), ask(*a, **k))[1])
+    app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+
+    started = time.monotonic()
+    response = dispatch(app, slack, "U0ALICE", "my revenue 2017-Q2")
+
+    assert time.monotonic() - started < 0.6
+    assert json.loads(response.body)["text"] == ":hourglass_flowing_sand: Working on it…"
+    deadline = time.time() + 5
+    while not slack.responses and time.time() < deadline:
+        time.sleep(0.05)
+    assert slack.responses[0].params["text"].startswith("Revenue for Alice Adams, 2017-Q2")
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    text=st.text(max_size=60)
+    | st.lists(
+        st.sampled_from(
+            [
+                "my",
+                "team",
+                "org",
+                "leaderboard",
+                "win-rate",
+                "revenue",
+                "last",
+                "this",
+                "quarter",
+                "2017-Q2",
+                "@alice",
+                "<@U0ALICE|alice>",
+                "for",
+                "to",
+                "2017-03-01",
+                "q5",
+                "fy",
+                "days",
+                "90",
+                "help",
+                "list",
+                "é",
+                "∞",
+                "'",
+                "`",
+            ]
+        ),
+        max_size=6,
+    ).map(" ".join)
+)
+def test_any_text_gets_a_200_and_a_helpful_message(text, slack, kpibot):
+    app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+
+    response = dispatch(app, slack, "U0ADMIN", text)
+
+    assert response.status == 200
+    message = json.loads(response.body)
+    assert "something went wrong" not in message["text"]
+    check_limits(message)
+
+
+def test_every_payload_the_bot_sends_respects_slacks_limits(slack, kpibot):
+    client = web_client(slack.token, slack.url)
+    replies = bot.app.Replies(kpibot, Identities(kpibot.engine, client))
+    questions = [f"org {kpi.key} 2017-Q2" for kpi in kpibot.catalog] + [
+        "leaderboard revenue 2017-Q2",
+        "help",
+        "list",
+        "nonsense words",
+        "my revenue in the year of the dragon",
+    ]
+
+    for question in questions:
+        message, _ = replies.message("U0ADMIN", question)
+        check_limits(message)
+        client.chat_postMessage(channel="U0ADMIN", **message)  # the fake rejects what Slack would reject
+    home = home_view(kpibot, replies.identities, "U0ADMIN")
+    client.views_publish(user_id="U0ADMIN", view=home)
+
+    assert len(slack.calls_to("chat.postMessage")) == len(questions)
+
+
+def test_a_request_is_logged_as_one_json_line_without_secrets(slack, kpibot, caplog):
+    app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+    with caplog.at_level(logging.INFO, logger="kpibot.requests"):
+        dispatch(app, slack, "U0ALICE", "my revenue 2017-Q2")
+
+    line = json.loads(JsonLines().format(caplog.records[-1]))
+    assert {k: line[k] for k in ("user", "command", "question", "kpi")} == {
+        "user": "U0ALICE",
+        "command": "/kpi",
+        "question": "my revenue 2017-Q2",
+        "kpi": "revenue",
+    }
+    assert isinstance(line["duration_ms"], int)
+    assert slack.token not in caplog.text and SECRET not in caplog.text
+
+
+def test_web_api_calls_retry_a_429_after_its_retry_after(slack):
+    client = web_client(slack.token, slack.url)
+    slack.add_channel("C0SALES", "sales")
+    slack.rate_limit("chat.postMessage", retry_after=1)
+
+    started = time.monotonic()
+    client.chat_postMessage(channel="C0SALES", text="hello")
+
+    assert time.monotonic() - started >= 1
+    assert len(slack.calls_to("chat.postMessage")) == 2
