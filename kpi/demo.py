@@ -51,6 +51,7 @@ from kpi.schema import (
     NpsResponse,
     Quote,
     Rep,
+    SlackUser,
     Target,
     Team,
 )
@@ -1323,11 +1324,15 @@ def _is_postgres_psycopg(connection: sa.Connection) -> bool:
 
 
 def _clear_data_tables(connection: sa.Connection) -> None:
-    """Empty every CRM data table: TRUNCATE on PostgreSQL (instant), else DELETE children before parents."""
+    """Empty every CRM data table: TRUNCATE on PostgreSQL (instant), else DELETE children before parents.
+
+    The Slack identity cache points at people, so it goes too: the new people get new ids.
+    """
     if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("TRUNCATE " + ", ".join(table.name for table in DATA_TABLES)))
+        tables = [SlackUser.__tablename__, *(table.name for table in DATA_TABLES)]
+        connection.execute(sa.text("TRUNCATE " + ", ".join(tables)))
         return
-    for model in (Target, Forecast, NpsResponse, Quote, Activity, Lead, Deal, Account, MarketingSpend):
+    for model in (SlackUser, Target, Forecast, NpsResponse, Quote, Activity, Lead, Deal, Account, MarketingSpend):
         connection.execute(sa.delete(model))
     connection.execute(sa.update(Team).values(manager_id=None, parent_id=None))
     connection.execute(sa.delete(Rep))
