@@ -142,6 +142,25 @@ def serve(
         server.serve_http(port, workers)
 
 
+@app.command()
+def schedule() -> None:
+    """Run the worker: digests, celebrations and periodic sync, with one leader among all workers."""
+    from bot.app import web_client
+    from bot.server import configure_logging
+    from digests.schedule_config import load_schedule
+    from digests.scheduler import Worker
+    from kpi.service import Kpibot
+
+    if not os.environ.get("SLACK_BOT_TOKEN"):
+        fail("Set SLACK_BOT_TOKEN in the environment (see README, 'Installing the Slack app').")
+    try:
+        kpibot, config = Kpibot(), load_schedule()
+    except ConfigError as exc:
+        fail(str(exc))
+    configure_logging()
+    Worker(kpibot, web_client(os.environ["SLACK_BOT_TOKEN"]), config, config_dir()).run_forever()
+
+
 def apply_people_config() -> None:
     """Apply config/people.yaml (roles, Slack ids, teams) on top of what the CRM or the demo created."""
     from crm.people import apply_people

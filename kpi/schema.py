@@ -300,12 +300,25 @@ class Delivery(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     channel: Mapped[str | None] = mapped_column(String(64))
     ts: Mapped[str | None] = mapped_column(String(32))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(String(1000))
 
 
 class Celebration(Base):
+    """A target threshold crossed: one row per (target, threshold), so it is celebrated exactly once."""
+
     __tablename__ = "celebrations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(300), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Lease(Base):
+    """A named lease (the scheduler's leadership on SQLite, where there are no advisory locks)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)

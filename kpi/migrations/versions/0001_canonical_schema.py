@@ -2,11 +2,12 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 16:20:18.365334
+Create Date: 2026-11-22 16:34:28.499895
 """
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision = "0001"
 down_revision = None
@@ -33,9 +34,17 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(), nullable=True),
         sa.Column("channel", sa.String(length=64), nullable=True),
         sa.Column("ts", sa.String(length=32), nullable=True),
+        sa.Column("fingerprint", sa.String(length=64), nullable=True),
         sa.Column("error", sa.String(length=1000), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
         sa.UniqueConstraint("key", name=op.f("uq_deliveries_key")),
+    )
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("holder", sa.String(length=128), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
     )
     op.create_table(
         "sync_runs",
@@ -382,6 +391,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sync_runs_source"))
 
     op.drop_table("sync_runs")
+    op.drop_table("leases")
     op.drop_table("deliveries")
     op.drop_table("celebrations")
     # ### end Alembic commands ###

@@ -1,0 +1,91 @@
+"""One scheduler fires jobs at a time.
+
+On PostgreSQL the leader holds a session advisory lock on a connection of its own: if the process dies, the
+connection closes, the lock is released, and a waiting worker takes it at its next try. On SQLite (no
+advisory locks) a lease row with an expiry plays the same part: the leader renews it, a follower takes it once
+it has expired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import uuid
+
+from sqlalchemy import Connection, Engine, text, update
+from sqlalchemy.exc import IntegrityError
+
+from kpi.schema import Lease
+
+LOCK_ID = 0x6B70_6962  # "kpib": the advisory lock number of the scheduler
+LEASE_NAME = "scheduler"
+LEASE_TTL = dt.timedelta(seconds=30)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Leadership:
+    """``try_lead()`` is cheap and safe to call often (every few seconds); it returns whether we lead now."""
+
+    def __init__(self, engine: Engine, holder: str | None = None) -> None:
+        self.engine = engine
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._lock_connection: Connection | None = None
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def try_lead(self) -> bool:
+        return self._try_advisory_lock() if self.postgres else self._try_lease()
+
+    def resign(self) -> None:
+        if self._lock_connection is not None:
+            self._lock_connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": LOCK_ID})
+            self._lock_connection.invalidate()  # a pooled connection would keep the session (and the lock) alive
+            self._lock_connection = None
+        elif not self.postgres:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    Lease.__table__.delete().where(Lease.name == LEASE_NAME, Lease.holder == self.holder)
+                )
+
+    def _try_advisory_lock(self) -> bool:
+        if self._lock_connection is not None:
+            try:
+                self._lock_connection.execute(text("SELECT 1"))
+                return True
+            except Exception:  # the connection died: so did the lock
+                self._lock_connection = None
+        connection = self.engine.connect()
+        acquired = connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": LOCK_ID}).scalar()
+        connection.commit()
+        if acquired:
+            self._lock_connection = connection
+            return True
+        connection.close()
+        return False
+
+    def _try_lease(self) -> bool:
+        now = _now()
+        table = Lease.__table__
+        with self.engine.begin() as connection:
+            renewed = connection.execute(
+                update(table)
+                .where(table.c.name == LEASE_NAME)
+                .where((table.c.holder == self.holder) | (table.c.expires_at < now))
+                .values(holder=self.holder, expires_at=now + LEASE_TTL)
+            ).rowcount
+        if renewed:
+            return True
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    table.insert().values(name=LEASE_NAME, holder=self.holder, expires_at=now + LEASE_TTL)
+                )
+            return True
+        except IntegrityError:
+            return False

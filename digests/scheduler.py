@@ -1,0 +1,163 @@
+"""`kpibot schedule`: the worker that fires digests, celebrations and the periodic sync.
+
+Every worker runs the same APScheduler jobs; each job does its work only while this worker leads
+(:mod:`digests.leader`), and every post goes through :mod:`digests.deliveries`, so two workers, a restart or a
+job firing twice never post twice. A follower checks every few seconds and takes over when the leader dies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk import WebClient
+
+from digests.celebrations import celebrate, crossings, message
+from digests.deliveries import Outcome, resolve_pending
+from digests.leader import Leadership
+from digests.schedule_config import ScheduleConfig
+from kpi.service import Kpibot
+
+log = logging.getLogger("kpibot.scheduler")
+
+
+@dataclass
+class Job:
+    """A scheduled piece of work: ``run(fire_time)`` returns the deliveries it attempted."""
+
+    name: str
+    trigger: BaseTrigger
+    run: Callable[[dt.datetime], list[Outcome]]
+
+
+@dataclass
+class Worker:
+    kpibot: Kpibot
+    client: WebClient
+    config: ScheduleConfig
+    config_dir: Path
+    extra_jobs: list[Job] = field(default_factory=list)
+    leading: bool = False
+
+    def __post_init__(self) -> None:
+        self.leadership = Leadership(self.kpibot.engine)
+
+    # --- leadership --------------------------------------------------------------------------------------
+
+    def check_leadership(self) -> None:
+        was_leading, self.leading = self.leading, self.leadership.try_lead()
+        if self.leading and not was_leading:
+            log.info("became the leader", extra={"worker": self.leadership.holder})
+            self.on_leadership()
+        elif was_leading and not self.leading:
+            log.warning("lost the leadership", extra={"worker": self.leadership.holder})
+
+    def on_leadership(self) -> None:
+        """Settle posts a crashed leader left half-done, then catch up on what is due."""
+        resolve_pending(self.kpibot.engine, self.client, self.rebuild)
+        self.run_celebrations(dt.datetime.now(dt.UTC))
+
+    def rebuild(self, key: str):
+        """Recreate the message of a pending celebration key (digests rebuild theirs the same way)."""
+        cfg = self.config.celebrations
+        as_of = self.kpibot.calendar.today()
+        for crossing in crossings(self.kpibot, cfg.thresholds, as_of, cfg.kpis):
+            if crossing.key == key:
+                return message(crossing, self.kpibot.org.currency)
+        return None
+
+    # --- jobs --------------------------------------------------------------------------------------------
+
+    def only_when_leading(self, job: Job) -> Callable[[], None]:
+        def fire() -> None:
+            if not self.leading:
+                return
+            try:
+                self.kpibot.reload_directory_if_stale(max_age=0)
+                outcomes = job.run(dt.datetime.now(dt.UTC))
+            except Exception:
+                log.exception("job failed", extra={"command": job.name})
+                return
+            self.report_failures(job.name, outcomes)
+
+        return fire
+
+    def run_celebrations(self, _fire_time: dt.datetime) -> list[Outcome]:
+        cfg = self.config.celebrations
+        if not cfg.channel:
+            return []
+        return celebrate(
+            self.kpibot,
+            self.client,
+            cfg.channel,
+            self.kpibot.calendar.today(),
+            cfg.thresholds,
+            cfg.kpis,
+            cfg.big_deal_amount,
+        )
+
+    def run_sync(self, _fire_time: dt.datetime) -> list[Outcome]:
+        from crm.csv_source import csv_connector
+        from crm.sync import run_sync
+        from kpi.config import load_people
+
+        sync = self.config.sync
+        assert sync is not None and sync.path
+        run_sync(
+            self.kpibot.engine,
+            csv_connector(Path(sync.path), self.config_dir),
+            full=True,
+            people=load_people(self.config_dir),
+        )
+        self.kpibot.reload_directory()
+        return self.run_celebrations(_fire_time)
+
+    def report_failures(self, job: str, outcomes: list[Outcome]) -> None:
+        failed = [o for o in outcomes if o.status == "failed"]
+        for outcome in failed:
+            log.warning("post failed", extra={"command": job, "kpi": outcome.key, "question": outcome.error})
+        if failed and self.config.failure_channel:
+            lines = "\n".join(f"• `{o.key}`: {o.error}" for o in failed)
+            self.client.chat_postMessage(channel=self.config.failure_channel, text=f"kpibot could not post:\n{lines}")
+
+    def jobs(self) -> list[Job]:
+        cfg = self.config
+        jobs = [Job("celebrations", IntervalTrigger(seconds=cfg.celebrations.every_seconds), self.run_celebrations)]
+        if cfg.sync and cfg.sync.path:
+            jobs.append(Job("sync", IntervalTrigger(minutes=cfg.sync.every_minutes), self.run_sync))
+        return jobs + self.extra_jobs
+
+    def scheduler(self) -> BlockingScheduler:
+        scheduler = BlockingScheduler(timezone=self.kpibot.org.timezone)
+        now = dt.datetime.now(self.kpibot.org.tz)
+        scheduler.add_job(
+            self.check_leadership,
+            IntervalTrigger(seconds=self.config.leader_check_seconds),
+            id="leadership",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
+        grace = self.config.grace_minutes * 60 or None
+        for job in self.jobs():
+            scheduler.add_job(
+                self.only_when_leading(job),
+                job.trigger,
+                id=job.name,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=grace,
+            )
+        return scheduler
+
+    def run_forever(self) -> None:
+        try:
+            self.scheduler().start()
+        finally:
+            self.leadership.resign()
