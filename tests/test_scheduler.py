@@ -1,0 +1,107 @@
+"""Two `kpibot schedule` workers on one PostgreSQL database: one leads, every post goes out exactly once, and
+when the leader is killed the other takes over without losing or repeating anything."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from kpi.config import OrgConfig
+from kpi.periods import Calendar
+from kpi.schema import Rep
+from tests.fakes import FakeSlack
+from tests.world import World
+
+ROOT = Path(__file__).parents[1]
+pytestmark = pytest.mark.skipif(not os.environ.get("KPIBOT_TEST_DATABASE_URL"), reason="needs PostgreSQL")
+
+
+def month_bounds(today: dt.date) -> tuple[str, str]:
+    start = today.replace(day=1)
+    end = (start + dt.timedelta(days=32)).replace(day=1)
+    return start.isoformat(), end.isoformat()
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "schedule"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+
+
+def leader_pid(logs: list[Path]) -> int:
+    for log in logs:
+        for line in log.read_text().splitlines():
+            if line.startswith("{") and json.loads(line).get("message") == "became the leader":
+                return int(json.loads(line)["worker"].split(":")[1])
+    raise AssertionError("no leader yet")
+
+
+def wait_until(predicate, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_two_workers_post_each_celebration_once_and_survive_the_leader_being_killed(engine, tmp_path):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the two-worker test runs on PostgreSQL")
+    today = Calendar.from_org(OrgConfig()).today()
+    start, end = month_bounds(today)
+    with Session(engine) as session:
+        world = World(session)
+        alice, bob = world.rep("Alice Adams"), world.rep("Bob Brown")
+        world.target("revenue", 1000, start, end, rep=alice)
+        world.target("revenue", 1000, start, end, rep=bob)
+        world.deal(alice, 1500, "won", closed=f"{today} 00:00")
+        world.commit()
+        bob_id = bob.id
+    (tmp_path / "schedule.yaml").write_text(
+        "leader_check_seconds: 1\ncelebrations:\n  channel: C0WINS\n  thresholds: [1.0]\n  every_seconds: 1\n"
+    )
+    with FakeSlack() as slack:
+        slack.add_channel("C0WINS", "wins")
+        env = {
+            **os.environ,
+            "DATABASE_URL": os.environ["KPIBOT_TEST_DATABASE_URL"],
+            "SLACK_BOT_TOKEN": slack.token,
+            "SLACK_API_URL": slack.url,
+            "KPIBOT_CONFIG_DIR": str(tmp_path),
+        }
+        logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
+        workers = [start_worker(env, log) for log in logs]
+        try:
+            wait_until(lambda: len(slack.messages) >= 1, timeout=30)
+            time.sleep(3)  # both workers keep firing: nothing more may be posted
+            assert [m["text"].split(" hit")[0] for m in slack.messages] == [":tada: Alice Adams"]
+
+            os.kill(leader_pid(logs), signal.SIGKILL)
+            with Session(engine) as session:
+                World(session).deal(session.get(Rep, bob_id), 1200, "won", closed=f"{today} 00:00")
+                session.commit()
+            wait_until(lambda: len(slack.messages) >= 2, timeout=60)
+            time.sleep(3)
+
+            assert sorted(m["text"].split(" hit")[0] for m in slack.messages) == [
+                ":tada: Alice Adams",
+                ":tada: Bob Brown",
+            ]
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait(timeout=10)
