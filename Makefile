@@ -44,4 +44,4 @@ clean:
 migration: install
 	rm -f /tmp/kpibot-migration.db kpi/migrations/versions/0001_canonical_schema.py
 	$(BIN)/python -c "from alembic import command; from sqlalchemy import create_engine; from kpi.db import alembic_config; command.revision(alembic_config(create_engine('sqlite:////tmp/kpibot-migration.db')), message='canonical schema', autogenerate=True, rev_id='0001')"
-	$(BIN)/ruff format -q kpi/migrations/versions
+	$(BIN)/ruff check --fix -q kpi/migrations/versions; $(BIN)/ruff format -q kpi/migrations/versions

@@ -87,13 +87,17 @@ def answer_message(answer: Answer, question: str, freshness: str, *, shared_by: 
     blocks.append(section(" ", fields) if fields else section(" "))
     if target := _target_line(answer):
         blocks.append(section(target))
-    notes = [f"_{kpi.description}_", freshness]
+    blocks += footer(kpi.description, question, freshness, shared_by)
+    return {"text": answer.text, "blocks": blocks}
+
+
+def footer(description: str, question: str, freshness: str, shared_by: str | None) -> list[dict[str, Any]]:
+    """The definition and freshness; then who asked (a shared answer) or the share and period controls."""
+    notes = [f"_{description}_", freshness]
     if shared_by:
         notes.append(f"Asked by <@{shared_by}>: `/kpi {question}`")
-    blocks.append(context(*notes))
-    if not shared_by:
-        blocks.append(answer_actions(question))
-    return {"text": answer.text, "blocks": blocks}
+        return [context(*notes)]
+    return [context(*notes), answer_actions(question)]
 
 
 def answer_actions(question: str) -> dict[str, Any]:
@@ -145,20 +149,9 @@ def leaderboard_message(
         header(f"{board.kpi.label} leaderboard"),
         context(f"*{board.scope.name}* · {board.period.label} ({board.period.dates()})"),
     ]
-    chunk: list[str] = []
-    for line in lines or ["Nobody to rank in this scope."]:
-        if len("\n".join([*chunk, line])) > MAX_SECTION - 100:
-            blocks.append(section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    blocks.append(section("\n".join(chunk)))
-    notes = [f"_{board.kpi.description}_", freshness]
-    if shared_by:
-        notes.append(f"Asked by <@{shared_by}>: `/kpi {question}`")
-    blocks.append(context(*notes))
-    if not shared_by:
-        blocks.append(answer_actions(question))
-    return {"text": board.text, "blocks": blocks[:MAX_BLOCKS]}
+    blocks += _sections("\n".join(lines or ["Nobody to rank in this scope."]))
+    footer_blocks = footer(board.kpi.description, question, freshness, shared_by)
+    return {"text": board.text, "blocks": blocks[: MAX_BLOCKS - len(footer_blocks)] + footer_blocks}
 
 
 def help_message(help_: Help) -> dict[str, Any]:

@@ -77,18 +77,7 @@ def target_calls(tree: ast.expr) -> set[str]:
 
 def rename(tree: ast.expr, mapping: Mapping[str, str]) -> ast.expr:
     """A copy of ``tree`` whose names are replaced through ``mapping`` (target() arguments untouched)."""
-
-    class Renamer(ast.NodeTransformer):
-        def visit_Call(self, node: ast.Call) -> ast.Call:
-            if isinstance(node.func, ast.Name) and node.func.id == "target":
-                return node
-            self.generic_visit(node)
-            return node
-
-        def visit_Name(self, node: ast.Name) -> ast.Name:
-            return ast.copy_location(ast.Name(mapping.get(node.id, node.id), ast.Load()), node)
-
-    return Renamer().visit(ast.parse(ast.unparse(tree), mode="eval").body)
+    return substitute(tree, {old: ast.Name(new, ast.Load()) for old, new in mapping.items()})
 
 
 def substitute(tree: ast.expr, replacements: Mapping[str, ast.expr]) -> ast.expr:
