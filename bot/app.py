@@ -24,6 +24,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot import blocks, home
 from bot.identity import Identities, Unmatched
+from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
+from bot.targets_modal import open_targets_modal, save_submission
 from crm.status import freshness
 from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
@@ -99,9 +101,16 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
     answers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer")
 
     @app.command("/kpi")
-    def kpi_command(ack, command, respond) -> None:
+    def kpi_command(ack, command, respond, client) -> None:
         started = time.monotonic()
         user, question = command["user_id"], (command.get("text") or "").strip()
+        if question.lower() == "targets":
+            ack()
+            refusal = targets_form(user, command["trigger_id"], client)
+            if refusal:
+                respond(response_type="ephemeral", **refusal)
+            _log_request(user, "/kpi", question, "targets", started)
+            return
         pending = answers.submit(replies.safe_message, user, question)
         try:
             message, kpi = pending.result(timeout=ACK_BUDGET_SECONDS)
@@ -137,6 +146,30 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         message, kpi = replies.safe_message(user, question)
         respond(replace_original=True, response_type="ephemeral", **message)
         _log_request(user, "period", question, kpi, started)
+
+    def targets_form(user: str, trigger_id: str, client: WebClient) -> dict[str, Any] | None:
+        try:
+            kpibot.reload_directory_if_stale()
+            person = replies.identities.person(kpibot.directory, user)
+        except Unmatched as exc:
+            return blocks.problem_message(str(exc))
+        return open_targets_modal(client, trigger_id, kpibot, person)
+
+    @app.view(TARGETS_VIEW)
+    def targets_submitted(ack, body, view) -> None:
+        started = time.monotonic()
+        user = body["user"]["id"]
+        try:
+            kpibot.reload_directory_if_stale()
+            person = replies.identities.person(kpibot.directory, user)
+            errors = save_submission(kpibot, person, view["state"]["values"])
+        except Unmatched as exc:
+            errors = {"who": str(exc)[:300]}
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
+        _log_request(user, "targets", "", "targets", started)
 
     @app.event("app_home_opened")
     def home_opened(event, client) -> None:

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from bot.commands_digests import digest_app
+from bot.commands_targets import targets_app
 from kpi.access import AccessDenied
 from kpi.catalog import UnknownKpi
 from kpi.config import ConfigError, config_dir, load_org
@@ -23,6 +25,8 @@ from kpi.periods import PeriodError
 app = typer.Typer(help="kpibot: sales KPIs from your CRM, in Slack and on the command line.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(digest_app, name="digest")
+app.add_typer(targets_app, name="targets")
 console = Console()
 errors = Console(stderr=True)
 
@@ -157,8 +161,15 @@ def schedule() -> None:
         kpibot, config = Kpibot(), load_schedule()
     except ConfigError as exc:
         fail(str(exc))
+    from digests.jobs import digest_jobs
+
     configure_logging()
-    Worker(kpibot, web_client(os.environ["SLACK_BOT_TOKEN"]), config, config_dir()).run_forever()
+    client = web_client(os.environ["SLACK_BOT_TOKEN"])
+    try:
+        jobs = digest_jobs(kpibot, client, config_dir())
+    except ConfigError as exc:
+        fail(str(exc))
+    Worker(kpibot, client, config, config_dir(), extra_jobs=jobs).run_forever()
 
 
 def apply_people_config() -> None:

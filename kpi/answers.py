@@ -1,5 +1,7 @@
 """Answers: a KPI result dressed for people (text) and machines (JSON), with comparison and pace.
 
+Pace (progress against a target) is computed in :mod:`kpi.pacing`; ``Pace`` is re-exported here.
+
 These objects know nothing of Slack or the command line; bot/ renders them as Block Kit or JSON.
 """
 
@@ -14,9 +16,8 @@ from kpi.access import Scope
 from kpi.catalog import Kpi
 from kpi.formats import change, formatted, raw
 from kpi.metrics import Result
+from kpi.pacing import Pace
 from kpi.periods import Period
-
-AHEAD, ON_TRACK = Decimal("1.05"), Decimal("0.95")
 
 
 def _number(value: Decimal | None) -> float | int | None:
@@ -33,46 +34,6 @@ def _period_json(period: Period) -> dict[str, Any]:
         "end": last.isoformat(),
         "to_date": period.to_date,
     }
-
-
-@dataclass(frozen=True)
-class Pace:
-    """Progress against a target: attainment now, what was expected by now, and the run-rate projection."""
-
-    target: Decimal
-    attainment: Decimal | None
-    expected: Decimal | None
-    projection: Decimal | None
-    status: str
-
-    @classmethod
-    def of(cls, kpi: Kpi, value: Decimal | None, target: Decimal, period: Period) -> Pace:
-        if value is None or target == 0:
-            return cls(target, None, None, None, "no value")
-        attainment = value / target if kpi.higher_is_better else (target / value if value else None)
-        if kpi.type not in ("sum", "count"):  # a rate is not earned day by day: compare it with the target
-            status = "on target" if attainment is not None and attainment >= 1 else "below target"
-            return cls(target, attainment, None, None, status)
-        if not period.to_date:  # the period is over: the target was reached or missed
-            reached = attainment is not None and attainment >= 1
-            return cls(target, attainment, None, None, "reached" if reached else "missed")
-        share = Decimal((period.end - period.start).days) / Decimal((period.full_end - period.start).days)
-        expected, projection = target * share, value / share
-        progress = value / expected if expected else Decimal(1)
-        if not kpi.higher_is_better:
-            progress = expected / value if value else Decimal(1)
-        status = "ahead" if progress >= AHEAD else "on track" if progress >= ON_TRACK else "behind"
-        return cls(target, attainment, expected, projection, status)
-
-    def to_json(self, kpi: Kpi, currency: str) -> dict[str, Any]:
-        return {
-            "value": raw(self.target, kpi.format),
-            "formatted": formatted(self.target, kpi.format, currency),
-            "attainment": None if self.attainment is None else float(round(self.attainment, 4)),
-            "expected": raw(self.expected, kpi.format),
-            "projection": raw(self.projection, kpi.format),
-            "status": self.status,
-        }
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,6 +36,27 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PaceConfig(Strict):
+    """Pace status thresholds, as shares of what was expected by now (``pace:`` in org.yaml).
+
+    Progress at or above ``ahead`` is "ahead", at or above ``on_track`` "on track", at or above ``behind``
+    "behind", and below that "at risk".
+    """
+
+    ahead: float = Field(1.10, gt=0, le=10)
+    on_track: float = Field(0.95, gt=0, le=10)
+    behind: float = Field(0.75, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PaceConfig:
+        if not self.ahead > self.on_track > self.behind:
+            raise ValueError(
+                f"expected ahead > on_track > behind (e.g. 1.10, 0.95, 0.75), not {self.ahead}, {self.on_track}, "
+                f"{self.behind}"
+            )
+        return self
+
+
 class OrgConfig(Strict):
     timezone: str = "UTC"
     fiscal_year_start_month: int = Field(1, ge=1, le=12)
@@ -43,6 +64,26 @@ class OrgConfig(Strict):
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     ramp_threshold: float = Field(0.8, gt=0, le=1)
     default_period: str = "this quarter"
+    country: str | None = Field(None, description="ISO 3166 code (US, FR, or US-CA): public holidays for pacing")
+    pace: PaceConfig = Field(default_factory=PaceConfig)
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _known_country(cls, value: Any) -> Any:
+        if value is None or not isinstance(value, str):
+            return value
+        import holidays  # only needed here and for pacing
+
+        code = value.strip().upper()
+        country, _, subdivision = code.partition("-")
+        supported = holidays.list_supported_countries()
+        if country not in supported:
+            raise ValueError("expected an ISO 3166 country code with public holidays, such as US, GB, FR or DE")
+        if subdivision and subdivision not in supported[country]:
+            raise ValueError(
+                f"{subdivision} is not a subdivision of {country}; known: {', '.join(supported[country][:20])}"
+            )
+        return code
 
     @field_validator("timezone")
     @classmethod

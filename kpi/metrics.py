@@ -8,7 +8,7 @@ the scope's own target, or the sum of its reps' targets when the scope has none 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -43,35 +43,96 @@ def _decimal(value: object) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-class Targets:
-    """The targets of one KPI set and one period, loaded in one query, rolled up on demand."""
+#: ``(kpi key, value, (target start, end), (asked start, end)) -> the target's share for the asked period``
+Prorate = Callable[[str, Decimal, tuple[dt.date, dt.date], tuple[dt.date, dt.date]], Decimal]
 
-    def __init__(self, rows: Iterable[Target]) -> None:
-        self._values: dict[tuple[str, str, int | None], Decimal] = {
-            (row.kpi, row.scope_type, row.scope_id): _decimal(row.value) for row in rows
-        }
+
+class Targets:
+    """The targets of some KPIs for one period, loaded in one query, rolled up on demand.
+
+    Built from rows of the ``targets`` table. Without ``period``, every row counts as a target for the
+    period asked (the rows were selected for exactly that period). With ``period`` (start, end) and
+    ``prorate``, rows for that exact period come first, and a row whose period contains it counts through
+    ``prorate`` (the shortest such period wins). A scope's target is its own (exact, else containing);
+    a team or the organisation without one uses the sum of its reps' targets (each exact, else containing),
+    for the KPIs that add up (``adds_up``, default all: a sum of win-rate targets would mean nothing).
+    """
+
+    def __init__(
+        self,
+        rows: Iterable[Target],
+        period: tuple[dt.date, dt.date] | None = None,
+        prorate: Prorate | None = None,
+        adds_up: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._adds_up = adds_up or (lambda _key: True)
+        self._values: dict[tuple[str, str, int | None], Decimal] = {}
+        containing: dict[tuple[str, str, int | None], tuple[tuple[dt.date, dt.date], Decimal]] = {}
+        for row in rows:
+            key, value = (row.kpi, row.scope_type, row.scope_id), _decimal(row.value)
+            bounds = (row.period_start, row.period_end)
+            if period is None or bounds == period:
+                self._values[key] = value
+            elif prorate is not None and bounds[0] <= period[0] and period[1] <= bounds[1]:
+                best = containing.get(key)
+                if best is None or (bounds[1] - bounds[0], bounds) < (best[0][1] - best[0][0], best[0]):
+                    containing[key] = (bounds, value)
+        self._containing: dict[tuple[str, str, int | None], Decimal] = {}
+        for key, (bounds, value) in containing.items():
+            if key not in self._values and prorate is not None and period is not None:
+                self._containing[key] = prorate(key[0], value, bounds, period)
+        self._reps: dict[str, set[int]] = {}
+        for kpi, kind, scope_id in (*self._values, *self._containing):
+            if kind == "rep" and scope_id is not None:
+                self._reps.setdefault(kpi, set()).add(scope_id)
+
+    @classmethod
+    def load(
+        cls,
+        engine: Engine,
+        keys: Iterable[str],
+        period: Period,
+        prorate: Prorate | None = None,
+        adds_up: Callable[[str], bool] | None = None,
+    ) -> Targets:
+        """The targets of ``keys`` for ``period`` (its whole calendar span); with ``prorate``, also the
+        targets of the periods that contain it."""
+        keys = sorted(set(keys))
+        if not keys:
+            return cls([])
+        bounds = (period.start, period.full_end)
+        if prorate is None:
+            where = [Target.period_start == period.start, Target.period_end == period.full_end]
+        else:
+            where = [Target.period_start <= period.start, Target.period_end >= period.full_end]
+        with engine.connect() as connection:
+            rows = connection.execute(select(Target).where(Target.kpi.in_(keys), *where)).all()
+        return cls(rows, bounds, prorate, adds_up)
+
+    def _own(self, key: str, kind: str, scope_id: int | None) -> Decimal | None:
+        found = self._values.get((key, kind, scope_id))
+        return found if found is not None else self._containing.get((key, kind, scope_id))
 
     def for_scope(self, key: str, scope: Scope) -> Decimal | None:
         if scope.type == "rep":
-            return self._values.get((key, "rep", scope.rep_id))
-        own = [self._values.get((key, scope.type, team_id)) for team_id in scope.team_ids or (None,)]
+            return self._own(key, "rep", scope.rep_id)
+        own = [self._own(key, scope.type, team_id) for team_id in scope.team_ids or (None,)]
         if all(value is not None for value in own):
             return sum(own, ZERO)  # type: ignore[arg-type]
+        if not self._adds_up(key):
+            return None
         members = scope.filter.rep_ids
-        rep_targets = [
-            value
-            for (kpi, kind, rep_id), value in self._values.items()
-            if kpi == key and kind == "rep" and (members is None or rep_id in members)
-        ]
-        return sum(rep_targets, ZERO) if rep_targets else None
+        reps = [rep_id for rep_id in self._reps.get(key, ()) if members is None or rep_id in members]
+        return sum((self._own(key, "rep", rep_id) or ZERO for rep_id in reps), ZERO) if reps else None
 
 
 class Metrics:
     """Computes KPI results over one database. Stateless apart from the engine: safe to share."""
 
-    def __init__(self, engine: Engine, ramp_threshold: float = 0.8) -> None:
+    def __init__(self, engine: Engine, ramp_threshold: float = 0.8, prorate: Prorate | None = None) -> None:
         self.engine = engine
         self.ramp_threshold = ramp_threshold
+        self.prorate = prorate
 
     def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[str, Window]:
         now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
@@ -94,14 +155,7 @@ class Metrics:
         return [(row[0], row[1], {name: _decimal(row[2 + i]) for i, name in enumerate(names)}) for row in rows]
 
     def targets(self, keys: Iterable[str], period: Period) -> Targets:
-        keys = sorted(set(keys))
-        if not keys:
-            return Targets([])
-        query = select(Target).where(
-            Target.kpi.in_(keys), Target.period_start == period.start, Target.period_end == period.full_end
-        )
-        with self.engine.connect() as connection:
-            return Targets(connection.execute(query).all())
+        return Targets.load(self.engine, keys, period, self.prorate)
 
     def result(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date) -> Result:
         """The KPI's value for the whole scope."""

@@ -12,12 +12,13 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from kpi import access
-from kpi.answers import Answer, Help, Leaderboard, Pace
+from kpi.answers import Answer, Help, Leaderboard
 from kpi.catalog import Catalog, load_catalog
 from kpi.config import OrgConfig, config_dir, load_org
 from kpi.db import get_engine
 from kpi.directory import Directory, Person
 from kpi.metrics import Metrics
+from kpi.pacing import Pacing
 from kpi.periods import Calendar, Period, understood_phrases
 from kpi.questions import EXAMPLES, Question, parse_question
 
@@ -31,7 +32,8 @@ class Kpibot:
         self.catalog: Catalog = load_catalog(self.config_dir)
         self.calendar = Calendar.from_org(self.org)
         self.engine = engine or get_engine()
-        self.metrics = Metrics(self.engine, self.org.ramp_threshold)
+        self.pacing = Pacing(self.engine, self.org, self.catalog)
+        self.metrics = Metrics(self.engine, self.org.ramp_threshold, prorate=self.pacing.prorate)
         self.directory = Directory.load(self.engine)
         self._directory_loaded = time.monotonic()
 
@@ -66,8 +68,7 @@ class Kpibot:
         assert kpi is not None and period is not None
         result = self.metrics.result(kpi, period, scope, as_of)
         previous = self.metrics.result(kpi, period.previous(), scope, as_of)
-        target = self.metrics.targets([kpi.key], period).for_scope(kpi.key, scope)
-        pace = Pace.of(kpi, result.value, target, period) if target is not None else None
+        pace = self.pacing.pace(kpi, scope, period, result.value)
         return Answer(result, scope, previous, self.org.currency, pace)
 
     def leaderboard(self, question: Question, asker: Person, as_of: dt.date) -> Leaderboard:

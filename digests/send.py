@@ -1,0 +1,64 @@
+"""Posting a rendered digest: the parent message, its thread replies, then the charts into the thread.
+
+A plain function over a slack_sdk ``WebClient``: retries belong to the client's retry handlers
+(:func:`bot.app.web_client`), idempotency to the scheduler, which records a delivery key before and after.
+When a step after the parent fails, :class:`PartialDigest` says what was already posted, so that a retry
+can avoid posting the parent twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from digests.render import RenderedDigest
+
+
+@dataclass(frozen=True)
+class SentDigest:
+    channel: str  # the channel id Slack posted in (a DM's D... id when sent to a user)
+    ts: str  # the parent message
+    thread_ts: list[str] = field(default_factory=list)  # the replies, in order
+    files: list[str] = field(default_factory=list)  # the uploaded charts' file ids
+
+
+class PartialDigest(Exception):
+    """The parent was posted but a later step failed; ``sent`` holds what is in Slack."""
+
+    def __init__(self, sent: SentDigest, step: str, cause: Exception) -> None:
+        response = getattr(cause, "response", None)
+        error = response.get("error") if isinstance(cause, SlackApiError) and response is not None else cause
+        super().__init__(f"Digest posted as {sent.channel}/{sent.ts}, but the {step} failed: {error}")
+        self.sent, self.step, self.cause = sent, step, cause
+
+
+def send_digest(client: WebClient, rendered: RenderedDigest, channel: str) -> SentDigest:
+    """Post ``rendered`` to ``channel`` (a channel id or ``#name``, or a user id for a DM)."""
+    parent = rendered.parent
+    response = client.chat_postMessage(
+        channel=channel, text=parent.text, blocks=parent.blocks, unfurl_links=False, unfurl_media=False
+    )
+    channel_id, ts = response["channel"], response["ts"]
+    replies: list[str] = []
+    files: list[str] = []
+    step = "thread reply 1"
+    try:
+        for number, reply in enumerate(rendered.replies, start=1):
+            step = f"thread reply {number}"
+            answer = client.chat_postMessage(
+                channel=channel_id, thread_ts=ts, text=reply.text, blocks=reply.blocks, unfurl_links=False
+            )
+            replies.append(answer["ts"])
+        if rendered.charts:
+            step = "chart upload"
+            uploads = [
+                {"content": chart.png, "filename": chart.filename, "title": chart.title, "alt_txt": chart.alt_text}
+                for chart in rendered.charts
+            ]
+            uploaded = client.files_upload_v2(file_uploads=uploads, channel=channel_id, thread_ts=ts)
+            files = [item["id"] for item in uploaded.get("files") or []]
+    except Exception as exc:  # Slack errors, and connections lost after the client's own retries
+        raise PartialDigest(SentDigest(channel_id, ts, replies, files), step, exc) from exc
+    return SentDigest(channel_id, ts, replies, files)
