@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kpi.config import OrgConfig
 from kpi.periods import Calendar
-from kpi.schema import Rep
+from kpi.schema import Delivery, Rep
 from tests.fakes import FakeSlack
 from tests.world import World
 
@@ -49,6 +50,12 @@ def leader_pid(logs: list[Path]) -> int:
     raise AssertionError("no leader yet")
 
 
+def _delivery_keys(engine, prefix: str) -> list[str]:
+    with engine.connect() as connection:
+        keys = connection.execute(select(Delivery.key).where(Delivery.key.startswith(prefix))).scalars().all()
+    return list(keys)
+
+
 def wait_until(predicate, timeout: float) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -74,8 +81,14 @@ def test_two_workers_post_each_celebration_once_and_survive_the_leader_being_kil
     (tmp_path / "schedule.yaml").write_text(
         "leader_check_seconds: 1\ncelebrations:\n  channel: C0WINS\n  thresholds: [1.0]\n  every_seconds: 1\n"
     )
+    # A digest due every minute: each worker fires it, and each new leader catches up on it at once.
+    (tmp_path / "digests.yaml").write_text(
+        "digests:\n  - name: pulse\n    cadence: '* * * * *'\n    content: daily\n    audience: org\n"
+        "    recipients: [C0DIGEST]\n    charts: false\n    skip_when_empty: false\n"
+    )
     with FakeSlack() as slack:
         slack.add_channel("C0WINS", "wins")
+        slack.add_channel("C0DIGEST", "digest")
         env = {
             **os.environ,
             "DATABASE_URL": os.environ["KPIBOT_TEST_DATABASE_URL"],
@@ -86,21 +99,25 @@ def test_two_workers_post_each_celebration_once_and_survive_the_leader_being_kil
         logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
         workers = [start_worker(env, log) for log in logs]
         try:
-            wait_until(lambda: len(slack.messages) >= 1, timeout=30)
+            wait_until(lambda: any(m["channel"] == "C0WINS" for m in slack.messages), timeout=30)
             time.sleep(3)  # both workers keep firing: nothing more may be posted
-            assert [m["text"].split(" hit")[0] for m in slack.messages] == [":tada: Alice Adams"]
+            wins = [m["text"].split(" hit")[0] for m in slack.messages if m["channel"] == "C0WINS"]
+            assert wins == [":tada: Alice Adams"]
 
             os.kill(leader_pid(logs), signal.SIGKILL)
             with Session(engine) as session:
                 World(session).deal(session.get(Rep, bob_id), 1200, "won", closed=f"{today} 00:00")
                 session.commit()
-            wait_until(lambda: len(slack.messages) >= 2, timeout=60)
+            wait_until(lambda: len([m for m in slack.messages if m["channel"] == "C0WINS"]) >= 2, timeout=60)
             time.sleep(3)
 
-            assert sorted(m["text"].split(" hit")[0] for m in slack.messages) == [
+            celebrations = [m for m in slack.messages if m["channel"] == "C0WINS"]
+            assert sorted(m["text"].split(" hit")[0] for m in celebrations) == [
                 ":tada: Alice Adams",
                 ":tada: Bob Brown",
             ]
+            digests = [m for m in slack.messages if m["channel"] == "C0DIGEST" and m["thread_ts"] is None]
+            assert len(digests) == len(_delivery_keys(engine, "digest:pulse:")) == 1  # one post per run key
         finally:
             for worker in workers:
                 worker.kill()
