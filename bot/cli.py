@@ -119,6 +119,32 @@ def sync(
         fail(str(exc))
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
+    celebrate_after_sync()
+
+
+def celebrate_after_sync() -> None:
+    """Targets crossed by the new data are celebrated at once (when Slack and a channel are configured)."""
+    from digests.schedule_config import load_schedule
+
+    celebrations = load_schedule().celebrations
+    if not (celebrations.channel and os.environ.get("SLACK_BOT_TOKEN")):
+        return
+    from bot.app import web_client
+    from digests.celebrations import celebrate
+    from kpi.service import Kpibot
+
+    kpibot = Kpibot()
+    outcomes = celebrate(
+        kpibot,
+        web_client(os.environ["SLACK_BOT_TOKEN"]),
+        celebrations.channel,
+        kpibot.calendar.today(),
+        celebrations.thresholds,
+        celebrations.kpis,
+        celebrations.big_deal_amount,
+    )
+    for outcome in outcomes:
+        console.print(f"celebration {outcome.key}: {outcome.status}", highlight=False, markup=False)
 
 
 @app.command()
@@ -161,7 +187,7 @@ def schedule() -> None:
         kpibot, config = Kpibot(), load_schedule()
     except ConfigError as exc:
         fail(str(exc))
-    from digests.jobs import digest_jobs
+    from digests.jobs import digest_jobs, digest_rebuilder
 
     configure_logging()
     client = web_client(os.environ["SLACK_BOT_TOKEN"])
@@ -169,7 +195,8 @@ def schedule() -> None:
         jobs = digest_jobs(kpibot, client, config_dir())
     except ConfigError as exc:
         fail(str(exc))
-    Worker(kpibot, client, config, config_dir(), extra_jobs=jobs).run_forever()
+    rebuilders = [digest_rebuilder(kpibot, config_dir())]
+    Worker(kpibot, client, config, config_dir(), extra_jobs=jobs, rebuilders=rebuilders).run_forever()
 
 
 def apply_people_config() -> None:

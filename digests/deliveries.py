@@ -25,6 +25,8 @@ from kpi.schema import Delivery
 
 log = logging.getLogger("kpibot.deliveries")
 STALE_PENDING = dt.timedelta(minutes=5)
+Post = Callable[[WebClient, str, dict[str, Any]], str]  # posts a message, returns its Slack ts
+Rebuilt = tuple[dict[str, Any], Post | None]  # a message rebuilt for recovery, and how to post it
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def deliver(
     key: str,
     channel: str,
     message: dict[str, Any],
-    post: Callable[[WebClient, str, dict[str, Any]], str] | None = None,
+    post: Post | None = None,
 ) -> Outcome:
     """Post ``message`` to ``channel`` once for ``key``; ``post`` returns the Slack ts (default chat.postMessage)."""
     post = post or _post_message
@@ -99,12 +101,11 @@ def _finish(engine: Engine, key: str, *, status: str, ts: str | None = None, err
         )
 
 
-def resolve_pending(
-    engine: Engine, client: WebClient, rebuild: Callable[[str], dict[str, Any] | None], post=None
-) -> list[Outcome]:
+def resolve_pending(engine: Engine, client: WebClient, rebuild: Callable[[str], Rebuilt | None]) -> list[Outcome]:
     """Settle deliveries a crash left "pending": found in the channel -> sent; else posted now, once.
 
-    ``rebuild(key)`` recreates the message for a key (None when it can no longer be built: marked for review).
+    ``rebuild(key)`` recreates the message for a key and how to post it (None when it can no longer be built:
+    the delivery is marked for review).
     """
     cutoff = _now() - STALE_PENDING
     with engine.connect() as connection:
@@ -118,11 +119,12 @@ def resolve_pending(
             _finish(engine, row.key, status="sent", ts=found)
             outcomes.append(Outcome(row.key, "sent", ts=found))
             continue
-        message = rebuild(row.key)
-        if message is None or fingerprint(message) != row.fingerprint:
+        rebuilt = rebuild(row.key)
+        if rebuilt is None or fingerprint(rebuilt[0]) != row.fingerprint:
             _finish(engine, row.key, status="review", error="crashed while posting; could not confirm the post")
             outcomes.append(Outcome(row.key, "review"))
             continue
+        message, post = rebuilt
         outcomes.append(_send(engine, client, row.key, row.channel, message, post or _post_message))
     return outcomes
 

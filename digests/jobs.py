@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from slack_sdk import WebClient
 
-from digests.build import DigestError, Numbers, build_digest, plan
+from digests.build import DigestError, Numbers, build_digest, delivery_from_key, plan
 from digests.config import DigestSpec, load_digests
-from digests.deliveries import Outcome, deliver
+from digests.deliveries import Outcome, Rebuilt, deliver
 from digests.render import DigestTemplateError, RenderedDigest, render_digest
 from digests.scheduler import Job
 from digests.send import PartialDigest, send_digest
@@ -67,3 +68,22 @@ def _post(rendered: RenderedDigest, client: WebClient, channel: str, _message: d
     except PartialDigest as exc:
         log.warning("digest posted incompletely", extra={"command": channel, "question": str(exc)})
         return exc.sent.ts
+
+
+def digest_rebuilder(kpibot: Kpibot, config_dir: Path) -> Callable[[str], Rebuilt | None]:
+    """Recreate a digest post from its delivery key, for the recovery of a post a crash left pending."""
+    specs = load_digests(config_dir, kpibot.catalog)
+
+    def rebuild(key: str) -> Rebuilt | None:
+        found = delivery_from_key(key, specs, kpibot) if key.startswith("digest:") else None
+        if found is None:
+            return None
+        delivery, as_of = found
+        try:
+            digest = build_digest(kpibot, delivery.spec, delivery.audience, delivery.recipient, as_of)
+            rendered = render_digest(digest, config_dir)
+        except (DigestError, DigestTemplateError):
+            return None
+        return {"text": rendered.parent.text}, partial(_post, rendered)
+
+    return rebuild

@@ -19,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from digests.celebrations import celebrate, crossings, message
-from digests.deliveries import Outcome, resolve_pending
+from digests.deliveries import Outcome, Rebuilt, resolve_pending
 from digests.leader import Leadership
 from digests.schedule_config import ScheduleConfig
 from kpi.service import Kpibot
@@ -51,6 +51,7 @@ class Worker:
     config: ScheduleConfig
     config_dir: Path
     extra_jobs: list[Job] = field(default_factory=list)
+    rebuilders: list[Callable[[str], Rebuilt | None]] = field(default_factory=list)
     leading: bool = False
 
     def __post_init__(self) -> None:
@@ -81,14 +82,14 @@ class Worker:
                 log.info("missed run skipped: older than the grace time", extra={"command": job.name})
         self.run_celebrations(now)
 
-    def rebuild(self, key: str):
-        """Recreate the message of a pending celebration key (digests rebuild theirs the same way)."""
+    def rebuild(self, key: str) -> Rebuilt | None:
+        """Recreate the message of a pending key: a celebration here, a digest through ``rebuilders``."""
         cfg = self.config.celebrations
         as_of = self.kpibot.calendar.today()
         for crossing in crossings(self.kpibot, cfg.thresholds, as_of, cfg.kpis):
             if crossing.key == key:
-                return message(crossing, self.kpibot.org.currency)
-        return None
+                return message(crossing, self.kpibot.org.currency), None
+        return next((found for rebuild in self.rebuilders if (found := rebuild(key)) is not None), None)
 
     # --- jobs --------------------------------------------------------------------------------------------
 

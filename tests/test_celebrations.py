@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 from digests.celebrations import celebrate
 from digests.deliveries import deliver, resolve_pending
 from digests.leader import Leadership
+from kpi.db import engine_for
 from kpi.schema import Delivery, Target
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
@@ -115,7 +119,7 @@ def test_a_post_interrupted_before_completion_is_found_in_history_not_posted_twi
     session.query(Delivery).update({"created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)})
     session.commit()
 
-    outcomes = resolve_pending(engine, slack.client(), rebuild=lambda key: message)
+    outcomes = resolve_pending(engine, slack.client(), rebuild=lambda key: (message, None))
 
     assert [o.status for o in outcomes] == ["sent"]
     assert texts(slack) == ["Weekly digest for West 1"]
@@ -133,8 +137,8 @@ def test_a_post_that_never_reached_slack_is_posted_once_on_recovery(engine, slac
     session.query(Delivery).update({"created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)})
     session.commit()
 
-    resolve_pending(engine, slack.client(), rebuild=lambda key: message)
-    resolve_pending(engine, slack.client(), rebuild=lambda key: message)
+    resolve_pending(engine, slack.client(), rebuild=lambda key: (message, None))
+    resolve_pending(engine, slack.client(), rebuild=lambda key: (message, None))
 
     assert texts(slack) == ["Monthly digest"]
 
@@ -153,3 +157,60 @@ def test_only_one_worker_leads_and_another_takes_over_when_it_resigns(engine):
     first.resign()
     assert second.try_lead() is True
     second.resign()
+
+
+def test_a_csv_sync_from_the_command_line_celebrates_what_the_new_data_crossed(tmp_path):
+    today = dt.date.today()
+    (tmp_path / "csv.yaml").write_text(
+        "source: csv\nimports:\n"
+        "  - {file: reps.csv, object: reps, id: email, fields: {name: name, email: email}}\n"
+        "  - {file: deals.csv, object: deals, id: id, fields: {owner: {column: owner, by: email}, amount: amount,"
+        " status: status, close_date: closed}}\n"
+    )
+    (tmp_path / "schedule.yaml").write_text("celebrations:\n  channel: C0WINS\n")
+    data = tmp_path / "export"
+    data.mkdir()
+    (data / "reps.csv").write_text("name,email\nAlice Adams,alice@example.com\n")
+    (data / "deals.csv").write_text(f"id,owner,amount,status,closed\nD1,alice@example.com,1500,won,{today}\n")
+    url = f"sqlite:///{tmp_path / 'kpibot.db'}"
+    with FakeSlack() as slack:
+        slack.add_channel("C0WINS", "wins")
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "KPIBOT_CONFIG_DIR": str(tmp_path),
+            "SLACK_BOT_TOKEN": slack.token,
+            "SLACK_API_URL": slack.url,
+        }
+        first = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "sync", "--path", str(data)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert first.returncode == 0, first.stderr
+        bot = Kpibot(engine_for(url), tmp_path)
+        month = today.replace(day=1)
+        with engine_for(url).begin() as connection:
+            connection.execute(
+                Target.__table__.insert().values(
+                    kpi="revenue",
+                    scope_type="rep",
+                    scope_id=bot.person("alice@example.com").id,
+                    period_start=month,
+                    period_end=(month + dt.timedelta(days=32)).replace(day=1),
+                    value=Decimal(1000),
+                )
+            )
+        for _ in range(2):
+            again = subprocess.run(
+                [sys.executable, "-m", "bot.cli", "sync", "--path", str(data)],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
+            assert again.returncode == 0, again.stderr
+
+        assert [m["text"].split(" hit")[0] for m in slack.messages] == [":tada: Alice Adams"]

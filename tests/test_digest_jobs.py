@@ -7,9 +7,12 @@ import zoneinfo
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from digests.config import load_digests
-from digests.jobs import digest_jobs, run_digest
+from digests.deliveries import resolve_pending
+from digests.jobs import digest_jobs, digest_rebuilder, run_digest
+from kpi.schema import Delivery
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
 
@@ -69,3 +72,29 @@ def test_the_latest_missed_run_is_found_for_catch_up(engine, tmp_path):
     latest = monthly.latest_fire_time(dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.UTC))
 
     assert latest == dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
+
+
+def test_a_digest_left_pending_by_a_crash_is_rebuilt_and_posted_once(engine, world, config, monkeypatch):
+    west = world.team("West 1")
+    manager = world.rep("Morgan Manager", team=west, role="manager")
+    world.manage(west, manager)
+    world.deal(world.rep("Alice Adams", team=west), 1200, "won", closed="2017-05-31 10:00")
+    world.commit()
+    kpibot = Kpibot(engine, config)
+    spec = load_digests(config, kpibot.catalog).get("weekly")
+    monday = dt.datetime(2017, 6, 5, 8, 0, tzinfo=dt.UTC)
+
+    with FakeSlack() as slack:
+        slack.add_channel("C0SALES", "sales")
+        monkeypatch.setattr("digests.jobs._post", lambda *args: (_ for _ in ()).throw(SystemExit("killed")))
+        with pytest.raises(SystemExit):
+            run_digest(kpibot, slack.client(), config, spec, monday)
+        monkeypatch.undo()
+        with engine.begin() as connection:
+            connection.execute(update(Delivery).values(created_at=dt.datetime(2017, 6, 5, 8, 0)))
+
+        first = resolve_pending(engine, slack.client(), digest_rebuilder(kpibot, config))
+        second = resolve_pending(engine, slack.client(), digest_rebuilder(kpibot, config))
+
+        assert ([o.status for o in first], second) == (["sent"], [])
+        assert len([m for m in slack.messages if m["thread_ts"] is None]) == 1
