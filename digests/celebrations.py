@@ -33,6 +33,7 @@ class Crossing:
     scope: access.Scope
     result: Result
     target: Decimal
+    attainment: Decimal
     threshold: float
     mention: str | None
 
@@ -81,7 +82,7 @@ def crossings(
                     f"celebration:{target.kpi}:{target.scope_type}:{target.scope_id or 'org'}:"
                     f"{target.period_start}:{target.period_end}:{threshold:g}"
                 )
-                yield Crossing(key, scope, result, goal, threshold, mention)
+                yield Crossing(key, scope, result, goal, attainment, threshold, mention)
 
 
 def _scope(kpibot: Kpibot, target: Any) -> tuple[access.Scope | None, str | None]:
@@ -101,7 +102,11 @@ def message(crossing: Crossing, currency: str) -> dict[str, Any]:
     level = f"{crossing.threshold * 100:.0f}%"
     value = formatted(result.value, kpi.format, currency)
     goal = formatted(crossing.target, kpi.format, currency)
-    text = f":tada: {who} hit {level} of the {kpi.label.lower()} target for {result.period.label}: {value} of {goal}!"
+    over = f"{crossing.attainment * 100:.0f}%"
+    text = (
+        f":tada: {who} hit {level} of the {kpi.label.lower()} target for {result.period.label}: "
+        f"{value} of {goal} ({over})!"
+    )
     return {"text": text, "blocks": [section(text), context(f"_{kpi.description}_")]}
 
 

@@ -55,7 +55,9 @@ def test_a_rep_crossing_her_target_is_celebrated_once(engine, world, people, sla
     celebrate(bot, slack.client(), "C0WINS", AS_OF, [1.0])
     celebrate(bot, slack.client(), "C0WINS", AS_OF, [1.0])
 
-    assert texts(slack) == [":tada: <@U0ALICE> hit 100% of the revenue target for May 2017: $1,200.00 of $1,000.00!"]
+    assert texts(slack) == [
+        ":tada: <@U0ALICE> hit 100% of the revenue target for May 2017: $1,200.00 of $1,000.00 (120%)!"
+    ]
 
 
 def test_each_extra_threshold_is_celebrated_once_and_a_team_too(engine, world, people, slack):
@@ -69,9 +71,9 @@ def test_each_extra_threshold_is_celebrated_once_and_a_team_too(engine, world, p
 
     assert sorted(texts(slack)) == sorted(
         [
-            ":tada: <@U0ALICE> hit 100% of the revenue target for May 2017: $1,600.00 of $1,000.00!",
-            ":tada: <@U0ALICE> hit 150% of the revenue target for May 2017: $1,600.00 of $1,000.00!",
-            ":tada: West 1 hit 100% of the revenue target for 2017-Q2: $5,100.00 of $5,000.00!",
+            ":tada: <@U0ALICE> hit 100% of the revenue target for May 2017: $1,600.00 of $1,000.00 (160%)!",
+            ":tada: <@U0ALICE> hit 150% of the revenue target for May 2017: $1,600.00 of $1,000.00 (160%)!",
+            ":tada: West 1 hit 100% of the revenue target for 2017-Q2: $5,100.00 of $5,000.00 (102%)!",
         ]
     )
 
