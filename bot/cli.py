@@ -98,28 +98,44 @@ def demo(
 
 @app.command()
 def sync(
-    source: Annotated[str, typer.Option(help="Where from: csv.")] = "csv",
+    source: Annotated[str, typer.Option(help="Where from: csv or pipedrive.")] = "csv",
     path: Annotated[Path | None, typer.Option(help="Folder of CSV files (csv source).")] = None,
-    full: Annotated[bool, typer.Option(help="Full reconcile: records missing from the source are deleted.")] = True,
+    full: Annotated[
+        bool | None, typer.Option("--full/--incremental", help="Full reconcile (deletes what the source lacks).")
+    ] = None,
 ) -> None:
-    """Import CRM data into the local database."""
-    from crm.csv_source import csv_connector
+    """Import CRM data into the local database (a CSV export is always a full import)."""
     from crm.sync import run_sync
     from kpi.config import load_people
     from kpi.db import get_engine
 
-    if source != "csv":
-        fail(f"Unknown source '{source}'. Available now: csv.")
-    if path is None or not path.is_dir():
-        fail(f"--path must be a folder of CSV files; '{path}' is not one.")
     try:
-        connector = csv_connector(path, config_dir())
+        connector = _connector(source, path)
+        full = source == "csv" if full is None else full
         report = run_sync(get_engine(), connector, full=full, people=load_people(config_dir()))
     except ConfigError as exc:
         fail(str(exc))
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
     celebrate_after_sync()
+
+
+def _connector(source: str, path: Path | None):
+    """The connector for ``source``; its settings come from the command line and the environment."""
+    if source == "csv":
+        from crm.csv_source import csv_connector
+
+        if path is None or not path.is_dir():
+            fail(f"--path must be a folder of CSV files; '{path}' is not one.")
+        return csv_connector(path, config_dir())
+    if source == "pipedrive":
+        from crm.pipedrive import PipedriveConnector
+
+        token = os.environ.get("PIPEDRIVE_API_TOKEN")
+        if not token:
+            fail("Set PIPEDRIVE_API_TOKEN (Pipedrive > Personal preferences > API) to sync from Pipedrive.")
+        return PipedriveConnector(os.environ.get("PIPEDRIVE_BASE_URL", "https://api.pipedrive.com"), token)
+    fail(f"Unknown source '{source}'. Available now: csv, pipedrive.")
 
 
 def celebrate_after_sync() -> None:

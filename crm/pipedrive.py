@@ -1,0 +1,307 @@
+"""The Pipedrive connector: reps, deals and activities read from the Pipedrive REST API.
+
+``PipedriveConnector(base_url, api_token)`` reads
+
+* ``reps`` from ``GET /api/v1/users`` (always the whole list: users have no update filter);
+* ``deals`` from ``GET /api/v2/deals`` and the stage names from ``GET /api/v2/stages``;
+* ``activities`` from ``GET /api/v2/activities`` (type ``call`` and ``meeting`` only; the rest is skipped).
+
+The v2 endpoints page with ``additional_data.next_cursor``. On an incremental sync the runner hands back the
+cursor saved last time: the largest ``update_time`` read so far (RFC 3339), sent as ``updated_since``. The
+boundary record is read again (Pipedrive's filter is inclusive) and counted unchanged.
+
+Deletions: Pipedrive does not list deleted deals unless asked, and a deal whose status is ``deleted`` is
+skipped anyway, so a *full* sync marks it deleted (the runner deletes what a full export misses). The
+canonical records cannot carry ``deleted_at`` (the runner manages it), so an *incremental* sync cannot
+delete: a deal deleted in Pipedrive keeps counting until the next full sync.
+
+HTTP 429 is retried after ``x-ratelimit-reset`` (or ``Retry-After``) seconds, 5xx and network errors after
+an exponential back-off; both a bounded number of times, then :class:`PipedriveError` is raised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from crm.interface import Page, Reject
+
+#: The canonical activity type of each Pipedrive activity type imported; other types are skipped.
+ACTIVITY_TYPES = {"call": "call", "meeting": "meeting"}
+
+#: Longest wait honoured for a 429, in seconds (a longer ``x-ratelimit-reset`` is cut to this).
+MAX_RATE_LIMIT_WAIT = 60.0
+
+
+class PipedriveError(RuntimeError):
+    """The API refused a request, or kept failing after the retries."""
+
+
+class PipedriveConnector:
+    """A :class:`crm.interface.Connector` over one Pipedrive company."""
+
+    source = "pipedrive"
+    objects = ("reps", "deals", "activities")
+
+    def __init__(
+        self,
+        base_url: str,
+        api_token: str,
+        *,
+        page_size: int = 100,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_token = api_token
+        self.page_size = page_size
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.sleep = sleep
+        self._stages: dict[int, str] | None = None
+
+    def read(self, object: str, cursor: str | None) -> Iterator[Page]:
+        if object == "reps":
+            return self._reps()
+        if object == "deals":
+            return self._deals(cursor)
+        if object == "activities":
+            return self._activities(cursor)
+        raise KeyError(f"Pipedrive offers no {object!r}")
+
+    # -- objects -------------------------------------------------------------------------------------
+
+    def _reps(self) -> Iterator[Page]:
+        start = 0
+        while True:
+            body = self.get("/api/v1/users", {"start": start, "limit": self.page_size})
+            page = Page(locations=[])
+            for user in body.get("data") or []:
+                location = f"Pipedrive user {user.get('id')}"
+                record = {
+                    "crm_id": _id(user.get("id")),
+                    "name": user.get("name"),
+                    "email": user.get("email") or None,
+                    "active": bool(user.get("active_flag", True)),
+                }
+                page.records.append(record)
+                page.locations.append(location)
+            yield page
+            pagination = (body.get("additional_data") or {}).get("pagination") or {}
+            if not pagination.get("more_items_in_collection"):
+                return
+            start = pagination.get("next_start", start + self.page_size)
+
+    def _deals(self, cursor: str | None) -> Iterator[Page]:
+        stages = self.stages()
+        for items, page in self._v2_pages("/api/v2/deals", cursor):
+            for deal in items:
+                location = f"Pipedrive deal {deal.get('id')}"
+                if deal.get("status") == "deleted" or deal.get("is_deleted"):
+                    continue
+                try:
+                    record = _deal(deal, stages)
+                except ValueError as problem:
+                    page.rejects.append(Reject("deals", location, str(problem), deal, _id(deal.get("id"))))
+                    continue
+                page.records.append(record)
+                page.locations.append(location)
+            yield page
+
+    def _activities(self, cursor: str | None) -> Iterator[Page]:
+        for items, page in self._v2_pages("/api/v2/activities", cursor):
+            for activity in items:
+                kind = ACTIVITY_TYPES.get(activity.get("type"))
+                if kind is None or activity.get("is_deleted"):
+                    continue
+                location = f"Pipedrive activity {activity.get('id')}"
+                try:
+                    record = _activity(activity, kind)
+                except ValueError as problem:
+                    crm_id = _id(activity.get("id"))
+                    page.rejects.append(Reject("activities", location, str(problem), activity, crm_id))
+                    continue
+                page.records.append(record)
+                page.locations.append(location)
+            yield page
+
+    def stages(self) -> dict[int, str]:
+        """Stage id -> name, read once per connector."""
+        if self._stages is None:
+            stages = {}
+            for items, _ in self._v2_pages("/api/v2/stages", None, incremental=False):
+                stages.update({stage["id"]: stage.get("name") for stage in items})
+            self._stages = stages
+        return self._stages
+
+    def _v2_pages(
+        self, path: str, cursor: str | None, *, incremental: bool = True
+    ) -> Iterator[tuple[list[dict[str, Any]], Page]]:
+        """The items of each page of a v2 list, with an empty Page whose cursor is already advanced."""
+        params: dict[str, Any] = {"limit": self.page_size}
+        if incremental:
+            params["sort_by"] = "update_time"
+            params["sort_direction"] = "asc"
+            if cursor:
+                params["updated_since"] = cursor
+        latest = _parse_time(cursor) if cursor else None
+        while True:
+            body = self.get(path, params)
+            items = body.get("data") or []
+            for item in items:
+                try:
+                    updated = _parse_time(item.get("update_time"))
+                except ValueError:
+                    continue
+                if updated is not None and (latest is None or updated > latest):
+                    latest = updated
+            page_cursor = _format_time(latest) if incremental and latest is not None else None
+            yield items, Page(locations=[], cursor=page_cursor)
+            next_cursor = (body.get("additional_data") or {}).get("next_cursor")
+            if not next_cursor:
+                return
+            params["cursor"] = next_cursor
+
+    # -- HTTP ----------------------------------------------------------------------------------------
+
+    def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """GET a JSON body; retries 429 (after the reset the server gives), 5xx and network errors."""
+        url = f"{self.base_url}{path}?{urllib.parse.urlencode(params)}"
+        request = urllib.request.Request(url, headers={"x-api-token": self.api_token, "Accept": "application/json"})
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    body = json.loads(response.read().decode("utf-8"))
+            except urllib.error.HTTPError as error:
+                error.close()
+                if attempt > self.max_retries or not (error.code == 429 or error.code >= 500):
+                    raise PipedriveError(f"GET {path}: HTTP {error.code} {error.reason}") from None
+                if error.code == 429:
+                    self.sleep(_rate_limit_wait(error.headers))
+                else:
+                    self.sleep(self.backoff * 2 ** (attempt - 1))
+                continue
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+                if attempt > self.max_retries:
+                    raise PipedriveError(f"GET {path}: {error}") from None
+                self.sleep(self.backoff * 2 ** (attempt - 1))
+                continue
+            if not isinstance(body, dict) or body.get("success") is False:
+                raise PipedriveError(f"GET {path}: unexpected answer {str(body)[:200]}")
+            return body
+
+
+# -- records -----------------------------------------------------------------------------------------
+
+
+def _deal(deal: dict[str, Any], stages: dict[int, str]) -> dict[str, Any]:
+    status = deal.get("status")
+    stage_id = deal.get("stage_id")
+    stage = stages.get(stage_id) if stage_id is not None else None
+    if stage is None and stage_id is not None:
+        stage = str(stage_id)
+    if status == "won":
+        closed = _parse_time(deal.get("won_time")) or _parse_time(deal.get("close_time"))
+    elif status == "lost":
+        closed = _parse_time(deal.get("lost_time")) or _parse_time(deal.get("close_time"))
+    else:
+        closed = _parse_time(deal.get("close_time")) or _parse_date(deal.get("expected_close_date"))
+    probability = deal.get("probability")
+    if probability is not None:
+        try:
+            probability = float(probability) / 100
+        except (TypeError, ValueError):
+            raise ValueError(f"probability: {probability!r} is not a number") from None
+    value = deal.get("value")
+    return {
+        "crm_id": _id(deal.get("id")),
+        "name": deal.get("title"),
+        "owner_crm_id": _id(deal.get("owner_id")),
+        "amount": value if isinstance(value, str | int | float) and value != "" else None,
+        "currency": deal.get("currency") or None,
+        "stage": stage,
+        "status": status,
+        "probability": probability,
+        "created_at": _parse_time(deal.get("add_time")),
+        "updated_at": _parse_time(deal.get("update_time")),
+        "close_date": closed,
+    }
+
+
+def _activity(activity: dict[str, Any], kind: str) -> dict[str, Any]:
+    """An activity; ``occurred_at`` is its due date and time, and only once it is done (else None)."""
+    occurred = None
+    if activity.get("done"):
+        occurred = _due(activity.get("due_date"), activity.get("due_time")) or _parse_time(activity.get("add_time"))
+    return {
+        "crm_id": _id(activity.get("id")),
+        "type": kind,
+        "owner_crm_id": _id(activity.get("owner_id")),
+        "deal_crm_id": _id(activity.get("deal_id")),
+        "created_at": _parse_time(activity.get("add_time")),
+        "occurred_at": occurred,
+    }
+
+
+def _id(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    """An RFC 3339 time ("2024-05-01T10:00:00Z") or a v1 one ("2024-05-01 10:00:00", UTC) as naive UTC."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a date and time")
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date and time") from None
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _parse_date(value: Any) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(str(value)), dt.time())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date") from None
+
+
+def _due(date: Any, time_of_day: Any) -> dt.datetime | None:
+    """Pipedrive's due date and time (UTC; the time may be empty) as one naive UTC datetime."""
+    day = _parse_date(date)
+    if day is None or not time_of_day:
+        return day
+    try:
+        clock = dt.time.fromisoformat(str(time_of_day))
+    except ValueError:
+        raise ValueError(f"due_time {time_of_day!r} is not a time") from None
+    return dt.datetime.combine(day.date(), clock)
+
+
+def _format_time(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rate_limit_wait(headers: Any) -> float:
+    for name in ("x-ratelimit-reset", "Retry-After"):
+        value = headers.get(name) if headers is not None else None
+        if value:
+            try:
+                return min(max(float(value), 0.0), MAX_RATE_LIMIT_WAIT)
+            except ValueError:
+                continue
+    return 1.0
