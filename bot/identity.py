@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kpi.directory import Directory, Person
+from kpi.periods import utc_now
 from kpi.schema import SlackUser
 
 RECHECK_MISSES_AFTER = dt.timedelta(minutes=10)
@@ -39,7 +40,7 @@ class Identities:
         cached = self._cached(slack_user_id)
         if cached is not None and cached.rep_id in directory.people:
             return directory.people[cached.rep_id]
-        if cached is not None and _now() - cached.checked_at < RECHECK_MISSES_AFTER:
+        if cached is not None and utc_now() - cached.checked_at < RECHECK_MISSES_AFTER:
             raise Unmatched(_instructions(slack_user_id, cached.email))
         email = self._email(slack_user_id)
         match = next((p for p in directory.people.values() if email and (p.email or "").lower() == email), None)
@@ -74,16 +75,12 @@ class Identities:
         return row
 
     def _remember(self, slack_user_id: str, email: str | None, rep_id: int | None) -> None:
-        values = {"slack_user_id": slack_user_id, "email": email, "rep_id": rep_id, "checked_at": _now()}
+        values = {"slack_user_id": slack_user_id, "email": email, "rep_id": rep_id, "checked_at": utc_now()}
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(SlackUser).values(values)
         statement = statement.on_conflict_do_update(index_elements=["slack_user_id"], set_=values)
         with self.engine.begin() as connection:
             connection.execute(statement)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _instructions(slack_user_id: str, email: str | None) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from kpi.config import ConfigError, PeopleConfig, PersonConfig, TeamConfig
+from kpi.periods import utc_now
 from kpi.schema import Rep, Team
 
 #: The ``crm`` value of the teams and people that only people.yaml knows.
@@ -67,7 +68,7 @@ def apply_people(
     ``now`` (naive UTC) stamps the config records removed from the file; ``today`` decides whether a
     person with a ``left_at`` date is still active. ``path`` only names the file in error messages.
     """
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = now or utc_now()
     with _connection(bind) as connection:
         return _Applier(connection, people, now, today or now.date(), str(path)).run()
 

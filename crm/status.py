@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import Engine, func, select
 
+from kpi.periods import utc_now
 from kpi.schema import SyncRun
 
 
@@ -21,7 +22,7 @@ def freshness(engine: Engine, now: dt.datetime | None = None) -> str:
     synced = last_successful_sync(engine)
     if synced is None:
         return "CRM never synced (demo or local data)"
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = now or utc_now()
     minutes = max(0, int((now - synced).total_seconds() // 60))
     if minutes < 1:
         return "CRM synced just now"

@@ -36,7 +36,7 @@ from kpi.config import WEEKDAYS
 from kpi.directory import Person, UnknownPerson
 from kpi.formats import change, formatted
 from kpi.metrics import Result
-from kpi.periods import Calendar, Period, PeriodError
+from kpi.periods import Calendar, Period, PeriodError, utc_now
 from kpi.service import Kpibot
 
 log = logging.getLogger("kpibot.digests")
@@ -882,7 +882,7 @@ class _Build:
 
 def _freshness(kpibot: Kpibot, spec: DigestSpec, now: dt.datetime | None) -> tuple[str, str | None]:
     """("CRM synced 3 h ago (2017-06-05 05:10 UTC)", a warning when older than the spec's limit, or None)."""
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = now or utc_now()
     synced = last_successful_sync(kpibot.engine)
     text = freshness(kpibot.engine, now)
     if synced is None:

@@ -22,9 +22,10 @@ from digests.deliveries import Outcome, deliver
 from kpi import access
 from kpi.formats import formatted
 from kpi.metrics import Result
-from kpi.periods import Calendar, Period
+from kpi.periods import utc_now
 from kpi.schema import Celebration, Deal, Target
 from kpi.service import Kpibot
+from kpi.targets import target_period
 
 
 @dataclass(frozen=True)
@@ -36,20 +37,6 @@ class Crossing:
     attainment: Decimal
     threshold: float
     mention: str | None
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def target_period(calendar: Calendar, start: dt.date, end: dt.date, as_of: dt.date) -> Period:
-    """The period of a stored target, named like the calendar names it, measured to date."""
-    for grain in ("month", "quarter", "half", "year", "week"):
-        first, full_end, label = calendar.containing(grain, start)
-        if (first, full_end) == (start, end):
-            return Period(label, start, min(end, as_of + dt.timedelta(days=1)), end, grain, calendar)
-    last = end - dt.timedelta(days=1)
-    return Period(f"{start} to {last}", start, min(end, as_of + dt.timedelta(days=1)), end, "range", calendar)
 
 
 def crossings(
@@ -113,7 +100,7 @@ def message(crossing: Crossing, currency: str) -> dict[str, Any]:
 def _claim(engine: Engine, key: str) -> bool:
     try:
         with engine.begin() as connection:
-            connection.execute(Celebration.__table__.insert().values(key=key, created_at=_now()))
+            connection.execute(Celebration.__table__.insert().values(key=key, created_at=utc_now()))
         return True
     except IntegrityError:
         return False

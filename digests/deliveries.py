@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
+from kpi.periods import utc_now
 from kpi.schema import Delivery
 
 log = logging.getLogger("kpibot.deliveries")
@@ -39,10 +40,6 @@ class Outcome:
 
 def fingerprint(message: dict[str, Any]) -> str:
     return hashlib.sha256(message.get("text", "").encode()).hexdigest()
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def deliver(
@@ -84,7 +81,7 @@ def _claim(engine: Engine, key: str, channel: str, print_: str) -> bool:
         with engine.begin() as connection:
             connection.execute(
                 Delivery.__table__.insert().values(
-                    key=key, status="pending", created_at=_now(), channel=channel, fingerprint=print_
+                    key=key, status="pending", created_at=utc_now(), channel=channel, fingerprint=print_
                 )
             )
         return True
@@ -97,7 +94,7 @@ def _finish(engine: Engine, key: str, *, status: str, ts: str | None = None, err
         connection.execute(
             update(Delivery)
             .where(Delivery.key == key)
-            .values(status=status, ts=ts, error=error, sent_at=_now() if status == "sent" else None)
+            .values(status=status, ts=ts, error=error, sent_at=utc_now() if status == "sent" else None)
         )
 
 
@@ -107,7 +104,7 @@ def resolve_pending(engine: Engine, client: WebClient, rebuild: Callable[[str], 
     ``rebuild(key)`` recreates the message for a key and how to post it (None when it can no longer be built:
     the delivery is marked for review).
     """
-    cutoff = _now() - STALE_PENDING
+    cutoff = utc_now() - STALE_PENDING
     with engine.connect() as connection:
         rows = connection.execute(
             select(Delivery).where(Delivery.status == "pending", Delivery.created_at < cutoff)

@@ -16,15 +16,12 @@ import uuid
 from sqlalchemy import Connection, Engine, text, update
 from sqlalchemy.exc import IntegrityError
 
+from kpi.periods import utc_now
 from kpi.schema import Lease
 
 LOCK_ID = 0x6B70_6962  # "kpib": the advisory lock number of the scheduler
 LEASE_NAME = "scheduler"
 LEASE_TTL = dt.timedelta(seconds=30)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class Leadership:
@@ -70,7 +67,7 @@ class Leadership:
         return False
 
     def _try_lease(self) -> bool:
-        now = _now()
+        now = utc_now()
         table = Lease.__table__
         with self.engine.begin() as connection:
             renewed = connection.execute(

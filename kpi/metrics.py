@@ -18,9 +18,9 @@ from kpi import formula
 from kpi.access import Scope
 from kpi.catalog import Kpi
 from kpi.compiler import compile_query
-from kpi.periods import Period
+from kpi.periods import Period, utc_midnight
 from kpi.schema import Target
-from kpi.semantic import Window, utc_midnight
+from kpi.semantic import Window
 
 ZERO = Decimal(0)
 

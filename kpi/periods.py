@@ -81,6 +81,16 @@ _MONTHS = {
 }
 
 
+def utc_midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """Local midnight starting ``day``, as the naive UTC datetime the database stores."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def utc_now() -> dt.datetime:
+    """The present as the naive UTC datetime the database stores."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 class PeriodError(ValueError):
     """A period phrase that cannot be used; the message is written for the person who typed it."""
 
@@ -229,8 +239,7 @@ class Period:
         return self._utc_midnight(self.start), self._utc_midnight(self.end)
 
     def _utc_midnight(self, day: dt.date) -> dt.datetime:
-        local = dt.datetime.combine(day, dt.time(0), tzinfo=self.calendar.tz)
-        return local.astimezone(dt.UTC).replace(tzinfo=None)
+        return utc_midnight(day, self.calendar.tz)
 
     def dates(self) -> str:
         """Inclusive display of the measured days: "2017-04-01 to 2017-06-30", or one date for one day."""

@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from kpi.periods import Period
+from kpi.periods import Period, utc_midnight
 from kpi.schema import (
     Account,
     Activity,
@@ -62,12 +62,6 @@ from kpi.schema import (
     Target,
 )
 from kpi.sqlfuncs import days_between
-
-
-def utc_midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
-    """Local midnight starting ``day``, as the naive UTC datetime the database stores."""
-    local = dt.datetime.combine(day, dt.time(), tzinfo=tz)
-    return local.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from kpi.config import ConfigError, Strict, explain, read_yaml
 from kpi.directory import Directory, Person, UnknownPerson
 from kpi.formats import formatted, raw
 from kpi.pacing import Pace, Pacing
-from kpi.periods import Calendar, Period, PeriodError, parse_period
+from kpi.periods import Calendar, Period, PeriodError, parse_period, utc_now
 from kpi.schema import Target
 
 if TYPE_CHECKING:
@@ -383,10 +383,6 @@ class Report:
         return [summary + ".", *self.errors]
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _matching(spec: TargetSpec) -> Any:
     kpi, kind, scope_id, start, end = spec.natural_key
     same_scope = Target.scope_id.is_(None) if scope_id is None else Target.scope_id == scope_id
@@ -436,7 +432,7 @@ def save(
     transaction is run again, finding the first one's row to update.
     """
     report = report or Report("targets")
-    stamp, specs = now or _now(), list(specs)
+    stamp, specs = now or utc_now(), list(specs)
     for attempt in (1, 2):
         try:
             with engine.begin() as connection:

@@ -70,3 +70,12 @@ def session(engine) -> Session:
 @pytest.fixture
 def world(session) -> World:
     return World(session)
+
+
+@pytest.fixture
+def us_config(tmp_path) -> Path:
+    """A config folder for a US org in UTC: weekends and US federal holidays are not working days."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "org.yaml").write_text("timezone: UTC\ncountry: US\n")
+    return folder

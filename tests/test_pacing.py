@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -45,16 +44,8 @@ def november(as_of: dt.date = AS_OF):
 
 
 @pytest.fixture
-def config(tmp_path) -> Path:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "org.yaml").write_text("timezone: UTC\ncountry: US\n")
-    return folder
-
-
-@pytest.fixture
-def bot(engine, config) -> Kpibot:
-    return Kpibot(engine, config)
+def bot(engine, us_config) -> Kpibot:
+    return Kpibot(engine, us_config)
 
 
 # --- working days ------------------------------------------------------------------------------------------
@@ -131,9 +122,9 @@ def test_each_status_threshold_against_what_was_expected_by_now(bot, value, stat
     assert revenue_pace(bot, value).status == status
 
 
-def test_thresholds_come_from_org_yaml(engine, config):
-    (config / "org.yaml").write_text("country: US\npace: {ahead: 1.5, on_track: 1.0, behind: 0.5}\n")
-    bot = Kpibot(engine, config)
+def test_thresholds_come_from_org_yaml(engine, us_config):
+    (us_config / "org.yaml").write_text("country: US\npace: {ahead: 1.5, on_track: 1.0, behind: 0.5}\n")
+    bot = Kpibot(engine, us_config)
     pacing = Pacing(engine, bot.org, bot.catalog)
     revenue, period = bot.catalog["revenue"], november()
 
@@ -144,22 +135,22 @@ def test_thresholds_come_from_org_yaml(engine, config):
     assert pacing.of(revenue, Decimal(25500), Decimal(19000), period).status == "ahead"  # 1.50
 
 
-def test_wrong_pace_thresholds_or_country_are_refused_with_the_file_and_key(config):
-    (config / "org.yaml").write_text("pace: {ahead: 0.9, on_track: 0.95, behind: 0.75}\ncountry: Atlantis\n")
+def test_wrong_pace_thresholds_or_country_are_refused_with_the_file_and_key(us_config):
+    (us_config / "org.yaml").write_text("pace: {ahead: 0.9, on_track: 0.95, behind: 0.75}\ncountry: Atlantis\n")
 
     with pytest.raises(ConfigError) as error:
-        load_org(config)
+        load_org(us_config)
 
     message = str(error.value)
-    assert f"{config}/org.yaml: key 'pace'" in message
+    assert f"{us_config}/org.yaml: key 'pace'" in message
     assert "expected ahead > on_track > behind" in message
-    assert f"{config}/org.yaml: key 'country' has value 'Atlantis': expected an ISO 3166 country code" in message
+    assert f"{us_config}/org.yaml: key 'country' has value 'Atlantis': expected an ISO 3166 country code" in message
 
 
-def test_country_codes_are_upper_cased_and_may_name_a_subdivision(config):
-    (config / "org.yaml").write_text("country: us-ca\n")
+def test_country_codes_are_upper_cased_and_may_name_a_subdivision(us_config):
+    (us_config / "org.yaml").write_text("country: us-ca\n")
 
-    assert load_org(config).country == "US-CA"
+    assert load_org(us_config).country == "US-CA"
     # Cesar Chavez Day (Tuesday 31 March 2026) is a California holiday, not a federal one.
     assert not WorkingDays("US-CA").is_working(D(2026, 3, 31))
     assert US.is_working(D(2026, 3, 31))

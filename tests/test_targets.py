@@ -42,15 +42,7 @@ NOW = dt.datetime(2026, 11, 20, 9, 30)
 
 
 @pytest.fixture
-def config(tmp_path) -> Path:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "org.yaml").write_text("timezone: UTC\ncountry: US\n")
-    return folder
-
-
-@pytest.fixture
-def bot(engine, world, config) -> Kpibot:
+def bot(engine, world, us_config) -> Kpibot:
     west, east = world.team("West"), world.team("East")
     enterprise = world.team("West Enterprise", parent=west)
     world.manage(west, world.rep("Morgan Manager", team=west, role="manager", email="manager@example.com"))
@@ -61,7 +53,7 @@ def bot(engine, world, config) -> Kpibot:
     world.rep("Wendy Wu", team=enterprise)
     world.rep("Erin Evans", team=east)
     world.commit()
-    return Kpibot(engine, config)
+    return Kpibot(engine, us_config)
 
 
 def rows(bot: Kpibot) -> list:
@@ -139,9 +131,9 @@ def test_target_periods_have_an_exclusive_end(bot, text, start, end):
     assert parse_target_period(bot.calendar, text) == (start, end)
 
 
-def test_a_fiscal_year_follows_org_yaml(engine, config):
-    (config / "org.yaml").write_text("fiscal_year_start_month: 4\n")
-    calendar = Kpibot(engine, config).calendar
+def test_a_fiscal_year_follows_org_yaml(engine, us_config):
+    (us_config / "org.yaml").write_text("fiscal_year_start_month: 4\n")
+    calendar = Kpibot(engine, us_config).calendar
 
     assert parse_target_period(calendar, "FY2026") == (D(2025, 4, 1), D(2026, 4, 1))
     assert parse_target_period(calendar, "2026-Q1") == (D(2025, 4, 1), D(2025, 7, 1))
@@ -266,8 +258,8 @@ targets:
 """
 
 
-def test_targets_yaml_is_applied_idempotently(bot, config):
-    path = config / "targets.yaml"
+def test_targets_yaml_is_applied_idempotently(bot, us_config):
+    path = us_config / "targets.yaml"
     path.write_text(TARGETS_YAML)
 
     first = load_yaml(bot, path, now=NOW)
@@ -287,8 +279,8 @@ def test_targets_yaml_is_applied_idempotently(bot, config):
     assert first.lines() == [f"{path}: 3 created, 0 updated, 0 unchanged."]
 
 
-def test_a_targets_yaml_with_mistakes_changes_nothing_and_names_each_entry(bot, config):
-    path = config / "targets.yaml"
+def test_a_targets_yaml_with_mistakes_changes_nothing_and_names_each_entry(bot, us_config):
+    path = us_config / "targets.yaml"
     path.write_text(
         TARGETS_YAML
         + "  - {who: Zed Unknown, kpi: revenue, period: 2026-Q4, value: 1}\n"
@@ -309,20 +301,20 @@ def test_a_targets_yaml_with_mistakes_changes_nothing_and_names_each_entry(bot, 
     assert rows(bot) == []
 
 
-def test_an_unknown_key_in_targets_yaml_is_named(bot, config):
-    path = config / "targets.yaml"
+def test_an_unknown_key_in_targets_yaml_is_named(bot, us_config):
+    path = us_config / "targets.yaml"
     path.write_text("targets:\n  - {who: org, kpi: revenue, period: FY2026, value: 1, owner: me}\n")
 
     with pytest.raises(ConfigError, match=re.escape(f"{path}: unknown key 'targets.0.owner'")):
         load_yaml(bot, path)
 
 
-def test_the_shipped_targets_yaml_loads_and_its_example_is_valid(engine, world, config):
+def test_the_shipped_targets_yaml_loads_and_its_example_is_valid(engine, world, us_config):
     world.rep("Alice Adams", team=world.team("West 1"), email="alice@example.com")
     world.commit()
-    bot = Kpibot(engine, config)
+    bot = Kpibot(engine, us_config)
     shipped = (ROOT / "config" / "targets.yaml").read_text()
-    example = config / "example.yaml"
+    example = us_config / "example.yaml"
     lines = shipped[shipped.index("# targets:") :].splitlines()
     example.write_text("\n".join(line.removeprefix("# ") for line in lines if line.startswith("# ")) + "\n")
 
@@ -384,18 +376,18 @@ def test_a_csv_without_the_needed_columns_is_refused_whole(bot, tmp_path):
 
 
 @pytest.fixture
-def cli(engine, bot, config, monkeypatch):
+def cli(engine, bot, us_config, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("KPIBOT_CONFIG_DIR", str(config))
+    monkeypatch.setenv("KPIBOT_CONFIG_DIR", str(us_config))
     runner = CliRunner()
     return lambda *args: runner.invoke(targets_app, list(args))
 
 
-def test_kpibot_targets_load_import_and_list_with_progress(cli, bot, world, config, tmp_path):
+def test_kpibot_targets_load_import_and_list_with_progress(cli, bot, world, us_config, tmp_path):
     alice = bot.person("alice@example.com")
     world.deal(world.session.get(Rep, alice.id), 8500, "won", closed="2026-11-10")
     world.commit()
-    (config / "targets.yaml").write_text(
+    (us_config / "targets.yaml").write_text(
         "targets:\n  - {who: alice@example.com, kpi: revenue, period: November 2026, value: 19000}\n"
     )
     csv_path = tmp_path / "more.csv"
@@ -407,7 +399,7 @@ def test_kpibot_targets_load_import_and_list_with_progress(cli, bot, world, conf
     as_json = cli("list", "--as-of", "2026-11-25", "--who", "Alice Adams", "--json")
 
     assert loaded.exit_code == 0, loaded.output
-    assert f"{config}/targets.yaml: 1 created, 0 updated, 0 unchanged." in loaded.output
+    assert f"{us_config}/targets.yaml: 1 created, 0 updated, 0 unchanged." in loaded.output
     assert imported.exit_code == 1
     assert "more.csv: 1 created, 0 updated, 0 unchanged, 1 rejected." in imported.output
     assert "more.csv, line 3: I can't find anyone called 'ghost'." in imported.output
@@ -421,8 +413,8 @@ def test_kpibot_targets_load_import_and_list_with_progress(cli, bot, world, conf
     assert '"status": "at risk"' in as_json.output and '"expected": 17000.0' in as_json.output
 
 
-def test_kpibot_targets_load_with_a_mistake_exits_2_and_changes_nothing(cli, bot, config):
-    (config / "targets.yaml").write_text("targets:\n  - {who: org, kpi: revenue, period: FY2026, value: zero}\n")
+def test_kpibot_targets_load_with_a_mistake_exits_2_and_changes_nothing(cli, bot, us_config):
+    (us_config / "targets.yaml").write_text("targets:\n  - {who: org, kpi: revenue, period: FY2026, value: zero}\n")
 
     result = cli("load")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,15 +25,7 @@ NOW = dt.datetime(2026, 11, 25, 15, 0)
 
 
 @pytest.fixture
-def config(tmp_path) -> Path:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "org.yaml").write_text("timezone: UTC\ncountry: US\n")
-    return folder
-
-
-@pytest.fixture
-def bot(engine, world, config) -> Kpibot:
+def bot(engine, world, us_config) -> Kpibot:
     west, east = world.team("West"), world.team("East")
     enterprise = world.team("West Enterprise", parent=west)
     world.manage(west, world.rep("Morgan Manager", team=west, role="manager", email="manager@example.com"))
@@ -46,7 +37,7 @@ def bot(engine, world, config) -> Kpibot:
     world.rep("Erin Evans", team=east)
     world.rep("Leo Left", team=west, left="2026-10-01")
     world.commit()
-    return Kpibot(engine, config)
+    return Kpibot(engine, us_config)
 
 
 def selects(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -134,13 +125,13 @@ def test_the_kpi_and_period_choices(bot):
     assert period["initial_option"]["value"] == "2026-10-01/2027-01-01"
 
 
-def test_an_admin_with_hundreds_of_people_gets_groups_of_at_most_100(engine, world, config):
+def test_an_admin_with_hundreds_of_people_gets_groups_of_at_most_100(engine, world, us_config):
     big = world.team("Big Team With A Name Long Enough To Need Clipping In A Slack Option Group Label")
     for i in range(230):
         world.rep(f"Person {i:03d} " + "Longname" * 10, team=big)
     world.rep("Ada Admin", role="admin", email="admin@example.com")
     world.commit()
-    bot = Kpibot(engine, config)
+    bot = Kpibot(engine, us_config)
 
     view = targets_modal(bot, bot.person("admin@example.com"), TODAY)
 
