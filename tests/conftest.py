@@ -2,18 +2,20 @@
 
 ``make test`` sets ``KPIBOT_TEST_DATABASE_URL`` when a PostgreSQL server answers; the ``engine`` fixture
 is then parametrised over both backends. Each test gets an empty, migrated database: a copy of one
-migrated SQLite file, or the PostgreSQL test database with every row deleted. The PostgreSQL schema is
-dropped and migrated afresh once per run, so a test database left by an older version never lies.
+migrated SQLite file, or a PostgreSQL database of this run's own with every row deleted. That database
+(``<name>_<pid>`` beside the one the URL names) is created and migrated afresh for each run and dropped
+after it, so runs side by side never share rows and a database left by an older version never lies.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text, update
+from sqlalchemy import Engine, create_engine, make_url, text, update
 from sqlalchemy.orm import Session
 
 from kpi.db import engine_for, normalise_url
@@ -24,14 +26,20 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KPIBOT_TEST_DATABASE_
 
 
 @pytest.fixture(scope="session")
-def _postgres_engine() -> Engine:
-    url = normalise_url(os.environ["KPIBOT_TEST_DATABASE_URL"])
-    fresh = create_engine(url)
-    with fresh.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    fresh.dispose()
-    return engine_for(url)
+def _postgres_engine() -> Iterator[Engine]:
+    base = make_url(normalise_url(os.environ["KPIBOT_TEST_DATABASE_URL"]))
+    name = f"{base.database}_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    engine = engine_for(url)
+    yield engine
+    engine.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")

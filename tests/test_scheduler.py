@@ -91,7 +91,7 @@ def test_two_workers_post_each_celebration_once_and_survive_the_leader_being_kil
         slack.add_channel("C0DIGEST", "digest")
         env = {
             **os.environ,
-            "DATABASE_URL": os.environ["KPIBOT_TEST_DATABASE_URL"],
+            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
             "SLACK_BOT_TOKEN": slack.token,
             "SLACK_API_URL": slack.url,
             "KPIBOT_CONFIG_DIR": str(tmp_path),
