@@ -30,15 +30,24 @@ class Page:
     """Some records of one object, with the rejects met while reading them.
 
     ``locations`` (optional, one per record) says where each record came from, for the runner's own
-    rejects (unknown reference, value that does not fit the schema). ``cursor`` is saved in
-    ``sync_state`` once the object is written, and handed back on the next incremental sync.
-    The runner normalises the records in place: hand it fresh dicts.
+    rejects (unknown reference, value that does not fit the schema). ``deleted`` lists the ``crm_id`` s
+    of records the source reports deleted or archived: the runner marks them deleted (they stop counting
+    in every KPI) and a record that comes back later is restored.
+
+    ``cursor`` says how far the source has been read: everything up to it is in this page or an earlier
+    one. On an incremental sync the runner commits each page that carries a cursor together with the
+    cursor, so a sync killed half-way resumes from there; the next incremental sync is handed the last
+    one. A connector reads records in cursor order (oldest change first) for that to hold.
+    ``total`` (optional) is how many records the source expects to yield for this object in this run,
+    for a progress bar. The runner normalises the records in place: hand it fresh dicts.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     locations: list[str] | None = None
+    deleted: list[str] = field(default_factory=list)
     cursor: str | None = None
+    total: int | None = None
 
 
 class Connector(Protocol):
@@ -51,6 +60,9 @@ class Connector(Protocol):
 
     def read(self, object: str, cursor: str | None) -> Iterable[Page]:
         """Yield the pages of one object; ``cursor`` is None on a full sync.
+
+        An API connector re-reads a *lookback* window before the cursor (a constructor option, from
+        crm.yaml), so that records written late (a transaction committed after a later one) are not missed.
 
         The runner reads pages in a thread of its own (while it writes the previous page), so ``read``
         must not use the runner's database connection.

@@ -16,31 +16,24 @@ canonical records cannot carry ``deleted_at`` (the runner manages it), so an *in
 delete: a deal deleted in Pipedrive keeps counting until the next full sync.
 
 HTTP 429 is retried after ``x-ratelimit-reset`` (or ``Retry-After``) seconds, 5xx and network errors after
-an exponential back-off; both a bounded number of times, then :class:`PipedriveError` is raised.
+an exponential back-off; both a bounded number of times, then :class:`crm.http.ApiError` is raised.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from email.message import Message
 from typing import Any
 
+from crm.http import ApiError, JsonApi, Throttle, seconds
 from crm.interface import Page, Reject
 
 #: The canonical activity type of each Pipedrive activity type imported; other types are skipped.
 ACTIVITY_TYPES = {"call": "call", "meeting": "meeting"}
 
-#: Longest wait honoured for a 429, in seconds (a longer ``x-ratelimit-reset`` is cut to this).
-MAX_RATE_LIMIT_WAIT = 60.0
-
-
-class PipedriveError(RuntimeError):
-    """The API refused a request, or kept failing after the retries."""
+#: Pipedrive's burst limit on its smallest plan: requests per rolling 2-second window, per token.
+RATE_LIMIT = (20, 2.0)
 
 
 class PipedriveConnector:
@@ -55,18 +48,16 @@ class PipedriveConnector:
         api_token: str,
         *,
         page_size: int = 100,
-        max_retries: int = 5,
-        backoff: float = 0.5,
-        timeout: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
+        lookback: dt.timedelta = dt.timedelta(0),
+        throttle: Throttle | None = None,
+        **http: Any,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_token = api_token
+        """``http`` goes to :class:`crm.http.JsonApi` (``max_retries``, ``backoff``, ``timeout``, ``sleep``)."""
+        throttle = throttle or Throttle(*RATE_LIMIT)
+        headers = {"x-api-token": api_token}
+        self.api = JsonApi(base_url, headers, vendor="Pipedrive", wait=rate_limit_wait, throttle=throttle, **http)
         self.page_size = page_size
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.timeout = timeout
-        self.sleep = sleep
+        self.lookback = lookback
         self._stages: dict[int, str] | None = None
 
     def read(self, object: str, cursor: str | None) -> Iterator[Page]:
@@ -171,35 +162,11 @@ class PipedriveConnector:
                 return
             params["cursor"] = next_cursor
 
-    # -- HTTP ----------------------------------------------------------------------------------------
-
     def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """GET a JSON body; retries 429 (after the reset the server gives), 5xx and network errors."""
-        url = f"{self.base_url}{path}?{urllib.parse.urlencode(params)}"
-        request = urllib.request.Request(url, headers={"x-api-token": self.api_token, "Accept": "application/json"})
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    body = json.loads(response.read().decode("utf-8"))
-            except urllib.error.HTTPError as error:
-                error.close()
-                if attempt > self.max_retries or not (error.code == 429 or error.code >= 500):
-                    raise PipedriveError(f"GET {path}: HTTP {error.code} {error.reason}") from None
-                if error.code == 429:
-                    self.sleep(_rate_limit_wait(error.headers))
-                else:
-                    self.sleep(self.backoff * 2 ** (attempt - 1))
-                continue
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-                if attempt > self.max_retries:
-                    raise PipedriveError(f"GET {path}: {error}") from None
-                self.sleep(self.backoff * 2 ** (attempt - 1))
-                continue
-            if not isinstance(body, dict) or body.get("success") is False:
-                raise PipedriveError(f"GET {path}: unexpected answer {str(body)[:200]}")
-            return body
+        body = self.api.get(path, params)
+        if not isinstance(body, dict) or body.get("success") is False:
+            raise ApiError(f"Pipedrive GET {path}: unexpected answer {str(body)[:200]}")
+        return body
 
 
 # -- records -----------------------------------------------------------------------------------------
@@ -296,12 +263,11 @@ def _format_time(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _rate_limit_wait(headers: Any) -> float:
-    for name in ("x-ratelimit-reset", "Retry-After"):
-        value = headers.get(name) if headers is not None else None
-        if value:
-            try:
-                return min(max(float(value), 0.0), MAX_RATE_LIMIT_WAIT)
-            except ValueError:
-                continue
-    return 1.0
+def rate_limit_wait(status: int, headers: Message) -> float | None:
+    """Pipedrive's rule: after a 429, or once the window's budget is spent, wait ``x-ratelimit-reset`` seconds."""
+    reset = seconds(headers.get("x-ratelimit-reset"))
+    if status == 429:
+        return reset or seconds(headers.get("Retry-After")) or 1.0
+    if headers.get("x-ratelimit-remaining") == "0":
+        return reset
+    return None

@@ -20,8 +20,8 @@ from slack_sdk import WebClient
 
 from digests.celebrations import celebrate, crossings, message
 from digests.deliveries import Outcome, Rebuilt, resolve_pending
-from digests.leader import Leadership
 from digests.schedule_config import ScheduleConfig
+from kpi.locks import DatabaseLock
 from kpi.service import Kpibot
 
 log = logging.getLogger("kpibot.scheduler")
@@ -55,12 +55,12 @@ class Worker:
     leading: bool = False
 
     def __post_init__(self) -> None:
-        self.leadership = Leadership(self.kpibot.engine)
+        self.leadership = DatabaseLock(self.kpibot.engine, "scheduler")
 
     # --- leadership --------------------------------------------------------------------------------------
 
     def check_leadership(self) -> None:
-        was_leading, self.leading = self.leading, self.leadership.try_lead()
+        was_leading, self.leading = self.leading, self.leadership.try_acquire()
         if self.leading and not was_leading:
             log.info("became the leader", extra={"worker": self.leadership.holder})
             self.on_leadership()
@@ -179,4 +179,4 @@ class Worker:
         try:
             self.scheduler().start()
         finally:
-            self.leadership.resign()
+            self.leadership.release()

@@ -13,8 +13,8 @@ import pytest
 
 from digests.celebrations import celebrate
 from digests.deliveries import deliver, resolve_pending
-from digests.leader import Leadership
 from kpi.db import engine_for
+from kpi.locks import DatabaseLock
 from kpi.schema import Delivery, Target
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
@@ -152,13 +152,13 @@ def test_a_failed_post_is_recorded_with_its_reason(engine, slack):
 
 
 def test_only_one_worker_leads_and_another_takes_over_when_it_resigns(engine):
-    first, second = Leadership(engine, "first"), Leadership(engine, "second")
+    first, second = DatabaseLock(engine, "scheduler", "first"), DatabaseLock(engine, "scheduler", "second")
 
-    assert (first.try_lead(), second.try_lead()) == (True, False)
-    assert first.try_lead() is True
-    first.resign()
-    assert second.try_lead() is True
-    second.resign()
+    assert (first.try_acquire(), second.try_acquire()) == (True, False)
+    assert first.try_acquire() is True
+    first.release()
+    assert second.try_acquire() is True
+    second.release()
 
 
 def test_a_csv_sync_from_the_command_line_celebrates_what_the_new_data_crossed(tmp_path):

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from crm.pipedrive import PipedriveConnector, PipedriveError
+from crm.http import ApiError
+from crm.pipedrive import PipedriveConnector
 from crm.sync import run_sync
 from kpi.schema import Activity, Deal, Rep, SyncState
 from tests.fakes.pipedrive import TOKEN, FakePipedrive
@@ -135,7 +136,7 @@ def test_full_sync_gives_the_canonical_rows(engine, fake):
 
 
 def test_every_request_sends_the_token_and_a_wrong_token_fails(engine, fake):
-    with pytest.raises(PipedriveError, match="HTTP 401"):
+    with pytest.raises(ApiError, match="HTTP 401"):
         run_sync(engine, PipedriveConnector(fake.url, "wrong", sleep=lambda _: None), full=True, now=NOW)
     assert len(fake.requests) == 1  # a 401 is not retried
 
@@ -229,7 +230,7 @@ def test_a_5xx_is_retried_with_back_off_then_given_up(engine, fake):
     with Broken() as broken:
         sleeps = []
         failing = PipedriveConnector(broken.url, TOKEN, max_retries=3, backoff=0.25, sleep=sleeps.append)
-        with pytest.raises(PipedriveError, match="HTTP 503"):
+        with pytest.raises(ApiError, match="HTTP 503"):
             list(failing.read("reps", None))
     assert sleeps == [0.25, 0.5, 1.0]
 

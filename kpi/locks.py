@@ -1,14 +1,15 @@
-"""One scheduler fires jobs at a time.
+"""Named locks across processes, in the database: one scheduler leads, one sync of a source runs at a time.
 
-On PostgreSQL the leader holds a session advisory lock on a connection of its own: if the process dies, the
-connection closes, the lock is released, and a waiting worker takes it at its next try. On SQLite (no
-advisory locks) a lease row with an expiry plays the same part: the leader renews it, a follower takes it once
-it has expired.
+On PostgreSQL the holder keeps a session advisory lock on a connection of its own: if the process dies, the
+connection closes, the lock is released, and a waiting process takes it at its next try. On SQLite (no
+advisory locks) a lease row with an expiry plays the same part: the holder renews it by calling
+:meth:`DatabaseLock.try_acquire` again (at least every ``LEASE_TTL``), another takes it once it has expired.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import socket
 import uuid
@@ -19,36 +20,37 @@ from sqlalchemy.exc import IntegrityError
 from kpi.periods import utc_now
 from kpi.schema import Lease
 
-LOCK_ID = 0x6B70_6962  # "kpib": the advisory lock number of the scheduler
-LEASE_NAME = "scheduler"
 LEASE_TTL = dt.timedelta(seconds=30)
 
 
-class Leadership:
-    """``try_lead()`` is cheap and safe to call often (every few seconds); it returns whether we lead now."""
+class DatabaseLock:
+    """The lock called ``name``. ``try_acquire()`` is cheap and safe to call often (every few seconds);
+    it returns whether we hold the lock now, renewing it if we did already.
+    """
 
-    def __init__(self, engine: Engine, holder: str | None = None) -> None:
+    def __init__(self, engine: Engine, name: str, holder: str | None = None) -> None:
         self.engine = engine
+        self.name = name
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        # PostgreSQL's advisory locks are numbered: a stable 63-bit number for the name.
+        self.lock_id = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
         self._lock_connection: Connection | None = None
 
     @property
     def postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
-    def try_lead(self) -> bool:
+    def try_acquire(self) -> bool:
         return self._try_advisory_lock() if self.postgres else self._try_lease()
 
-    def resign(self) -> None:
+    def release(self) -> None:
         if self._lock_connection is not None:
-            self._lock_connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": LOCK_ID})
+            self._lock_connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": self.lock_id})
             self._lock_connection.invalidate()  # a pooled connection would keep the session (and the lock) alive
             self._lock_connection = None
         elif not self.postgres:
             with self.engine.begin() as connection:
-                connection.execute(
-                    Lease.__table__.delete().where(Lease.name == LEASE_NAME, Lease.holder == self.holder)
-                )
+                connection.execute(Lease.__table__.delete().where(Lease.name == self.name, Lease.holder == self.holder))
 
     def _try_advisory_lock(self) -> bool:
         if self._lock_connection is not None:
@@ -58,7 +60,7 @@ class Leadership:
             except Exception:  # the connection died: so did the lock
                 self._lock_connection = None
         connection = self.engine.connect()
-        acquired = connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": LOCK_ID}).scalar()
+        acquired = connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": self.lock_id}).scalar()
         connection.commit()
         if acquired:
             self._lock_connection = connection
@@ -72,7 +74,7 @@ class Leadership:
         with self.engine.begin() as connection:
             renewed = connection.execute(
                 update(table)
-                .where(table.c.name == LEASE_NAME)
+                .where(table.c.name == self.name)
                 .where((table.c.holder == self.holder) | (table.c.expires_at < now))
                 .values(holder=self.holder, expires_at=now + LEASE_TTL)
             ).rowcount
@@ -81,7 +83,7 @@ class Leadership:
         try:
             with self.engine.begin() as connection:
                 connection.execute(
-                    table.insert().values(name=LEASE_NAME, holder=self.holder, expires_at=now + LEASE_TTL)
+                    table.insert().values(name=self.name, holder=self.holder, expires_at=now + LEASE_TTL)
                 )
             return True
         except IntegrityError:
