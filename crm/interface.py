@@ -92,13 +92,18 @@ class SyncReport:
     status: str = "running"  # then "ok" or "failed"
     error: str | None = None
     counts: dict[str, Counts] = field(default_factory=dict)
+    committed: dict[str, Counts] = field(default_factory=dict)  # the counts as of the last commit
     rejects: list[Reject] = field(default_factory=list)  # the first ones; all are in the rejects table
     people: PeopleReport | None = None
 
     @property
     def total(self) -> Counts:
+        return self.total_of(self.counts)
+
+    @staticmethod
+    def total_of(per_object: dict[str, Counts]) -> Counts:
         total = Counts()
-        for counts in self.counts.values():
+        for counts in per_object.values():
             for name, value in vars(counts).items():
                 setattr(total, name, getattr(total, name) + value)
         return total
@@ -107,7 +112,15 @@ class SyncReport:
         """A human summary: one line per object, then the rejects."""
         kind = "full" if self.full else "incremental"
         yield f"{self.source} sync ({kind}): {self.status}" + (f": {self.error}" if self.error else "")
-        for name, counts in self.counts.items():
+        kept = self.counts
+        if self.status == "failed":
+            kept = self.committed
+            yield (
+                "  kept what was committed before the failure; the next sync resumes from there"
+                if kept
+                else "  nothing was imported: the data is as it was before this sync"
+            )
+        for name, counts in kept.items():
             yield f"  {name}: {counts}"
         if self.people:
             yield f"  people.yaml: {self.people}"

@@ -1,28 +1,34 @@
 """The sync runner shared by every connector: canonical records in, upserted rows and a run log out.
 
-A connector (CSV today; HubSpot, Salesforce, Pipedrive later) only *reads* (:mod:`crm.interface`).
+A connector (CSV, HubSpot, Salesforce, Pipedrive) only *reads* (:mod:`crm.interface`).
 Everything that must behave the same for every source lives here and in :mod:`crm.writer`, once:
 
 * objects are written in the canonical order (teams, reps, accounts, deals...), so that references can
   be resolved through ``crm_id -> id`` maps; a team's parent and manager are linked at the end;
 * records are checked against the schema (:mod:`crm.canonical`) and upserted by ``(crm, crm_id)``, and
   created, updated, unchanged, deleted and rejected records are counted per object;
-* on a *full* export, records of the source missing from it are marked deleted (``deleted_at = now``),
-  and a record that comes back is un-deleted;
+* records a page reports deleted, and on a *full* sync the records of the source missing from it, are
+  marked deleted (``deleted_at = now``): they stop counting in every KPI; a record that comes back is
+  restored;
 * one ``sync_runs`` row per run and one ``rejects`` row per rejected record, so nothing is lost silently;
 * ``people.yaml`` is applied at the end (:mod:`crm.people`), and the columns it sets on CRM people are
   left alone by the upsert, so that re-running a sync changes nothing.
 
-The whole import runs in one transaction: a sync that fails leaves the previous data untouched. While
-the database writes a page, a second thread reads and checks the next one.
+* a database lock (:class:`kpi.locks.DatabaseLock`) lets one sync of a source run at a time.
+
+A full sync runs in one transaction: one that fails leaves the previous data untouched. An incremental
+sync commits page by page with the page's cursor (``sync_state``), so a killed sync resumes where it
+stopped: records are upserted by id, so re-reading a page changes nothing. While the database writes a
+page, a second thread reads and checks the next one.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,12 +40,21 @@ from crm.interface import Connector, Counts, Page, Reject, SyncReport, jsonable
 from crm.people import apply_people, pinned_columns
 from crm.writer import PageWriter
 from kpi.config import PeopleConfig
+from kpi.locks import DatabaseLock
 from kpi.schema import SyncRun, SyncState
 
-__all__ = ["Connector", "Counts", "Page", "Reject", "SyncReport", "run_sync"]
+__all__ = ["Connector", "Counts", "Page", "Reject", "SyncBusy", "SyncReport", "run_sync"]
 
 #: Records written to a table in one sync from which its PostgreSQL statistics are refreshed.
 ANALYZE_AFTER = 1000
+
+
+class SyncBusy(RuntimeError):
+    """Another sync of the same source holds its lock."""
+
+
+#: Called after each page with the object's name, its counts so far and the expected total (or None).
+Progress = Callable[[str, Counts, int | None], None]
 
 
 def run_sync(
@@ -49,38 +64,66 @@ def run_sync(
     full: bool,
     now: dt.datetime | None = None,
     people: PeopleConfig | None = None,
+    progress: Progress | None = None,
 ) -> SyncReport:
     """Import everything ``connector`` yields; with ``full``, what it does not yield is marked deleted.
 
     ``now`` (naive UTC, default the current time) stamps deletions and the run. ``people`` (the parsed
-    people.yaml) is applied at the end of the import. Raises what the connector or the database raised,
-    after recording the failed run.
+    people.yaml) is applied at the end of the import. ``progress`` hears after every page.
+
+    A full sync is one transaction: it fails whole, and the previous data stays. An incremental sync
+    commits each page that carries a cursor together with that cursor, so a sync killed half-way keeps
+    what it wrote and the next one resumes from there. Only one sync of a source runs at a time: the
+    others raise :class:`SyncBusy`. Raises what the connector or the database raised, after recording
+    the failed run.
     """
     now = _naive_utc(now or dt.datetime.now(dt.UTC))
     unknown = set(connector.objects) - set(OBJECTS)
     if unknown:
         raise ValueError(f"connector {connector.source!r} offers unknown objects: {sorted(unknown)}")
+    lock = DatabaseLock(engine, f"sync:{connector.source}")
+    if not lock.try_acquire():
+        raise SyncBusy(f"another {connector.source} sync is running; try again when it has finished")
     report = SyncReport(connector.source, full)
-    report.run_id = _start_run(engine, connector.source, now)
     try:
-        with engine.begin() as connection, _unprepared(connection):
+        report.run_id = _start_run(engine, connector.source, full, now)
+        with engine.connect() as connection, _unprepared(connection):
             pinned = pinned_columns(connection, people) if people else {}
             writer = PageWriter(connection, report, now, pinned)
+            checkpoint = _Checkpoint(connection, report, lock)
             for name in OBJECTS:
                 if name in connector.objects:
-                    _sync_object(connection, connector, writer, name, full)
+                    _sync_object(connection, connector, writer, name, full, checkpoint, progress)
             writer.link_deferred()
             if people:
                 report.people = apply_people(connection, people, now=now)
             _refresh_statistics(connection, report)
+            checkpoint.commit()
         report.status = "ok"
     except BaseException as exc:
         report.status = "failed"
         report.error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        _finish_run(engine, report)
+        if report.run_id is not None:
+            _finish_run(engine, report)
+        lock.release()
     return report
+
+
+class _Checkpoint:
+    """Commits the sync's transaction and remembers what it held, so a failed run reports what it kept."""
+
+    def __init__(self, connection: Connection, report: SyncReport, lock: DatabaseLock) -> None:
+        self.connection = connection
+        self.report = report
+        self.lock = lock
+
+    def commit(self) -> None:
+        if not self.lock.try_acquire(self.connection):  # renews a lease; refuses if another process took it
+            raise SyncBusy(f"lost the {self.report.source} sync lock to another process")
+        self.connection.commit()
+        self.report.committed = copy.deepcopy(self.report.counts)
 
 
 @contextmanager
@@ -114,13 +157,28 @@ def _refresh_statistics(connection: Connection, report: SyncReport) -> None:
             connection.execute(text(f"ANALYZE {canonical.spec(name).table.name}"))
 
 
-def _sync_object(connection: Connection, connector: Connector, writer: PageWriter, name: str, full: bool) -> None:
+def _sync_object(
+    connection: Connection,
+    connector: Connector,
+    writer: PageWriter,
+    name: str,
+    full: bool,
+    checkpoint: _Checkpoint,
+    progress: Progress | None,
+) -> None:
     cursor = None if full else _load_cursor(connection, connector.source, name)
     spec = canonical.spec(name)
     writer.begin(name)
     for page in _read_ahead(_checked(spec, page) for page in connector.read(name, cursor)):
         writer.write(name, page)
-        cursor = page.cursor or cursor
+        writer.delete(name, page.deleted)
+        if page.cursor is not None:
+            cursor = page.cursor
+            if not full:
+                _save_cursor(connection, connector.source, name, cursor, writer.now)
+                checkpoint.commit()
+        if progress is not None:
+            progress(name, writer.report.counts[name], page.total)
     if full:
         writer.delete_missing(name)
     if cursor is not None:
@@ -130,7 +188,7 @@ def _sync_object(connection: Connection, connector: Connector, writer: PageWrite
 def _checked(spec: ObjectSpec, page: Page) -> Page:
     """The page with its records checked against the schema: those that fail become rejects."""
     locations = page.locations or [f"{spec.name} {record.get('crm_id')}" for record in page.records]
-    checked = Page(rejects=list(page.rejects), locations=[], cursor=page.cursor)
+    checked = Page(rejects=list(page.rejects), locations=[], deleted=page.deleted, cursor=page.cursor, total=page.total)
     for record, location in zip(page.records, locations, strict=True):
         reason = spec.clean(record)
         if reason is None:
@@ -186,15 +244,16 @@ def _naive_utc(moment: dt.datetime) -> dt.datetime:
 # -- the run log and cursors ---------------------------------------------------------------------------
 
 
-def _start_run(engine: Engine, source: str, now: dt.datetime) -> int:
+def _start_run(engine: Engine, source: str, full: bool, now: dt.datetime) -> int:
     with engine.begin() as connection:
-        result = connection.execute(insert(SyncRun).values(source=source, started_at=now, status="running"))
+        values = {"source": source, "full": full, "started_at": now, "status": "running"}
+        result = connection.execute(insert(SyncRun).values(**values))
         return result.inserted_primary_key[0]
 
 
 def _finish_run(engine: Engine, report: SyncReport) -> None:
-    """Record the outcome; a failed run imported nothing (its transaction was rolled back)."""
-    total = report.total if report.status == "ok" else Counts()
+    """Record the outcome: what the run committed (a failed incremental run keeps its committed pages)."""
+    total = report.total_of(report.committed)
     values = {name: getattr(total, name) for name in ("created", "updated", "deleted", "rejected")}
     finished = _naive_utc(dt.datetime.now(dt.UTC))
     error = report.error[:2000] if report.error else None

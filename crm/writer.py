@@ -162,6 +162,18 @@ class PageWriter:
             self.connection.execute(statement.values(deleted_at=self.now))
         self.report.counts.setdefault(name, Counts()).deleted += len(gone)
 
+    def delete(self, name: str, crm_ids: Collection[str]) -> None:
+        """Mark deleted the live records of this source that the source reports deleted or archived."""
+        if not crm_ids:
+            return
+        table = canonical.spec(name).table
+        deleted = 0
+        for chunk in _chunks(sorted(set(crm_ids))):
+            alive = (table.c.crm == self.source, table.c.crm_id.in_(chunk), table.c.deleted_at.is_(None))
+            deleted += self.connection.execute(update(table).where(*alive).values(deleted_at=self.now)).rowcount
+            self.seen[name].difference_update(chunk)
+        self.report.counts.setdefault(name, Counts()).deleted += deleted
+
     def link_deferred(self) -> None:
         """Resolve the links kept by :meth:`_resolve`, now that every object is written."""
         for name, links in self.links.items():

@@ -14,8 +14,8 @@ import os
 import socket
 import uuid
 
-from sqlalchemy import Connection, Engine, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kpi.periods import utc_now
 from kpi.schema import Lease
@@ -40,8 +40,12 @@ class DatabaseLock:
     def postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
-    def try_acquire(self) -> bool:
-        return self._try_advisory_lock() if self.postgres else self._try_lease()
+    def try_acquire(self, connection: Connection | None = None) -> bool:
+        """Take or renew the lock. On SQLite, ``connection`` (in a transaction of the caller's) renews the lease
+        within that transaction: a process that holds SQLite's write lock for a long time (a sync) cannot
+        renew it through a second connection, and no one else can take it meanwhile anyway.
+        """
+        return self._try_advisory_lock() if self.postgres else self._try_lease(connection)
 
     def release(self) -> None:
         if self._lock_connection is not None:
@@ -68,23 +72,29 @@ class DatabaseLock:
         connection.close()
         return False
 
-    def _try_lease(self) -> bool:
+    def _try_lease(self, connection: Connection | None) -> bool:
+        if connection is not None:
+            return self._take_lease(connection)
+        try:
+            with self.engine.begin() as own:
+                return self._take_lease(own)
+        except IntegrityError:  # another process inserted the lease first
+            return False
+        except OperationalError:  # SQLite: another process is writing (say, a sync holding its lease)
+            return False
+
+    def _take_lease(self, connection: Connection) -> bool:
         now = utc_now()
         table = Lease.__table__
-        with self.engine.begin() as connection:
-            renewed = connection.execute(
-                update(table)
-                .where(table.c.name == self.name)
-                .where((table.c.holder == self.holder) | (table.c.expires_at < now))
-                .values(holder=self.holder, expires_at=now + LEASE_TTL)
-            ).rowcount
+        renewed = connection.execute(
+            update(table)
+            .where(table.c.name == self.name)
+            .where((table.c.holder == self.holder) | (table.c.expires_at < now))
+            .values(holder=self.holder, expires_at=now + LEASE_TTL)
+        ).rowcount
         if renewed:
             return True
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    table.insert().values(name=self.name, holder=self.holder, expires_at=now + LEASE_TTL)
-                )
-            return True
-        except IntegrityError:
+        if connection.execute(select(table.c.name).where(table.c.name == self.name)).first() is not None:
             return False
+        connection.execute(table.insert().values(name=self.name, holder=self.holder, expires_at=now + LEASE_TTL))
+        return True

@@ -244,7 +244,7 @@ class SyncState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
     object: Mapped[str] = mapped_column(String(64))
-    cursor: Mapped[str | None] = mapped_column(String(256))
+    cursor: Mapped[str | None] = mapped_column(String(1000))
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
@@ -255,6 +255,7 @@ class SyncRun(Base):
     source: Mapped[str] = mapped_column(String(32), index=True)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    full: Mapped[bool] = mapped_column(Boolean, default=False)  # a full reconcile (deletes what the source lacks)
     status: Mapped[str] = mapped_column(String(16), default="running")
     created: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
