@@ -8,14 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from bot.commands_digests import digest_app
+from bot.commands_sync import sync_app
 from bot.commands_targets import targets_app
+from bot.terminal import console, fail
 from kpi.access import AccessDenied
 from kpi.catalog import UnknownKpi
 from kpi.config import ConfigError, config_dir, load_org
@@ -27,22 +27,12 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(digest_app, name="digest")
 app.add_typer(targets_app, name="targets")
-console = Console()
-errors = Console(stderr=True)
+app.add_typer(sync_app, name="sync")
 
 AsOf = Annotated[
     dt.datetime | None,
     typer.Option("--as-of", formats=["%Y-%m-%d"], help="Answer as if today were this date."),
 ]
-
-
-def fail(message: str, code: int = 2, as_json: bool = False, **extra: Any) -> None:
-    """Print a problem for a person (or as JSON) and exit with ``code``."""
-    if as_json:
-        print(json.dumps({"error": message, **extra}, indent=2))
-    else:
-        errors.print(f"[red]{message}[/red]", highlight=False)
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -94,73 +84,6 @@ def demo(
         )
     apply_people_config()
     console.print(f"Demo company generated as of {day}: {summary}", highlight=False)
-
-
-@app.command()
-def sync(
-    source: Annotated[str, typer.Option(help="Where from: csv or pipedrive.")] = "csv",
-    path: Annotated[Path | None, typer.Option(help="Folder of CSV files (csv source).")] = None,
-    full: Annotated[
-        bool | None, typer.Option("--full/--incremental", help="Full reconcile (deletes what the source lacks).")
-    ] = None,
-) -> None:
-    """Import CRM data into the local database (a CSV export is always a full import)."""
-    from crm.sync import run_sync
-    from kpi.config import load_people
-    from kpi.db import get_engine
-
-    try:
-        connector = _connector(source, path)
-        full = source == "csv" if full is None else full
-        report = run_sync(get_engine(), connector, full=full, people=load_people(config_dir()))
-    except ConfigError as exc:
-        fail(str(exc))
-    for line in report.lines():
-        console.print(line, highlight=False, markup=False)
-    celebrate_after_sync()
-
-
-def _connector(source: str, path: Path | None):
-    """The connector for ``source``; its settings come from the command line and the environment."""
-    if source == "csv":
-        from crm.csv_source import csv_connector
-
-        if path is None or not path.is_dir():
-            fail(f"--path must be a folder of CSV files; '{path}' is not one.")
-        return csv_connector(path, config_dir())
-    if source == "pipedrive":
-        from crm.pipedrive import PipedriveConnector
-
-        token = os.environ.get("PIPEDRIVE_API_TOKEN")
-        if not token:
-            fail("Set PIPEDRIVE_API_TOKEN (Pipedrive > Personal preferences > API) to sync from Pipedrive.")
-        return PipedriveConnector(os.environ.get("PIPEDRIVE_BASE_URL", "https://api.pipedrive.com"), token)
-    fail(f"Unknown source '{source}'. Available now: csv, pipedrive.")
-
-
-def celebrate_after_sync() -> None:
-    """Targets crossed by the new data are celebrated at once (when Slack and a channel are configured)."""
-    from digests.schedule_config import load_schedule
-
-    celebrations = load_schedule().celebrations
-    if not (celebrations.channel and os.environ.get("SLACK_BOT_TOKEN")):
-        return
-    from bot.app import web_client
-    from digests.celebrations import celebrate
-    from kpi.service import Kpibot
-
-    kpibot = Kpibot()
-    outcomes = celebrate(
-        kpibot,
-        web_client(os.environ["SLACK_BOT_TOKEN"]),
-        celebrations.channel,
-        kpibot.calendar.today(),
-        celebrations.thresholds,
-        celebrations.kpis,
-        celebrations.big_deal_amount,
-    )
-    for outcome in outcomes:
-        console.print(f"celebration {outcome.key}: {outcome.status}", highlight=False, markup=False)
 
 
 @app.command()

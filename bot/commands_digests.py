@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+
+from bot.terminal import console, errors, fail
 
 if TYPE_CHECKING:
     from digests.build import Audience, Recipient
@@ -21,19 +22,12 @@ if TYPE_CHECKING:
     from kpi.service import Kpibot
 
 digest_app = typer.Typer(help="Digests: list them, preview one as Block Kit, send one now.", no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
 
 AsOf = Annotated[
     dt.datetime | None,
     typer.Option("--as-of", formats=["%Y-%m-%d"], help="Build the digest as if sent on this date."),
 ]
 Team = Annotated[str | None, typer.Option("--team", help="Only this team's digest (for 'each team' digests).")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    errors.print(f"[red]{message}[/red]", highlight=False)
-    raise typer.Exit(code)
 
 
 def _load(name: str | None = None) -> tuple[Kpibot, Any, DigestSpec | None]:
@@ -46,7 +40,7 @@ def _load(name: str | None = None) -> tuple[Kpibot, Any, DigestSpec | None]:
         config = load_digests(bot.config_dir, bot.catalog)
         return bot, config, config.get(name) if name else None
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     raise AssertionError("unreachable")
 
 
@@ -60,11 +54,11 @@ def _audiences(bot: Kpibot, spec: DigestSpec, team: str | None) -> list[Audience
     try:
         found = audiences(spec, bot)
     except DigestError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     chosen = [a for a in found if team is None or a.name.lower() == team.lower()]
     if not chosen:
         names = ", ".join(a.name for a in found) or "none (no team has a manager)"
-        _fail(f"Digest '{spec.name}' has no audience '{team}'. Its audiences: {names}.")
+        fail(f"Digest '{spec.name}' has no audience '{team}'. Its audiences: {names}.")
     return chosen
 
 
@@ -106,13 +100,13 @@ def preview(
         try:
             person = bot.person(rep)
         except UnknownPerson as exc:
-            _fail(str(exc))
+            fail(str(exc))
         recipient = Recipient("rep", person.slack_user_id or person.email or person.name, person)
         home = home_team(bot, person) if spec.audience == EACH_TEAM else None
         chosen = [a for a in chosen if a.kind == "org" or _member(bot, a, person.id)]
         chosen = [a for a in chosen if home is None or a.team_id == home][:1]
         if not chosen:
-            _fail(f"{person.name} is not in the audience of digest '{name}'.")
+            fail(f"{person.name} is not in the audience of digest '{name}'.")
     numbers, previews, problems = Numbers(bot), [], []
     for audience in chosen:
         try:
@@ -177,7 +171,7 @@ def send(
 
     token = os.environ.get("SLACK_BOT_TOKEN")
     if not token:
-        _fail("Set SLACK_BOT_TOKEN (see README, 'Installing the Slack app').")
+        fail("Set SLACK_BOT_TOKEN (see README, 'Installing the Slack app').")
     bot, _config, spec = _load(name)
     assert spec is not None
     day = _as_of(bot, spec, as_of)
@@ -189,9 +183,9 @@ def send(
         try:
             deliveries = plan([spec], bot, day, team=team)
         except DigestError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if not deliveries:
-        _fail(f"Digest '{name}' has nobody to send to (recipients without a Slack user id are left out).", 1)
+        fail(f"Digest '{name}' has nobody to send to (recipients without a Slack user id are left out).", 1)
     client, numbers, failed = web_client(token), Numbers(bot), 0
     for delivery in deliveries:
         where = f"{delivery.audience.name} → {delivery.recipient.key}"

@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from bot.terminal import console, errors, fail
 from kpi.config import ConfigError, config_dir
 from kpi.formats import formatted
 
@@ -20,13 +20,6 @@ targets_app = typer.Typer(
     help="Targets per person, team or organisation: load targets.yaml, import a CSV, list progress.",
     no_args_is_help=True,
 )
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[red]{message}[/red]", highlight=False)
-    raise typer.Exit(code)
 
 
 def _kpibot() -> Any:
@@ -35,7 +28,7 @@ def _kpibot() -> Any:
     try:
         return Kpibot()
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _print_report(report: Any) -> None:
@@ -56,12 +49,12 @@ def load(
 
     path = file or config_dir() / "targets.yaml"
     if not path.exists():
-        _fail(f"{path} does not exist. See config/targets.yaml for the format.")
+        fail(f"{path} does not exist. See config/targets.yaml for the format.")
     bot = _kpibot()
     try:
         report = load_yaml(bot, path)
     except ConfigError as exc:
-        _fail(f"{exc}\nNothing was changed.")
+        fail(f"{exc}\nNothing was changed.")
     _print_report(report)
 
 
@@ -81,7 +74,7 @@ def import_csv(
     try:
         report = run_import(bot, file, set_by=by)
     except CsvError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _print_report(report)
     if report.errors:
         raise typer.Exit(1)
@@ -112,7 +105,7 @@ def list_targets(
             running_on=None if every or period else day,
         )
     except targets.TargetErrors as exc:
-        _fail(str(exc))
+        fail(str(exc))
     listed = targets.progress(bot, rows, day)
     currency = bot.org.currency
     if as_json:

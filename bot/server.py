@@ -17,7 +17,7 @@ from bot.app import create_app
 from kpi.service import Kpibot
 
 REQUIRED = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-LOG_FIELDS = ("user", "command", "question", "kpi", "duration_ms", "reference", "worker")
+LOG_FIELDS = ("user", "command", "question", "kpi", "duration_ms", "reference", "worker", "detail")
 
 
 class JsonLines(logging.Formatter):

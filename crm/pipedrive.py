@@ -7,16 +7,18 @@
 * ``activities`` from ``GET /api/v2/activities`` (type ``call`` and ``meeting`` only; the rest is skipped).
 
 The v2 endpoints page with ``additional_data.next_cursor``. On an incremental sync the runner hands back the
-cursor saved last time: the largest ``update_time`` read so far (RFC 3339), sent as ``updated_since``. The
-boundary record is read again (Pipedrive's filter is inclusive) and counted unchanged.
+cursor saved last time: the largest ``update_time`` read so far (RFC 3339); the connector asks for
+``updated_since`` that cursor minus the lookback window, sorted by ``update_time``, so that a change saved
+late is not missed. Records read again are counted unchanged.
 
-Deletions: Pipedrive does not list deleted deals unless asked, and a deal whose status is ``deleted`` is
-skipped anyway, so a *full* sync marks it deleted (the runner deletes what a full export misses). The
-canonical records cannot carry ``deleted_at`` (the runner manages it), so an *incremental* sync cannot
-delete: a deal deleted in Pipedrive keeps counting until the next full sync.
+Deletions: Pipedrive lists deleted deals only with ``status=deleted``; an incremental sync reads those
+changed since the cursor and reports them deleted. A full sync reads live deals only, and the runner
+deletes what it did not read (deleted activities and users are caught that way too: the v2 activity list
+has no deleted filter). Users are never deleted: a deactivated user becomes an inactive rep.
 
-HTTP 429 is retried after ``x-ratelimit-reset`` (or ``Retry-After``) seconds, 5xx and network errors after
-an exponential back-off; both a bounded number of times, then :class:`crm.http.ApiError` is raised.
+Requests stay under Pipedrive's burst limit (:data:`RATE_LIMIT`); a 429 waits ``x-ratelimit-reset`` (or
+``Retry-After``) seconds, 5xx and network errors an exponential back-off; both a bounded number of times,
+then :class:`crm.http.ApiError` is raised.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from crm.http import ApiError, JsonApi, Throttle, seconds
 from crm.interface import Page, Reject
+from crm.values import amount, crm_id, parse_date, parse_time, probability
 
 #: The canonical activity type of each Pipedrive activity type imported; other types are skipped.
 ACTIVITY_TYPES = {"call": "call", "meeting": "meeting"}
@@ -79,7 +82,7 @@ class PipedriveConnector:
             for user in body.get("data") or []:
                 location = f"Pipedrive user {user.get('id')}"
                 record = {
-                    "crm_id": _id(user.get("id")),
+                    "crm_id": crm_id(user.get("id")),
                     "name": user.get("name"),
                     "email": user.get("email") or None,
                     "active": bool(user.get("active_flag", True)),
@@ -93,20 +96,33 @@ class PipedriveConnector:
             start = pagination.get("next_start", start + self.page_size)
 
     def _deals(self, cursor: str | None) -> Iterator[Page]:
+        """Live deals changed since the cursor; then, on an incremental sync, those deleted since then.
+
+        Pipedrive lists deleted deals only when asked (``status=deleted``). Their pages keep the cursor
+        the live deals reached: a deletion is re-read by the next sync (harmlessly) rather than letting a
+        late deletion move the cursor past a live change not yet read.
+        """
         stages = self.stages()
+        latest = cursor
         for items, page in self._v2_pages("/api/v2/deals", cursor):
             for deal in items:
                 location = f"Pipedrive deal {deal.get('id')}"
                 if deal.get("status") == "deleted" or deal.get("is_deleted"):
+                    page.deleted.append(crm_id(deal.get("id")))
                     continue
                 try:
                     record = _deal(deal, stages)
                 except ValueError as problem:
-                    page.rejects.append(Reject("deals", location, str(problem), deal, _id(deal.get("id"))))
+                    page.rejects.append(Reject("deals", location, str(problem), deal, crm_id(deal.get("id"))))
                     continue
                 page.records.append(record)
                 page.locations.append(location)
+            latest = page.cursor or latest
             yield page
+        if cursor is None:
+            return  # a full sync: the runner deletes what it did not read
+        for items, _ in self._v2_pages("/api/v2/deals", cursor, status="deleted"):
+            yield Page(deleted=[crm_id(deal.get("id")) for deal in items], cursor=latest)
 
     def _activities(self, cursor: str | None) -> Iterator[Page]:
         for items, page in self._v2_pages("/api/v2/activities", cursor):
@@ -118,8 +134,9 @@ class PipedriveConnector:
                 try:
                     record = _activity(activity, kind)
                 except ValueError as problem:
-                    crm_id = _id(activity.get("id"))
-                    page.rejects.append(Reject("activities", location, str(problem), activity, crm_id))
+                    page.rejects.append(
+                        Reject("activities", location, str(problem), activity, crm_id(activity.get("id")))
+                    )
                     continue
                 page.records.append(record)
                 page.locations.append(location)
@@ -135,22 +152,25 @@ class PipedriveConnector:
         return self._stages
 
     def _v2_pages(
-        self, path: str, cursor: str | None, *, incremental: bool = True
+        self, path: str, cursor: str | None, *, incremental: bool = True, **filters: str
     ) -> Iterator[tuple[list[dict[str, Any]], Page]]:
-        """The items of each page of a v2 list, with an empty Page whose cursor is already advanced."""
-        params: dict[str, Any] = {"limit": self.page_size}
+        """The items of each page of a v2 list, with an empty Page whose cursor is already advanced.
+
+        Incremental lists are sorted by ``update_time`` and, given a cursor, start ``lookback`` before it.
+        """
+        params: dict[str, Any] = {"limit": self.page_size, **filters}
+        latest = parse_time(cursor) if cursor else None
         if incremental:
             params["sort_by"] = "update_time"
             params["sort_direction"] = "asc"
-            if cursor:
-                params["updated_since"] = cursor
-        latest = _parse_time(cursor) if cursor else None
+            if latest is not None:
+                params["updated_since"] = _format_time(latest - self.lookback)
         while True:
             body = self.get(path, params)
             items = body.get("data") or []
             for item in items:
                 try:
-                    updated = _parse_time(item.get("update_time"))
+                    updated = parse_time(item.get("update_time"))
                 except ValueError:
                     continue
                 if updated is not None and (latest is None or updated > latest):
@@ -179,29 +199,22 @@ def _deal(deal: dict[str, Any], stages: dict[int, str]) -> dict[str, Any]:
     if stage is None and stage_id is not None:
         stage = str(stage_id)
     if status == "won":
-        closed = _parse_time(deal.get("won_time")) or _parse_time(deal.get("close_time"))
+        closed = parse_time(deal.get("won_time")) or parse_time(deal.get("close_time"))
     elif status == "lost":
-        closed = _parse_time(deal.get("lost_time")) or _parse_time(deal.get("close_time"))
+        closed = parse_time(deal.get("lost_time")) or parse_time(deal.get("close_time"))
     else:
-        closed = _parse_time(deal.get("close_time")) or _parse_date(deal.get("expected_close_date"))
-    probability = deal.get("probability")
-    if probability is not None:
-        try:
-            probability = float(probability) / 100
-        except (TypeError, ValueError):
-            raise ValueError(f"probability: {probability!r} is not a number") from None
-    value = deal.get("value")
+        closed = parse_time(deal.get("close_time")) or parse_date(deal.get("expected_close_date"))
     return {
-        "crm_id": _id(deal.get("id")),
+        "crm_id": crm_id(deal.get("id")),
         "name": deal.get("title"),
-        "owner_crm_id": _id(deal.get("owner_id")),
-        "amount": value if isinstance(value, str | int | float) and value != "" else None,
+        "owner_crm_id": crm_id(deal.get("owner_id")),
+        "amount": amount(deal.get("value")),
         "currency": deal.get("currency") or None,
         "stage": stage,
         "status": status,
-        "probability": probability,
-        "created_at": _parse_time(deal.get("add_time")),
-        "updated_at": _parse_time(deal.get("update_time")),
+        "probability": probability(deal.get("probability"), percent=True),
+        "created_at": parse_time(deal.get("add_time")),
+        "updated_at": parse_time(deal.get("update_time")),
         "close_date": closed,
     }
 
@@ -210,46 +223,20 @@ def _activity(activity: dict[str, Any], kind: str) -> dict[str, Any]:
     """An activity; ``occurred_at`` is its due date and time, and only once it is done (else None)."""
     occurred = None
     if activity.get("done"):
-        occurred = _due(activity.get("due_date"), activity.get("due_time")) or _parse_time(activity.get("add_time"))
+        occurred = _due(activity.get("due_date"), activity.get("due_time")) or parse_time(activity.get("add_time"))
     return {
-        "crm_id": _id(activity.get("id")),
+        "crm_id": crm_id(activity.get("id")),
         "type": kind,
-        "owner_crm_id": _id(activity.get("owner_id")),
-        "deal_crm_id": _id(activity.get("deal_id")),
-        "created_at": _parse_time(activity.get("add_time")),
+        "owner_crm_id": crm_id(activity.get("owner_id")),
+        "deal_crm_id": crm_id(activity.get("deal_id")),
+        "created_at": parse_time(activity.get("add_time")),
         "occurred_at": occurred,
     }
 
 
-def _id(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    """An RFC 3339 time ("2024-05-01T10:00:00Z") or a v1 one ("2024-05-01 10:00:00", UTC) as naive UTC."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a date and time")
-    try:
-        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date and time") from None
-    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def _parse_date(value: Any) -> dt.datetime | None:
-    if value is None or value == "":
-        return None
-    try:
-        return dt.datetime.combine(dt.date.fromisoformat(str(value)), dt.time())
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date") from None
-
-
 def _due(date: Any, time_of_day: Any) -> dt.datetime | None:
     """Pipedrive's due date and time (UTC; the time may be empty) as one naive UTC datetime."""
-    day = _parse_date(date)
+    day = parse_date(date, "due_date")
     if day is None or not time_of_day:
         return day
     try:

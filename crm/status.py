@@ -1,13 +1,15 @@
-"""Data freshness: when the CRM copy was last synced, for answers and digests to state plainly."""
+"""Data freshness (when the CRM copy was last synced, for answers and digests to state plainly) and the
+state of each source's syncs, for `kpibot sync status`."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 
 from kpi.periods import utc_now
-from kpi.schema import SyncRun
+from kpi.schema import SyncRun, SyncState
 
 
 def last_successful_sync(engine: Engine) -> dt.datetime | None:
@@ -31,3 +33,70 @@ def freshness(engine: Engine, now: dt.datetime | None = None) -> str:
     if minutes < 48 * 60:
         return f"CRM synced {minutes // 60} h ago"
     return f"CRM synced {minutes // (24 * 60)} days ago"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    object: str
+    value: str | None
+    saved_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    full: bool
+    status: str
+    created: int
+    updated: int
+    deleted: int
+    rejected: int
+    error: str | None
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What `kpibot sync status` shows of one source."""
+
+    source: str
+    cursors: list[Cursor]
+    runs: list[Run]  # newest first
+
+
+def sources(engine: Engine, runs: int = 5) -> list[SourceState]:
+    """Every source that has synced or holds cursors, with its cursors and its last ``runs`` runs."""
+    with engine.connect() as connection:
+        names = set(connection.execute(select(SyncRun.source).distinct()).scalars())
+        names |= set(connection.execute(select(SyncState.source).distinct()).scalars())
+        states = []
+        for name in sorted(names):
+            cursors = connection.execute(
+                select(SyncState.object, SyncState.cursor, SyncState.updated_at)
+                .where(SyncState.source == name)
+                .order_by(SyncState.object)
+            )
+            last = connection.execute(
+                select(
+                    SyncRun.id,
+                    SyncRun.started_at,
+                    SyncRun.finished_at,
+                    SyncRun.full,
+                    SyncRun.status,
+                    SyncRun.created,
+                    SyncRun.updated,
+                    SyncRun.deleted,
+                    SyncRun.rejected,
+                    SyncRun.error,
+                )
+                .where(SyncRun.source == name)
+                .order_by(SyncRun.id.desc())
+                .limit(runs)
+            )
+            states.append(SourceState(name, [Cursor(*row) for row in cursors], [Run(*row) for row in last]))
+    return states

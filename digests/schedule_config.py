@@ -5,19 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from kpi.config import config_dir, load_model
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from kpi.config import Strict, config_dir, load_model
 
 
 class SyncSchedule(Strict):
+    """How often the worker syncs the CRM; what and how comes from crm.yaml."""
+
     every_minutes: int = Field(30, ge=1)
-    source: str = "csv"
-    path: str | None = None
 
 
 class CelebrationSchedule(Strict):

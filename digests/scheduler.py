@@ -121,21 +121,28 @@ class Worker:
             cfg.big_deal_amount,
         )
 
-    def run_sync(self, _fire_time: dt.datetime) -> list[Outcome]:
-        from crm.csv_source import csv_connector
-        from crm.sync import run_sync
+    def run_sync(self, fire_time: dt.datetime) -> list[Outcome]:
+        """Sync crm.yaml's source (incremental, or a due full reconcile), then celebrate what it crossed.
+
+        A sync still running (started by hand, or by a worker that lost the lead) is left to finish.
+        """
+        from crm.sources import load_crm, sync_source
+        from crm.sync import SyncBusy
         from kpi.config import load_people
 
-        sync = self.config.sync
-        assert sync is not None and sync.path
-        run_sync(
-            self.kpibot.engine,
-            csv_connector(Path(sync.path), self.config_dir),
-            full=True,
-            people=load_people(self.config_dir),
-        )
+        try:
+            report = sync_source(
+                self.kpibot.engine,
+                load_crm(self.config_dir),
+                directory=self.config_dir,
+                people=load_people(self.config_dir),
+            )
+        except SyncBusy as busy:
+            log.info("sync skipped", extra={"command": "sync", "detail": str(busy)})
+            return []
+        log.info("synced", extra={"command": "sync", "detail": " | ".join(report.lines())})
         self.kpibot.reload_directory()
-        return self.run_celebrations(_fire_time)
+        return self.run_celebrations(fire_time)
 
     def report_failures(self, job: str, outcomes: list[Outcome]) -> None:
         failed = [o for o in outcomes if o.status == "failed"]
@@ -148,7 +155,7 @@ class Worker:
     def jobs(self) -> list[Job]:
         cfg = self.config
         jobs = [Job("celebrations", IntervalTrigger(seconds=cfg.celebrations.every_seconds), self.run_celebrations)]
-        if cfg.sync and cfg.sync.path:
+        if cfg.sync:
             jobs.append(Job("sync", IntervalTrigger(minutes=cfg.sync.every_minutes), self.run_sync))
         return jobs + self.extra_jobs
 
