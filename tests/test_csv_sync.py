@@ -20,9 +20,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import aliased
 
 from crm.csv_source import csv_connector
-from crm.sync import Page, SyncReport, run_sync
+from crm.sync import SyncReport, run_sync
 from kpi.config import ConfigError, load_people
-from kpi.schema import Account, Activity, Deal, Lead, Rep, SyncRun, SyncState, Team
+from kpi.schema import Account, Activity, Deal, Lead, Rep, SyncRun, Team
 from kpi.schema import Reject as RejectRow
 
 REPO = Path(__file__).parents[1]
@@ -391,85 +391,6 @@ def test_a_file_in_another_encoding_says_how_to_fix_it(engine, export, config):
 
     with pytest.raises(ConfigError, match=r"deals.csv: this is not utf-8-sig text .* Set 'encoding:' in"):
         sync(engine, export, config)
-
-
-# -- the runner, with a connector written here --------------------------------------------------------------
-
-
-class FakeConnector:
-    """A connector from literal pages: what a CRM API connector will hand the runner."""
-
-    source = "fake"
-
-    def __init__(self, pages: dict[str, list[Page]]) -> None:
-        self.pages = pages
-        self.objects = tuple(pages)
-        self.cursors: dict[str, str | None] = {}
-
-    def read(self, object: str, cursor: str | None):
-        self.cursors[object] = cursor
-        return iter(self.pages[object])
-
-
-def test_teams_link_to_parents_and_managers_written_after_them(engine):
-    def pages() -> dict[str, list[Page]]:  # fresh records for each run: the runner rewrites them
-        return {
-            "teams": [
-                Page([{"crm_id": "t2", "name": "West 1", "parent_crm_id": "t1", "manager_crm_id": "r1"}]),
-                Page([{"crm_id": "t1", "name": "West", "parent_crm_id": None, "manager_crm_id": "r9"}]),
-            ],
-            "reps": [Page([{"crm_id": "r1", "name": "Morgan", "role": "manager", "team_crm_id": "t2"}])],
-        }
-
-    report = run_sync(engine, FakeConnector(pages()), full=True, now=NOW)
-
-    with engine.connect() as connection:
-        parent, manager = aliased(Team), aliased(Rep)
-        teams = connection.execute(
-            select(Team.name, parent.name, manager.name)
-            .outerjoin(parent, parent.id == Team.parent_id)
-            .outerjoin(manager, manager.id == Team.manager_id)
-            .order_by(Team.name)
-        ).all()
-    assert teams == [("West", None, None), ("West 1", "West", "Morgan")]
-    assert [(r.location, r.reason) for r in report.rejects] == [
-        ("teams t1", "unknown manager 'r9': no reps record with that id; imported without a manager")
-    ]
-
-    again = run_sync(engine, FakeConnector(pages()), full=True, now=LATER)
-    assert again.counts["teams"].updated == 0 and again.counts["teams"].unchanged == 2
-
-
-def test_an_incremental_sync_keeps_what_it_did_not_read_and_saves_the_cursor(engine):
-    first = {"reps": [Page([{"crm_id": "r1", "name": "Ann"}, {"crm_id": "r2", "name": "Ben"}], cursor="c1")]}
-    run_sync(engine, FakeConnector(first), full=True, now=NOW)
-    connector = FakeConnector({"reps": [Page([{"crm_id": "r2", "name": "Benjamin"}], cursor="c2")]})
-
-    report = run_sync(engine, connector, full=False, now=LATER)
-
-    assert connector.cursors == {"reps": "c1"}
-    assert (report.counts["reps"].updated, report.counts["reps"].deleted) == (1, 0)
-    with engine.connect() as connection:
-        names = connection.execute(select(Rep.name, Rep.deleted_at).order_by(Rep.crm_id)).all()
-        cursor = connection.execute(select(SyncState.cursor).where(SyncState.source == "fake")).scalar()
-    assert names == [("Ann", None), ("Benjamin", None)] and cursor == "c2"
-
-
-def test_a_failing_sync_rolls_back_and_records_the_error(engine):
-    def broken():
-        yield Page([{"crm_id": "r1", "name": "Ann"}])
-        raise OSError("connection reset by the CRM")
-
-    connector = FakeConnector({"reps": []})
-    connector.read = lambda object, cursor: broken()
-
-    with pytest.raises(OSError, match="connection reset"):
-        run_sync(engine, connector, full=True, now=NOW)
-
-    with engine.connect() as connection:
-        assert connection.execute(select(func.count()).select_from(Rep)).scalar() == 0
-        run = connection.execute(select(SyncRun.status, SyncRun.error, SyncRun.created)).one()
-    assert run == ("failed", "OSError: connection reset by the CRM", 0)
 
 
 # -- the Maven sample ----------------------------------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""The guarantees the sync runner gives every connector, with connectors written here from literal pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+
+from crm.interface import Counts
+from crm.sync import Page, SyncBusy, run_sync
+from kpi.locks import DatabaseLock
+from kpi.schema import Rep, SyncRun, SyncState, Team
+
+NOW = dt.datetime(2024, 7, 1, 12, 0)
+LATER = dt.datetime(2024, 7, 2, 12, 0)
+
+
+class FakeConnector:
+    """A connector from literal pages: what a CRM API connector hands the runner."""
+
+    source = "fake"
+
+    def __init__(self, pages: dict[str, list[Page]], fail_after: int | None = None) -> None:
+        self.pages = pages
+        self.objects = tuple(pages)
+        self.cursors: dict[str, str | None] = {}
+        self.fail_after = fail_after  # pages handed out (over all objects) before the connection "breaks"
+        self.served = 0
+
+    def read(self, object: str, cursor: str | None) -> Iterator[Page]:
+        self.cursors[object] = cursor
+        for page in self.pages[object]:
+            if self.served == self.fail_after:
+                raise ConnectionResetError("connection reset by the CRM")
+            self.served += 1
+            yield page
+
+
+def rep_pages(*pages: list[tuple[str, str]], cursors: bool = True) -> dict[str, list[Page]]:
+    """Pages of reps from (crm_id, name) pairs; page k carries cursor "ck" (fresh dicts each time)."""
+    return {
+        "reps": [
+            Page([{"crm_id": crm_id, "name": name} for crm_id, name in page], cursor=f"c{k}" if cursors else None)
+            for k, page in enumerate(pages, start=1)
+        ]
+    }
+
+
+def reps(engine) -> list[tuple]:
+    with engine.connect() as connection:
+        return connection.execute(select(Rep.crm_id, Rep.name, Rep.deleted_at).order_by(Rep.crm_id)).all()
+
+
+def cursor(engine) -> str | None:
+    with engine.connect() as connection:
+        return connection.execute(select(SyncState.cursor).where(SyncState.source == "fake")).scalar()
+
+
+def runs(engine) -> list[tuple]:
+    with engine.connect() as connection:
+        query = select(SyncRun.full, SyncRun.status, SyncRun.created, SyncRun.updated, SyncRun.deleted)
+        return connection.execute(query.order_by(SyncRun.id)).all()
+
+
+def test_teams_link_to_parents_and_managers_written_after_them(engine):
+    def pages() -> dict[str, list[Page]]:  # fresh records for each run: the runner rewrites them
+        return {
+            "teams": [
+                Page([{"crm_id": "t2", "name": "West 1", "parent_crm_id": "t1", "manager_crm_id": "r1"}]),
+                Page([{"crm_id": "t1", "name": "West", "parent_crm_id": None, "manager_crm_id": "r9"}]),
+            ],
+            "reps": [Page([{"crm_id": "r1", "name": "Morgan", "role": "manager", "team_crm_id": "t2"}])],
+        }
+
+    report = run_sync(engine, FakeConnector(pages()), full=True, now=NOW)
+
+    with engine.connect() as connection:
+        parent, manager = aliased(Team), aliased(Rep)
+        teams = connection.execute(
+            select(Team.name, parent.name, manager.name)
+            .outerjoin(parent, parent.id == Team.parent_id)
+            .outerjoin(manager, manager.id == Team.manager_id)
+            .order_by(Team.name)
+        ).all()
+    assert teams == [("West", None, None), ("West 1", "West", "Morgan")]
+    assert [(r.location, r.reason) for r in report.rejects] == [
+        ("teams t1", "unknown manager 'r9': no reps record with that id; imported without a manager")
+    ]
+
+    again = run_sync(engine, FakeConnector(pages()), full=True, now=LATER)
+    assert again.counts["teams"].updated == 0 and again.counts["teams"].unchanged == 2
+
+
+def test_an_incremental_sync_keeps_what_it_did_not_read_and_saves_the_cursor(engine):
+    run_sync(engine, FakeConnector(rep_pages([("r1", "Ann"), ("r2", "Ben")])), full=True, now=NOW)
+    connector = FakeConnector({"reps": [Page([{"crm_id": "r2", "name": "Benjamin"}], cursor="c9")]})
+
+    report = run_sync(engine, connector, full=False, now=LATER)
+
+    assert connector.cursors == {"reps": "c1"}
+    assert (report.counts["reps"].updated, report.counts["reps"].deleted) == (1, 0)
+    assert reps(engine) == [("r1", "Ann", None), ("r2", "Benjamin", None)]
+    assert cursor(engine) == "c9"
+
+
+def test_records_a_page_reports_deleted_stop_counting_and_come_back_when_seen_again(engine):
+    run_sync(engine, FakeConnector(rep_pages([("r1", "Ann"), ("r2", "Ben")])), full=True, now=NOW)
+    deletion = FakeConnector({"reps": [Page(deleted=["r2", "r7"], cursor="c2")]})  # r7 was never imported
+
+    report = run_sync(engine, deletion, full=False, now=LATER)
+
+    assert str(report.counts["reps"]) == "0 created, 0 updated, 0 unchanged, 1 deleted, 0 rejected"
+    assert reps(engine) == [("r1", "Ann", None), ("r2", "Ben", LATER)]
+
+    restored = run_sync(engine, FakeConnector(rep_pages([("r2", "Ben")])), full=False, now=LATER)
+    assert str(restored.counts["reps"]) == "0 created, 1 updated, 0 unchanged, 0 deleted, 0 rejected"
+    assert reps(engine) == [("r1", "Ann", None), ("r2", "Ben", None)]
+
+
+def test_a_killed_incremental_sync_keeps_its_committed_pages_and_the_next_one_resumes_there(engine):
+    run_sync(engine, FakeConnector(rep_pages([("r1", "Ann")])), full=True, now=NOW)
+    changes = ([("r2", "Ben")], [("r3", "Cy")], [("r1", "Anne")])
+
+    with pytest.raises(ConnectionResetError):
+        run_sync(engine, FakeConnector(rep_pages(*changes), fail_after=2), full=False, now=LATER)
+
+    assert reps(engine) == [("r1", "Ann", None), ("r2", "Ben", None), ("r3", "Cy", None)]
+    assert cursor(engine) == "c2"
+    assert runs(engine)[-1] == (False, "failed", 2, 0, 0)  # what the failed run kept
+
+    resumed = FakeConnector({"reps": rep_pages(*changes)["reps"][2:]})  # the CRM answers from cursor c2 on
+    run_sync(engine, resumed, full=False, now=LATER)
+
+    assert resumed.cursors == {"reps": "c2"}
+    assert reps(engine) == [("r1", "Anne", None), ("r2", "Ben", None), ("r3", "Cy", None)]
+    assert cursor(engine) == "c3"
+
+
+def test_a_failed_full_sync_changes_nothing_and_records_the_error(engine):
+    run_sync(engine, FakeConnector(rep_pages([("r1", "Ann")])), full=True, now=NOW)
+    broken = FakeConnector(rep_pages([("r1", "Anne"), ("r2", "Ben")], [("r3", "Cy")]), fail_after=1)
+
+    with pytest.raises(ConnectionResetError):
+        run_sync(engine, broken, full=True, now=LATER)
+
+    assert reps(engine) == [("r1", "Ann", None)]
+    assert cursor(engine) == "c1"
+    with engine.connect() as connection:
+        error = connection.execute(select(SyncRun.error).order_by(SyncRun.id.desc()).limit(1)).scalar()
+    assert error == "ConnectionResetError: connection reset by the CRM"
+    assert runs(engine)[-1] == (True, "failed", 0, 0, 0)
+
+
+def test_a_full_sync_marks_deleted_what_it_did_not_read(engine):
+    run_sync(engine, FakeConnector(rep_pages([("r1", "Ann"), ("r2", "Ben")])), full=True, now=NOW)
+
+    report = run_sync(engine, FakeConnector(rep_pages([("r1", "Ann")])), full=True, now=LATER)
+
+    assert str(report.counts["reps"]) == "0 created, 0 updated, 1 unchanged, 1 deleted, 0 rejected"
+    assert reps(engine) == [("r1", "Ann", None), ("r2", "Ben", LATER)]
+    assert runs(engine) == [(True, "ok", 2, 0, 0), (True, "ok", 0, 0, 1)]
+
+
+def test_a_second_sync_of_the_same_source_is_refused_while_one_runs(engine):
+    running = DatabaseLock(engine, "sync:fake")
+    assert running.try_acquire()
+
+    with pytest.raises(SyncBusy, match="another fake sync is running"):
+        run_sync(engine, FakeConnector(rep_pages([("r1", "Ann")])), full=True, now=NOW)
+    other_source = FakeConnector(rep_pages([("r1", "Ann")]))
+    other_source.source = "other"
+    assert run_sync(engine, other_source, full=True, now=NOW).status == "ok"
+
+    running.release()
+    assert run_sync(engine, FakeConnector(rep_pages([("r1", "Ann")])), full=True, now=NOW).status == "ok"
+    assert reps(engine) == [("r1", "Ann", None), ("r1", "Ann", None)]  # one per source
+
+
+def test_progress_is_reported_after_every_page_with_the_expected_total(engine):
+    pages = rep_pages([("r1", "Ann"), ("r2", "Ben")], [("r3", "Cy")])
+    for page in pages["reps"]:
+        page.total = 3
+    heard: list[tuple[str, str, int | None]] = []
+
+    def progress(name: str, counts: Counts, total: int | None) -> None:
+        heard.append((name, str(counts), total))
+
+    run_sync(engine, FakeConnector(pages), full=True, now=NOW, progress=progress)
+
+    assert heard == [
+        ("reps", "2 created, 0 updated, 0 unchanged, 0 deleted, 0 rejected", 3),
+        ("reps", "3 created, 0 updated, 0 unchanged, 0 deleted, 0 rejected", 3),
+    ]
+
+
+def test_a_sync_run_is_logged_with_its_kind_and_counts(engine):
+    run_sync(engine, FakeConnector(rep_pages([("r1", "Ann")])), full=True, now=NOW)
+    run_sync(engine, FakeConnector(rep_pages([("r2", "Ben")])), full=False, now=LATER)
+
+    with engine.connect() as connection:
+        started = connection.execute(select(SyncRun.started_at).order_by(SyncRun.id)).scalars().all()
+        assert connection.execute(select(func.count()).select_from(SyncState)).scalar() == 1
+    assert runs(engine) == [(True, "ok", 1, 0, 0), (False, "ok", 1, 0, 0)]
+    assert started == [NOW, LATER]
