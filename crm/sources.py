@@ -63,8 +63,7 @@ class CrmConfig(Strict):
 
 def load_crm(directory: Path | None = None) -> CrmConfig:
     """crm.yaml from the config folder (every setting has a default: the file is optional)."""
-    path = (directory or config_dir()) / "crm.yaml"
-    return load_model(CrmConfig, path) if path.exists() else CrmConfig()
+    return load_model(CrmConfig, (directory or config_dir()) / "crm.yaml")
 
 
 def connector_for(
