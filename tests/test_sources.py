@@ -10,11 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from crm.pipedrive import PipedriveConnector
 from crm.sources import CrmConfig, connector_for, full_due, load_crm, sync_source
 from crm.sync import run_sync
+from digests.schedule_config import ScheduleConfig
+from digests.scheduler import Worker
 from kpi.config import ConfigError
+from kpi.locks import DatabaseLock
+from kpi.schema import SyncRun
+from kpi.service import Kpibot
 from tests.fakes.pipedrive import TOKEN, FakePipedrive
 from tests.test_sync_runner import FakeConnector, rep_pages
 
@@ -129,3 +135,22 @@ def test_kpibot_sync_prints_what_changed_and_sync_status_shows_cursors_and_runs(
     assert len(created) == 3 and int(run[1]) == sum(created)
     assert missing.returncode == 2
     assert "Set PIPEDRIVE_API_TOKEN in the environment" in missing.stderr
+
+
+def test_the_worker_syncs_crm_yaml_source_and_leaves_a_running_sync_alone(engine, tmp_path, monkeypatch):
+    (tmp_path / "crm.yaml").write_text("source: pipedrive\n")
+    worker = Worker(Kpibot(engine, ROOT / "config"), client=None, config=ScheduleConfig(), config_dir=tmp_path)
+    with FakePipedrive() as fake:
+        monkeypatch.setenv("PIPEDRIVE_API_TOKEN", TOKEN)
+        monkeypatch.setenv("PIPEDRIVE_BASE_URL", fake.url)
+        running = DatabaseLock(engine, "sync:pipedrive")
+        running.try_acquire()
+        skipped = worker.run_sync(NOW)
+        running.release()
+        worker.run_sync(NOW)
+
+    assert skipped == []
+    with engine.connect() as connection:
+        runs = connection.execute(select(SyncRun.source, SyncRun.full, SyncRun.status)).all()
+    assert runs == [("pipedrive", True, "ok")]
+    assert worker.kpibot.directory.find_person("zoe@example.com").name == "Zoë Ångström"  # known at once
