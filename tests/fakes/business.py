@@ -157,7 +157,7 @@ def sample() -> Business:
 
 
 def write_csv(business: Business, folder: Path) -> Path:
-    """The business as the CSV exports that config/csv.yaml reads (reps, deals, activities, leads).
+    """The business as the CSV exports that config/csv.yaml reads (reps, accounts, deals, activities, leads).
 
     One column is extra: activities.csv's ``completed`` says when a planned activity took place (empty while
     it has not); the shipped mapping reads ``date`` for both times, a test maps ``occurred_at`` to it.
@@ -165,68 +165,80 @@ def write_csv(business: Business, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     email = {person.id: person.email for person in business.people}
 
-    def write(name: str, header: list[str], rows: list[list[object]]) -> None:
-        with (folder / name).open("w", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file)
-            writer.writerow(header)
-            writer.writerows(["" if value is None else value for value in row] for row in rows)
-
     def when(moment: dt.datetime | None) -> str | None:
         return moment.isoformat(sep=" ") if moment else None
 
-    write("reps.csv", ["name", "email", "team", "role"], [[p.name, p.email, "", "rep"] for p in business.people])
+    def write(name: str, rows: list[dict[str, object]], header: list[str] | None = None) -> None:
+        with (folder / name).open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, header or list(rows[0]))
+            writer.writeheader()
+            writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows)
+
+    people = business.people
+    write(
+        "reps.csv",
+        [
+            {
+                "name": p.name,
+                "email": p.email,
+                "team": "Sales",
+                "role": "rep",
+                "hired_date": None,
+                "left_date": None if p.active else "2026-01-01",
+            }
+            for p in people
+        ],
+    )
+    write("accounts.csv", [], ["account_id", "name", "owner_email", "industry", "customer_since", "churned_on"])
     write(
         "deals.csv",
         [
-            "deal_id",
-            "name",
-            "owner_email",
-            "amount",
-            "currency",
-            "stage",
-            "type",
-            "probability",
-            "created_date",
-            "close_date",
-        ],
-        [
-            [
-                s.id,
-                s.name,
-                email[s.owner],
-                s.amount,
-                "USD",
-                s.stage,
-                "New Business",
-                s.probability,
-                when(s.created),
-                when(s.closed),
-            ]
+            {
+                "deal_id": s.id,
+                "name": s.name,
+                "owner_email": email[s.owner],
+                "account_id": None,
+                "amount": s.amount,
+                "currency": "USD",
+                "stage": s.stage,
+                "type": "New Business",
+                "probability": s.probability,
+                "created_date": when(s.created),
+                "close_date": when(s.closed),
+            }
             for s in business.sales
         ],
     )
     write(
         "activities.csv",
-        ["activity_id", "type", "owner_email", "deal_id", "date", "completed"],
         [
-            [t.id, t.kind.title(), email[t.owner], t.sale, when(t.at), when(t.at) if t.done else None]
+            {
+                "activity_id": t.id,
+                "type": t.kind.title(),
+                "owner_email": email[t.owner],
+                "deal_id": t.sale,
+                "account_id": None,
+                "date": when(t.at),
+                "completed": when(t.at) if t.done else None,
+            }
             for t in business.touches
         ],
     )
     write(
         "leads.csv",
-        ["lead_id", "name", "owner_email", "source", "status", "created_date", "converted_date", "deal_id"],
         [
-            [
-                p.id,
-                f"{p.first_name} {p.last_name}",
-                email[p.owner],
-                p.source,
-                "converted" if p.converted else "open",
-                when(p.created),
-                when(p.converted),
-                p.converted_sale,
-            ]
+            {
+                "lead_id": p.id,
+                "name": f"{p.first_name} {p.last_name}",
+                "owner_email": email[p.owner],
+                "source": p.source,
+                "status": "converted" if p.converted else "open",
+                "created_date": when(p.created),
+                "mql_date": None,
+                "sql_date": None,
+                "converted_date": when(p.converted),
+                "deal_id": p.converted_sale,
+            }
             for p in business.prospects
         ],
     )
