@@ -98,13 +98,14 @@ class PipedriveConnector:
     def _deals(self, cursor: str | None) -> Iterator[Page]:
         """Live deals changed since the cursor; then, on an incremental sync, those deleted since then.
 
-        Pipedrive lists deleted deals only when asked (``status=deleted``). Their pages keep the cursor
-        the live deals reached: a deletion is re-read by the next sync (harmlessly) rather than letting a
-        late deletion move the cursor past a live change not yet read.
+        Pipedrive lists deleted deals only when asked (``status=deleted``), in a list of their own, so the
+        cursor holds two positions, ``"<live>;<deleted>"`` while they differ: a sync killed between the two
+        lists resumes each where it stopped, and no deletion is skipped.
         """
+        live, _, deleted = (cursor or "").partition(";")
+        deleted = deleted or live
         stages = self.stages()
-        latest = cursor
-        for items, page in self._v2_pages("/api/v2/deals", cursor):
+        for items, page in self._v2_pages("/api/v2/deals", live or None):
             for deal in items:
                 location = f"Pipedrive deal {deal.get('id')}"
                 if deal.get("status") == "deleted" or deal.get("is_deleted"):
@@ -117,18 +118,28 @@ class PipedriveConnector:
                     continue
                 page.records.append(record)
                 page.locations.append(location)
-            latest = page.cursor or latest
+            live = page.cursor or live
+            page.cursor = _positions(live, deleted) if cursor else page.cursor
             yield page
         if cursor is None:
             return  # a full sync: the runner deletes what it did not read
-        for items, _ in self._v2_pages("/api/v2/deals", cursor, status="deleted"):
-            yield Page(deleted=[crm_id(deal.get("id")) for deal in items], cursor=latest)
+        for items, page in self._v2_pages("/api/v2/deals", deleted, status="deleted"):
+            deleted = page.cursor or deleted
+            yield Page(deleted=[crm_id(deal.get("id")) for deal in items], cursor=_positions(live, deleted))
+        # Every deletion up to this list's start is read, and the live list ended before it: a deletion not
+        # read yet is newer than the live position (the lookback covers clock skew). One position again.
+        yield Page(cursor=_positions(live, max(live, deleted)))
 
     def _activities(self, cursor: str | None) -> Iterator[Page]:
+        """Calls and meetings. On an incremental sync, an activity of another type (a call turned into a task)
+        or deleted is reported deleted: it must stop counting; a full sync simply does not read it.
+        """
         for items, page in self._v2_pages("/api/v2/activities", cursor):
             for activity in items:
                 kind = ACTIVITY_TYPES.get(activity.get("type"))
                 if kind is None or activity.get("is_deleted"):
+                    if cursor is not None:
+                        page.deleted.append(crm_id(activity.get("id")))
                     continue
                 location = f"Pipedrive activity {activity.get('id')}"
                 try:
@@ -198,12 +209,10 @@ def _deal(deal: dict[str, Any], stages: dict[int, str]) -> dict[str, Any]:
     stage = stages.get(stage_id) if stage_id is not None else None
     if stage is None and stage_id is not None:
         stage = str(stage_id)
-    if status == "won":
-        closed = parse_time(deal.get("won_time")) or parse_time(deal.get("close_time"))
-    elif status == "lost":
-        closed = parse_time(deal.get("lost_time")) or parse_time(deal.get("close_time"))
+    if status in ("won", "lost"):
+        closed = _first_time(deal, f"{status}_time", "close_time")
     else:
-        closed = parse_time(deal.get("close_time")) or parse_date(deal.get("expected_close_date"))
+        closed = _first_time(deal, "close_time") or parse_date(deal.get("expected_close_date"), "expected_close_date")
     return {
         "crm_id": crm_id(deal.get("id")),
         "name": deal.get("title"),
@@ -213,8 +222,8 @@ def _deal(deal: dict[str, Any], stages: dict[int, str]) -> dict[str, Any]:
         "stage": stage,
         "status": status,
         "probability": probability(deal.get("probability"), percent=True),
-        "created_at": parse_time(deal.get("add_time")),
-        "updated_at": parse_time(deal.get("update_time")),
+        "created_at": _first_time(deal, "add_time"),
+        "updated_at": _first_time(deal, "update_time"),
         "close_date": closed,
     }
 
@@ -223,15 +232,23 @@ def _activity(activity: dict[str, Any], kind: str) -> dict[str, Any]:
     """An activity; ``occurred_at`` is its due date and time, and only once it is done (else None)."""
     occurred = None
     if activity.get("done"):
-        occurred = _due(activity.get("due_date"), activity.get("due_time")) or parse_time(activity.get("add_time"))
+        occurred = _due(activity.get("due_date"), activity.get("due_time")) or _first_time(activity, "add_time")
     return {
         "crm_id": crm_id(activity.get("id")),
         "type": kind,
         "owner_crm_id": crm_id(activity.get("owner_id")),
         "deal_crm_id": crm_id(activity.get("deal_id")),
-        "created_at": parse_time(activity.get("add_time")),
+        "created_at": _first_time(activity, "add_time"),
         "occurred_at": occurred,
     }
+
+
+def _first_time(record: dict[str, Any], *fields: str) -> dt.datetime | None:
+    """The first of ``fields`` that holds a time (a value that is not a time is rejected, naming its field)."""
+    for field in fields:
+        if (moment := parse_time(record.get(field), field)) is not None:
+            return moment
+    return None
 
 
 def _due(date: Any, time_of_day: Any) -> dt.datetime | None:
@@ -244,6 +261,11 @@ def _due(date: Any, time_of_day: Any) -> dt.datetime | None:
     except ValueError:
         raise ValueError(f"due_time {time_of_day!r} is not a time") from None
     return dt.datetime.combine(day.date(), clock)
+
+
+def _positions(live: str, deleted: str) -> str:
+    """The deals cursor: the live list's position, and the deleted list's when it differs."""
+    return live if live == deleted else f"{live};{deleted}"
 
 
 def _format_time(moment: dt.datetime) -> str:
