@@ -113,14 +113,30 @@ class JsonApi:
     def post(self, path: str, body: Any, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("POST", path, params=params, body=body)
 
-    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None) -> Any:
-        """Send one request (``path`` relative to ``base_url``, or a full URL) and return the decoded JSON."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        form: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send one request (``path`` relative to ``base_url``, or a full URL) and return the decoded JSON.
+
+        ``body`` is sent as JSON, ``form`` as an HTML form (OAuth token endpoints want that, and secrets in
+        a body stay out of the access logs that record URLs).
+        """
         url = path if "://" in path else f"{self.base_url}{path}"
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urllib.parse.urlencode(params)}"
-        data = None if body is None else json.dumps(body).encode("utf-8")
         headers = dict(self.headers)
-        if data is not None:
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode("utf-8")
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         where = f"{self.vendor} {method} {urllib.parse.urlsplit(url).path}"
         attempt = 0

@@ -57,6 +57,9 @@ class Connector(Protocol):
     source: str
     #: The canonical objects this source provides (names from :data:`crm.canonical.OBJECTS`).
     objects: Collection[str]
+    # Optional: ``warnings: list[str]``, what the connector could not vouch for during the read ("the
+    # delete log starts after the cursor: deletions before it wait for the next full sync"); the runner
+    # copies them into the report.
 
     def read(self, object: str, cursor: str | None) -> Iterable[Page]:
         """Yield the pages of one object; ``cursor`` is None on a full sync.
@@ -94,6 +97,7 @@ class SyncReport:
     counts: dict[str, Counts] = field(default_factory=dict)
     committed: dict[str, Counts] = field(default_factory=dict)  # the counts as of the last commit
     rejects: list[Reject] = field(default_factory=list)  # the first ones; all are in the rejects table
+    warnings: list[str] = field(default_factory=list)  # what the connector could not vouch for
     people: PeopleReport | None = None
 
     @property
@@ -124,6 +128,8 @@ class SyncReport:
             yield f"  {name}: {counts}"
         if self.people:
             yield f"  people.yaml: {self.people}"
+        for warning in self.warnings:
+            yield f"  warning: {warning}"
         for reject in self.rejects:
             yield f"  rejected: {reject.location}: {reject.reason}"
         hidden = self.total.rejected - len(self.rejects)

@@ -95,6 +95,7 @@ def run_sync(
                 if name in connector.objects:
                     _sync_object(connection, connector, writer, name, full, checkpoint, progress)
             writer.link_deferred()
+            report.warnings = list(getattr(connector, "warnings", ()))
             if people:
                 report.people = apply_people(connection, people, now=now)
             _refresh_statistics(connection, report)
