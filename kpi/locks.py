@@ -3,7 +3,8 @@
 On PostgreSQL the holder keeps a session advisory lock on a connection of its own: if the process dies, the
 connection closes, the lock is released, and a waiting process takes it at its next try. On SQLite (no
 advisory locks) a lease row with an expiry plays the same part: the holder renews it by calling
-:meth:`DatabaseLock.try_acquire` again (at least every ``LEASE_TTL``), another takes it once it has expired.
+:meth:`DatabaseLock.try_acquire` again (at least every ``LEASE_TTL``), another takes it once it has expired,
+or at once when the holder was a process of this machine that has died (a killed sync is re-run at once).
 """
 
 from __future__ import annotations
@@ -94,7 +95,25 @@ class DatabaseLock:
         ).rowcount
         if renewed:
             return True
-        if connection.execute(select(table.c.name).where(table.c.name == self.name)).first() is not None:
+        holder = connection.execute(select(table.c.holder).where(table.c.name == self.name)).scalar()
+        if holder is not None and not _dead(holder):
             return False
+        if holder is not None:  # its process died on this machine: no need to wait for the lease to expire
+            connection.execute(table.delete().where(table.c.name == self.name, table.c.holder == holder))
         connection.execute(table.insert().values(name=self.name, holder=self.holder, expires_at=now + LEASE_TTL))
         return True
+
+
+def _dead(holder: str) -> bool:
+    """Whether a lease holder ("host:pid:tag") is a process of this machine that no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it runs, as another user
+        return False
+    return False

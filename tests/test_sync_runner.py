@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -205,3 +209,19 @@ def test_a_sync_run_is_logged_with_its_kind_and_counts(engine):
         assert connection.execute(select(func.count()).select_from(SyncState)).scalar() == 1
     assert runs(engine) == [(True, "ok", 1, 0, 0), (False, "ok", 1, 0, 0)]
     assert started == [NOW, LATER]
+
+
+def test_on_sqlite_a_lock_left_by_a_killed_process_of_this_machine_is_taken_at_once(engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's advisory locks die with their connection")
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    living = DatabaseLock(engine, "sync:fake", holder=f"{socket.gethostname()}:{os.getpid()}:living")
+    assert living.try_acquire()
+    assert DatabaseLock(engine, "sync:fake").try_acquire() is False  # a living holder keeps it until it expires
+    living.release()
+    dead = DatabaseLock(engine, "sync:fake", holder=f"{socket.gethostname()}:{finished.stdout.strip()}:dead")
+    assert dead.try_acquire()
+
+    report = run_sync(engine, FakeConnector(rep_pages([("r1", "Ann")])), full=True, now=NOW)
+
+    assert report.status == "ok"
