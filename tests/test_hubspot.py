@@ -13,15 +13,18 @@ import json
 import time
 from decimal import Decimal
 from email.message import Message
+from functools import partial
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import aliased
 
 from crm.http import ApiError, Throttle
 from crm.hubspot import RATE_LIMIT, SEARCH_RATE_LIMIT, HubSpotConnector, rate_limit_wait
 from crm.sync import run_sync
-from kpi.schema import Activity, Deal, Lead, Rep, SyncState, Team
+from kpi.schema import Activity, Deal, Lead, Rep, Team
+from tests import crm_rows
+from tests.crm_rows import counts
 from tests.fakes.business import sample
 from tests.fakes.hubspot import START, TOKEN, FakeHubSpot, iso, ms
 
@@ -95,19 +98,13 @@ def reps(engine: Engine) -> dict[str, dict]:
     return _by_id(engine, query.outerjoin(Team, Rep.team_id == Team.id))
 
 
-def cursors(engine: Engine) -> dict[str, str]:
-    with engine.connect() as connection:
-        return dict(connection.execute(select(SyncState.object, SyncState.cursor)).all())
-
-
-def revenue(engine: Engine) -> Decimal:
-    query = select(func.coalesce(func.sum(Deal.amount), 0)).where(Deal.status == "won", Deal.deleted_at.is_(None))
-    with engine.connect() as connection:
-        return Decimal(connection.execute(query).scalar())
+#: HubSpot's cursors, and what its won deals are worth (tests/crm_rows.py).
+cursors = partial(crm_rows.cursors, source="hubspot")
+revenue = partial(crm_rows.revenue, source="hubspot")
 
 
 def searches(fake: FakeHubSpot, path: str = DEALS_SEARCH) -> list[dict]:
-    return [body for method, served, body in fake.requests if method == "POST" and served == path]
+    return [request.body for request in fake.requests if request.method == "POST" and request.path == path]
 
 
 # -- full sync ---------------------------------------------------------------------------------------
@@ -117,7 +114,7 @@ def test_full_sync_gives_the_canonical_rows(engine, fake):
     report = run_sync(engine, connector(fake), full=True, now=NOW)
 
     assert report.status == "ok", list(report.lines())
-    assert {name: str(counts) for name, counts in report.counts.items()} == {
+    assert counts(report) == {
         "teams": "2 created, 0 updated, 0 unchanged, 0 deleted, 0 rejected",
         "reps": "5 created, 0 updated, 0 unchanged, 0 deleted, 0 rejected",
         "deals": "147 created, 0 updated, 0 unchanged, 0 deleted, 0 rejected",
@@ -255,7 +252,7 @@ def test_the_business_data_set_loads_in_hubspot_shapes(engine, fake):
     report = run_sync(engine, connector(fake), full=True, now=NOW)
 
     assert report.status == "ok", list(report.lines())
-    assert {name: counts.created for name, counts in report.counts.items()} == {
+    assert {name: object_counts.created for name, object_counts in report.counts.items()} == {
         "teams": 0,
         "reps": 5,
         "deals": 40,
@@ -483,10 +480,10 @@ def test_a_429_is_waited_out_as_hubspot_says(engine, fake):
     assert report.status == "ok"
     assert report.counts["deals"].created == 147
     assert sleeps == [10.0]  # X-HubSpot-RateLimit-Interval-Milliseconds: 10000
-    lists = [params for method, path, params in fake.requests if path == "/crm/v3/objects/deals"]
+    lists = [request.params for request in fake.requests if request.path == "/crm/v3/objects/deals"]
     assert "after" not in lists[0] and "after" not in lists[1]  # refused once, then served
 
-    fake.rate_limit_once(DEALS_SEARCH, {"Retry-After": "3"})
+    fake.rate_limit_once(DEALS_SEARCH, headers={"Retry-After": "3"})
     sleeps.clear()
     report = run_sync(engine, connector(fake, sleeps), full=False, now=NOW)
     assert report.status == "ok"

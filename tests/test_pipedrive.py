@@ -12,20 +12,23 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from crm.http import ApiError, Throttle
 from crm.interface import SyncReport
 from crm.pipedrive import RATE_LIMIT, PipedriveConnector
 from crm.sync import SyncBusy, run_sync
 from kpi.locks import DatabaseLock
-from kpi.schema import Activity, Base, Deal, Rep, SyncRun, SyncState
+from kpi.schema import Activity, Deal, Rep
+from tests import crm_rows
 from tests.conftest import emptied
+from tests.crm_rows import changed, counts
 from tests.fakes.business import sample
-from tests.fakes.pipedrive import TOKEN, FakePipedrive
+from tests.fakes.pipedrive import RATE_LIMITED, TOKEN, FakePipedrive
 
 NOW = dt.datetime(2026, 4, 2, 12, 0)
 LATER = dt.datetime(2026, 4, 3, 12, 0)
@@ -76,59 +79,12 @@ def sync(
     return run_sync(engine, connector, full=full, now=now)
 
 
-def counts(report: SyncReport) -> dict[str, str]:
-    return {name: str(object_counts) for name, object_counts in report.counts.items()}
-
-
-def rows(engine: Engine, model: type[Base]) -> dict[str, dict[str, Any]]:
-    """The Pipedrive rows of a table by crm_id: every column but the ids, a reference as the crm_id it points to
-    (``owner``: "101"), so that two databases with the same data compare equal.
-    """
-    table = model.__table__
-    columns, joined = [], table
-    for column in table.columns:
-        if column.name in ("id", "crm", "crm_id"):
-            continue
-        foreign = next(iter(column.foreign_keys), None)
-        if foreign is None:
-            columns.append(column)
-            continue
-        target = foreign.column.table.alias(f"{column.name}_target")
-        joined = joined.outerjoin(target, column == target.c.id)
-        columns.append(target.c.crm_id.label(column.name.removesuffix("_id")))
-    query = select(table.c.crm_id, *columns).select_from(joined).where(table.c.crm == "pipedrive")
-    with engine.connect() as connection:
-        result = connection.execute(query)
-        names = list(result.keys())[1:]
-        return {row[0]: dict(zip(names, row[1:], strict=True)) for row in result}
-
-
-def cursors(engine: Engine) -> dict[str, str]:
-    query = select(SyncState.object, SyncState.cursor).where(SyncState.source == "pipedrive")
-    with engine.connect() as connection:
-        return dict(connection.execute(query).all())
-
-
-def database(engine: Engine) -> dict[str, Any]:
-    """Everything a Pipedrive sync keeps, but its run log: reps, deals and activities rows, and cursors."""
-    return {
-        "reps": rows(engine, Rep),
-        "deals": rows(engine, Deal),
-        "activities": rows(engine, Activity),
-        "cursors": cursors(engine),
-    }
-
-
-def changed(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> set[str]:
-    return {crm_id for crm_id in before.keys() | after.keys() if before.get(crm_id) != after.get(crm_id)}
-
-
-def revenue(engine: Engine) -> Decimal:
-    query = select(func.coalesce(func.sum(Deal.amount), 0)).where(
-        Deal.crm == "pipedrive", Deal.status == "won", Deal.deleted_at.is_(None)
-    )
-    with engine.connect() as connection:
-        return Decimal(connection.execute(query).scalar())
+#: Pipedrive's rows of a table, its cursors, its won revenue, all of it, and its last run (tests/crm_rows.py).
+rows = partial(crm_rows.rows, source="pipedrive")
+cursors = partial(crm_rows.cursors, source="pipedrive")
+revenue = partial(crm_rows.revenue, source="pipedrive")
+database = partial(crm_rows.database, source="pipedrive")
+last_run = partial(crm_rows.last_run, source="pipedrive")
 
 
 def many_changes(fake: FakePipedrive) -> None:
@@ -383,7 +339,7 @@ def test_a_deal_changed_after_the_sync_read_the_deals_is_read_by_the_next_one(en
 
 
 def test_a_429_in_the_middle_is_waited_out_for_the_seconds_its_headers_give(engine, fake, clock):
-    fake.rate_limit_once(DEALS, after_pages=2, reset=3)
+    fake.rate_limit_once(DEALS, served=2, headers={**RATE_LIMITED, "x-ratelimit-reset": "3"})
 
     report = sync(engine, fake, clock, full=True, now=NOW)
 
@@ -405,7 +361,7 @@ def test_the_throttle_keeps_every_2_second_window_to_20_requests(engine, fake, c
 
 
 def test_a_5xx_is_retried_after_a_growing_back_off(engine, fake, clock):
-    fake.fail_after(ACTIVITIES, 1, times=2)
+    fake.fail_from(ACTIVITIES, 1, times=2)
 
     report = sync(engine, fake, clock, full=True, now=NOW, backoff=0.25)
 
@@ -414,9 +370,9 @@ def test_a_5xx_is_retried_after_a_growing_back_off(engine, fake, clock):
 
 
 def test_a_5xx_that_lasts_fails_the_sync_after_the_last_retry(engine, fake, clock):
-    fake.fail_after(USERS, 0)
+    fake.fail_from(USERS, 0)
 
-    with pytest.raises(ApiError, match="HTTP 500 Internal server error"):
+    with pytest.raises(ApiError, match="HTTP 503 Service unavailable"):
         sync(engine, fake, clock, full=True, now=NOW, max_retries=3, backoff=0.25)
 
     assert clock.sleeps == [0.25, 0.5, 1.0]
@@ -448,8 +404,8 @@ def test_unreadable_deals_are_rejected_with_their_activities_and_the_rest_import
 def killed_sync(engine: Engine, fake: FakePipedrive, clock: FakeClock) -> None:
     """:func:`many_changes`, then an incremental sync killed once 2 pages of deals (20 a page) went out."""
     many_changes(fake)
-    fake.fail_after(DEALS, 2)
-    with pytest.raises(ApiError, match="HTTP 500"):
+    fake.fail_from(DEALS, 2)
+    with pytest.raises(ApiError, match="HTTP 503"):
         sync(engine, fake, clock, full=False, now=LATER, page_size=20, max_retries=0)
 
 
@@ -463,9 +419,8 @@ def test_an_incremental_sync_killed_between_pages_keeps_the_pages_before(engine,
     assert len(changed(before, rows(engine, Deal))) == 40
     # the live list got to its 40th change; the deleted list (read after it) is still where the full sync left it
     assert cursors(engine) == {"deals": f"2026-04-01T09:52:00Z;{DEALS_CURSOR}", "activities": ACTIVITIES_CURSOR}
-    with engine.connect() as connection:
-        run = connection.execute(select(SyncRun.status, SyncRun.updated).order_by(SyncRun.id.desc())).first()
-    assert tuple(run) == ("failed", 40)
+    run = last_run(engine)
+    assert (run.status, run.updated) == ("failed", 40)
 
 
 def test_an_incremental_sync_resumed_after_a_kill_gives_the_data_of_one_never_killed(engine, fake, clock):
@@ -498,9 +453,9 @@ def test_a_full_sync_that_fails_half_way_leaves_the_data_as_it_was(engine, fake,
     sync(engine, fake, clock, full=True, now=NOW)
     before = database(engine)
     many_changes(fake)
-    fake.fail_after(ACTIVITIES, 1)  # the deals are all written by then
+    fake.fail_from(ACTIVITIES, 1)  # the deals are all written by then
 
-    with pytest.raises(ApiError, match="HTTP 500"):
+    with pytest.raises(ApiError, match="HTTP 503"):
         sync(engine, fake, clock, full=True, now=LATER, max_retries=0)
 
     assert database(engine) == before

@@ -12,17 +12,20 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from crm.http import ApiError
 from crm.interface import SyncReport
 from crm.salesforce import SalesforceConnector, salesforce_login
 from crm.sync import run_sync
-from kpi.schema import Activity, Base, Deal, Lead, Rep, SyncRun, SyncState
+from kpi.schema import Activity, Deal, Lead, Rep
+from tests import crm_rows
 from tests.conftest import emptied
+from tests.crm_rows import changed, counts
 from tests.fakes.business import sample
 from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, DATA, QUEUE, TOKEN, TOKEN_PATH, FakeSalesforce, sfid
 
@@ -89,60 +92,17 @@ def sync(
     return run_sync(engine, connector(fake, sleeps, **options), full=full, now=now)
 
 
-def counts(report: SyncReport) -> dict[str, str]:
-    return {name: str(object_counts) for name, object_counts in report.counts.items()}
-
-
-def rows(engine: Engine, model: type[Base]) -> dict[str, dict[str, Any]]:
-    """The Salesforce rows of a table by crm_id: every column but the ids, a reference as the crm_id it points
-    to (``owner``: "0055g0000000002AAA"), so that two databases with the same data compare equal.
-    """
-    table = model.__table__
-    columns, joined = [], table
-    for column in table.columns:
-        if column.name in ("id", "crm", "crm_id"):
-            continue
-        foreign = next(iter(column.foreign_keys), None)
-        if foreign is None:
-            columns.append(column)
-            continue
-        target = foreign.column.table.alias(f"{column.name}_target")
-        joined = joined.outerjoin(target, column == target.c.id)
-        columns.append(target.c.crm_id.label(column.name.removesuffix("_id")))
-    query = select(table.c.crm_id, *columns).select_from(joined).where(table.c.crm == "salesforce")
-    with engine.connect() as connection:
-        result = connection.execute(query)
-        names = list(result.keys())[1:]
-        return {row[0]: dict(zip(names, row[1:], strict=True)) for row in result}
-
-
-def cursors(engine: Engine) -> dict[str, str]:
-    query = select(SyncState.object, SyncState.cursor).where(SyncState.source == "salesforce")
-    with engine.connect() as connection:
-        return dict(connection.execute(query).all())
-
-
-def database(engine: Engine) -> dict[str, Any]:
-    """Everything a Salesforce sync keeps, but its run log: the rows of its four tables, and its cursors."""
-    tables = {"reps": Rep, "deals": Deal, "leads": Lead, "activities": Activity}
-    return {name: rows(engine, model) for name, model in tables.items()} | {"cursors": cursors(engine)}
-
-
-def changed(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> set[str]:
-    return {crm_id for crm_id in before.keys() | after.keys() if before.get(crm_id) != after.get(crm_id)}
-
-
-def revenue(engine: Engine) -> Decimal:
-    query = select(func.coalesce(func.sum(Deal.amount), 0)).where(
-        Deal.crm == "salesforce", Deal.status == "won", Deal.deleted_at.is_(None)
-    )
-    with engine.connect() as connection:
-        return Decimal(connection.execute(query).scalar())
+#: Salesforce's rows of a table, its cursors, its won revenue, all of it, and its last run (tests/crm_rows.py).
+rows = partial(crm_rows.rows, source="salesforce")
+cursors = partial(crm_rows.cursors, source="salesforce")
+revenue = partial(crm_rows.revenue, source="salesforce")
+database = partial(crm_rows.database, source="salesforce")
+last_run = partial(crm_rows.last_run, source="salesforce")
 
 
 def soql(fake: FakeSalesforce) -> list[tuple[str, str]]:
     """The requests served, as (path, query or window): what the connector asked Salesforce."""
-    return [(path, params.get("q") or " ".join(params.values())) for _, path, params in fake.requests]
+    return [(request.path, request.params.get("q") or " ".join(request.params.values())) for request in fake.requests]
 
 
 def new_opportunity(fake: FakeSalesforce) -> str:
@@ -492,7 +452,7 @@ def test_a_change_made_while_a_sync_reads_is_read_by_the_next_sync(engine, fake,
         fake.update(opp(2), Name="Renamed while read")
         fake.update(opp(249), Name="Renamed too")
 
-    fake.on_page("Opportunity", 1, meanwhile)
+    fake.on_page(QUERY_ALL, 1, meanwhile)  # the first queryAll of a full sync: the first page of opportunities
 
     sync(engine, fake, sleeps, full=True, now=NOW)
     names_then = [rows(engine, Deal)[crm_id]["name"] for crm_id in (opp(2), opp(249))]
@@ -589,14 +549,14 @@ def test_a_cursor_older_than_the_delete_log_still_finds_the_recycle_bin_and_says
 
 
 def test_a_429_and_a_503_in_the_middle_are_waited_out_for_their_retry_after(engine, fake, sleeps):
-    fake.rate_limit_once(f"{DATA}/sobjects/Opportunity/describe", 503, "2")
-    fake.rate_limit_once(NEXT_PAGE, 429, "3")  # the second page of opportunities
+    fake.rate_limit_once(f"{DATA}/sobjects/Opportunity/describe", status=503, headers={"Retry-After": "2"})
+    fake.rate_limit_once(NEXT_PAGE, headers={"Retry-After": "3"})  # the second page of opportunities
 
     report = sync(engine, fake, sleeps, full=True, now=NOW)
 
     assert str(report.counts["deals"]) == "248 created, 0 updated, 0 unchanged, 0 deleted, 0 rejected"
     assert sleeps == [2.0, 3.0]
-    pages = [path for _, path, _ in fake.requests if path.startswith(NEXT_PAGE)]
+    pages = [request.path for request in fake.requests if request.path.startswith(NEXT_PAGE)]
     assert pages == [f"{NEXT_PAGE}01g5g0000000003AAA-200"] * 2  # refused once, then served
 
 
@@ -616,7 +576,7 @@ def test_a_5xx_that_lasts_fails_the_sync_after_the_last_retry(engine, fake, slee
         sync(engine, fake, sleeps, full=True, now=NOW, max_retries=3, backoff=0.25)
 
     assert sleeps == [0.25, 0.5, 1.0]
-    assert [path for _, path, _ in fake.requests] == [QUERY] * 4
+    assert [request.path for request in fake.requests] == [QUERY] * 4
 
 
 def test_the_daily_request_limit_reached_fails_at_once_and_says_so(engine, fake, sleeps):
@@ -722,9 +682,8 @@ def test_an_incremental_sync_killed_between_pages_keeps_the_pages_before(engine,
     assert len([crm_id for crm_id in changed(before, after) if after[crm_id]["deleted_at"] is None]) == 150
     assert len([row for row in after.values() if row["deleted_at"] == LATER]) == 63
     assert cursors(engine) == {**CURSORS, "deals": '{"Opportunity":"2026-04-01T09:03:20Z"}'}
-    with engine.connect() as connection:
-        run = connection.execute(select(SyncRun.status, SyncRun.deleted).order_by(SyncRun.id.desc())).first()
-    assert tuple(run) == ("failed", 63)
+    run = last_run(engine)
+    assert (run.status, run.deleted) == ("failed", 63)
 
 
 def test_an_incremental_sync_resumed_after_a_kill_gives_the_data_of_one_never_killed(engine, fake, sleeps):
@@ -754,7 +713,9 @@ def test_the_client_credentials_flow_gives_the_org_url_and_a_token_that_reads_it
 
     assert (instance, token) == (fake.url, TOKEN)
     credentials = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
-    assert fake.requests == [("POST", TOKEN_PATH, credentials)]
+    assert [(request.method, request.path, request.params) for request in fake.requests] == [
+        ("POST", TOKEN_PATH, credentials)
+    ]
     report = run_sync(engine, SalesforceConnector(instance, token, sleep=sleeps.append), full=True, now=NOW)
     assert report.status == "ok"
 

@@ -19,11 +19,11 @@ Changes as a user makes them: :meth:`add`, :meth:`update`, :meth:`change_stage`,
 :meth:`archive`, :meth:`restore`. Each stamps the record with the fake's clock ``fake.clock`` (epoch ms,
 from :data:`START` on, after every seeded time), then moves it a second on, unless ``at`` is given.
 
-Test controls: ``rate_limit_once(path)`` answers one 429 with the ``X-HubSpot-RateLimit-*`` headers of the
-burst limit (or the headers given); ``fail_once(path)`` one 500; ``fail_from(path, served)`` 503 for good
-once ``served`` more answers went out (until :meth:`mend`); ``on_page(path, k, action)`` runs ``action``
-right after the k-th answer to ``path``, before the next request (a change made *during* a sync).
-``fake.requests`` lists ``(method, path, query parameters or JSON body)`` of every request.
+Test controls (:mod:`tests.fakes.api`, counted in answers to a path): ``rate_limit_once(path)`` answers
+one 429 with the ``X-HubSpot-RateLimit-*`` headers of the burst limit (or the ``headers`` given);
+``fail_once(path)`` one 500; ``fail_from(path, served)`` 503 once ``served`` more answers went out, until
+:meth:`mend`; ``on_page(path, k, action)`` runs ``action`` right after the k-th answer to ``path``, before
+the next request (a change made *during* a sync). ``fake.requests`` lists every request, refused ones too.
 
 Scale: per object type, the ids (live, archived) and the live records' ``(modified, id)`` pairs are kept in
 sorted lists, rebuilt once after a change, and each page is found with ``bisect``: ``FakeHubSpot(deals=
@@ -36,14 +36,11 @@ import bisect
 import contextlib
 import datetime as dt
 import functools
-import json
-import threading
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes import api
 from tests.fakes.business import Business
 
 TOKEN = "test-token"
@@ -125,43 +122,24 @@ class _Index:
     by_modified: list[tuple[int, int]]  # (modified, id) of the live records, sorted
 
 
-class Refused(Exception):
-    """An answer other than 200: raised inside the fake to answer with HubSpot's error shape."""
+class Refused(api.Refused):
+    """An answer other than 2xx: raised inside the fake to answer with HubSpot's error shape."""
 
     def __init__(self, status: int, message: str, category: str = "VALIDATION_ERROR") -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"status": "error", "message": message, "category": category, "correlationId": "fake"}
+        super().__init__(status, {"status": "error", "message": message, "category": category, "correlationId": "fake"})
 
 
-class FakeHubSpot:
+class FakeHubSpot(api.FakeApi):
     def __init__(self, *, seed: bool = True, deals: int = 150, search_cap: int = 10_000) -> None:
+        super().__init__()
         self.owners: list[dict[str, Any]] = []
         self.pipelines: list[dict[str, Any]] = []
         self.objects: dict[str, dict[int, Record]] = {kind: {} for kind in TYPES}
         self.search_cap = search_cap
         self.clock, self.tick = ms(START), 1000
-        self.requests: list[tuple[str, str, dict[str, Any]]] = []
-        self.lock = threading.RLock()
         self._indexes: dict[str, _Index] = {}
-        self._rate_limited: dict[str, dict[str, str]] = {}
-        self._failing: set[str] = set()
-        self._broken: dict[str, int] = {}  # path -> answers still served before it fails for good
-        self._hooks: list[list[Any]] = []  # [path, answers still to serve, action]
         if seed:
             self.seed(deals)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> FakeHubSpot:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
     # -- seeding -------------------------------------------------------------------------------------
 
@@ -432,68 +410,31 @@ class FakeHubSpot:
         stamp, self.clock = self.clock, self.clock + self.tick
         return stamp
 
-    # -- test controls -------------------------------------------------------------------------------
-
-    def rate_limit_once(self, path: str, headers: dict[str, str] | None = None) -> None:
-        with self.lock:
-            self._rate_limited[path] = BURST_LIMITED if headers is None else headers
-
-    def fail_once(self, path: str) -> None:
-        with self.lock:
-            self._failing.add(path)
-
-    def fail_from(self, path: str, served: int) -> None:
-        """Serve ``served`` more answers to ``path``, then answer 503 to it until :meth:`mend`."""
-        with self.lock:
-            self._broken[path] = served
-
-    def mend(self) -> None:
-        with self.lock:
-            self._broken.clear()
-
-    def on_page(self, path: str, k: int, action: Callable[[], None]) -> None:
-        """Run ``action`` right after the k-th answer (from now) to ``path``, before the next request."""
-        with self.lock:
-            self._hooks.append([path, k, action])
-
     # -- answering -----------------------------------------------------------------------------------
 
-    def answer(
-        self, method: str, path: str, params: dict[str, str], body: Any, authorization: str | None
-    ) -> tuple[int, dict[str, str], Any]:
-        with self.lock:
-            self.requests.append((method, path, body if method == "POST" else params))
-            if authorization != f"Bearer {TOKEN}":
-                message = "Authentication credentials not found. This API supports OAuth 2.0 authentication."
-                return 401, {}, Refused(401, message, "INVALID_AUTHENTICATION").body
-            if path in self._rate_limited:
-                headers = self._rate_limited.pop(path)
-                limited = {
-                    "status": "error",
-                    "message": "You have reached your ten_secondly_rolling limit.",
-                    "errorType": "RATE_LIMIT",
-                    "correlationId": "fake",
-                    "policyName": "TEN_SECONDLY_ROLLING",
-                }
-                return 429, headers, limited
-            if path in self._failing:
-                self._failing.discard(path)
-                return 500, {}, Refused(500, "internal error", "INTERNAL_ERROR").body
-            if self._broken.get(path) == 0:
-                return 503, {}, Refused(503, "service unavailable", "SERVICE_UNAVAILABLE").body
-            try:
-                status, answer = self._route(method, path, params, body)
-            except Refused as refused:
-                return refused.status, {}, refused.body
-            if path in self._broken:
-                self._broken[path] -= 1
-            for hook in list(self._hooks):
-                if hook[0] == path:
-                    hook[1] -= 1
-                    if hook[1] == 0:
-                        self._hooks.remove(hook)
-                        hook[2]()
-            return status, {} if path.endswith("/search") else BUDGET_LEFT, answer
+    def admit(self, request: api.Request) -> dict[str, str]:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            message = "Authentication credentials not found. This API supports OAuth 2.0 authentication."
+            raise Refused(401, message, "INVALID_AUTHENTICATION")
+        return {}
+
+    def refusal(self, status: int, limited: bool) -> api.Refused:
+        if limited:
+            limit = {
+                "status": "error",
+                "message": "You have reached your ten_secondly_rolling limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": "fake",
+                "policyName": "TEN_SECONDLY_ROLLING",
+            }
+            return api.Refused(status, limit, BURST_LIMITED)
+        if status == 500:
+            return Refused(500, "internal error", "INTERNAL_ERROR")
+        return Refused(status, "service unavailable", "SERVICE_UNAVAILABLE")
+
+    def route(self, request: api.Request) -> api.Answer:
+        status, answer = self._route(request.method, request.path, request.params, request.body)
+        return status, {} if request.path.endswith("/search") else BUDGET_LEFT, answer
 
     def _route(self, method: str, path: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
         match method, path.strip("/").split("/"):
@@ -671,31 +612,3 @@ def _compare(left: int, operator: str, right: int) -> bool:
     return {"GT": left > right, "GTE": left >= right, "EQ": left == right, "LT": left < right, "LTE": left <= right}[
         operator
     ]
-
-
-def _handler(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
-            self._answer("GET", None)
-
-        def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            self._answer("POST", json.loads(self.rfile.read(length) or b"null"))
-
-        def _answer(self, method: str, body: Any) -> None:
-            parts = urllib.parse.urlsplit(self.path)
-            params = dict(urllib.parse.parse_qsl(parts.query))
-            status, headers, answer = fake.answer(method, parts.path, params, body, self.headers.get("Authorization"))
-            data = json.dumps(answer).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-    return Handler

@@ -23,12 +23,12 @@ Changes as a user makes them in Pipedrive: :meth:`change_stage`, :meth:`change_o
 ``update_time`` with the fake's clock ``fake.now`` (which starts at :data:`CHANGES_FROM`, after every seeded
 time), then moves that clock one minute on.
 
-Test controls, counted in pages (200 answers to a list) served to ``path`` from the moment they are set:
-``on_page(path, k, callback)`` runs ``callback`` right after the k-th page, before the next request is
-answered (a change made *during* a sync); ``fail_after(path, k, times=None)`` answers 500 to ``path``
-once k pages went out, ``times`` times or until :meth:`mend`; ``rate_limit_once(path, after_pages=k)``
-answers one 429 with Pipedrive's ``x-ratelimit-*`` headers. ``fake.requests`` lists every request
-(refused ones included) with its parameters and the ``clock()`` time it arrived at.
+Test controls (:mod:`tests.fakes.api`), counted in pages (answers) served to ``path`` from the moment they
+are set: ``on_page(path, k, action)`` runs ``action`` right after the k-th page, before the next request is
+answered (a change made *during* a sync); ``fail_from(path, k, times=None)`` answers 503 to ``path`` once
+k pages went out, ``times`` times or until :meth:`mend`; ``rate_limit_once(path, served=k)`` answers one
+429 with Pipedrive's ``x-ratelimit-*`` headers (:data:`RATE_LIMITED`, or the ``headers`` given).
+``fake.requests`` lists every request (refused ones included) with the ``clock()`` time it arrived at.
 """
 
 from __future__ import annotations
@@ -37,16 +37,12 @@ import base64
 import datetime as dt
 import json
 import operator
-import threading
 import time
-import urllib.parse
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any
 
+from tests.fakes import api
 from tests.fakes.business import Business
 
 TOKEN = "test-token"
@@ -54,8 +50,8 @@ TOKEN = "test-token"
 #: The fake's clock starts here: every change is stamped after the seeded times, one minute apart.
 CHANGES_FROM = dt.datetime(2026, 4, 1, 9, 0)
 
-#: What Pipedrive answers with a 429: the 2-second burst window is spent, and resets in ``reset`` seconds.
-RATE_LIMITED = {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "0"}
+#: What Pipedrive answers with a 429: the 2-second burst window is spent, and resets in 2 seconds.
+RATE_LIMITED = {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "2"}
 
 #: The largest v2 page.
 MAX_LIMIT = 500
@@ -92,28 +88,11 @@ ACTIVITY_TYPES = ("call", "meeting", "task", "email", "deadline")
 SUBJECTS = {"call": "Appel", "meeting": "Réunion", "task": "Tâche", "email": "E-mail", "deadline": "Échéance"}
 
 
-class Request(NamedTuple):
-    path: str
-    params: dict[str, str]
-    at: float  # the fake's ``clock()`` when it arrived
-
-
-class Refused(Exception):
+class Refused(api.Refused):
     """An answer other than 200, raised inside the fake to answer with Pipedrive's error body."""
 
-    def __init__(self, status: int, error: str) -> None:
-        super().__init__(error)
-        self.status = status
-        self.body = {"success": False, "error": error, "errorCode": status}
-
-
-@dataclass
-class _Fault:
-    status: int
-    error: str
-    headers: dict[str, str]
-    start: int  # the number of pages served to the path from which requests are refused
-    times: int | None  # how many requests are refused; None: until mend()
+    def __init__(self, status: int, error: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, {"success": False, "error": error, "errorCode": status}, headers)
 
 
 def rfc3339(moment: dt.datetime) -> str:
@@ -121,35 +100,19 @@ def rfc3339(moment: dt.datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
 
 
-class FakePipedrive:
+class FakePipedrive(api.FakeApi):
+    content_type = "application/json; charset=utf-8"
+
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
+        super().__init__(timer=clock)
         self.now = CHANGES_FROM
         self.users: dict[int, dict[str, Any]] = {}
         self.pipelines: dict[int, dict[str, Any]] = {}
         self.stages: dict[int, dict[str, Any]] = {}
         self.deals: dict[int, dict[str, Any]] = {}
         self.activities: dict[int, dict[str, Any]] = {}
-        self.requests: list[Request] = []
-        self.pages: Counter[str] = Counter()  # 200 answers to lists, per path
-        self.lock = threading.RLock()
         self._status_before_deletion: dict[int, str] = {}
-        self._faults: dict[str, _Fault] = {}
-        self._hooks: list[tuple[str, int, Callable[[], None]]] = []  # (path, page after which to run, callback)
         self.seed()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        # polled every 10 ms, so that leaving the ``with`` block does not wait half a second
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-
-    def __enter__(self) -> FakePipedrive:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
     # -- data ----------------------------------------------------------------------------------------
 
@@ -462,51 +425,22 @@ class FakePipedrive:
         now, self.now = self.now, self.now + dt.timedelta(minutes=1)
         return now
 
-    # -- test controls -------------------------------------------------------------------------------
-
-    def on_page(self, path: str, k: int, callback: Callable[[], None]) -> None:
-        """Run ``callback`` right after the k-th page (from now) served to ``path``."""
-        with self.lock:
-            self._hooks.append((path, self.pages[path] + k, callback))
-
-    def fail_after(self, path: str, k: int, times: int | None = None) -> None:
-        """Once k more pages of ``path`` went out, answer 500 to it: ``times`` times, or until :meth:`mend`."""
-        with self.lock:
-            self._faults[path] = _Fault(500, "Internal server error", {}, self.pages[path] + k, times)
-
-    def rate_limit_once(self, path: str, *, after_pages: int = 0, reset: int = 2) -> None:
-        """Once ``after_pages`` more pages of ``path`` went out, answer one 429: try again in ``reset`` s."""
-        with self.lock:
-            headers = {**RATE_LIMITED, "x-ratelimit-reset": str(reset)}
-            self._faults[path] = _Fault(429, "Request over limit", headers, self.pages[path] + after_pages, 1)
-
-    def mend(self) -> None:
-        with self.lock:
-            self._faults.clear()
-
     # -- answering -----------------------------------------------------------------------------------
 
-    def answer(self, path: str, params: dict[str, str], token: str | None) -> tuple[int, dict[str, str], Any]:
-        with self.lock:
-            self.requests.append(Request(path, params, self.clock()))
-            if token != TOKEN:
-                return 401, {}, Refused(401, "unauthorized access").body
-            fault = self._faults.get(path)
-            if fault is not None and self.pages[path] >= fault.start:
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times == 0:
-                        del self._faults[path]
-                return fault.status, fault.headers, Refused(fault.status, fault.error).body
-            try:
-                body = self._route(path, params)
-            except Refused as refused:
-                return refused.status, {}, refused.body
-            self.pages[path] += 1
-            for hook in [hook for hook in self._hooks if hook[:2] == (path, self.pages[path])]:
-                self._hooks.remove(hook)
-                hook[2]()
-            return 200, {}, body
+    def admit(self, request: api.Request) -> dict[str, str]:
+        if request.headers.get("x-api-token") != TOKEN:
+            raise Refused(401, "unauthorized access")
+        return {}
+
+    def refusal(self, status: int, limited: bool) -> api.Refused:
+        if limited:
+            return Refused(status, "Request over limit", RATE_LIMITED)
+        return Refused(status, "Internal server error" if status == 500 else "Service unavailable")
+
+    def route(self, request: api.Request) -> api.Answer:
+        if request.method != "GET":
+            raise Refused(405, f"the fake serves GET requests only, not {request.method}")
+        return 200, {}, self._route(request.path, request.params)
 
     def _route(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         if path == "/api/v1/users":
@@ -590,24 +524,3 @@ def _paged(items: list[dict[str, Any]], params: dict[str, str], key: str) -> dic
 def _number(value: Decimal) -> int | float:
     """A decimal as v2's JSON writes a number: 25000, 1200.5."""
     return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _handler(fake: FakePipedrive) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
-            parts = urllib.parse.urlsplit(self.path)
-            params = dict(urllib.parse.parse_qsl(parts.query))
-            status, headers, body = fake.answer(parts.path, params, self.headers.get("x-api-token"))
-            data = json.dumps(body).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-    return Handler

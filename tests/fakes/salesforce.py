@@ -25,14 +25,14 @@
 * every answer carries ``Sforce-Limit-Info: api-usage=N/M``; once ``api_used`` reaches ``api_limit``,
   requests answer 403 ``REQUEST_LIMIT_EXCEEDED``. Errors are Salesforce's ``[{"message", "errorCode"}]``.
 
-Test controls: ``rate_limit_once(path, status=429, retry_after="1")`` (429, or 503, with ``Retry-After``),
-``fail_once(path)`` (500), ``fail_from(path, served)`` (503 for good once ``served`` more answers went out,
-until :meth:`mend`); a ``path`` ending in "/" matches every path under it, so
-``fail_from(f"{DATA}/query/", 0)`` breaks every next page. ``on_page(sobject, k, action)`` runs ``action``
-right after the k-th page of a query on ``sobject`` is served (a change made *during* a sync).
+Test controls (:mod:`tests.fakes.api`): ``rate_limit_once(path, status=429)`` (429, or 503, with
+``Retry-After: 1`` or the ``headers`` given), ``fail_once(path)`` (500), ``fail_from(path, served)`` (503
+once ``served`` more answers went out, until :meth:`mend`); a ``path`` ending in "/" matches every path
+under it, so ``fail_from(f"{DATA}/query/", 0)`` breaks every next page. ``on_page(path, k, action)`` runs
+``action`` right after the k-th answer to ``path`` (a change made *during* a sync).
 Mutators: :meth:`add`, :meth:`update`, :meth:`change_stage`, :meth:`delete`, :meth:`undelete`,
 :meth:`purge`; each stamps ``SystemModstamp`` with ``fake.clock`` and moves the clock one second on,
-unless ``at`` is given. ``fake.requests`` lists ``(method, path, params)`` served, refused ones included.
+unless ``at`` is given. ``fake.requests`` lists every request, refused ones included.
 """
 
 from __future__ import annotations
@@ -40,18 +40,15 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import itertools
-import json
 import operator
 import re
-import threading
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes import api
 from tests.fakes.business import Business
 
 API = "v60.0"
@@ -188,13 +185,11 @@ def wire(value: Any) -> Any:
     return value
 
 
-class Refused(Exception):
+class Refused(api.Refused):
     """An answer other than 200, in Salesforce's error shape: ``[{"message", "errorCode"}]``."""
 
-    def __init__(self, status: int, message: str, code: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body: Any = [{"message": message, "errorCode": code}]
+    def __init__(self, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, [{"message": message, "errorCode": code}], headers)
 
 
 # -- SOQL ----------------------------------------------------------------------------------------------
@@ -426,13 +421,15 @@ def _compare(left: Any, comparison: str, right: Any) -> bool:
 class _Cursor:
     """A query's snapshot, served page by page through its locator."""
 
-    sobject: str
     records: list[dict[str, Any]]
     batch: int
 
 
-class FakeSalesforce:
+class FakeSalesforce(api.FakeApi):
+    content_type = "application/json;charset=UTF-8"
+
     def __init__(self, *, seed: bool = True, multi_currency: bool = True) -> None:
+        super().__init__()
         self.schema = {name: dict(fields) for name, fields in SCHEMA.items()}
         if not multi_currency:
             del self.schema["Opportunity"]["CurrencyIsoCode"]
@@ -442,29 +439,11 @@ class FakeSalesforce:
         self.ids: dict[str, str] = {}  # business id -> Salesforce id, after load()
         self.clock = SEEDED
         self.api_used, self.api_limit = 0, 100_000
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self.lock = threading.RLock()
         self._numbers: dict[str, Iterator[int]] = collections.defaultdict(lambda: itertools.count(1))
         self._cursors: dict[str, _Cursor] = {}
-        self._rate_limited: dict[str, tuple[int, str]] = {}
-        self._failing: set[str] = set()
-        self._broken: dict[str, int] = {}  # path -> answers still served before it fails for good
-        self._hooks: list[list[Any]] = []  # [object, pages still to serve, action]
         if seed:
             self.seed()
         self.clock = START
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-
-    def __enter__(self) -> FakeSalesforce:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
     # -- seeding -------------------------------------------------------------------------------------
 
@@ -759,64 +738,35 @@ class FakeSalesforce:
     def _sobject(self, record_id: str) -> str:
         return next(name for name, prefix in PREFIXES.items() if record_id.startswith(prefix))
 
-    # -- test controls -------------------------------------------------------------------------------
-
-    def rate_limit_once(self, path: str, status: int = 429, retry_after: str = "1") -> None:
-        with self.lock:
-            self._rate_limited[path] = (status, retry_after)
-
-    def fail_once(self, path: str) -> None:
-        with self.lock:
-            self._failing.add(path)
-
-    def fail_from(self, path: str, served: int) -> None:
-        """Serve ``served`` more answers to ``path``, then answer 503 to it until :meth:`mend`."""
-        with self.lock:
-            self._broken[path] = served
-
-    def mend(self) -> None:
-        with self.lock:
-            self._broken.clear()
-
-    def on_page(self, sobject: str, k: int, action: Callable[[], None]) -> None:
-        """Run ``action`` right after the k-th page (from now) of a query on ``sobject`` is served."""
-        with self.lock:
-            self._hooks.append([sobject, k, action])
-
     # -- answering -----------------------------------------------------------------------------------
 
-    def answer(self, method: str, path: str, params: dict[str, str], headers: Message) -> tuple[int, dict, Any]:
-        with self.lock:
-            self.requests.append((method, path, params))
-            if path == TOKEN_PATH:
-                return self._token(method, params)
-            if headers.get("Authorization") != f"Bearer {TOKEN}":
-                return 401, {}, Refused(401, "Session expired or invalid", "INVALID_SESSION_ID").body
-            if self.api_used >= self.api_limit:
-                usage = {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.api_limit}"}
-                return 403, usage, Refused(403, "TotalRequests Limit exceeded.", "REQUEST_LIMIT_EXCEEDED").body
-            self.api_used += 1
-            usage = {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.api_limit}"}
-            limited = next((key for key in self._rate_limited if _matches(key, path)), None)
-            if limited is not None:
-                status, retry_after = self._rate_limited.pop(limited)
-                code = "TOO_MANY_REQUESTS" if status == 429 else "SERVER_UNAVAILABLE"
-                body = Refused(status, "Too many requests, try again later", code).body
-                return status, {**usage, "Retry-After": retry_after}, body
-            failing = next((key for key in self._failing if _matches(key, path)), None)
-            if failing is not None:
-                self._failing.discard(failing)
-                return 500, usage, Refused(500, "An unexpected error occurred.", "UNKNOWN_EXCEPTION").body
-            broken = [key for key in self._broken if _matches(key, path)]
-            if any(self._broken[key] == 0 for key in broken):
-                return 503, usage, Refused(503, "Service unavailable", "SERVER_UNAVAILABLE").body
-            try:
-                answer = self._route(path, params, headers)
-            except Refused as refused:
-                return refused.status, usage, refused.body
-            for key in broken:
-                self._broken[key] -= 1
-            return 200, usage, answer
+    def admit(self, request: api.Request) -> dict[str, str]:
+        """The token endpoint asks for nothing; every other request for the token, and a request left for
+        the day: each one counted in the ``Sforce-Limit-Info`` header every answer carries."""
+        if request.path == TOKEN_PATH:
+            return {}
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            raise Refused(401, "Session expired or invalid", "INVALID_SESSION_ID")
+        if self.api_used >= self.api_limit:
+            raise Refused(403, "TotalRequests Limit exceeded.", "REQUEST_LIMIT_EXCEEDED", self._usage())
+        self.api_used += 1
+        return self._usage()
+
+    def _usage(self) -> dict[str, str]:
+        return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.api_limit}"}
+
+    def refusal(self, status: int, limited: bool) -> api.Refused:
+        if limited:
+            code = "TOO_MANY_REQUESTS" if status == 429 else "SERVER_UNAVAILABLE"
+            return Refused(status, "Too many requests, try again later", code, {"Retry-After": "1"})
+        if status == 500:
+            return Refused(500, "An unexpected error occurred.", "UNKNOWN_EXCEPTION")
+        return Refused(status, "Service unavailable", "SERVER_UNAVAILABLE")
+
+    def route(self, request: api.Request) -> api.Answer:
+        if request.path == TOKEN_PATH:
+            return self._token(request.method, request.params)
+        return 200, {}, self._route(request.path, request.params, request.headers)
 
     def _route(self, path: str, params: dict[str, str], headers: Message) -> Any:
         match path.strip("/").split("/"):
@@ -842,7 +792,7 @@ class FakeSalesforce:
         match = re.search(r"batchSize=(\d+)", options)
         batch = min(max(int(match[1]), 200), 2000) if match else 2000
         locator = sfid("01g", next(self._numbers["01g"]))
-        self._cursors[locator] = _Cursor(query.sobject, snapshot, batch)
+        self._cursors[locator] = _Cursor(snapshot, batch)
         return self._page(locator, 0)
 
     def _more(self, locator_offset: str) -> dict[str, Any]:
@@ -862,12 +812,6 @@ class FakeSalesforce:
         }
         if not done:
             answer["nextRecordsUrl"] = f"{DATA}/query/{locator}-{following}"
-        for hook in list(self._hooks):
-            if hook[0] == cursor.sobject:
-                hook[1] -= 1
-                if hook[1] == 0:
-                    self._hooks.remove(hook)
-                    hook[2]()
         return answer
 
     def _json(self, sobject: str, record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
@@ -896,14 +840,14 @@ class FakeSalesforce:
             "latestDateCovered": wire(covered),
         }
 
-    def _token(self, method: str, params: dict[str, str]) -> tuple[int, dict, Any]:
+    def _token(self, method: str, params: dict[str, str]) -> api.Answer:
         """The OAuth 2.0 token endpoint: the client-credentials grant only."""
         if method != "POST":
-            return 405, {}, {"error": "invalid_request", "error_description": "must use HTTP POST"}
+            raise api.Refused(405, {"error": "invalid_request", "error_description": "must use HTTP POST"})
         if params.get("grant_type") != "client_credentials":
-            return 400, {}, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
+            raise api.Refused(400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"})
         if params.get("client_id") != CLIENT_ID or params.get("client_secret") != CLIENT_SECRET:
-            return 400, {}, {"error": "invalid_client", "error_description": "invalid client credentials"}
+            raise api.Refused(400, {"error": "invalid_client", "error_description": "invalid client credentials"})
         return (
             200,
             {},
@@ -919,43 +863,8 @@ class FakeSalesforce:
         )
 
 
-def _matches(pattern: str, path: str) -> bool:
-    return path == pattern or (pattern.endswith("/") and path.startswith(pattern))
-
-
 def _minute(moment: dt.datetime) -> dt.datetime:
     """A time as naive UTC, without its seconds (getDeleted ignores them)."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     return moment.replace(second=0, microsecond=0)
-
-
-def _handler(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
-            self._answer("GET")
-
-        def do_POST(self) -> None:  # noqa: N802
-            self._answer("POST")
-
-        def _answer(self, method: str) -> None:
-            parts = urllib.parse.urlsplit(self.path)
-            params = dict(urllib.parse.parse_qsl(parts.query))
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode("utf-8") if length else ""
-            if self.headers.get_content_type() == "application/x-www-form-urlencoded":
-                params |= dict(urllib.parse.parse_qsl(body))
-            status, headers, answer = fake.answer(method, parts.path, params, self.headers)
-            data = json.dumps(answer).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-    return Handler
