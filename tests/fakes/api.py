@@ -26,6 +26,7 @@ path under it. ``served`` counts the answers (2xx) to ``path`` from the moment t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -227,7 +228,8 @@ def _handler(fake: FakeApi) -> type[BaseHTTPRequestHandler]:
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client a test killed
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
