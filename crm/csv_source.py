@@ -32,6 +32,8 @@ from kpi.config import ConfigError, load_org
 
 #: Records (and rejects) per page handed to the runner.
 PAGE_SIZE = 2000
+#: From this size (all the mapped files together), an export is read in a process of its own.
+PROCESS_FROM_BYTES = 16 * 1024**2
 
 Row = Sequence[str]
 Reader = Callable[[Row], Any]
@@ -41,11 +43,20 @@ FALSE = {"false", "no", "n", "0"}
 AMBIGUOUS = object()  # marks a name shared by several people in a by-name index
 
 
-def csv_connector(folder: Path, config_dir: Path, *, page_size: int = PAGE_SIZE) -> CsvConnector:
-    """The connector for the CSV files in ``folder``, mapped by ``config_dir``/csv.yaml."""
+def csv_connector(
+    folder: Path, config_dir: Path, *, page_size: int = PAGE_SIZE, process_from: int | None = PROCESS_FROM_BYTES
+) -> CsvConnector:
+    """The connector for the CSV files in ``folder``, mapped by ``config_dir``/csv.yaml.
+
+    An export of ``process_from`` bytes or more is read in a process of its own while the database writes
+    (parsing is CPU work: a thread would take turns with the writer); None never does.
+    """
     mapping = load_csv_mapping(config_dir)
     timezone = mapping.timezone or load_org(config_dir).timezone
-    return CsvConnector(Path(folder), mapping, zoneinfo.ZoneInfo(timezone), config_dir / MAPPING_FILE, page_size)
+    connector = CsvConnector(Path(folder), mapping, zoneinfo.ZoneInfo(timezone), config_dir / MAPPING_FILE, page_size)
+    if process_from is not None and connector.size() >= process_from:
+        connector.reopen = functools.partial(csv_connector, folder, config_dir, page_size=page_size, process_from=None)
+    return connector
 
 
 class CsvConnector:
@@ -70,6 +81,13 @@ class CsvConnector:
         self.lookup_headers: dict[str, list[str]] = {}
         self.lookups = {name: self._load_lookup(name) for name in mapping.lookups}
         self.readers = [_ImportReader(self, index, item) for index, item in enumerate(mapping.imports)]
+        #: Set for a large export: builds this connector again in the process that reads it (crm.reading).
+        self.reopen: Callable[[], CsvConnector] | None = None
+
+    def size(self) -> int:
+        """The bytes of the files the mapping reads."""
+        files = {item.file for item in self.mapping.imports}
+        return sum((self.folder / name).stat().st_size for name in files if (self.folder / name).is_file())
 
     def read(self, object: str, cursor: str | None = None) -> Iterator[Page]:
         """Yield the pages of every import of ``object``; a CSV export has no cursor."""

