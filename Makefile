@@ -34,8 +34,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
+# The benchmarks of bench/ (PostgreSQL kpibot_bench by default); `make bench BENCH_ARGS=--quick` for a laptop-sized run.
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) kpibot.db kpibot-demo.db* .pytest_cache

@@ -32,13 +32,22 @@ class Identities:
     def __init__(self, engine: Engine, client: WebClient) -> None:
         self.engine = engine
         self.client = client
+        # Matches found by email, kept in memory for one directory (reloaded every minute, so a demo or a sync
+        # that renumbers people is picked up): the slack_users row was otherwise a query on every request.
+        self._matched: dict[str, int] = {}
+        self._directory: Directory | None = None
 
     def person(self, directory: Directory, slack_user_id: str) -> Person:
         for person in directory.people.values():
             if person.slack_user_id == slack_user_id:
                 return person
+        if directory is not self._directory:
+            self._matched, self._directory = {}, directory
+        if self._matched.get(slack_user_id) in directory.people:
+            return directory.people[self._matched[slack_user_id]]
         cached = self._cached(slack_user_id)
         if cached is not None and cached.rep_id in directory.people:
+            self._matched[slack_user_id] = cached.rep_id
             return directory.people[cached.rep_id]
         if cached is not None and utc_now() - cached.checked_at < RECHECK_MISSES_AFTER:
             raise Unmatched(_instructions(slack_user_id, cached.email))
@@ -47,6 +56,7 @@ class Identities:
         self._remember(slack_user_id, email, match.id if match else None)
         if match is None:
             raise Unmatched(_instructions(slack_user_id, email))
+        self._matched[slack_user_id] = match.id
         return match
 
     def expand_mentions(self, directory: Directory, text: str) -> str:

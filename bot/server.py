@@ -14,6 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 
 from bot.app import create_app
+from kpi.db import get_engine
 from kpi.service import Kpibot
 
 REQUIRED = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
@@ -87,8 +88,14 @@ class Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Callable:
+        """Runs in each worker after the fork. The engine (cached per URL) came from the master with the
+        connections `kpibot serve` opened to check the database: two workers writing on one inherited
+        socket corrupt each other's results, so the worker drops them (without closing the master's) and
+        opens its own."""
         configure_logging()
-        kpibot = Kpibot()
+        engine = get_engine()
+        engine.dispose(close=False)
+        kpibot = Kpibot(engine)
         return wsgi_app(build_bolt_app(kpibot), kpibot.engine)
 
 

@@ -1,13 +1,13 @@
 """Digest content: who gets which digest (:func:`plan`) and what it says (:func:`build_digest`).
 
 Every number comes from :meth:`kpi.service.Kpibot.ask`, as a question in the public grammar
-(``"West 1 revenue 2017-Q2"``, ``"leaderboard West 1 calls 2017-05-29 to 2017-06-04"``,
-``"my revenue 2017-Q2"``), through :class:`Numbers`, which remembers the answers of one run. Nothing here
-computes a KPI: a :class:`Digest` only selects, orders and formats what the answers hold.
+(``"team West 1 revenue 2017-Q2"``, ``"leaderboard team West 1 calls 2017-05-29 to 2017-06-04"``), through
+:class:`Numbers`, which remembers the answers of one run. Nothing here computes a KPI: a :class:`Digest`
+only selects, orders and formats what the answers hold.
 
-Per-rep numbers come from one leaderboard per KPI and period for the whole audience. Target progress is
-the exception: a leaderboard carries no pace, so each rep's pace is one ``my <kpi> <quarter>`` question
-(asked only when the audience has a target at all).
+Per-rep numbers, target progress included, come from one leaderboard per KPI and period for the whole
+audience, asked with each member's pace: a team of any size costs the same few questions, and a rep's DM reuses its
+team's leaderboards (a question per rep made the weekly digests of a 2,000-rep company take minutes).
 
 Periods are whole, finished days. A digest sent on ``as_of`` reports:
 
@@ -30,12 +30,13 @@ from typing import Literal
 from crm.status import freshness, last_successful_sync
 from digests.config import EACH_TEAM, MANAGER, ORG, REPS, DigestsConfig, DigestSpec
 from kpi import access
-from kpi.answers import Answer, Leaderboard
+from kpi.answers import Answer, Leaderboard, Row
 from kpi.catalog import UnknownKpi
 from kpi.config import WEEKDAYS
 from kpi.directory import Person, UnknownPerson
 from kpi.formats import change, formatted
 from kpi.metrics import Result
+from kpi.pacing import Pace
 from kpi.periods import Calendar, Period, PeriodError, utc_now
 from kpi.service import Kpibot
 
@@ -332,40 +333,41 @@ class Numbers:
     def __init__(self, kpibot: Kpibot) -> None:
         self.kpibot = kpibot
         self.asked: list[tuple[str, str, dt.date]] = []  # (question, asker, as of) sent to the core, in order
-        self._answers: dict[tuple[str, int, dt.date], Answer | Leaderboard] = {}
+        self._answers: dict[tuple[str, int, dt.date], tuple[Answer | Leaderboard, bool]] = {}  # and with pace?
 
-    def answer(self, kpi: str, span: Span, who: Audience | Person) -> Answer:
-        """The KPI for an audience (asked as the digests' admin) or a person (asked as them, ``my``)."""
-        if isinstance(who, Person):
-            text, asker, scope_name = f"my {kpi} {span.phrase}", who, who.name
-        else:
-            text, asker, scope_name = f"{who.scope} {kpi} {span.phrase}", DIGESTS, who.scope_name
-        result = self._ask(text, asker, span)
-        if not isinstance(result, Answer) or result.scope.name != scope_name:
-            raise self._misread(text, result, scope_name)
+    def answer(self, kpi: str, span: Span, audience: Audience, *, pace: bool = False) -> Answer:
+        """The KPI for an audience, asked as the digests' admin; with its target progress when ``pace``."""
+        text = f"{audience.scope} {kpi} {span.phrase}"
+        result = self._ask(text, DIGESTS, span, pace)
+        if not isinstance(result, Answer) or result.scope.name != audience.scope_name:
+            raise self._misread(text, result, audience.scope_name)
         return result
 
-    def leaderboard(self, kpi: str, span: Span, audience: Audience) -> Leaderboard:
+    def leaderboard(self, kpi: str, span: Span, audience: Audience, *, pace: bool = False) -> Leaderboard:
+        """Every member's value; with each one's progress against their own target when ``pace``."""
         text = f"leaderboard {audience.scope} {kpi} {span.phrase}"
-        result = self._ask(text, DIGESTS, span)
+        result = self._ask(text, DIGESTS, span, pace)
         if not isinstance(result, Leaderboard) or result.scope.name != audience.scope_name:
             raise self._misread(text, result, audience.scope_name)
         return result
 
-    def _ask(self, text: str, asker: Person, span: Span) -> Answer | Leaderboard:
+    def _ask(self, text: str, asker: Person, span: Span, pace: bool) -> Answer | Leaderboard:
+        """Ask once per question and day: an answer with pace also serves a request without."""
         memo = (text, asker.id, span.as_of)
-        if memo not in self._answers:
-            self.asked.append((text, asker.name, span.as_of))
-            try:
-                result = self.kpibot.ask(text, asker, span.as_of)
-            except (UnknownKpi, UnknownPerson, PeriodError, access.AccessDenied, LookupError) as exc:
-                why = " (two teams with that name?)" if isinstance(exc, UnknownPerson) else ""
-                raise DigestError(f"The digest question '{text}' (as of {span.as_of}) failed{why}: {exc}") from exc
-            period = result.result.period if isinstance(result, Answer) else getattr(result, "period", None)
-            if period is None or period.start != span.start:
-                raise self._misread(text, result, None)
-            self._answers[memo] = result
-        return self._answers[memo]
+        known = self._answers.get(memo)
+        if known is not None and (known[1] or not pace):
+            return known[0]
+        self.asked.append((text, asker.name, span.as_of))
+        try:
+            result = self.kpibot.ask(text, asker, span.as_of, pace=pace)
+        except (UnknownKpi, UnknownPerson, PeriodError, access.AccessDenied, LookupError) as exc:
+            why = " (two teams with that name?)" if isinstance(exc, UnknownPerson) else ""
+            raise DigestError(f"The digest question '{text}' (as of {span.as_of}) failed{why}: {exc}") from exc
+        period = result.result.period if isinstance(result, Answer) else getattr(result, "period", None)
+        if period is None or period.start != span.start:
+            raise self._misread(text, result, None)
+        self._answers[memo] = (result, pace)
+        return result
 
     @staticmethod
     def _misread(text: str, result: object, scope_name: str | None) -> DigestError:
@@ -508,24 +510,35 @@ class Progress:
 
     @classmethod
     def of(cls, answer: Answer, person: Person | None) -> Progress | None:
-        pace = answer.pace
+        """The audience's progress (``person`` None) or a person's, from an answer."""
+        return cls.of_result(answer.result, answer.pace, answer.currency, person, answer.scope.name)
+
+    @classmethod
+    def of_row(cls, row: Row, person: Person, currency: str) -> Progress | None:
+        """A rep's progress from their row of a leaderboard asked with paces."""
+        return cls.of_result(row.result, row.pace, currency, person, person.name)
+
+    @classmethod
+    def of_result(
+        cls, result: Result, pace: Pace | None, currency: str, person: Person | None, scope_name: str
+    ) -> Progress | None:
         if pace is None:
             return None
-        kpi, currency = answer.kpi, answer.currency
+        kpi = result.kpi
 
         def fmt(value: Decimal | None) -> str | None:
             return None if value is None else formatted(value, kpi.format, currency)
 
-        value = answer.result.value
+        value = result.value
         catch_up = None
         if pace.status in BEHIND and pace.expected is not None and value is not None and kpi.higher_is_better:
             catch_up = fmt(max(pace.expected - value, Decimal(0)))
         return cls(
             person.id if person else None,
-            person.name if person else answer.scope.name,
-            mention(person) if person else mrkdwn(answer.scope.name),
+            person.name if person else scope_name,
+            mention(person) if person else mrkdwn(scope_name),
             value,
-            answer.formatted,
+            formatted(value, kpi.format, currency),
             pace.target,
             formatted(pace.target, kpi.format, currency),
             pace.attainment,
@@ -810,25 +823,27 @@ class _Build:
             return
         key = self.spec.target
         self.digest.target_label = self.label(key)
+        currency = self.kpibot.org.currency
         if self.person is not None:
-            answer = self.numbers.answer(key, span, self.person)
-            self.digest.progress_period = PeriodInfo.of(answer.result.period, span.label)
-            me = Progress.of(answer, self.person)
+            board = self.numbers.leaderboard(key, span, self.audience, pace=True)
+            self.digest.progress_period = PeriodInfo.of(board.period, span.label)
+            row = self._row(board, self.person.id)
+            me = Progress.of_row(row, self.person, currency) if row is not None else None
             if me is not None and streaks:
                 me = replace(me, streak=self._streaks({self.person.id: me}, span)[self.person.id])
             self.digest.me = me
             return
-        team = self.numbers.answer(key, span, self.audience)
+        team = self.numbers.answer(key, span, self.audience, pace=True)
         self.digest.progress_period = PeriodInfo.of(team.result.period, span.label)
         self.digest.team_progress = Progress.of(team, None)
         # A team's target is its own or the sum of its reps' targets: without one, no rep has a target.
         if not per_rep or team.pace is None:
             return
-        board = self.numbers.leaderboard(key, span, self.audience)
+        board = self.numbers.leaderboard(key, span, self.audience, pace=True)
         rows: dict[int, Progress] = {}
         for row in board.rows:
             rep = self.people[row.person_id]
-            progress = Progress.of(self.numbers.answer(key, span, rep), rep)
+            progress = Progress.of_row(row, rep, currency)
             if progress is None:
                 self.digest.without_target.append(rep.name)
             else:
@@ -844,7 +859,8 @@ class _Build:
 
     def _streaks(self, rows: dict[int, Progress], span: Span) -> dict[int, int]:
         """Weeks in a row each rep was on pace at the week's end, counting back from the reported week
-        within the progress period (statuses are to date, so a streak starts with the period)."""
+        within the progress period (statuses are to date, so a streak starts with the period). Each week
+        back is one leaderboard with paces, shared by the team's digest and every rep's DM."""
         counts = {pid: int(row.on_pace) for pid, row in rows.items()}
         running = [pid for pid, row in rows.items() if row.on_pace]
         day = span.as_of
@@ -852,14 +868,11 @@ class _Build:
             day -= dt.timedelta(days=7)
             if day < span.start or not running:
                 break
-            earlier = replace(span, as_of=day)
-            still = []
+            board = self.numbers.leaderboard(self.spec.target, replace(span, as_of=day), self.audience, pace=True)
+            paces = {row.person_id: row.pace for row in board.rows}
+            running = [pid for pid in running if (pace := paces.get(pid)) is not None and pace.status in ON_PACE]
             for pid in running:
-                answer = self.numbers.answer(self.spec.target, earlier, self.people[pid])
-                if answer.pace is not None and answer.pace.status in ON_PACE:
-                    counts[pid] += 1
-                    still.append(pid)
-            running = still
+                counts[pid] += 1
         return counts
 
     def trend(self) -> None:

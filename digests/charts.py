@@ -20,6 +20,7 @@ from kpi.formats import CURRENCY_SYMBOLS
 WIDTH, HEIGHT, DPI = 12.0, 7.0, 100  # 1200 x 700 px
 TITLE, LABEL, TICK = 24, 18, 16
 MAX_ALT = 1000
+MAX_BARS = 60
 COLOURS = {
     "ahead": "#2e7d32",
     "on track": "#1565c0",
@@ -50,8 +51,14 @@ def progress_chart(title: str, rows: list[Progress], filename: str = "progress.p
     """Horizontal bars of attainment per rep, coloured by status, with the 100% line and the pace marks.
 
     Taller with more reps (a row keeps a readable height); margins are computed, not laid out, so that a
-    team of 80 draws in well under a second.
+    team of 80 draws in well under a second. Past MAX_BARS reps (a region, the organisation) it shows the
+    first and last MAX_BARS / 2 of ``rows`` (which come best first): 2,000 bars made a 68,000-pixel image
+    nobody can read in Slack, and took 15 seconds to draw (a region's 200, two).
     """
+    if len(rows) > MAX_BARS:
+        half = MAX_BARS // 2
+        title = f"{title}, top and bottom {half} of {len(rows)}"
+        rows = rows[:half] + rows[-half:]
     row = 0.5 if len(rows) <= 20 else 0.34
     height = max(HEIGHT, 1.8 + row * len(rows))
     figure = Figure(figsize=(WIDTH, height), dpi=DPI)
@@ -91,7 +98,9 @@ def trend_chart(
     title: str, points: list[TrendPoint], fmt: str, currency: str = "USD", filename: str = "trend.png"
 ) -> Chart:
     """Columns per period with their values written on top."""
-    figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
+    # Margins set, not laid out: the constrained layout measured every text twice, a fifth of the drawing.
+    figure.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.08)
     axes = figure.add_subplot()
     labels = [point.short for point in points]
     values = [float(point.value) if point.value is not None else 0.0 for point in points]
@@ -136,8 +145,10 @@ def _compact(value: Decimal | None, fmt: str, currency: str) -> str:
 
 
 def _png(figure: Figure) -> bytes:
+    """The figure as PNG, compressed lightly: zlib's default level was a quarter of a chart's time, for 20%
+    smaller files (about 50 kB, uploaded once)."""
     buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer)
+    FigureCanvasAgg(figure).print_png(buffer, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 

@@ -8,6 +8,7 @@ These objects know nothing of Slack or the command line; bot/ renders them as Bl
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -122,6 +123,7 @@ class Row:
     person_id: int
     name: str
     result: Result
+    pace: Pace | None = None  # progress against the member's target, when the leaderboard was asked with paces
 
 
 @dataclass(frozen=True)
@@ -135,14 +137,23 @@ class Leaderboard:
     currency: str
 
     @classmethod
-    def rank(cls, kpi: Kpi, period: Period, scope: Scope, results: dict[int, tuple[str, Result]], currency: str):
+    def rank(
+        cls,
+        kpi: Kpi,
+        period: Period,
+        scope: Scope,
+        results: dict[int, tuple[str, Result]],
+        currency: str,
+        paces: Mapping[int, Pace | None] | None = None,
+    ):
         def order(item: tuple[int, tuple[str, Result]]):
             _, (name, result) = item
             value = result.value
             return (value is None, -value if value is not None and kpi.higher_is_better else value or 0, name)
 
         ranked = sorted(results.items(), key=order)
-        rows = [Row(i, pid, name, result) for i, (pid, (name, result)) in enumerate(ranked, start=1)]
+        paces = paces or {}
+        rows = [Row(i, pid, name, result, paces.get(pid)) for i, (pid, (name, result)) in enumerate(ranked, start=1)]
         return cls(kpi, period, scope, rows, currency)
 
     @property

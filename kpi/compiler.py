@@ -1,17 +1,20 @@
-"""The one compiler: a KPI's measures, for a scope and a set of windows, become one SQL statement.
+"""The one compiler: a KPI's measures, for a scope and one or more sets of windows, become one SQL statement.
 
-Measures that read the same model over the same window share one ``SELECT ... GROUP BY owner`` with
-conditional aggregates (``SUM(CASE WHEN <filter and time> THEN <expr> END)``); different models or windows
-become branches of a ``UNION ALL``, summed again by owner. The result is one row per owner (or per team
-for team-owned facts) with one column per measure: a leaderboard, a team answer and an org answer are the
-same query with a different scope filter, and no raw record ever reaches Python.
+Measures that read the same source (table or join) share one ``SELECT ... GROUP BY owner`` with conditional
+aggregates (``SUM(CASE WHEN <filter and time> THEN <expr> END)``), whatever their window: a period and its
+previous period are one scan. Different sources become branches of a ``UNION ALL``, summed again by owner.
+The result is one row per owner (or per team for team-owned facts) with one column per measure and window
+set: a leaderboard, a team answer and an org answer are the same query with a different scope filter, and
+no raw record ever reaches Python.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,15 +56,49 @@ EVERYONE = ScopeFilter(None, None, include_org_level=True)
 
 def condition(model: Model, measure: Measure, window: Window) -> ColumnElement:
     """The filter and time condition of one measure, over a model built for its window."""
-    parts = [_where(model.columns, column, value) for column, value in measure.where.items()]
-    if measure.time:
-        column = _column(model.columns, measure.time)
-        if isinstance(column.type, Date):
-            start, end = window.at(window.start_date), window.at(window.end_date)
-        else:
-            start, end = window.at(window.start), window.at(window.end)
-        parts += [column >= start, column < end]
-    return and_(true(), *parts)
+    span = _span(model, measure, window)
+    if span is None:
+        return _filters(model, measure)
+    column, start, end = span
+    return and_(_filters(model, measure), column >= window.at(start), column < window.at(end))
+
+
+def _filters(model: Model, measure: Measure) -> ColumnElement:
+    return and_(true(), *(_where(model.columns, column, value) for column, value in measure.where.items()))
+
+
+def _span(model: Model, measure: Measure, window: Window) -> tuple[ColumnElement, Any, Any] | None:
+    """The measure's time column and the window's bounds in that column's terms (None for a stock)."""
+    if not measure.time:
+        return None
+    column = _column(model.columns, measure.time)
+    if isinstance(column.type, Date):
+        return column, window.start_date, window.end_date
+    return column, window.start, window.end
+
+
+def _rows_read(columns: list[tuple[Model, Measure, Window]]) -> ColumnElement:
+    """The rows a scan reads: those matching any of its measures' conditions, factored by time range.
+
+    ``(range 1 AND (filter a OR filter b)) OR (range 2 AND ...)`` rather than the OR of whole conditions:
+    each arm opens with a range an index serves (the planner ORs one range scan per window), and no range
+    appears twice, which would fool the planner's row estimates. A stock (no time) adds its condition.
+    """
+    ranges: dict[tuple[str, Any, Any], tuple[ColumnElement, dict[tuple[str, int], ColumnElement]]] = {}
+    stocks = []
+    for model, measure, window in columns:
+        span = _span(model, measure, window)
+        if span is None:
+            stocks.append(_filters(model, measure))
+            continue
+        column, start, end = span
+        key = (str(measure.time), start, end)
+        if key not in ranges:
+            ranges[key] = (and_(column >= window.at(start), column < window.at(end)), {})
+        same = (json.dumps(measure.where, sort_keys=True, default=str), id(window))  # one filter once per window
+        ranges[key][1].setdefault(same, _filters(model, measure))
+    arms = [and_(time_range, or_(*filters.values())) for time_range, filters in ranges.values()]
+    return or_(*arms, *stocks)
 
 
 def _column(columns: Mapping[str, ColumnElement], name: str) -> ColumnElement:
@@ -91,11 +128,15 @@ def _where(columns: Mapping[str, ColumnElement], name: str, value: Any) -> Colum
     return column == value
 
 
+#: Parsed measure expressions: the catalog's few, parsed once rather than for every question.
+_parse = functools.lru_cache(maxsize=1024)(formula.parse)
+
+
 def _aggregate(model: Model, measure: Measure, window: Window) -> ColumnElement:
     when = condition(model, measure, window)
     if measure.agg == "count":
         return func.sum(case((when, literal_column("1")), else_=literal_column("0")))
-    return func.sum(case((when, formula.to_sql(formula.parse(measure.expr), model.columns))))
+    return func.sum(case((when, formula.to_sql(_parse(measure.expr), model.columns))))
 
 
 def _scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
@@ -107,40 +148,54 @@ def _scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
     return or_(teams, model.key.is_(None)) if scope.include_org_level else teams
 
 
-def compile_query(kpi: Kpi, windows: Mapping[str, Window], scope: ScopeFilter = EVERYONE) -> Select:
-    """One statement returning ``owner_id, team_id, m_<measure>...`` grouped by owner (and team)."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for name, measure in kpi.measures.items():
-        groups.setdefault((measure.model, measure.window), []).append(name)
+def compile_query(
+    kpi: Kpi, windows: Sequence[Mapping[str, Window]], scope: ScopeFilter = EVERYONE, *, by_owner: bool = True
+) -> Select:
+    """One statement returning ``owner_id, team_id, m_0...`` grouped by owner (and team): a column per measure
+    for each set of windows in turn (a period and its previous period: ``m_0..m_<n-1>``, then ``m_<n>``...).
+
+    Measures whose models read the same source share one scan, whatever their window: an answer's period
+    and previous period cost one pass over the rows of both, not two queries. Without ``by_owner`` the
+    statement returns the scope's totals in one row (owner and team NULL): a team or organisation answer
+    needs no per-owner rows, and grouping 2,000 owners costs a sort or hash the total does not.
+    """
+    columns: list[tuple[Model, Measure, Window]] = []
+    models: dict[tuple[str, Window], Model] = {}
+    for window_set in windows:
+        for measure in kpi.measures.values():
+            window = window_set[measure.window]
+            if (measure.model, window) not in models:
+                models[measure.model, window] = MODELS[measure.model](window)
+            columns.append((models[measure.model, window], measure, window))
+    groups: dict[int, list[int]] = {}  # id of a model's source -> its columns
+    for k, (model, _, _) in enumerate(columns):
+        groups.setdefault(id(model.source), []).append(k)
 
     branches = []
-    for (model_name, window_name), names in groups.items():
-        window = windows[window_name]
-        model = MODELS[model_name](window)
+    for ks in groups.values():
+        model = columns[ks[0]][0]
         owner, team = (model.key, null()) if model.owned_by == "rep" else (null(), model.key)
-        columns = [
-            _aggregate(model, kpi.measures[name], window) if name in names else literal_column("0")
-            for name in kpi.measures
-        ]
-        filters = [model.where, _scope_clause(model, scope)]
-        filters.append(or_(*(condition(model, kpi.measures[name], window) for name in names)))
-        branches.append(
+        if not by_owner:
+            owner = team = null()
+        aggregates = [_aggregate(*columns[k]) if k in ks else literal_column("0") for k in range(len(columns))]
+        filters = [model.where, _scope_clause(model, scope), _rows_read([columns[k] for k in ks])]
+        branch = (
             select(
                 owner.label("owner_id"),
                 team.label("team_id"),
-                *(column.label(f"m_{i}") for i, column in enumerate(columns)),
+                *(column.label(f"m_{k}") for k, column in enumerate(aggregates)),
             )
             .select_from(model.source)
             .where(*(f for f in filters if f is not None))
-            .group_by(model.key)
         )
+        branches.append(branch.group_by(model.key) if by_owner else branch)
     if len(branches) == 1:
         return branches[0]
     combined = union_all(*branches).subquery("measures")
     return select(
         combined.c.owner_id,
         combined.c.team_id,
-        *(func.sum(combined.c[f"m_{i}"]).label(f"m_{i}") for i in range(len(kpi.measures))),
+        *(func.sum(combined.c[f"m_{k}"]).label(f"m_{k}") for k in range(len(columns))),
     ).group_by(combined.c.owner_id, combined.c.team_id)
 
 
@@ -152,4 +207,4 @@ def validate(kpi: Kpi) -> None:
     calendar = Calendar(zoneinfo.ZoneInfo("UTC"))
     period = Period("sample", dt.date(2020, 1, 1), dt.date(2020, 4, 1), dt.date(2020, 4, 1), "quarter", calendar)
     window = Window.of(period, dt.datetime(2020, 4, 1))
-    compile_query(kpi, {"period": window, "previous": window, "trailing_12_months": window})
+    compile_query(kpi, [{"period": window, "previous": window, "trailing_12_months": window}])

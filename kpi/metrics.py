@@ -8,11 +8,13 @@ the scope's own target, or the sum of its reps' targets when the scope has none 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Row, and_, select
+from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import formula
 from kpi.access import Scope
@@ -94,9 +96,18 @@ class Targets:
         period: Period,
         prorate: Prorate | None = None,
         adds_up: Callable[[str], bool] | None = None,
+        scope: Scope | None = None,
+        *,
+        members: bool = False,
     ) -> Targets:
         """The targets of ``keys`` for ``period`` (its whole calendar span); with ``prorate``, also the
-        targets of the periods that contain it."""
+        targets of the periods that contain it.
+
+        With ``scope``, only the rows that can count for it are read: its own, then its reps' for the keys
+        it has no target of its own for (or always, with ``members``: a leaderboard needs every rep's).
+        A large organisation holds a target per rep, month and quarter, so reading them all to answer
+        one rep cost more than the rep's KPI query.
+        """
         keys = sorted(set(keys))
         if not keys:
             return cls([])
@@ -106,24 +117,55 @@ class Targets:
         else:
             where = [Target.period_start <= period.start, Target.period_end >= period.full_end]
         with engine.connect() as connection:
-            rows = connection.execute(select(Target).where(Target.kpi.in_(keys), *where)).all()
+
+            def read(wanted: list[str], *conditions: ColumnElement[bool]) -> list[Row]:
+                return list(connection.execute(select(Target).where(Target.kpi.in_(wanted), *where, *conditions)))
+
+            if scope is None:
+                return cls(read(keys), bounds, prorate, adds_up)
+            rows = read(keys, _owned_by(scope))
+            if scope.type != "rep":
+                own = cls(rows, bounds, prorate, adds_up)
+                lacking = keys if members else [key for key in keys if not own.has_own(key, scope)]
+                if lacking:
+                    rows += read(lacking, *_reps_of(scope))
         return cls(rows, bounds, prorate, adds_up)
 
     def _own(self, key: str, kind: str, scope_id: int | None) -> Decimal | None:
         found = self._values.get((key, kind, scope_id))
         return found if found is not None else self._containing.get((key, kind, scope_id))
 
+    def has_own(self, key: str, scope: Scope) -> bool:
+        """Whether ``scope`` has a target of its own for ``key`` (a team: each of its teams)."""
+        if scope.type == "rep":
+            return self._own(key, "rep", scope.rep_id) is not None
+        return all(self._own(key, scope.type, team_id) is not None for team_id in scope.team_ids or (None,))
+
     def for_scope(self, key: str, scope: Scope) -> Decimal | None:
         if scope.type == "rep":
             return self._own(key, "rep", scope.rep_id)
-        own = [self._own(key, scope.type, team_id) for team_id in scope.team_ids or (None,)]
-        if all(value is not None for value in own):
-            return sum(own, ZERO)  # type: ignore[arg-type]
+        if self.has_own(key, scope):
+            return sum((self._own(key, scope.type, team_id) or ZERO for team_id in scope.team_ids or (None,)), ZERO)
         if not self._adds_up(key):
             return None
         members = scope.filter.rep_ids
         reps = [rep_id for rep_id in self._reps.get(key, ()) if members is None or rep_id in members]
         return sum((self._own(key, "rep", rep_id) or ZERO for rep_id in reps), ZERO) if reps else None
+
+
+def _owned_by(scope: Scope) -> ColumnElement[bool]:
+    """The targets rows of the scope itself."""
+    if scope.type == "rep":
+        return and_(Target.scope_type == "rep", Target.scope_id == scope.rep_id)
+    if scope.type == "team":
+        return and_(Target.scope_type == "team", Target.scope_id.in_(scope.team_ids))
+    return Target.scope_type == "org"
+
+
+def _reps_of(scope: Scope) -> list[ColumnElement[bool]]:
+    """The targets rows of the scope's reps (every rep's for the organisation)."""
+    reps = scope.filter.rep_ids
+    return [Target.scope_type == "rep"] + ([] if reps is None else [Target.scope_id.in_(sorted(reps))])
 
 
 class Metrics:
@@ -145,36 +187,56 @@ class Metrics:
         return {name: Window.of(builders[name](), now, self.ramp_threshold) for name in needed}
 
     def totals_by_owner(
-        self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date
-    ) -> list[tuple[int | None, int | None, dict[str, Decimal]]]:
-        """The one query: ``(owner_id, team_id, {measure: total})`` rows for the scope."""
-        query = compile_query(kpi, self.windows(kpi, period, as_of), scope.filter)
+        self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date, *, by_owner: bool = True
+    ) -> list[tuple[int | None, int | None, list[dict[str, Decimal]]]]:
+        """The one query: ``(owner_id, team_id, [{measure: total} for each period])`` rows for the scope (one
+        row of totals, owner and team None, without ``by_owner``)."""
+        windows = [self.windows(kpi, period, as_of) for period in periods]
+        query = compile_query(kpi, windows, scope.filter, by_owner=by_owner)
         names = list(kpi.measures)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [(row[0], row[1], {name: _decimal(row[2 + i]) for i, name in enumerate(names)}) for row in rows]
+        width = len(names)
+        return [
+            (
+                row[0],
+                row[1],
+                [{name: _decimal(row[2 + p * width + i]) for i, name in enumerate(names)} for p in range(len(periods))],
+            )
+            for row in rows
+        ]
 
-    def targets(self, keys: Iterable[str], period: Period) -> Targets:
-        return Targets.load(self.engine, keys, period, self.prorate)
+    def targets(self, keys: Iterable[str], period: Period, scope: Scope, *, members: bool = False) -> Targets:
+        """The targets of ``keys`` that can count for ``scope`` (and for each of its reps, with ``members``)."""
+        return Targets.load(self.engine, keys, period, self.prorate, scope=scope, members=members)
 
     def result(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date) -> Result:
         """The KPI's value for the whole scope."""
-        totals = {name: ZERO for name in kpi.measures}
-        for _owner, _team, row in self.totals_by_owner(kpi, period, scope, as_of):
-            for name, value in row.items():
-                totals[name] += value
-        targets = self.targets(kpi.targets, period)
-        return self.combine(kpi, period, scope, totals, targets)
+        return self.results(kpi, [period], scope, as_of)[0]
+
+    def results(self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date) -> list[Result]:
+        """The KPI's value for the whole scope in each of ``periods`` (an answer's period and previous
+        period), from one statement."""
+        totals = [{name: ZERO for name in kpi.measures} for _ in periods]
+        for _owner, _team, per_period in self.totals_by_owner(kpi, periods, scope, as_of, by_owner=False):
+            for total, row in zip(totals, per_period, strict=True):
+                for name, value in row.items():
+                    total[name] += value
+        return [
+            self.combine(kpi, period, scope, total, self.targets(kpi.targets, period, scope))
+            for period, total in zip(periods, totals, strict=True)
+        ]
 
     def results_by_owner(
         self, kpi: Kpi, period: Period, members: Mapping[int, Scope], scope: Scope, as_of: dt.date
     ) -> dict[int, Result]:
         """Each member's result from the same one query (a leaderboard), keyed by person id."""
-        by_owner = {owner: row for owner, _team, row in self.totals_by_owner(kpi, period, scope, as_of) if owner}
-        targets = self.targets(kpi.targets, period)
+        by_owner = {owner: rows[0] for owner, _team, rows in self.totals_by_owner(kpi, [period], scope, as_of) if owner}
+        targets = self.targets(kpi.targets, period, scope, members=True)
         empty = {name: ZERO for name in kpi.measures}
+        combiner = _Combiner(kpi, period)
         return {
-            person_id: self.combine(kpi, period, member, by_owner.get(person_id, empty), targets)
+            person_id: combiner.result(member, by_owner.get(person_id, empty), targets)
             for person_id, member in members.items()
         }
 
@@ -182,18 +244,33 @@ class Metrics:
         self, kpi: Kpi, period: Period, scope: Scope, totals: Mapping[str, Decimal], targets: Targets
     ) -> Result:
         """Apply the KPI's formulas to aggregated measures; explain why when there is no value."""
-        words = {
-            "period": period.label,
-            "previous": period.previous().label,
-            "end": period.dates().split(" to ")[-1],
-        }
-        if scope.type == "rep" and any(kpi.measures[name].model == "spend" for name in kpi.measures):
+        return _Combiner(kpi, period).result(scope, totals, targets)
+
+
+class _Combiner:
+    """:meth:`Metrics.combine` for one KPI and period, with what does not depend on the scope worked out once:
+    a leaderboard combines 2,000 members, and the KPI's target keys (a walk of its formulas) and the words
+    of a reason (the previous period's label) were half its time."""
+
+    def __init__(self, kpi: Kpi, period: Period) -> None:
+        self.kpi, self.period = kpi, period
+        self.needs = sorted(kpi.targets)
+        self.spend = any(measure.model == "spend" for measure in kpi.measures.values())
+
+    @functools.cached_property
+    def words(self) -> dict[str, str]:
+        period = self.period
+        return {"period": period.label, "previous": period.previous().label, "end": period.dates().split(" to ")[-1]}
+
+    def result(self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets) -> Result:
+        kpi, period = self.kpi, self.period
+        if scope.type == "rep" and self.spend:
             reason = f"marketing spend is recorded per team, so {kpi.label.lower()} has no value for one person"
             return Result(kpi, period, None, None, None, reason)
         for name, why in kpi.requires.items():
             if totals[name] == 0:
-                return Result(kpi, period, None, None, None, why.format(**words))
-        missing = sorted(key for key in kpi.targets if targets.for_scope(key, scope) is None)
+                return Result(kpi, period, None, None, None, why.format(**self.words))
+        missing = [key for key in self.needs if targets.for_scope(key, scope) is None]
         if missing:
             reason = f"no {' or '.join(missing)} target is set for {scope.name} in {period.label}"
             return Result(kpi, period, None, None, None, reason)
@@ -206,7 +283,7 @@ class Metrics:
             return Result(kpi, period, numerator, numerator, None)
         denominator = formula.evaluate(kpi.denominator, totals, target)
         if denominator is None or denominator <= 0 or numerator is None:
-            reason = (kpi.empty or "nothing to divide by in {period}").format(**words)
+            reason = (kpi.empty or "nothing to divide by in {period}").format(**self.words)
             return Result(kpi, period, None, numerator, denominator, reason)
         value = numerator / denominator * Decimal(str(kpi.scale))
         return Result(kpi, period, value, numerator, denominator)

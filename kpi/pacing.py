@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -220,9 +220,12 @@ class Pacing:
             return value * (asked[1] - asked[0]).days / (target[1] - target[0]).days
         return value * self.workdays.count(*asked) / total
 
-    def targets(self, keys: Iterable[str], period: Period) -> Targets:
-        """The targets of ``keys`` for ``period``: its own and those of the periods that contain it."""
-        return Targets.load(self.engine, keys, period, self.prorate, self.adds_up)
+    def targets(
+        self, keys: Iterable[str], period: Period, scope: Scope | None = None, *, members: bool = False
+    ) -> Targets:
+        """The targets of ``keys`` for ``period``: its own and those of the periods that contain it; with
+        ``scope``, only those that can count for it (and for each of its reps, with ``members``)."""
+        return Targets.load(self.engine, keys, period, self.prorate, self.adds_up, scope, members=members)
 
     def adds_up(self, key: str) -> bool:
         """Whether a team without a target of its own may use the sum of its reps' targets for ``key``."""
@@ -230,7 +233,7 @@ class Pacing:
         return kpi is not None and is_additive(kpi)
 
     def target(self, kpi: Kpi, scope: Scope, period: Period) -> Decimal | None:
-        return self.targets([kpi.key], period).for_scope(kpi.key, scope)
+        return self.targets([kpi.key], period, scope).for_scope(kpi.key, scope)
 
     def of(self, kpi: Kpi, value: Decimal | None, target: Decimal, period: Period) -> Pace:
         return Pace.of(kpi, value, target, period, self.thresholds, self.workdays)
@@ -239,3 +242,15 @@ class Pacing:
         """The pace of ``value`` for ``scope`` in ``period``, or None when no target applies."""
         target = self.target(kpi, scope, period)
         return None if target is None else self.of(kpi, value, target, period)
+
+    def paces(
+        self, kpi: Kpi, scope: Scope, period: Period, members: Mapping[int, tuple[Scope, Decimal | None]]
+    ) -> dict[int, Pace | None]:
+        """Each member's pace (``{id: (their scope, their value)}``) from one read of the targets of ``scope``
+        and its reps: a leaderboard's rows, without a target query per rep."""
+        targets = self.targets([kpi.key], period, scope, members=True)
+        found = {}
+        for member_id, (member, value) in members.items():
+            target = targets.for_scope(kpi.key, member)
+            found[member_id] = None if target is None else self.of(kpi, value, target, period)
+        return found

@@ -50,8 +50,14 @@ class Kpibot:
     def person(self, who: str) -> Person:
         return self.directory.find_person(who)
 
-    def ask(self, text: str, asker: Person, as_of: dt.date | None = None) -> Answer | Leaderboard | Help:
-        """Answer ``text`` for ``asker``; raises UnknownKpi, PeriodError, UnknownPerson or AccessDenied."""
+    def ask(
+        self, text: str, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None
+    ) -> Answer | Leaderboard | Help:
+        """Answer ``text`` for ``asker``; raises UnknownKpi, PeriodError, UnknownPerson or AccessDenied.
+
+        ``pace``: progress against the target, of an answer (by default) or of each row of a leaderboard (not
+        by default: the Slack leaderboard shows none). It costs a targets query, which digests skip for the
+        numbers they show without one."""
         as_of = as_of or self.calendar.today()
         question = parse_question(text, self.catalog, self.calendar, as_of, self.org.default_period)
         if question.kind == "help":
@@ -59,19 +65,18 @@ class Kpibot:
         if question.kind == "list":
             return self.kpi_list()
         if question.kind == "leaderboard":
-            return self.leaderboard(question, asker, as_of)
+            return self.leaderboard(question, asker, as_of, paces=bool(pace))
         scope = access.resolve(self.directory, asker, question.scope)
-        return self.answer(question, scope, as_of)
+        return self.answer(question, scope, as_of, pace=pace is not False)
 
-    def answer(self, question: Question, scope: access.Scope, as_of: dt.date) -> Answer:
+    def answer(self, question: Question, scope: access.Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
         kpi, period = question.kpi, question.period
         assert kpi is not None and period is not None
-        result = self.metrics.result(kpi, period, scope, as_of)
-        previous = self.metrics.result(kpi, period.previous(), scope, as_of)
-        pace = self.pacing.pace(kpi, scope, period, result.value)
-        return Answer(result, scope, previous, self.org.currency, pace)
+        result, previous = self.metrics.results(kpi, [period, period.previous()], scope, as_of)
+        progress = self.pacing.pace(kpi, scope, period, result.value) if pace else None
+        return Answer(result, scope, previous, self.org.currency, progress)
 
-    def leaderboard(self, question: Question, asker: Person, as_of: dt.date) -> Leaderboard:
+    def leaderboard(self, question: Question, asker: Person, as_of: dt.date, *, paces: bool = False) -> Leaderboard:
         kpi, period = question.kpi, question.period
         assert kpi is not None and period is not None
         scope = access.leaderboard_scope(self.directory, asker, question.scope)
@@ -79,7 +84,11 @@ class Kpibot:
         scopes = {pid: access.rep_scope(self.directory.people[pid]) for pid in members}
         results = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of)
         named = {pid: (self.directory.people[pid].name, result) for pid, result in results.items()}
-        return Leaderboard.rank(kpi, period, scope, named, self.org.currency)
+        progress = None
+        if paces:
+            values = {pid: (scopes[pid], result.value) for pid, result in results.items()}
+            progress = self.pacing.paces(kpi, scope, period, values)
+        return Leaderboard.rank(kpi, period, scope, named, self.org.currency, progress)
 
     def _members(self, scope: access.Scope, period: Period) -> list[int]:
         """Reps of the scope who worked at any time in the period."""

@@ -260,10 +260,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.create_index("ix_deals_account", ["account_id"], unique=False)
-        batch_op.create_index("ix_deals_close", ["close_date"], unique=False)
         batch_op.create_index("ix_deals_created", ["created_at"], unique=False)
         batch_op.create_index("ix_deals_owner_close", ["owner_id", "close_date"], unique=False)
         batch_op.create_index("ix_deals_owner_created", ["owner_id", "created_at"], unique=False)
+        batch_op.create_index("ix_deals_status_close", ["status", "close_date"], unique=False)
         batch_op.create_index("ix_deals_updated", ["crm", "updated_at"], unique=False)
 
     op.create_table(
@@ -346,10 +346,10 @@ def downgrade() -> None:
     op.drop_table("nps_responses")
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.drop_index("ix_deals_updated")
+        batch_op.drop_index("ix_deals_status_close")
         batch_op.drop_index("ix_deals_owner_created")
         batch_op.drop_index("ix_deals_owner_close")
         batch_op.drop_index("ix_deals_created")
-        batch_op.drop_index("ix_deals_close")
         batch_op.drop_index("ix_deals_account")
 
     op.drop_table("deals")
