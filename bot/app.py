@@ -37,6 +37,7 @@ from kpi.service import Kpibot
 
 SLACK_API = "https://slack.com/api/"
 ACK_BUDGET_SECONDS = 2.0  # answer in the ack when ready by then; Slack gives up at 3 s
+FRESHNESS_SECONDS = 30.0  # "CRM synced 12 min ago" counts minutes: one look at sync_runs per half minute
 log = logging.getLogger("kpibot.requests")
 
 
@@ -57,6 +58,14 @@ class Replies:
     def __init__(self, kpibot: Kpibot, identities: Identities) -> None:
         self.kpibot = kpibot
         self.identities = identities
+        self._freshness: tuple[float, str] | None = None  # (when read, text)
+
+    def freshness(self) -> str:
+        """The data freshness line, read at most every FRESHNESS_SECONDS (it was a query per answer)."""
+        known, now = self._freshness, time.monotonic()
+        if known is None or now - known[0] > FRESHNESS_SECONDS:
+            known = self._freshness = (now, freshness(self.kpibot.engine))
+        return known[1]
 
     def message(self, slack_user_id: str, question: str, *, shared: bool = False) -> tuple[dict[str, Any], str]:
         """The message answering ``question`` for the Slack user, and the KPI key (for logs)."""
@@ -72,13 +81,15 @@ class Replies:
             return blocks.problem_message(str(exc), EXAMPLES[:3]), "-"
         except (PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:
             return blocks.problem_message(str(exc), EXAMPLES[:3]), "-"
-        fresh = freshness(kpibot.engine)
+        fresh = self.freshness()
         by = slack_user_id if shared else None
         if isinstance(answer, Answer):
             return blocks.answer_message(answer, question, fresh, shared_by=by), answer.kpi.key
         if isinstance(answer, Leaderboard):
             mentions = {p.id: p.slack_user_id for p in kpibot.directory.people.values() if p.slack_user_id}
-            message = blocks.leaderboard_message(answer, question, fresh, shared_by=by, mentions=mentions)
+            message = blocks.leaderboard_message(
+                answer, question, fresh, shared_by=by, mentions=mentions, you=person.id
+            )
             return message, answer.kpi.key
         return blocks.help_message(answer), "help"
 

@@ -15,6 +15,8 @@ from kpi.formats import formatted
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_HEADER = 150
+#: Rows of a leaderboard shown in Slack (the asker's own row is added when it is further down).
+LEADERBOARD_ROWS = 25
 PERIOD_CHOICES = ["this week", "this month", "this quarter", "this year", "last month", "last quarter"]
 ARROWS = {True: ":arrow_up_small:", False: ":arrow_down_small:", None: ":left_right_arrow:"}
 
@@ -136,12 +138,21 @@ def leaderboard_message(
     *,
     shared_by: str | None = None,
     mentions: dict[int, str] | None = None,
+    you: int | None = None,
 ) -> dict[str, Any]:
-    """A ranked list, medals for the top three, in as many sections as Slack's limits need."""
+    """The top of a ranked list, medals for the top three, and the asker's own row when it is further down.
+
+    A leaderboard of 2,000 reps would be unreadable in a channel (and over Slack's 40,000-character text
+    limit): the first :data:`LEADERBOARD_ROWS` are shown, with how many more there are.
+    """
     medals = {1: ":first_place_medal:", 2: ":second_place_medal:", 3: ":third_place_medal:"}
     mentions = mentions or {}
+    shown = board.rows[:LEADERBOARD_ROWS]
+    mine = [row for row in board.rows[LEADERBOARD_ROWS:] if row.person_id == you]
     lines = []
-    for row in board.rows:
+    for row in [*shown, *mine]:
+        if row in mine:
+            lines.append("…")
         who = f"<@{mentions[row.person_id]}>" if row.person_id in mentions else row.name
         value = formatted(row.result.value, board.kpi.format, board.currency)
         lines.append(f"{medals.get(row.rank, f'{row.rank}.')} {who} — *{value}*")
@@ -150,8 +161,11 @@ def leaderboard_message(
         context(f"*{board.scope.name}* · {board.period.label} ({board.period.dates()})"),
     ]
     blocks += _sections("\n".join(lines or ["Nobody to rank in this scope."]))
+    if len(board.rows) > len(shown):
+        blocks.append(context(f"Top {len(shown)} of {len(board.rows)} ranked."))
     footer_blocks = footer(board.kpi.description, question, freshness, shared_by)
-    return {"text": board.text, "blocks": blocks[: MAX_BLOCKS - len(footer_blocks)] + footer_blocks}
+    text = "\n".join(board.text.splitlines()[: LEADERBOARD_ROWS + 1])
+    return {"text": text, "blocks": blocks[: MAX_BLOCKS - len(footer_blocks)] + footer_blocks}
 
 
 def help_message(help_: Help) -> dict[str, Any]:

@@ -166,6 +166,23 @@ def test_every_payload_the_bot_sends_respects_slacks_limits(slack, kpibot):
     assert len(slack.calls_to("chat.postMessage")) == len(questions)
 
 
+def test_a_long_leaderboard_shows_the_top_25_and_the_askers_own_row(slack, kpibot):
+    client = web_client(slack.token, slack.url)
+    replies = bot.app.Replies(kpibot, Identities(kpibot.engine, client))
+
+    message, _ = replies.message("U0ALICE", "leaderboard revenue 2017-Q2")
+
+    lines = "\n".join(block["text"]["text"] for block in message["blocks"] if block["type"] == "section")
+    rows = lines.splitlines()
+    assert rows[0] == ":first_place_medal: Rep 59 With A Rather Long Name For Layout — *$1,059.00*"
+    assert rows[24] == "25. Rep 35 With A Rather Long Name For Layout — *$1,035.00*"
+    assert rows[25:] == ["…", "60. Alice Adams — *$1,000.00*"]
+    assert {"type": "mrkdwn", "text": "Top 25 of 61 ranked."} in [
+        element for block in message["blocks"] if block["type"] == "context" for element in block["elements"]
+    ]
+    assert len(message["text"].splitlines()) == 26  # the title and the rows shown
+
+
 def test_a_request_is_logged_as_one_json_line_without_secrets(slack, kpibot, caplog):
     app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
     with caplog.at_level(logging.INFO, logger="kpibot.requests"):
