@@ -188,8 +188,7 @@ def _sync_object(
                 checkpoint.commit()
         if progress is not None:
             progress(name, writer.report.counts[name], page.total)
-    if full:
-        writer.delete_missing(name)
+    writer.end(name)
     if cursor is not None:
         _save_cursor(connection, source, name, cursor, writer.now)
 

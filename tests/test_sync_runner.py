@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import aliased
 
 from crm.interface import Counts
@@ -225,3 +225,16 @@ def test_on_sqlite_a_lock_left_by_a_killed_process_of_this_machine_is_taken_at_o
     report = run_sync(engine, FakeConnector(rep_pages([("r1", "Ann")])), full=True, now=NOW)
 
     assert report.status == "ok"
+
+
+def test_a_first_import_leaves_every_index_of_the_schema_in_place(engine):
+    def indexes() -> set[str]:
+        return {index["name"] for index in inspect(engine).get_indexes("reps")}
+
+    before = indexes()
+
+    run_sync(engine, FakeConnector(rep_pages([("r1", "Ann")], [("r2", "Ben")])), full=True, now=NOW)
+
+    assert indexes() == before
+    assert {index.name for index in Rep.__table__.indexes} <= before
+    assert reps(engine) == [("r1", "Ann", None), ("r2", "Ben", None)]
