@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.orm import aliased
 
 from crm.interface import Counts
@@ -238,3 +238,21 @@ def test_a_first_import_leaves_every_index_of_the_schema_in_place(engine):
     assert indexes() == before
     assert {index.name for index in Rep.__table__.indexes} <= before
     assert reps(engine) == [("r1", "Ann", None), ("r2", "Ben", None)]
+
+
+def test_a_database_user_that_does_not_own_the_tables_still_imports(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("table ownership is PostgreSQL's")
+    with engine.begin() as connection:
+        connection.execute(
+            text("DO $$ BEGIN CREATE ROLE kpibot_app_test LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        )
+        connection.execute(text("GRANT ALL ON ALL TABLES IN SCHEMA public TO kpibot_app_test"))
+        connection.execute(text("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO kpibot_app_test"))
+    app = create_engine(engine.url.set(username="kpibot_app_test"))
+
+    report = run_sync(app, FakeConnector(rep_pages([("r1", "Ann")])), full=True, now=NOW)
+    app.dispose()
+
+    assert report.status == "ok"
+    assert reps(engine) == [("r1", "Ann", None)]
