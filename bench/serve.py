@@ -26,12 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slack_sdk.signature import SignatureVerifier
-
 from bench.common import Report, Section, Settings, mib, ms, percentile, tree_peak_rss
 from bench.data import DataSet, bench_env
 from bench.mix import KINDS, Ask
-from tests.fakes import FakeSlack
+from tests.fakes import FakeSlack, signed_request
 
 SECRET = "bench-signing-secret"
 SLACK_TIMEOUT = 3.0  # Slack gives up on an acknowledgement after 3 s
@@ -116,17 +114,7 @@ def slash(base: str, slack: FakeSlack, ask: Ask) -> Outcome:
             "trigger_id": "1.2.3",
         }
     )
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)
-    request = urllib.request.Request(
-        f"{base}/slack/events",
-        data=body.encode(),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature,
-        },
-    )
+    request = signed_request(base, body, SECRET)
     start = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -49,6 +49,12 @@ def _migrated_sqlite(tmp_path_factory) -> Path:
     return path
 
 
+def cli_env(engine: Engine, config_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `kpibot` command run by a test: the test's database and config folder."""
+    url = engine.url.render_as_string(hide_password=False)
+    return {**os.environ, "DATABASE_URL": url, "KPIBOT_CONFIG_DIR": str(config_dir), **extra}
+
+
 def emptied(engine: Engine) -> Engine:
     """Delete every row, breaking the reference cycles (team <-> manager, lead -> deal) first."""
     with engine.begin() as connection:

@@ -34,6 +34,7 @@ from digests.send import PartialDigest, send_digest
 from kpi.config import ConfigError
 from kpi.schema import SyncRun
 from kpi.service import Kpibot
+from tests.conftest import cli_env
 from tests.fakes import FakeSlack
 from tests.world import World
 
@@ -622,11 +623,6 @@ def test_send_digest_reports_what_was_posted_when_a_later_step_fails(kpibot):
 
 # ------------------------------------------------------------------------------------------------------
 # The command line
-
-
-def cli_env(engine, config_dir: Path, **extra: str) -> dict[str, str]:
-    url = engine.url.render_as_string(hide_password=False)
-    return {"DATABASE_URL": url, "KPIBOT_CONFIG_DIR": str(config_dir), **extra}
 
 
 def test_cli_preview_prints_the_blocks_and_a_block_kit_builder_link(kpibot, engine, config_dir):

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from kpi.config import OrgConfig
 from kpi.periods import Calendar
 from kpi.schema import Delivery, Rep
+from tests.conftest import cli_env
 from tests.fakes import FakeSlack
 from tests.world import World
 
@@ -89,13 +90,7 @@ def test_two_workers_post_each_celebration_once_and_survive_the_leader_being_kil
     with FakeSlack() as slack:
         slack.add_channel("C0WINS", "wins")
         slack.add_channel("C0DIGEST", "digest")
-        env = {
-            **os.environ,
-            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-            "SLACK_BOT_TOKEN": slack.token,
-            "SLACK_API_URL": slack.url,
-            "KPIBOT_CONFIG_DIR": str(tmp_path),
-        }
+        env = cli_env(engine, tmp_path, SLACK_BOT_TOKEN=slack.token, SLACK_API_URL=slack.url)
         logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
         workers = [start_worker(env, log) for log in logs]
         try:

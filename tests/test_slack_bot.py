@@ -14,11 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.orm import Session
 
 from kpi.db import engine_for
-from tests.fakes import FakeSlack
+from tests.fakes import FakeSlack, signed_request
 from tests.world import World
 
 ROOT = Path(__file__).parents[1]
@@ -100,17 +99,7 @@ def server(slack, tmp_path_factory):
 
 
 def signed_post(base: str, body: str, *, timestamp: int | None = None, secret: str = SECRET):
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
-    request = urllib.request.Request(
-        f"{base}/slack/events",
-        data=body.encode(),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": str(timestamp),
-            "X-Slack-Signature": signature,
-        },
-    )
+    request = signed_request(base, body, secret, timestamp=timestamp)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             raw = response.read()
@@ -278,16 +267,7 @@ def test_opening_the_app_home_publishes_my_numbers(server, slack):
         "event": {"type": "app_home_opened", "user": "U0MANAGER", "tab": "home"},
     }
     body = json.dumps(event)
-    timestamp = str(int(time.time()))
-    request = urllib.request.Request(
-        f"{server}/slack/events",
-        data=body.encode(),
-        headers={
-            "Content-Type": "application/json",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body),
-        },
-    )
+    request = signed_request(server, body, SECRET, content_type="application/json")
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
 

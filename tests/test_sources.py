@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from kpi.config import ConfigError
 from kpi.locks import DatabaseLock
 from kpi.schema import SyncRun
 from kpi.service import Kpibot
+from tests.conftest import cli_env
 from tests.fakes.pipedrive import TOKEN, FakePipedrive
 from tests.test_sync_runner import FakeConnector, rep_pages
 
@@ -104,14 +104,7 @@ def test_sync_source_runs_full_first_and_incremental_after(engine):
 def test_kpibot_sync_prints_what_changed_and_sync_status_shows_cursors_and_runs(engine, tmp_path):
     (tmp_path / "crm.yaml").write_text("source: pipedrive\n")
     with FakePipedrive() as fake:
-        env = {
-            **os.environ,
-            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-            "KPIBOT_CONFIG_DIR": str(tmp_path),
-            "PIPEDRIVE_API_TOKEN": TOKEN,
-            "PIPEDRIVE_BASE_URL": fake.url,
-            "COLUMNS": "160",
-        }
+        env = cli_env(engine, tmp_path, PIPEDRIVE_API_TOKEN=TOKEN, PIPEDRIVE_BASE_URL=fake.url, COLUMNS="160")
         kpibot = [sys.executable, "-m", "bot.cli"]
         synced = subprocess.run([*kpibot, "sync"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
         status = subprocess.run(

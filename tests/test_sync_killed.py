@@ -5,7 +5,6 @@ database as an uninterrupted run").
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 from crm.sources import load_crm, sync_source
 from tests import crm_rows
-from tests.conftest import emptied
+from tests.conftest import cli_env, emptied
 from tests.fakes.pipedrive import TOKEN, FakePipedrive
 from tests.test_pipedrive import many_changes
 
@@ -44,13 +43,7 @@ def kept(engine) -> dict[str, Any]:
 def test_a_sync_killed_mid_way_and_run_again_ends_like_one_never_killed(engine, tmp_path, pages_before_the_kill):
     (tmp_path / "crm.yaml").write_text("source: pipedrive\npipedrive:\n  page_size: 20\n")
     with FakePipedrive() as fake:
-        env = {
-            **os.environ,
-            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-            "KPIBOT_CONFIG_DIR": str(tmp_path),
-            "PIPEDRIVE_API_TOKEN": TOKEN,
-            "PIPEDRIVE_BASE_URL": fake.url,
-        }
+        env = cli_env(engine, tmp_path, PIPEDRIVE_API_TOKEN=TOKEN, PIPEDRIVE_BASE_URL=fake.url)
         assert kpibot_sync(env).wait(timeout=120) == 0  # the first sync is a full one
         many_changes(fake)
         reached, released = threading.Event(), threading.Event()

@@ -27,12 +27,15 @@ import re
 import threading
 import time
 import traceback
+import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
+
+from slack_sdk.signature import SignatureVerifier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -894,6 +897,22 @@ class FakeSlack:
 
     def _files_upload_v1(self, params: dict[str, Any]) -> dict[str, Any]:
         raise ApiError("method_deprecated")  # files.upload is retired: use files_upload_v2
+
+
+def signed_request(
+    base: str,
+    body: str,
+    secret: str,
+    *,
+    content_type: str = "application/x-www-form-urlencoded",
+    timestamp: int | None = None,
+) -> urllib.request.Request:
+    """What Slack sends the app at ``base``: a POST to /slack/events signed with the app's signing secret
+    (a slash command is form-encoded, an event JSON)."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
+    return urllib.request.Request(f"{base}/slack/events", data=body.encode(), headers=headers)
 
 
 class _Server(ThreadingHTTPServer):
