@@ -26,15 +26,7 @@ NOW = dt.datetime(2026, 11, 25, 15, 0)
 
 @pytest.fixture
 def bot(engine, world, us_config) -> Kpibot:
-    west, east = world.team("West"), world.team("East")
-    enterprise = world.team("West Enterprise", parent=west)
-    world.manage(west, world.rep("Morgan Manager", team=west, role="manager", email="manager@example.com"))
-    world.manage(east, world.rep("Evan East", team=east, role="manager"))
-    world.rep("Ada Admin", role="admin", email="admin@example.com")
-    world.rep("Alice Adams", team=west, email="alice@example.com")
-    world.rep("Bob Brown", team=west)
-    world.rep("Wendy Wu", team=enterprise)
-    world.rep("Erin Evans", team=east)
+    west = world.two_teams()["West"]
     world.rep("Leo Left", team=west, left="2026-10-01")
     world.commit()
     return Kpibot(engine, us_config)

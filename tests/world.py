@@ -88,6 +88,20 @@ class World:
             )
         )
 
+    def two_teams(self) -> dict[str, Team]:
+        """The org the target tests set targets in: West (managed by Morgan, with a sub-team West Enterprise)
+        and East (managed by Evan), an admin, and reps Alice and Bob (West), Wendy (Enterprise), Erin (East)."""
+        west, east = self.team("West"), self.team("East")
+        enterprise = self.team("West Enterprise", parent=west)
+        self.manage(west, self.rep("Morgan Manager", team=west, role="manager", email="manager@example.com"))
+        self.manage(east, self.rep("Evan East", team=east, role="manager"))
+        self.rep("Ada Admin", role="admin", email="admin@example.com")
+        self.rep("Alice Adams", team=west, email="alice@example.com")
+        self.rep("Bob Brown", team=west)
+        self.rep("Wendy Wu", team=enterprise)
+        self.rep("Erin Evans", team=east)
+        return {"West": west, "East": east, "West Enterprise": enterprise}
+
     def account(
         self,
         name: str,
