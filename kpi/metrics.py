@@ -1,8 +1,9 @@
 """Evaluation: run a KPI's one query for a scope and period, and turn the totals into a value.
 
-The query returns a row per owner (or team) with the KPI's measures; a scope's value sums those rows and
-applies the KPI's formulas, a leaderboard applies them per owner. Targets come from the targets table:
-the scope's own target, or the sum of its reps' targets when the scope has none of its own.
+The query returns a row per owner (or team) with the KPI's measures, or one row of the scope's totals; a
+scope's value applies the KPI's formulas to its totals, a leaderboard applies them per owner. Targets come
+from the targets table: the scope's own target, or the sum of its reps' targets when the scope has none of
+its own; an answer reads them in the same statement as its totals.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Engine, Row, and_, select
+from sqlalchemy import CompoundSelect, Engine, Row, Select, and_, func, or_, select, true, union_all
 from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import formula
@@ -37,6 +39,7 @@ class Result:
     numerator: Decimal | None
     denominator: Decimal | None
     reason: str | None = None
+    target: Decimal | None = None  # the scope's target for the KPI and period, when asked for and set
 
 
 def _decimal(value: object) -> Decimal:
@@ -50,19 +53,20 @@ Prorate = Callable[[str, Decimal, tuple[dt.date, dt.date], tuple[dt.date, dt.dat
 
 
 class Targets:
-    """The targets of some KPIs for one period, loaded in one query, rolled up on demand.
+    """The targets of some KPIs for one period, rolled up on demand.
 
     Built from rows of the ``targets`` table. Without ``period``, every row counts as a target for the
     period asked (the rows were selected for exactly that period). With ``period`` (start, end) and
     ``prorate``, rows for that exact period come first, and a row whose period contains it counts through
-    ``prorate`` (the shortest such period wins). A scope's target is its own (exact, else containing);
-    a team or the organisation without one uses the sum of its reps' targets (each exact, else containing),
-    for the KPIs that add up (``adds_up``, default all: a sum of win-rate targets would mean nothing).
+    ``prorate`` (the shortest such period wins); rows for other periods are ignored, so one read can serve
+    several periods. A scope's target is its own (exact, else containing); a team or the organisation
+    without one uses the sum of its reps' targets (each exact, else containing), for the KPIs that add up
+    (``adds_up``, default all: a sum of win-rate targets would mean nothing).
     """
 
     def __init__(
         self,
-        rows: Iterable[Target],
+        rows: Iterable[Any],
         period: tuple[dt.date, dt.date] | None = None,
         prorate: Prorate | None = None,
         adds_up: Callable[[str], bool] | None = None,
@@ -88,49 +92,6 @@ class Targets:
             if kind == "rep" and scope_id is not None:
                 self._reps.setdefault(kpi, set()).add(scope_id)
 
-    @classmethod
-    def load(
-        cls,
-        engine: Engine,
-        keys: Iterable[str],
-        period: Period,
-        prorate: Prorate | None = None,
-        adds_up: Callable[[str], bool] | None = None,
-        scope: Scope | None = None,
-        *,
-        members: bool = False,
-    ) -> Targets:
-        """The targets of ``keys`` for ``period`` (its whole calendar span); with ``prorate``, also the
-        targets of the periods that contain it.
-
-        With ``scope``, only the rows that can count for it are read: its own, then its reps' for the keys
-        it has no target of its own for (or always, with ``members``: a leaderboard needs every rep's).
-        A large organisation holds a target per rep, month and quarter, so reading them all to answer
-        one rep cost more than the rep's KPI query.
-        """
-        keys = sorted(set(keys))
-        if not keys:
-            return cls([])
-        bounds = (period.start, period.full_end)
-        if prorate is None:
-            where = [Target.period_start == period.start, Target.period_end == period.full_end]
-        else:
-            where = [Target.period_start <= period.start, Target.period_end >= period.full_end]
-        with engine.connect() as connection:
-
-            def read(wanted: list[str], *conditions: ColumnElement[bool]) -> list[Row]:
-                return list(connection.execute(select(Target).where(Target.kpi.in_(wanted), *where, *conditions)))
-
-            if scope is None:
-                return cls(read(keys), bounds, prorate, adds_up)
-            rows = read(keys, _owned_by(scope))
-            if scope.type != "rep":
-                own = cls(rows, bounds, prorate, adds_up)
-                lacking = keys if members else [key for key in keys if not own.has_own(key, scope)]
-                if lacking:
-                    rows += read(lacking, *_reps_of(scope))
-        return cls(rows, bounds, prorate, adds_up)
-
     def _own(self, key: str, kind: str, scope_id: int | None) -> Decimal | None:
         found = self._values.get((key, kind, scope_id))
         return found if found is not None else self._containing.get((key, kind, scope_id))
@@ -153,6 +114,157 @@ class Targets:
         return sum((self._own(key, "rep", rep_id) or ZERO for rep_id in reps), ZERO) if reps else None
 
 
+TARGET_COLUMNS = (Target.kpi, Target.scope_type, Target.scope_id, Target.period_start, Target.period_end, Target.value)
+
+
+class Metrics:
+    """Computes KPI results over one database. Stateless apart from the engine: safe to share.
+
+    ``prorate`` and ``adds_up`` are the organisation's rules for targets (see :class:`Targets`); without
+    ``prorate`` only a target for exactly the period asked counts.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        ramp_threshold: float = 0.8,
+        prorate: Prorate | None = None,
+        adds_up: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.ramp_threshold = ramp_threshold
+        self.prorate = prorate
+        self.adds_up = adds_up or (lambda _key: True)
+
+    def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[str, Window]:
+        now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
+        needed = {measure.window for measure in kpi.measures.values()}
+        builders = {
+            "period": lambda: period,
+            "previous": period.previous,
+            "trailing_12_months": lambda: period.trailing(12),
+        }
+        return {name: Window.of(builders[name](), now, self.ramp_threshold) for name in needed}
+
+    def totals_by_owner(
+        self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date
+    ) -> list[tuple[int | None, int | None, list[dict[str, Decimal]]]]:
+        """The one query: ``(owner_id, team_id, [{measure: total} for each period])`` rows for the scope."""
+        windows = [self.windows(kpi, period, as_of) for period in periods]
+        with self.engine.connect() as connection:
+            rows = connection.execute(compile_query(kpi, windows, scope.filter)).all()
+        return [(row[0], row[1], _totals(kpi, row, len(periods))) for row in rows]
+
+    def target_rows(
+        self, keys: Iterable[str], periods: Sequence[Period], scope: Scope, *, members: bool = False
+    ) -> Select | CompoundSelect:
+        """The rows of ``targets`` for ``keys`` that can count for ``scope`` in any of ``periods``: its own,
+        and its reps' (a team's or the organisation's) for the KPIs that add up, or for every KPI with
+        ``members`` (a leaderboard's paces).
+
+        A team's reps' rows are a few dozen, read in the same scan as its own. The organisation's are
+        thousands (a target per rep, month and quarter) and only count when it has no target of its own: they
+        are a second branch behind a one-time filter that decides this inside the statement, so that their
+        scan does not even start when the organisation has its own.
+        """
+        keys = sorted(set(keys))
+        spans = self._spans(periods)
+        own = and_(Target.kpi.in_(keys), _owned_by(scope))
+        summed = keys if members else [key for key in keys if self.adds_up(key)]
+        if scope.type == "rep" or not summed:
+            return select(*TARGET_COLUMNS).where(spans, own)
+        reps = and_(Target.kpi.in_(summed), *_reps_of(scope))
+        if members or scope.filter.rep_ids is not None:
+            return select(*TARGET_COLUMNS).where(spans, or_(own, reps))
+        lacking = or_(*(_lacks_own(key, scope, self._spans([period])) for key in summed for period in periods))
+        return union_all(select(*TARGET_COLUMNS).where(spans, own), select(*TARGET_COLUMNS).where(spans, reps, lacking))
+
+    def _spans(self, periods: Sequence[Period]) -> ColumnElement[bool]:
+        """Targets for exactly one of ``periods`` or, with proration, for a period that may contain one.
+
+        With proration this is one range that an index on the start serves (rather than an OR per period):
+        it may also let through a target containing none of them, which :class:`Targets` leaves out."""
+        if self.prorate is None:
+            return or_(*(and_(Target.period_start == p.start, Target.period_end == p.full_end) for p in periods))
+        return and_(
+            Target.period_start <= max(p.start for p in periods), Target.period_end >= min(p.full_end for p in periods)
+        )
+
+    def _targets(self, rows: Iterable[Any], period: Period) -> Targets:
+        return Targets(rows, (period.start, period.full_end), self.prorate, self.adds_up)
+
+    def targets(self, keys: Iterable[str], period: Period, scope: Scope, *, members: bool = False) -> Targets:
+        """The targets of ``keys`` that can count for ``scope`` (and for each of its reps, with ``members``)."""
+        keys = set(keys)
+        if not keys:
+            return Targets([])
+        with self.engine.connect() as connection:
+            return self._targets(connection.execute(self.target_rows(keys, [period], scope, members=members)), period)
+
+    def result(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date, *, target: bool = False) -> Result:
+        """The KPI's value for the whole scope (with its target, with ``target``)."""
+        return self.results(kpi, [period], scope, as_of, target=target)[0]
+
+    def results(
+        self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date, *, target: bool = False
+    ) -> list[Result]:
+        """The KPI's value for the whole scope in each of ``periods`` (an answer's period and previous
+        period), with the scope's target for the KPI in each with ``target``: one statement.
+
+        The scope's totals are one row; the targets rows that can count for it (those its formulas use and,
+        with ``target``, the KPI's own) are joined to it, so that an answer with its pace is one round trip
+        to the database rather than one for the number and one for the target.
+        """
+        keys = set(kpi.targets) | ({kpi.key} if target else set())
+        windows = [self.windows(kpi, period, as_of) for period in periods]
+        statement = compile_query(kpi, windows, scope.filter, by_owner=False)
+        if keys:
+            totals = statement.subquery("totals")
+            candidates = self.target_rows(keys, periods, scope).subquery("targets")
+            statement = select(totals, candidates).select_from(totals.outerjoin(candidates, true()))
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        found = [row for row in rows if keys and row.kpi is not None]
+        per_period = _totals(kpi, rows[0], len(periods))
+        return [
+            _Combiner(kpi, period, target=target).result(scope, totals, self._targets(found, period))
+            for period, totals in zip(periods, per_period, strict=True)
+        ]
+
+    def results_by_owner(
+        self,
+        kpi: Kpi,
+        period: Period,
+        members: Mapping[int, Scope],
+        scope: Scope,
+        as_of: dt.date,
+        *,
+        target: bool = False,
+    ) -> dict[int, Result]:
+        """Each member's result from the same one query (a leaderboard), keyed by person id; with each
+        one's own target for the KPI with ``target`` (one more query, for every member's)."""
+        by_owner = {owner: rows[0] for owner, _team, rows in self.totals_by_owner(kpi, [period], scope, as_of) if owner}
+        targets = self.targets(set(kpi.targets) | ({kpi.key} if target else set()), period, scope, members=True)
+        empty = {name: ZERO for name in kpi.measures}
+        combiner = _Combiner(kpi, period, target=target)
+        return {
+            person_id: combiner.result(member, by_owner.get(person_id, empty), targets)
+            for person_id, member in members.items()
+        }
+
+
+def _totals(kpi: Kpi, row: Row, periods: int) -> list[dict[str, Decimal]]:
+    """``{measure: total}`` for each period from a row of :func:`compile_query` (after owner and team)."""
+    names = list(kpi.measures)
+    width = len(names)
+    return [{name: _decimal(row[2 + p * width + i]) for i, name in enumerate(names)} for p in range(periods)]
+
+
+def _lacks_own(key: str, scope: Scope, span: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Whether the organisation has no target of its own for ``key`` in ``span``."""
+    return select(func.count()).where(Target.kpi == key, _owned_by(scope), span).scalar_subquery() == 0
+
+
 def _owned_by(scope: Scope) -> ColumnElement[bool]:
     """The targets rows of the scope itself."""
     if scope.type == "rep":
@@ -168,92 +280,13 @@ def _reps_of(scope: Scope) -> list[ColumnElement[bool]]:
     return [Target.scope_type == "rep"] + ([] if reps is None else [Target.scope_id.in_(sorted(reps))])
 
 
-class Metrics:
-    """Computes KPI results over one database. Stateless apart from the engine: safe to share."""
-
-    def __init__(self, engine: Engine, ramp_threshold: float = 0.8, prorate: Prorate | None = None) -> None:
-        self.engine = engine
-        self.ramp_threshold = ramp_threshold
-        self.prorate = prorate
-
-    def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[str, Window]:
-        now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
-        needed = {measure.window for measure in kpi.measures.values()}
-        builders = {
-            "period": lambda: period,
-            "previous": period.previous,
-            "trailing_12_months": lambda: period.trailing(12),
-        }
-        return {name: Window.of(builders[name](), now, self.ramp_threshold) for name in needed}
-
-    def totals_by_owner(
-        self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date, *, by_owner: bool = True
-    ) -> list[tuple[int | None, int | None, list[dict[str, Decimal]]]]:
-        """The one query: ``(owner_id, team_id, [{measure: total} for each period])`` rows for the scope (one
-        row of totals, owner and team None, without ``by_owner``)."""
-        windows = [self.windows(kpi, period, as_of) for period in periods]
-        query = compile_query(kpi, windows, scope.filter, by_owner=by_owner)
-        names = list(kpi.measures)
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
-        width = len(names)
-        return [
-            (
-                row[0],
-                row[1],
-                [{name: _decimal(row[2 + p * width + i]) for i, name in enumerate(names)} for p in range(len(periods))],
-            )
-            for row in rows
-        ]
-
-    def targets(self, keys: Iterable[str], period: Period, scope: Scope, *, members: bool = False) -> Targets:
-        """The targets of ``keys`` that can count for ``scope`` (and for each of its reps, with ``members``)."""
-        return Targets.load(self.engine, keys, period, self.prorate, scope=scope, members=members)
-
-    def result(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date) -> Result:
-        """The KPI's value for the whole scope."""
-        return self.results(kpi, [period], scope, as_of)[0]
-
-    def results(self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date) -> list[Result]:
-        """The KPI's value for the whole scope in each of ``periods`` (an answer's period and previous
-        period), from one statement."""
-        totals = [{name: ZERO for name in kpi.measures} for _ in periods]
-        for _owner, _team, per_period in self.totals_by_owner(kpi, periods, scope, as_of, by_owner=False):
-            for total, row in zip(totals, per_period, strict=True):
-                for name, value in row.items():
-                    total[name] += value
-        return [
-            self.combine(kpi, period, scope, total, self.targets(kpi.targets, period, scope))
-            for period, total in zip(periods, totals, strict=True)
-        ]
-
-    def results_by_owner(
-        self, kpi: Kpi, period: Period, members: Mapping[int, Scope], scope: Scope, as_of: dt.date
-    ) -> dict[int, Result]:
-        """Each member's result from the same one query (a leaderboard), keyed by person id."""
-        by_owner = {owner: rows[0] for owner, _team, rows in self.totals_by_owner(kpi, [period], scope, as_of) if owner}
-        targets = self.targets(kpi.targets, period, scope, members=True)
-        empty = {name: ZERO for name in kpi.measures}
-        combiner = _Combiner(kpi, period)
-        return {
-            person_id: combiner.result(member, by_owner.get(person_id, empty), targets)
-            for person_id, member in members.items()
-        }
-
-    def combine(
-        self, kpi: Kpi, period: Period, scope: Scope, totals: Mapping[str, Decimal], targets: Targets
-    ) -> Result:
-        """Apply the KPI's formulas to aggregated measures; explain why when there is no value."""
-        return _Combiner(kpi, period).result(scope, totals, targets)
-
-
 class _Combiner:
-    """:meth:`Metrics.combine` for one KPI and period, with what does not depend on the scope worked out once:
-    a leaderboard combines 2,000 members, and the KPI's target keys (a walk of its formulas) and the words
-    of a reason (the previous period's label) were half its time."""
+    """A KPI's formulas applied to one scope's totals, for one KPI and period, with what does not depend on
+    the scope worked out once: a leaderboard combines 2,000 members, and the KPI's target keys (a walk of its
+    formulas) and the words of a reason (the previous period's label) were half its time."""
 
-    def __init__(self, kpi: Kpi, period: Period) -> None:
-        self.kpi, self.period = kpi, period
+    def __init__(self, kpi: Kpi, period: Period, *, target: bool = False) -> None:
+        self.kpi, self.period, self.target = kpi, period, target
         self.needs = sorted(kpi.targets)
         self.spend = any(measure.model == "spend" for measure in kpi.measures.values())
 
@@ -263,27 +296,34 @@ class _Combiner:
         return {"period": period.label, "previous": period.previous().label, "end": period.dates().split(" to ")[-1]}
 
     def result(self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets) -> Result:
+        """Apply the KPI's formulas to the scope's aggregated measures; explain why when there is no value."""
+        own = targets.for_scope(self.kpi.key, scope) if self.target else None
+        return Result(self.kpi, self.period, *self._value(scope, totals, targets), target=own)
+
+    def _value(self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets) -> tuple[Any, ...]:
+        """``(value, numerator, denominator, reason)``."""
         kpi, period = self.kpi, self.period
         if scope.type == "rep" and self.spend:
-            reason = f"marketing spend is recorded per team, so {kpi.label.lower()} has no value for one person"
-            return Result(kpi, period, None, None, None, reason)
+            return (
+                None,
+                None,
+                None,
+                f"marketing spend is recorded per team, so {kpi.label.lower()} has no value for one person",
+            )
         for name, why in kpi.requires.items():
             if totals[name] == 0:
-                return Result(kpi, period, None, None, None, why.format(**self.words))
+                return None, None, None, why.format(**self.words)
         missing = [key for key in self.needs if targets.for_scope(key, scope) is None]
         if missing:
-            reason = f"no {' or '.join(missing)} target is set for {scope.name} in {period.label}"
-            return Result(kpi, period, None, None, None, reason)
+            return None, None, None, f"no {' or '.join(missing)} target is set for {scope.name} in {period.label}"
 
         def target(key: str) -> Decimal | None:
             return targets.for_scope(key, scope)
 
         numerator = formula.evaluate(kpi.numerator, totals, target)
         if kpi.denominator is None:
-            return Result(kpi, period, numerator, numerator, None)
+            return numerator, numerator, None, None
         denominator = formula.evaluate(kpi.denominator, totals, target)
         if denominator is None or denominator <= 0 or numerator is None:
-            reason = (kpi.empty or "nothing to divide by in {period}").format(**self.words)
-            return Result(kpi, period, None, numerator, denominator, reason)
-        value = numerator / denominator * Decimal(str(kpi.scale))
-        return Result(kpi, period, value, numerator, denominator)
+            return None, numerator, denominator, (kpi.empty or "nothing to divide by in {period}").format(**self.words)
+        return numerator / denominator * Decimal(str(kpi.scale)), numerator, denominator, None

@@ -22,22 +22,18 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kpi.catalog import Kpi
 from kpi.formats import formatted, raw
-from kpi.metrics import Targets
 from kpi.periods import Period
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from kpi.access import Scope
     from kpi.catalog import Catalog
     from kpi.config import OrgConfig
+    from kpi.metrics import Result
 
 #: Every status a pace can have: the first four for a running period, then a finished one, then no value.
 STATUSES = ("ahead", "on track", "behind", "at risk", "reached", "missed", "no value")
@@ -190,9 +186,9 @@ class Pace:
 
 
 class Pacing:
-    """Targets and pace with the organisation's working days and thresholds, over one database.
+    """The organisation's rules for targets and pace: its working days and thresholds.
 
-    A scope's target for a period is, in this order:
+    A scope's target for a period is, in this order (read by :class:`kpi.metrics.Metrics` with these rules):
 
     1. its own target for exactly that period;
     2. its own target for the shortest period that contains it (a quarter's when asking about a month),
@@ -202,8 +198,7 @@ class Pacing:
        by 1 and 2, for a KPI that adds up (sums and counts; a team's win rate is not the sum of its reps').
     """
 
-    def __init__(self, engine: Engine, org: OrgConfig, catalog: Catalog) -> None:
-        self.engine = engine
+    def __init__(self, org: OrgConfig, catalog: Catalog) -> None:
         self.catalog = catalog
         self.workdays = WorkingDays(org.country)
         self.thresholds = Thresholds.from_org(org)
@@ -220,37 +215,14 @@ class Pacing:
             return value * (asked[1] - asked[0]).days / (target[1] - target[0]).days
         return value * self.workdays.count(*asked) / total
 
-    def targets(
-        self, keys: Iterable[str], period: Period, scope: Scope | None = None, *, members: bool = False
-    ) -> Targets:
-        """The targets of ``keys`` for ``period``: its own and those of the periods that contain it; with
-        ``scope``, only those that can count for it (and for each of its reps, with ``members``)."""
-        return Targets.load(self.engine, keys, period, self.prorate, self.adds_up, scope, members=members)
-
     def adds_up(self, key: str) -> bool:
         """Whether a team without a target of its own may use the sum of its reps' targets for ``key``."""
         kpi = self.catalog.kpis.get(key)
         return kpi is not None and is_additive(kpi)
 
-    def target(self, kpi: Kpi, scope: Scope, period: Period) -> Decimal | None:
-        return self.targets([kpi.key], period, scope).for_scope(kpi.key, scope)
-
     def of(self, kpi: Kpi, value: Decimal | None, target: Decimal, period: Period) -> Pace:
         return Pace.of(kpi, value, target, period, self.thresholds, self.workdays)
 
-    def pace(self, kpi: Kpi, scope: Scope, period: Period, value: Decimal | None) -> Pace | None:
-        """The pace of ``value`` for ``scope`` in ``period``, or None when no target applies."""
-        target = self.target(kpi, scope, period)
-        return None if target is None else self.of(kpi, value, target, period)
-
-    def paces(
-        self, kpi: Kpi, scope: Scope, period: Period, members: Mapping[int, tuple[Scope, Decimal | None]]
-    ) -> dict[int, Pace | None]:
-        """Each member's pace (``{id: (their scope, their value)}``) from one read of the targets of ``scope``
-        and its reps: a leaderboard's rows, without a target query per rep."""
-        targets = self.targets([kpi.key], period, scope, members=True)
-        found = {}
-        for member_id, (member, value) in members.items():
-            target = targets.for_scope(kpi.key, member)
-            found[member_id] = None if target is None else self.of(kpi, value, target, period)
-        return found
+    def pace(self, result: Result) -> Pace | None:
+        """The pace of a result computed with its target, or None when no target applies."""
+        return None if result.target is None else self.of(result.kpi, result.value, result.target, result.period)

@@ -32,8 +32,8 @@ class Kpibot:
         self.catalog: Catalog = load_catalog(self.config_dir)
         self.calendar = Calendar.from_org(self.org)
         self.engine = engine or get_engine()
-        self.pacing = Pacing(self.engine, self.org, self.catalog)
-        self.metrics = Metrics(self.engine, self.org.ramp_threshold, prorate=self.pacing.prorate)
+        self.pacing = Pacing(self.org, self.catalog)
+        self.metrics = Metrics(self.engine, self.org.ramp_threshold, self.pacing.prorate, self.pacing.adds_up)
         self.directory = Directory.load(self.engine)
         self._directory_loaded = time.monotonic()
 
@@ -56,8 +56,9 @@ class Kpibot:
         """Answer ``text`` for ``asker``; raises UnknownKpi, PeriodError, UnknownPerson or AccessDenied.
 
         ``pace``: progress against the target, of an answer (by default) or of each row of a leaderboard (not
-        by default: the Slack leaderboard shows none). It costs a targets query, which digests skip for the
-        numbers they show without one."""
+        by default: the Slack leaderboard shows none). An answer reads its target in the same statement as its
+        number; a leaderboard's paces cost a targets query, which digests skip for the numbers they show
+        without one."""
         as_of = as_of or self.calendar.today()
         question = parse_question(text, self.catalog, self.calendar, as_of, self.org.default_period)
         if question.kind == "help":
@@ -72,9 +73,8 @@ class Kpibot:
     def answer(self, question: Question, scope: access.Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
         kpi, period = question.kpi, question.period
         assert kpi is not None and period is not None
-        result, previous = self.metrics.results(kpi, [period, period.previous()], scope, as_of)
-        progress = self.pacing.pace(kpi, scope, period, result.value) if pace else None
-        return Answer(result, scope, previous, self.org.currency, progress)
+        result, previous = self.metrics.results(kpi, [period, period.previous()], scope, as_of, target=pace)
+        return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result))
 
     def leaderboard(self, question: Question, asker: Person, as_of: dt.date, *, paces: bool = False) -> Leaderboard:
         kpi, period = question.kpi, question.period
@@ -82,12 +82,9 @@ class Kpibot:
         scope = access.leaderboard_scope(self.directory, asker, question.scope)
         members = self._members(scope, period)
         scopes = {pid: access.rep_scope(self.directory.people[pid]) for pid in members}
-        results = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of)
+        results = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
         named = {pid: (self.directory.people[pid].name, result) for pid, result in results.items()}
-        progress = None
-        if paces:
-            values = {pid: (scopes[pid], result.value) for pid, result in results.items()}
-            progress = self.pacing.paces(kpi, scope, period, values)
+        progress = {pid: self.pacing.pace(result) for pid, result in results.items()} if paces else None
         return Leaderboard.rank(kpi, period, scope, named, self.org.currency, progress)
 
     def _members(self, scope: access.Scope, period: Period) -> list[int]:

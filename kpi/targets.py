@@ -38,7 +38,7 @@ from kpi.compiler import ScopeFilter
 from kpi.config import ConfigError, Strict, explain, read_yaml
 from kpi.directory import Directory, Person, UnknownPerson
 from kpi.formats import formatted, raw
-from kpi.pacing import Pace, Pacing
+from kpi.pacing import Pace
 from kpi.periods import Calendar, Period, PeriodError, parse_period, utc_now
 from kpi.schema import Target
 
@@ -625,7 +625,7 @@ def progress(kpibot: Kpibot, rows: Iterable[Any], as_of: dt.date) -> list[Progre
     People's targets of the same KPI and period are measured by one query (a leaderboard's); a team's or
     the organisation's by one query each.
     """
-    pacing = Pacing(kpibot.engine, kpibot.org, kpibot.catalog)
+    pacing = kpibot.pacing
     directory, calendar = kpibot.directory, kpibot.calendar
     found: list[tuple[Any, Who, access.Scope, Kpi]] = []
     for row in rows:

@@ -22,11 +22,12 @@ import zoneinfo
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event
 
 from kpi import access
 from kpi.answers import Answer
 from kpi.config import ConfigError, load_org
-from kpi.metrics import Result, Targets
+from kpi.metrics import Metrics, Result
 from kpi.pacing import Pace, Pacing, Thresholds, WorkingDays, is_flow
 from kpi.periods import Calendar, parse_period
 from kpi.service import Kpibot
@@ -125,7 +126,7 @@ def test_each_status_threshold_against_what_was_expected_by_now(bot, value, stat
 def test_thresholds_come_from_org_yaml(engine, us_config):
     (us_config / "org.yaml").write_text("country: US\npace: {ahead: 1.5, on_track: 1.0, behind: 0.5}\n")
     bot = Kpibot(engine, us_config)
-    pacing = Pacing(engine, bot.org, bot.catalog)
+    pacing = Pacing(bot.org, bot.catalog)
     revenue, period = bot.catalog["revenue"], november()
 
     # Expected by now: 17,000.
@@ -246,6 +247,11 @@ def west(world):
     return team, alice, bob
 
 
+def target(bot: Kpibot, key: str, scope: access.Scope, period=None):
+    """The target an answer of ``key`` for ``scope`` shows (November to date by default)."""
+    return bot.metrics.result(bot.catalog[key], period or november(), scope, AS_OF, target=True).target
+
+
 def scopes(bot: Kpibot, team, *people):
     directory = bot.directory
     return (
@@ -262,14 +268,13 @@ def test_a_quarterly_target_counts_for_a_month_prorated_by_working_days(bot, wor
     world.commit()
     bot.reload_directory()
     _, mine = scopes(bot, team, alice)
-    pacing = Pacing(bot.engine, bot.org, bot.catalog)
 
-    target = pacing.target(bot.catalog["revenue"], mine, november())
-    pace = pacing.pace(bot.catalog["revenue"], mine, november(), Decimal(8500))
+    result = bot.metrics.result(bot.catalog["revenue"], november(), mine, AS_OF, target=True)
+    pace = bot.pacing.pace(result)
 
-    assert target == 19000  # 62,000 x 19 / 62
+    assert (result.value, result.target) == (8500, 19000)  # 62,000 x 19 / 62
     assert (pace.expected, pace.projection, pace.status) == (17000, 9500, "at risk")
-    assert pacing.target(bot.catalog["win-rate"], mine, november()) == Decimal("0.3")  # a rate, as it is
+    assert target(bot, "win-rate", mine) == Decimal("0.3")  # a rate, as it is
 
 
 def test_an_exact_target_beats_a_containing_one_and_the_shortest_containing_wins(bot, world, west):
@@ -281,10 +286,9 @@ def test_an_exact_target_beats_a_containing_one_and_the_shortest_containing_wins
     world.commit()
     bot.reload_directory()
     _, a, b = scopes(bot, team, alice, bob)
-    pacing = Pacing(bot.engine, bot.org, bot.catalog)
 
-    assert pacing.target(bot.catalog["revenue"], a, november()) == 20000
-    assert pacing.target(bot.catalog["revenue"], b, november()) == 38000  # 124,000 x 19 / 62
+    assert target(bot, "revenue", a) == 20000
+    assert target(bot, "revenue", b) == 38000  # 124,000 x 19 / 62
 
 
 def test_a_team_without_a_target_sums_its_reps_exact_or_prorated_targets(bot, world, west):
@@ -295,9 +299,8 @@ def test_a_team_without_a_target_sums_its_reps_exact_or_prorated_targets(bot, wo
     world.commit()
     bot.reload_directory()
     team_scope, _, _ = scopes(bot, team, alice, bob)
-    pacing = Pacing(bot.engine, bot.org, bot.catalog)
 
-    assert pacing.target(bot.catalog["revenue"], team_scope, november()) == 10000 + 19000
+    assert target(bot, "revenue", team_scope) == 10000 + 19000
 
 
 def test_rates_do_not_add_up_a_team_needs_its_own_win_rate_target(bot, world, west):
@@ -308,13 +311,12 @@ def test_rates_do_not_add_up_a_team_needs_its_own_win_rate_target(bot, world, we
     world.commit()
     bot.reload_directory()
     team_scope, _, _ = scopes(bot, team, alice, bob)
-    pacing = Pacing(bot.engine, bot.org, bot.catalog)
 
-    assert pacing.target(bot.catalog["win-rate"], team_scope, november()) is None  # not 0.3 + 0.3
-    assert pacing.target(bot.catalog["pipeline"], team_scope, november()) == 100000  # a stock adds up
+    assert target(bot, "win-rate", team_scope) is None  # not 0.3 + 0.3
+    assert target(bot, "pipeline", team_scope) == 100000  # a stock adds up
     world.target("win-rate", 0.25, "2026-10-01", "2027-01-01", team=team)
     world.commit()
-    assert pacing.target(bot.catalog["win-rate"], team_scope, november()) == Decimal("0.25")
+    assert target(bot, "win-rate", team_scope) == Decimal("0.25")
 
 
 def test_a_teams_own_target_comes_before_its_reps_and_the_org_prorates_a_year(bot, world, west):
@@ -325,12 +327,55 @@ def test_a_teams_own_target_comes_before_its_reps_and_the_org_prorates_a_year(bo
     world.commit()
     bot.reload_directory()
     team_scope, _ = scopes(bot, team, alice)
-    pacing = Pacing(bot.engine, bot.org, bot.catalog)
 
-    assert pacing.target(bot.catalog["revenue"], team_scope, november()) == 28500  # 93,000 x 19 / 62
-    assert pacing.target(bot.catalog["revenue"], access.org_scope(), november()) == 19000  # 250,000 x 19 / 250
+    assert target(bot, "revenue", team_scope) == 28500  # 93,000 x 19 / 62
+    assert target(bot, "revenue", access.org_scope()) == 19000  # 250,000 x 19 / 250
     quarter = parse_period("2026-Q4", CALENDAR, AS_OF)
-    assert pacing.target(bot.catalog["revenue"], access.org_scope(), quarter) == 62000  # 250,000 x 62 / 250
+    assert target(bot, "revenue", access.org_scope(), quarter) == 62000  # 250,000 x 62 / 250
+
+
+def test_an_organisation_without_a_target_of_its_own_sums_every_reps(bot, world, west):
+    team, alice, bob = west
+    world.target("revenue", 10000, "2026-11-01", "2026-12-01", rep=alice)
+    world.target("revenue", 62000, "2026-10-01", "2027-01-01", rep=bob)
+    world.target("revenue", 93000, "2026-10-01", "2027-01-01", team=team)  # a team's own does not add in
+    world.commit()
+
+    assert target(bot, "revenue", access.org_scope()) == 10000 + 19000  # Bob's: 62,000 x 19 / 62
+
+
+def test_two_teams_where_one_lacks_a_target_sum_their_reps_targets(bot, world, west):
+    team, alice, _ = west
+    east = world.team("East 2")
+    erin = world.rep("Erin Evans", team=east)
+    world.target("revenue", 50000, "2026-11-01", "2026-12-01", team=team)
+    world.target("revenue", 10000, "2026-11-01", "2026-12-01", rep=alice)
+    world.target("revenue", 7000, "2026-11-01", "2026-12-01", rep=erin)
+    world.commit()
+    bot.reload_directory()
+    teams = [bot.directory.teams[t.id] for t in (team, east)]
+    both = access.team_scope(bot.directory, teams)
+
+    assert target(bot, "revenue", both) == 10000 + 7000
+    world.target("revenue", 20000, "2026-11-01", "2026-12-01", team=east)
+    world.commit()
+    assert target(bot, "revenue", both) == 50000 + 20000
+
+
+def test_an_answer_reads_its_number_and_its_target_in_one_statement(bot, world, west):
+    team, alice, bob = west
+    world.target("revenue", 10000, "2026-11-01", "2026-12-01", rep=alice)
+    world.target("revenue", 20000, "2026-11-01", "2026-12-01", rep=bob)
+    world.deal(alice, 4000, "won", closed="2026-11-10")
+    world.commit()
+    bot.reload_directory()
+    team_scope, _, _ = scopes(bot, team, alice, bob)
+    statements = []
+    event.listen(bot.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    result = bot.metrics.result(bot.catalog["revenue"], november(), team_scope, AS_OF, target=True)
+
+    assert (result.value, result.target, len(statements)) == (4000, 30000, 1)
 
 
 def test_without_proration_targets_are_those_of_exactly_the_period(bot, world, west):
@@ -339,13 +384,11 @@ def test_without_proration_targets_are_those_of_exactly_the_period(bot, world, w
     world.commit()
     bot.reload_directory()
     _, mine = scopes(bot, team, alice)
+    exact = Metrics(bot.engine)
 
-    exact = Targets.load(bot.engine, ["revenue"], november())
-
-    assert exact.for_scope("revenue", mine) is None
-    assert Targets.load(bot.engine, ["revenue"], parse_period("2026-Q4", CALENDAR, AS_OF)).for_scope(
-        "revenue", mine
-    ) == Decimal(62000)
+    assert exact.targets(["revenue"], november(), mine).for_scope("revenue", mine) is None
+    quarter = parse_period("2026-Q4", CALENDAR, AS_OF)
+    assert exact.targets(["revenue"], quarter, mine).for_scope("revenue", mine) == Decimal(62000)
 
 
 def test_pace_through_an_answer_of_the_metrics_core(bot, world, west):
@@ -356,13 +399,12 @@ def test_pace_through_an_answer_of_the_metrics_core(bot, world, west):
     world.commit()
     bot.reload_directory()
     _, mine = scopes(bot, team, alice)
-    pacing = Pacing(bot.engine, bot.org, bot.catalog)
     revenue, period = bot.catalog["revenue"], parse_period("this month", bot.calendar, AS_OF)
 
-    value = bot.metrics.result(revenue, period, mine, AS_OF).value
-    pace = pacing.pace(revenue, mine, period, value)
+    result = bot.metrics.result(revenue, period, mine, AS_OF, target=True)
+    pace = bot.pacing.pace(result)
 
-    assert value == 16150
+    assert result.value == 16150
     assert (pace.target, pace.expected, pace.status) == (19000, 17000, "on track")  # 16,150 / 17,000 = 0.95
 
 
