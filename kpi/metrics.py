@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Engine, Row, Select, and_, func, or_, select, true, union_all
+from sqlalchemy import CompoundSelect, Engine, Row, Select, and_, func, null, or_, select, type_coerce, union_all
 from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import formula
@@ -114,7 +114,17 @@ class Targets:
         return sum((self._own(key, "rep", rep_id) or ZERO for rep_id in reps), ZERO) if reps else None
 
 
-TARGET_COLUMNS = (Target.kpi, Target.scope_type, Target.scope_id, Target.period_start, Target.period_end, Target.value)
+#: The targets table as a Core table: statements over ORM attributes go through the ORM's compile step, which
+#: cost more than the query itself for an answer's few rows.
+TARGETS = Target.__table__.c
+TARGET_COLUMNS = (
+    TARGETS.kpi,
+    TARGETS.scope_type,
+    TARGETS.scope_id,
+    TARGETS.period_start,
+    TARGETS.period_end,
+    TARGETS.value,
+)
 
 
 class Metrics:
@@ -131,7 +141,9 @@ class Metrics:
         prorate: Prorate | None = None,
         adds_up: Callable[[str], bool] | None = None,
     ) -> None:
-        self.engine = engine
+        # Reads in autocommit: no BEGIN and no ROLLBACK around a question's one statement, two round trips
+        # fewer (psycopg opens a transaction before the first statement; the pool rolls it back on return).
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.ramp_threshold = ramp_threshold
         self.prorate = prorate
         self.adds_up = adds_up or (lambda _key: True)
@@ -157,10 +169,10 @@ class Metrics:
 
     def target_rows(
         self, keys: Iterable[str], periods: Sequence[Period], scope: Scope, *, members: bool = False
-    ) -> Select | CompoundSelect:
-        """The rows of ``targets`` for ``keys`` that can count for ``scope`` in any of ``periods``: its own,
-        and its reps' (a team's or the organisation's) for the KPIs that add up, or for every KPI with
-        ``members`` (a leaderboard's paces).
+    ) -> list[ColumnElement[bool]]:
+        """Which rows of ``targets`` for ``keys`` can count for ``scope`` in any of ``periods``, as the
+        conditions of one or two branches of a ``UNION ALL``: its own rows, and its reps' (a team's or the
+        organisation's) for the KPIs that add up, or for every KPI with ``members`` (a leaderboard's paces).
 
         A team's reps' rows are a few dozen, read in the same scan as its own. The organisation's are
         thousands (a target per rep, month and quarter) and only count when it has no target of its own: they
@@ -169,15 +181,15 @@ class Metrics:
         """
         keys = sorted(set(keys))
         spans = self._spans(periods)
-        own = and_(Target.kpi.in_(keys), _owned_by(scope))
+        own = and_(spans, TARGETS.kpi.in_(keys), _owned_by(scope))
         summed = keys if members else [key for key in keys if self.adds_up(key)]
         if scope.type == "rep" or not summed:
-            return select(*TARGET_COLUMNS).where(spans, own)
-        reps = and_(Target.kpi.in_(summed), *_reps_of(scope))
+            return [own]
+        reps = and_(spans, TARGETS.kpi.in_(summed), *_reps_of(scope))
         if members or scope.filter.rep_ids is not None:
-            return select(*TARGET_COLUMNS).where(spans, or_(own, reps))
+            return [or_(own, reps)]
         lacking = or_(*(_lacks_own(key, scope, self._spans([period])) for key in summed for period in periods))
-        return union_all(select(*TARGET_COLUMNS).where(spans, own), select(*TARGET_COLUMNS).where(spans, reps, lacking))
+        return [own, and_(reps, lacking)]
 
     def _spans(self, periods: Sequence[Period]) -> ColumnElement[bool]:
         """Targets for exactly one of ``periods`` or, with proration, for a period that may contain one.
@@ -185,9 +197,10 @@ class Metrics:
         With proration this is one range that an index on the start serves (rather than an OR per period):
         it may also let through a target containing none of them, which :class:`Targets` leaves out."""
         if self.prorate is None:
-            return or_(*(and_(Target.period_start == p.start, Target.period_end == p.full_end) for p in periods))
+            return or_(*(and_(TARGETS.period_start == p.start, TARGETS.period_end == p.full_end) for p in periods))
         return and_(
-            Target.period_start <= max(p.start for p in periods), Target.period_end >= min(p.full_end for p in periods)
+            TARGETS.period_start <= max(p.start for p in periods),
+            TARGETS.period_end >= min(p.full_end for p in periods),
         )
 
     def _targets(self, rows: Iterable[Any], period: Period) -> Targets:
@@ -198,8 +211,11 @@ class Metrics:
         keys = set(keys)
         if not keys:
             return Targets([])
+        branches = [
+            select(*TARGET_COLUMNS).where(where) for where in self.target_rows(keys, [period], scope, members=members)
+        ]
         with self.engine.connect() as connection:
-            return self._targets(connection.execute(self.target_rows(keys, [period], scope, members=members)), period)
+            return self._targets(connection.execute(union_all(*branches) if len(branches) > 1 else branches[0]), period)
 
     def result(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date, *, target: bool = False) -> Result:
         """The KPI's value for the whole scope (with its target, with ``target``)."""
@@ -212,20 +228,24 @@ class Metrics:
         period), with the scope's target for the KPI in each with ``target``: one statement.
 
         The scope's totals are one row; the targets rows that can count for it (those its formulas use and,
-        with ``target``, the KPI's own) are joined to it, so that an answer with its pace is one round trip
-        to the database rather than one for the number and one for the target.
+        with ``target``, the KPI's own) follow it in a ``UNION ALL``, so that an answer with its pace is one
+        round trip to the database rather than one for the number and one for the target. (A union rather
+        than a join of the two: SQLAlchemy's column bookkeeping for a join of subqueries cost more than the
+        query.)
         """
         keys = set(kpi.targets) | ({kpi.key} if target else set())
         windows = [self.windows(kpi, period, as_of) for period in periods]
-        statement = compile_query(kpi, windows, scope.filter, by_owner=False)
-        if keys:
-            totals = statement.subquery("totals")
-            candidates = self.target_rows(keys, periods, scope).subquery("targets")
-            statement = select(totals, candidates).select_from(totals.outerjoin(candidates, true()))
+        totals = compile_query(kpi, windows, scope.filter, by_owner=False)
+        statement: Select | CompoundSelect = totals
+        if keys:  # the totals' row, then a row per target: NULL in the other's columns
+            blank = [null() for _ in totals.selected_columns]
+            targets = [select(*blank, *TARGET_COLUMNS).where(where) for where in self.target_rows(keys, periods, scope)]
+            unset = [type_coerce(null(), column.type).label(column.name) for column in TARGET_COLUMNS]
+            statement = union_all(totals.add_columns(*unset), *targets)
         with self.engine.connect() as connection:
             rows = connection.execute(statement).all()
         found = [row for row in rows if keys and row.kpi is not None]
-        per_period = _totals(kpi, rows[0], len(periods))
+        per_period = _totals(kpi, next(row for row in rows if not keys or row.kpi is None), len(periods))
         return [
             _Combiner(kpi, period, target=target).result(scope, totals, self._targets(found, period))
             for period, totals in zip(periods, per_period, strict=True)
@@ -262,22 +282,22 @@ def _totals(kpi: Kpi, row: Row, periods: int) -> list[dict[str, Decimal]]:
 
 def _lacks_own(key: str, scope: Scope, span: ColumnElement[bool]) -> ColumnElement[bool]:
     """Whether the organisation has no target of its own for ``key`` in ``span``."""
-    return select(func.count()).where(Target.kpi == key, _owned_by(scope), span).scalar_subquery() == 0
+    return select(func.count()).where(TARGETS.kpi == key, _owned_by(scope), span).scalar_subquery() == 0
 
 
 def _owned_by(scope: Scope) -> ColumnElement[bool]:
     """The targets rows of the scope itself."""
     if scope.type == "rep":
-        return and_(Target.scope_type == "rep", Target.scope_id == scope.rep_id)
+        return and_(TARGETS.scope_type == "rep", TARGETS.scope_id == scope.rep_id)
     if scope.type == "team":
-        return and_(Target.scope_type == "team", Target.scope_id.in_(scope.team_ids))
-    return Target.scope_type == "org"
+        return and_(TARGETS.scope_type == "team", TARGETS.scope_id.in_(scope.team_ids))
+    return TARGETS.scope_type == "org"
 
 
 def _reps_of(scope: Scope) -> list[ColumnElement[bool]]:
     """The targets rows of the scope's reps (every rep's for the organisation)."""
     reps = scope.filter.rep_ids
-    return [Target.scope_type == "rep"] + ([] if reps is None else [Target.scope_id.in_(sorted(reps))])
+    return [TARGETS.scope_type == "rep"] + ([] if reps is None else [TARGETS.scope_id.in_(sorted(reps))])
 
 
 class _Combiner:
