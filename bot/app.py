@@ -9,11 +9,13 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as Pending
 from typing import Any
 
 from slack_bolt import App
+from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -108,11 +110,28 @@ class Replies:
 
 
 def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebClient | None = None) -> App:
-    """Build the Bolt app with its listeners (HTTP and Socket Mode share it)."""
+    """Build the Bolt app with its listeners (HTTP and Socket Mode share it).
+
+    Bolt sends a listener's acknowledgement when the listener returns (``process_before_response``): each
+    listener acknowledges, then hands anything slower than a lookup to :func:`later`. (Bolt's default runs the
+    listener in a thread and polls for its ``ack()`` every 10 ms, which was most of a fast answer's time.)
+    """
     client = client or web_client(token)
-    app = App(token=token, signing_secret=signing_secret, client=client, process_before_response=False)
+    app = App(token=token, signing_secret=signing_secret, client=client, process_before_response=True)
     replies = Replies(kpibot, Identities(kpibot.engine, client))
-    answers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer")
+    answers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer")  # /kpi answers, within the budget
+    followups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="followup")  # work after the acknowledgement
+
+    def later(work: Callable[[], None]) -> None:
+        """Run ``work`` after the acknowledgement has gone, logging what fails (a thread would swallow it)."""
+
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("work after the acknowledgement failed")
+
+        followups.submit(run)
 
     @app.command("/kpi")
     def kpi_command(ack, command, respond, client) -> None:
@@ -120,25 +139,41 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         user, question = command["user_id"], (command.get("text") or "").strip()
         if question.lower() == "targets":
             ack()
-            refusal = targets_form(user, command["trigger_id"], client)
-            if refusal:
-                respond(response_type="ephemeral", **refusal)
-            _log_request(user, "/kpi", question, "targets", started)
+            later(lambda: open_targets_form(user, command["trigger_id"], client, respond, started))
             return
         pending = answers.submit(replies.safe_message, user, question)
         try:
             message, kpi = pending.result(timeout=ACK_BUDGET_SECONDS)
-            ack(response_type="ephemeral", **message)
         except Pending:
             ack(response_type="ephemeral", text=":hourglass_flowing_sand: Working on it…")
-            message, kpi = pending.result()
-            respond(response_type="ephemeral", **message)
+            later(lambda: respond_late(pending, user, question, respond, started))
+            return
+        ack(response_type="ephemeral", **message)
         _log_request(user, "/kpi", question, kpi, started)
 
+    def respond_late(pending: Future, user: str, question: str, respond: Respond, started: float) -> None:
+        message, kpi = pending.result()
+        respond(response_type="ephemeral", **message)
+        _log_request(user, "/kpi", question, kpi, started)
+
+    def open_targets_form(user: str, trigger_id: str, client: WebClient, respond: Respond, started: float) -> None:
+        try:
+            kpibot.reload_directory_if_stale()
+            person = replies.identities.person(kpibot.directory, user)
+            refusal = open_targets_modal(client, trigger_id, kpibot, person)
+        except Unmatched as exc:
+            refusal = blocks.problem_message(str(exc))
+        if refusal:
+            respond(response_type="ephemeral", **refusal)
+        _log_request(user, "/kpi", "targets", "targets", started)
+
     @app.action("kpi_share")
-    def share(ack, body, respond, client) -> None:
-        ack()
+    def share_button(ack, body, respond, client) -> None:
         started = time.monotonic()
+        ack()
+        later(lambda: share(body, respond, client, started))
+
+    def share(body: dict[str, Any], respond: Respond, client: WebClient, started: float) -> None:
         user, question = body["user"]["id"], json.loads(body["actions"][0]["value"])["q"]
         message, kpi = replies.safe_message(user, question, shared=True)
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
@@ -152,25 +187,21 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         _log_request(user, "share", question, kpi, started)
 
     @app.action("kpi_period")
-    def change_period(ack, body, respond) -> None:
-        ack()
+    def period_menu(ack, body, respond) -> None:
         started = time.monotonic()
+        ack()
+        later(lambda: change_period(body, respond, started))
+
+    def change_period(body: dict[str, Any], respond: Respond, started: float) -> None:
         user, choice = body["user"]["id"], json.loads(body["actions"][0]["selected_option"]["value"])
         question = with_period(choice["q"], choice["p"], kpibot.calendar, kpibot.calendar.today())
         message, kpi = replies.safe_message(user, question)
         respond(replace_original=True, response_type="ephemeral", **message)
         _log_request(user, "period", question, kpi, started)
 
-    def targets_form(user: str, trigger_id: str, client: WebClient) -> dict[str, Any] | None:
-        try:
-            kpibot.reload_directory_if_stale()
-            person = replies.identities.person(kpibot.directory, user)
-        except Unmatched as exc:
-            return blocks.problem_message(str(exc))
-        return open_targets_modal(client, trigger_id, kpibot, person)
-
     @app.view(TARGETS_VIEW)
     def targets_submitted(ack, body, view) -> None:
+        """Validated and saved before the acknowledgement, which carries the form's errors."""
         started = time.monotonic()
         user = body["user"]["id"]
         try:
@@ -186,11 +217,13 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         _log_request(user, "targets", "", "targets", started)
 
     @app.event("app_home_opened")
-    def home_opened(event, client) -> None:
+    def home_opened(ack, event, client) -> None:
         started = time.monotonic()
-        user = event["user"]
-        view = home.home_view(kpibot, replies.identities, user)
-        client.views_publish(user_id=user, view=view)
+        ack()
+        later(lambda: publish_home(event["user"], client, started))
+
+    def publish_home(user: str, client: WebClient, started: float) -> None:
+        client.views_publish(user_id=user, view=home.home_view(kpibot, replies.identities, user))
         _log_request(user, "app_home_opened", "", "home", started)
 
     return app

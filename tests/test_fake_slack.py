@@ -258,6 +258,26 @@ def test_views_publish_validates_the_view(client: WebClient):
     assert api_error(excinfo) == "user_not_found"
 
 
+def test_views_open_opens_a_modal_once_per_trigger_id(fake: FakeSlack, client: WebClient):
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Set a target"}, "blocks": [section("Who?")]}
+
+    opened = client.views_open(trigger_id="1.2.3", view=modal)["view"]
+
+    assert opened["id"].startswith("V") and opened["title"]["text"] == "Set a target"
+    assert fake.modals == [{"trigger_id": "1.2.3", "view": opened}]
+    with pytest.raises(SlackApiError) as excinfo:
+        client.views_open(trigger_id="1.2.3", view=modal)
+    assert api_error(excinfo) == "exchanged_trigger_id"
+
+
+def test_views_open_validates_the_modal(client: WebClient):
+    long_title = {"type": "modal", "title": {"type": "plain_text", "text": "x" * 25}, "blocks": []}
+    for bad in (long_title, {"type": "modal", "blocks": []}, {"type": "home", "blocks": []}):
+        with pytest.raises(SlackApiError) as excinfo:
+            client.views_open(trigger_id="4.5.6", view=bad)
+        assert api_error(excinfo) == "invalid_arguments"
+
+
 def test_post_ephemeral_and_update(fake: FakeSlack, client: WebClient):
     ephemeral = client.chat_postEphemeral(channel="C1", user="U1", text="only you")
     posted = client.chat_postMessage(channel="C1", text="loading...")

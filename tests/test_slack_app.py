@@ -20,6 +20,7 @@ from bot.app import create_app, web_client
 from bot.home import home_view
 from bot.identity import Identities
 from bot.server import JsonLines
+from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
 
@@ -49,17 +50,35 @@ def kpibot(engine, world) -> Kpibot:
 
 
 def dispatch(app, slack: FakeSlack, user: str, text: str):
-    body = urllib.parse.urlencode(
-        {
-            "team_id": slack.team_id,
-            "user_id": user,
-            "command": "/kpi",
-            "text": text,
-            "response_url": slack.response_url(),
-            "channel_id": "C0X",
-            "trigger_id": "1",
-        }
-    )
+    """A /kpi slash command, signed as Slack signs it."""
+    fields = {
+        "team_id": slack.team_id,
+        "user_id": user,
+        "command": "/kpi",
+        "text": text,
+        "response_url": slack.response_url(),
+        "channel_id": "C0X",
+        "trigger_id": "1",
+    }
+    return signed_dispatch(app, urllib.parse.urlencode(fields))
+
+
+def press(app, slack: FakeSlack, user: str, action: dict):
+    """A button or menu of an answer, as Slack posts its block_actions payload."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user},
+        "team": {"id": slack.team_id},
+        "channel": {"id": "C0X"},
+        "container": {"type": "message", "channel_id": "C0X", "is_ephemeral": True},
+        "response_url": slack.response_url(),
+        "trigger_id": "2",
+        "actions": [{"block_id": "kpi_answer_actions", **action}],
+    }
+    return signed_dispatch(app, urllib.parse.urlencode({"payload": json.dumps(payload)}))
+
+
+def signed_dispatch(app, body: str):
     timestamp = str(int(time.time()))
     headers = {
         "content-type": ["application/x-www-form-urlencoded"],
@@ -67,6 +86,13 @@ def dispatch(app, slack: FakeSlack, user: str, text: str):
         "x-slack-signature": [SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)],
     }
     return app.dispatch(BoltRequest(body=body, headers=headers))
+
+
+def wait_for(found, timeout: float = 5.0):
+    deadline = time.time() + timeout
+    while not found() and time.time() < deadline:
+        time.sleep(0.05)
+    return found()
 
 
 def check_limits(message: dict) -> None:
@@ -92,10 +118,37 @@ def test_a_slow_answer_is_acknowledged_at_once_and_follows_through_the_response_
 
     assert time.monotonic() - started < 0.6
     assert json.loads(response.body)["text"] == ":hourglass_flowing_sand: Working on it…"
-    deadline = time.time() + 5
-    while not slack.responses and time.time() < deadline:
-        time.sleep(0.05)
-    assert slack.responses[0].params["text"].startswith("Revenue for Alice Adams, 2017-Q2")
+    assert wait_for(lambda: slack.responses)[0].params["text"].startswith("Revenue for Alice Adams, 2017-Q2")
+
+
+def test_share_is_acknowledged_before_its_answer_is_computed_and_posted(slack, kpibot, monkeypatch):
+    ask = kpibot.ask
+    monkeypatch.setattr(kpibot, "ask", lambda *a, **k: (time.sleep(0.6), ask(*a, **k))[1])
+    app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+    slack.add_channel("C0X", "sales")
+
+    started = time.monotonic()
+    response = press(
+        app, slack, "U0ALICE", {"action_id": "kpi_share", "value": json.dumps({"q": "my revenue 2017-Q2"})}
+    )
+
+    assert (response.status, time.monotonic() - started < 0.5) == (200, True)
+    posted = wait_for(lambda: slack.messages)
+    assert posted[0]["channel"] == "C0X"
+    assert posted[0]["text"] == (
+        "Revenue for Alice Adams, 2017-Q2 (2017-04-01 to 2017-06-30): $1,000.00.\n"
+        "Previous period, 2017-Q1: $0.00 (new)."
+    )
+
+
+def test_kpi_targets_opens_the_form_with_the_trigger_id_after_the_acknowledgement(slack, kpibot):
+    app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+
+    response = dispatch(app, slack, "U0ADMIN", "targets")
+
+    assert (response.status, response.body) == (200, "")
+    (opened,) = wait_for(lambda: slack.modals)
+    assert (opened["trigger_id"], opened["view"]["callback_id"]) == ("1", TARGETS_VIEW)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))

@@ -146,6 +146,7 @@ class FakeSlack:
         self.files: dict[str, dict[str, Any]] = {}  # file_id -> file object, once files.completeUploadExternal ran
         self.messages: list[dict[str, Any]] = []  # every accepted chat.postMessage / postEphemeral / update
         self.home_views: dict[str, dict[str, Any]] = {}  # user_id -> the home view last published
+        self.modals: list[dict[str, Any]] = []  # {"trigger_id", "view"} for each modal views.open opened
         self.warnings: list[dict[str, str]] = []  # {"method", "warning"} for each ok-with-warning answer
         self.internal_errors: list[str] = []  # tracebacks of bugs in the fake itself (answered HTTP 500)
 
@@ -172,6 +173,7 @@ class FakeSlack:
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "views.publish": self._views_publish,
+            "views.open": self._views_open,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "users.list": self._users_list,
@@ -671,28 +673,7 @@ class FakeSlack:
         if not user_id:
             raise invalid("invalid_arguments", ["[ERROR] missing required field: user_id"])
         self._user(user_id)
-        view = params.get("view")
-        if isinstance(view, str):
-            try:
-                view = json.loads(view)
-            except ValueError:
-                raise invalid("invalid_arguments", ["[ERROR] failed to parse view as JSON"]) from None
-        if not isinstance(view, dict):
-            raise invalid("invalid_arguments", ["[ERROR] missing required field: view"])
-        errors = []
-        if view.get("type") != "home":
-            errors.append("[ERROR] must be home [json-pointer:/view/type]")
-        if "blocks" not in view:
-            errors.append("[ERROR] missing required field: blocks [json-pointer:/view]")
-        else:
-            errors += validate_blocks(view["blocks"], "/view/blocks", MAX_VIEW_BLOCKS)
-        for field, limit in (("private_metadata", 3000), ("callback_id", 255), ("external_id", 255)):
-            value = view.get(field)
-            if value is not None and (not isinstance(value, str) or len(value) > limit):
-                pointer = f"/view/{field}"
-                errors.append(f"[ERROR] must be a string of less than {limit + 1} characters [json-pointer:{pointer}]")
-        if errors:
-            raise invalid("invalid_arguments", errors)
+        view = self._view(params, "home")
         previous = self.home_views.get(user_id)
         if params.get("hash") and previous is not None and params["hash"] != previous["hash"]:
             raise ApiError("hash_conflict")
@@ -720,6 +701,51 @@ class FakeSlack:
         }
         self.home_views[user_id] = published
         return {"view": copy.deepcopy(published)}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A modal opened with a trigger_id, which Slack accepts once (a real one also expires after 3 s)."""
+        trigger_id = params.get("trigger_id")
+        if not trigger_id:
+            raise invalid("invalid_arguments", ["[ERROR] missing required field: trigger_id"])
+        if any(opened["trigger_id"] == trigger_id for opened in self.modals):
+            raise ApiError("exchanged_trigger_id")
+        view = self._view(params, "modal")
+        opened = {"id": self._new_id("V"), "team_id": self.team_id, **copy.deepcopy(view), "app_id": self.app_id}
+        self.modals.append({"trigger_id": trigger_id, "view": opened})
+        return {"view": copy.deepcopy(opened)}
+
+    def _view(self, params: dict[str, Any], kind: str) -> dict[str, Any]:
+        """The ``view`` argument, checked as Slack checks a home tab or a modal."""
+        view = params.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise invalid("invalid_arguments", ["[ERROR] failed to parse view as JSON"]) from None
+        if not isinstance(view, dict):
+            raise invalid("invalid_arguments", ["[ERROR] missing required field: view"])
+        errors = []
+        if view.get("type") != kind:
+            errors.append(f"[ERROR] must be {kind} [json-pointer:/view/type]")
+        if "blocks" not in view:
+            errors.append("[ERROR] missing required field: blocks [json-pointer:/view]")
+        else:
+            errors += validate_blocks(view["blocks"], "/view/blocks", MAX_VIEW_BLOCKS)
+        for field, limit in (("private_metadata", 3000), ("callback_id", 255), ("external_id", 255)):
+            value = view.get(field)
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
+                pointer = f"/view/{field}"
+                errors.append(f"[ERROR] must be a string of less than {limit + 1} characters [json-pointer:{pointer}]")
+        if kind == "modal":
+            if not isinstance(view.get("title"), dict):
+                errors.append("[ERROR] missing required field: title [json-pointer:/view]")
+            for field in ("title", "submit", "close"):
+                text = (view.get(field) or {}).get("text", "")
+                if len(text) > 24:
+                    errors.append(f"[ERROR] must be less than 25 characters [json-pointer:/view/{field}/text]")
+        if errors:
+            raise invalid("invalid_arguments", errors)
+        return view
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"user": copy.deepcopy(self._user(params.get("user")))}
