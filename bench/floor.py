@@ -248,9 +248,9 @@ def run(
     )
     section.notes.append(
         "The figure checked is product SQL / floor: the same numbers computed by the compiler's SQL and by hand. "
-        "core/floor and end to end/floor add the fixed cost of Python around the query (about 3 ms in-process, "
-        "10 ms behind HTTP): for a sub-millisecond index lookup no Python service gets within 2x of it, while "
-        "those answers stay 10-30 times inside their latency goals (benchmark 1)."
+        "core/floor and end to end/floor add the fixed cost of Python around the query (about 2 ms in-process, "
+        "2-4 ms more behind HTTP): for a sub-millisecond index lookup no Python service gets within 2x of it, "
+        "while those answers stay more than 15 times inside their latency goals (benchmark 1)."
     )
     section.notes.append(
         "Every floor gave the product's numbers."

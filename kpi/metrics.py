@@ -167,7 +167,7 @@ class Metrics:
             rows = connection.execute(compile_query(kpi, windows, scope.filter)).all()
         return [(row[0], row[1], _totals(kpi, row, len(periods))) for row in rows]
 
-    def target_rows(
+    def _target_branches(
         self, keys: Iterable[str], periods: Sequence[Period], scope: Scope, *, members: bool = False
     ) -> list[ColumnElement[bool]]:
         """Which rows of ``targets`` for ``keys`` can count for ``scope`` in any of ``periods``, as the
@@ -212,7 +212,8 @@ class Metrics:
         if not keys:
             return Targets([])
         branches = [
-            select(*TARGET_COLUMNS).where(where) for where in self.target_rows(keys, [period], scope, members=members)
+            select(*TARGET_COLUMNS).where(where)
+            for where in self._target_branches(keys, [period], scope, members=members)
         ]
         with self.engine.connect() as connection:
             return self._targets(connection.execute(union_all(*branches) if len(branches) > 1 else branches[0]), period)
@@ -235,17 +236,19 @@ class Metrics:
         """
         keys = set(kpi.targets) | ({kpi.key} if target else set())
         windows = [self.windows(kpi, period, as_of) for period in periods]
-        totals = compile_query(kpi, windows, scope.filter, by_owner=False)
-        statement: Select | CompoundSelect = totals
+        measured = compile_query(kpi, windows, scope.filter, by_owner=False)
+        statement: Select | CompoundSelect = measured
         if keys:  # the totals' row, then a row per target: NULL in the other's columns
-            blank = [null() for _ in totals.selected_columns]
-            targets = [select(*blank, *TARGET_COLUMNS).where(where) for where in self.target_rows(keys, periods, scope)]
+            blank = [null() for _ in measured.selected_columns]
+            branches = self._target_branches(keys, periods, scope)
+            targets = [select(*blank, *TARGET_COLUMNS).where(where) for where in branches]
             unset = [type_coerce(null(), column.type).label(column.name) for column in TARGET_COLUMNS]
-            statement = union_all(totals.add_columns(*unset), *targets)
+            statement = union_all(measured.add_columns(*unset), *targets)
         with self.engine.connect() as connection:
             rows = connection.execute(statement).all()
         found = [row for row in rows if keys and row.kpi is not None]
-        per_period = _totals(kpi, next(row for row in rows if not keys or row.kpi is None), len(periods))
+        totals_row = next(row for row in rows if not keys or row.kpi is None)
+        per_period = _totals(kpi, totals_row, len(periods))
         return [
             _Combiner(kpi, period, target=target).result(scope, totals, self._targets(found, period))
             for period, totals in zip(periods, per_period, strict=True)
