@@ -104,18 +104,7 @@ def running_server(data: DataSet, slack: FakeSlack, workers: int) -> Iterator[tu
 
 def slash(base: str, slack: FakeSlack, ask: Ask) -> Outcome:
     """Send one signed `/kpi` request and time it to the end of the acknowledgement."""
-    body = urllib.parse.urlencode(
-        {
-            "token": "legacy",
-            "team_id": slack.team_id,
-            "channel_id": "C0BENCH",
-            "user_id": ask.slack_user_id,
-            "command": "/kpi",
-            "text": ask.text,
-            "response_url": slack.response_url(),
-            "trigger_id": "1.2.3",
-        }
-    )
+    body = slack.slash_command(ask.slack_user_id, ask.text, channel_id="C0BENCH")
     request = signed_request(base, body, SECRET)
     start = time.perf_counter()
     try:

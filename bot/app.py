@@ -32,7 +32,7 @@ from crm.status import freshness
 from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
 from kpi.catalog import UnknownKpi
-from kpi.directory import UnknownPerson
+from kpi.directory import Person, UnknownPerson
 from kpi.periods import PeriodError
 from kpi.questions import EXAMPLES, with_period
 from kpi.service import Kpibot
@@ -72,19 +72,21 @@ class Replies:
             known = self._freshness = (now, freshness(self.kpibot.engine))
         return known[1]
 
+    def person(self, slack_user_id: str) -> Person:
+        """The CRM person behind a Slack user, from a directory at most a minute old; raises Unmatched."""
+        self.kpibot.reload_directory_if_stale()
+        return self.identities.person(self.kpibot.directory, slack_user_id)
+
     def message(self, slack_user_id: str, question: str, *, shared: bool = False) -> tuple[dict[str, Any], str]:
         """The message answering ``question`` for the Slack user, and the KPI key (for logs)."""
         kpibot = self.kpibot
         try:
-            kpibot.reload_directory_if_stale()
-            person = self.identities.person(kpibot.directory, slack_user_id)
+            person = self.person(slack_user_id)
             text = self.identities.expand_mentions(kpibot.directory, question)
             answer = kpibot.ask(text, person)
         except Unmatched as exc:
             return blocks.problem_message(str(exc)), "-"
-        except UnknownKpi as exc:
-            return blocks.problem_message(str(exc), EXAMPLES[:3]), "-"
-        except (PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:
+        except (UnknownKpi, PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:
             return blocks.problem_message(str(exc), EXAMPLES[:3]), "-"
         fresh = self.freshness()
         by = slack_user_id if shared else None
@@ -158,9 +160,7 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
 
     def open_targets_form(user: str, trigger_id: str, client: WebClient, respond: Respond, started: float) -> None:
         try:
-            kpibot.reload_directory_if_stale()
-            person = replies.identities.person(kpibot.directory, user)
-            refusal = open_targets_modal(client, trigger_id, kpibot, person)
+            refusal = open_targets_modal(client, trigger_id, kpibot, replies.person(user))
         except Unmatched as exc:
             refusal = blocks.problem_message(str(exc))
         if refusal:
@@ -205,9 +205,7 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         started = time.monotonic()
         user = body["user"]["id"]
         try:
-            kpibot.reload_directory_if_stale()
-            person = replies.identities.person(kpibot.directory, user)
-            errors = save_submission(kpibot, person, view["state"]["values"])
+            errors = save_submission(kpibot, replies.person(user), view["state"]["values"])
         except Unmatched as exc:
             errors = {"who": str(exc)[:300]}
         if errors:

@@ -55,19 +55,18 @@ Prorate = Callable[[str, Decimal, tuple[dt.date, dt.date], tuple[dt.date, dt.dat
 class Targets:
     """The targets of some KPIs for one period, rolled up on demand.
 
-    Built from rows of the ``targets`` table. Without ``period``, every row counts as a target for the
-    period asked (the rows were selected for exactly that period). With ``period`` (start, end) and
-    ``prorate``, rows for that exact period come first, and a row whose period contains it counts through
-    ``prorate`` (the shortest such period wins); rows for other periods are ignored, so one read can serve
-    several periods. A scope's target is its own (exact, else containing); a team or the organisation
-    without one uses the sum of its reps' targets (each exact, else containing), for the KPIs that add up
-    (``adds_up``, default all: a sum of win-rate targets would mean nothing).
+    Built from rows of the ``targets`` table for ``period`` (start, end): rows for exactly that period come
+    first and, with ``prorate``, a row whose period contains it counts through ``prorate`` (the shortest such
+    period wins); rows for other periods are ignored, so one read can serve several periods. A scope's target
+    is its own (exact, else containing); a team or the organisation without one uses the sum of its reps'
+    targets (each exact, else containing), for the KPIs that add up (``adds_up``, default all: a sum of
+    win-rate targets would mean nothing).
     """
 
     def __init__(
         self,
         rows: Iterable[Any],
-        period: tuple[dt.date, dt.date] | None = None,
+        period: tuple[dt.date, dt.date],
         prorate: Prorate | None = None,
         adds_up: Callable[[str], bool] | None = None,
     ) -> None:
@@ -77,7 +76,7 @@ class Targets:
         for row in rows:
             key, value = (row.kpi, row.scope_type, row.scope_id), _decimal(row.value)
             bounds = (row.period_start, row.period_end)
-            if period is None or bounds == period:
+            if bounds == period:
                 self._values[key] = value
             elif prorate is not None and bounds[0] <= period[0] and period[1] <= bounds[1]:
                 best = containing.get(key)
@@ -85,7 +84,7 @@ class Targets:
                     containing[key] = (bounds, value)
         self._containing: dict[tuple[str, str, int | None], Decimal] = {}
         for key, (bounds, value) in containing.items():
-            if key not in self._values and prorate is not None and period is not None:
+            if key not in self._values and prorate is not None:
                 self._containing[key] = prorate(key[0], value, bounds, period)
         self._reps: dict[str, set[int]] = {}
         for kpi, kind, scope_id in (*self._values, *self._containing):
@@ -167,11 +166,17 @@ class Metrics:
             rows = connection.execute(compile_query(kpi, windows, scope.filter)).all()
         return [(row[0], row[1], _totals(kpi, row, len(periods))) for row in rows]
 
-    def _target_branches(
-        self, keys: Iterable[str], periods: Sequence[Period], scope: Scope, *, members: bool = False
-    ) -> list[ColumnElement[bool]]:
-        """Which rows of ``targets`` for ``keys`` can count for ``scope`` in any of ``periods``, as the
-        conditions of one or two branches of a ``UNION ALL``: its own rows, and its reps' (a team's or the
+    def _target_selects(
+        self,
+        keys: Iterable[str],
+        periods: Sequence[Period],
+        scope: Scope,
+        *,
+        members: bool = False,
+        leading: Sequence[ColumnElement] = (),
+    ) -> list[Select]:
+        """The rows of ``targets`` for ``keys`` that can count for ``scope`` in any of ``periods``, as one or two
+        branches of a ``UNION ALL`` (after ``leading`` columns): its own rows, and its reps' (a team's or the
         organisation's) for the KPIs that add up, or for every KPI with ``members`` (a leaderboard's paces).
 
         A team's reps' rows are a few dozen, read in the same scan as its own. The organisation's are
@@ -183,13 +188,15 @@ class Metrics:
         spans = self._spans(periods)
         own = and_(spans, TARGETS.kpi.in_(keys), _owned_by(scope))
         summed = keys if members else [key for key in keys if self.adds_up(key)]
-        if scope.type == "rep" or not summed:
-            return [own]
         reps = and_(spans, TARGETS.kpi.in_(summed), *_reps_of(scope))
-        if members or scope.filter.rep_ids is not None:
-            return [or_(own, reps)]
-        lacking = or_(*(_lacks_own(key, scope, self._spans([period])) for key in summed for period in periods))
-        return [own, and_(reps, lacking)]
+        if scope.type == "rep" or not summed:
+            branches = [own]
+        elif members or scope.filter.rep_ids is not None:
+            branches = [or_(own, reps)]
+        else:
+            lacking = or_(*(_lacks_own(key, scope, self._spans([period])) for key in summed for period in periods))
+            branches = [own, and_(reps, lacking)]
+        return [select(*leading, *TARGET_COLUMNS).where(where) for where in branches]
 
     def _spans(self, periods: Sequence[Period]) -> ColumnElement[bool]:
         """Targets for exactly one of ``periods`` or, with proration, for a period that may contain one.
@@ -210,11 +217,8 @@ class Metrics:
         """The targets of ``keys`` that can count for ``scope`` (and for each of its reps, with ``members``)."""
         keys = set(keys)
         if not keys:
-            return Targets([])
-        branches = [
-            select(*TARGET_COLUMNS).where(where)
-            for where in self._target_branches(keys, [period], scope, members=members)
-        ]
+            return self._targets([], period)
+        branches = self._target_selects(keys, [period], scope, members=members)
         with self.engine.connect() as connection:
             return self._targets(connection.execute(union_all(*branches) if len(branches) > 1 else branches[0]), period)
 
@@ -240,10 +244,10 @@ class Metrics:
         statement: Select | CompoundSelect = measured
         if keys:  # the totals' row, then a row per target: NULL in the other's columns
             blank = [null() for _ in measured.selected_columns]
-            branches = self._target_branches(keys, periods, scope)
-            targets = [select(*blank, *TARGET_COLUMNS).where(where) for where in branches]
             unset = [type_coerce(null(), column.type).label(column.name) for column in TARGET_COLUMNS]
-            statement = union_all(measured.add_columns(*unset), *targets)
+            statement = union_all(
+                measured.add_columns(*unset), *self._target_selects(keys, periods, scope, leading=blank)
+            )
         with self.engine.connect() as connection:
             rows = connection.execute(statement).all()
         found = [row for row in rows if keys and row.kpi is not None]

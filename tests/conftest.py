@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +49,17 @@ def _migrated_sqlite(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("migrated") / "kpibot.db"
     engine_for(f"sqlite:///{path}").dispose()  # closing the last connection folds the WAL into the file
     return path
+
+
+ROOT = Path(__file__).parents[1]
+
+
+def run_kpibot(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """``kpibot ARGS`` as a subprocess of the project folder with ``env`` on top of this process's environment,
+    its output captured as text."""
+    command = [sys.executable, "-m", "bot.cli", *args]
+    environment = {**os.environ, **env}
+    return subprocess.run(command, env=environment, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def cli_env(engine: Engine, config_dir: Path, **extra: str) -> dict[str, str]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from kpi.db import engine_for
 from kpi.locks import DatabaseLock
 from kpi.schema import Delivery, Target
 from kpi.service import Kpibot
+from tests.conftest import run_kpibot
 from tests.fakes import FakeSlack
 
 ROOT = Path(__file__).parents[1]
@@ -178,19 +176,12 @@ def test_a_csv_sync_from_the_command_line_celebrates_what_the_new_data_crossed(t
     with FakeSlack() as slack:
         slack.add_channel("C0WINS", "wins")
         env = {
-            **os.environ,
             "DATABASE_URL": url,
             "KPIBOT_CONFIG_DIR": str(tmp_path),
             "SLACK_BOT_TOKEN": slack.token,
             "SLACK_API_URL": slack.url,
         }
-        first = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "sync", "--path", str(data)],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
+        first = run_kpibot("sync", "--path", str(data), env=env)
         assert first.returncode == 0, first.stderr
         bot = Kpibot(engine_for(url), tmp_path)
         month = today.replace(day=1)
@@ -206,13 +197,7 @@ def test_a_csv_sync_from_the_command_line_celebrates_what_the_new_data_crossed(t
                 )
             )
         for _ in range(2):
-            again = subprocess.run(
-                [sys.executable, "-m", "bot.cli", "sync", "--path", str(data)],
-                env=env,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            )
+            again = run_kpibot("sync", "--path", str(data), env=env)
             assert again.returncode == 0, again.stderr
 
         assert [m["text"].split(" hit")[0] for m in slack.messages] == [":tada: Alice Adams"]

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.conftest import run_kpibot
+
 ROOT = Path(__file__).parents[1]
-
-
-def kpibot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True
-    )
 
 
 def test_make_demo_builds_a_company_and_answers_the_example_questions(tmp_path):
@@ -33,9 +27,9 @@ def test_make_demo_builds_a_company_and_answers_the_example_questions(tmp_path):
 
 def test_an_unknown_kpi_exits_2_with_suggestions(tmp_path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}", "KPIBOT_CONFIG_DIR": str(ROOT / "config")}
-    kpibot("demo", "--reps", "5", "--months", "2", "--as-of", "2026-11-20", env=env)
+    run_kpibot("demo", "--reps", "5", "--months", "2", "--as-of", "2026-11-20", env=env)
 
-    result = kpibot("ask", "my wim rat", "--as", "alice@example.com", "--json", env=env)
+    result = run_kpibot("ask", "my wim rat", "--as", "alice@example.com", "--json", env=env)
 
     assert result.returncode == 2
     assert json.loads(result.stdout)["suggestions"][0] == "win-rate"
@@ -45,7 +39,7 @@ def test_a_broken_org_yaml_names_the_file_the_key_and_what_is_allowed(tmp_path):
     (tmp_path / "org.yaml").write_text("timezone: Mars/Olympus\nfiscal_year_start_month: 13\n")
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}", "KPIBOT_CONFIG_DIR": str(tmp_path)}
 
-    result = kpibot("ask", "my revenue", "--as", "alice@example.com", env=env)
+    result = run_kpibot("ask", "my revenue", "--as", "alice@example.com", env=env)
 
     assert result.returncode == 2
     message = " ".join(result.stderr.split())

@@ -8,9 +8,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +18,7 @@ from crm.csv_source import csv_connector
 from crm.sync import run_sync
 from kpi.config import load_people
 from kpi.service import Kpibot
+from tests.conftest import run_kpibot
 
 ROOT = Path(__file__).parents[1]
 MAVEN = ROOT.parent / "shared" / "datasets" / "maven-crm"
@@ -117,19 +115,12 @@ def test_org_average_deal_size_and_sales_cycle(bot):
 
 
 def test_sync_and_ask_json_from_the_command_line(tmp_path):
-    env = {**os.environ, "KPIBOT_CONFIG_DIR": str(CONFIG), "DATABASE_URL": f"sqlite:///{tmp_path / 'maven.db'}"}
-    kpibot = [sys.executable, "-m", "bot.cli"]
-    sync = subprocess.run(
-        [*kpibot, "sync", "--source", "csv", "--path", str(MAVEN)], env=env, cwd=ROOT, capture_output=True, text=True
-    )
+    env = {"KPIBOT_CONFIG_DIR": str(CONFIG), "DATABASE_URL": f"sqlite:///{tmp_path / 'maven.db'}"}
+    sync = run_kpibot("sync", "--source", "csv", "--path", str(MAVEN), env=env)
     assert sync.returncode == 0, sync.stderr
 
-    ask = subprocess.run(
-        [*kpibot, "ask", "my win-rate 2017-Q2", "--as", "Darcel Schlecht", "--as-of", "2018-01-15", "--json"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    ask = run_kpibot(
+        "ask", "my win-rate 2017-Q2", "--as", "Darcel Schlecht", "--as-of", "2018-01-15", "--json", env=env
     )
 
     assert ask.returncode == 0, ask.stderr

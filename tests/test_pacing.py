@@ -253,6 +253,8 @@ def target(bot: Kpibot, key: str, scope: access.Scope, period=None):
 
 
 def scopes(bot: Kpibot, team, *people):
+    """The team's scope and each person's, from the directory as the world now stands."""
+    bot.reload_directory()
     directory = bot.directory
     return (
         access.team_scope(directory, [directory.teams[team.id]], team.name),
@@ -266,7 +268,6 @@ def test_a_quarterly_target_counts_for_a_month_prorated_by_working_days(bot, wor
     world.target("win-rate", 0.3, "2026-10-01", "2027-01-01", rep=alice)
     world.deal(alice, 8500, "won", closed="2026-11-10")
     world.commit()
-    bot.reload_directory()
     _, mine = scopes(bot, team, alice)
 
     result = bot.metrics.result(bot.catalog["revenue"], november(), mine, AS_OF, target=True)
@@ -284,7 +285,6 @@ def test_an_exact_target_beats_a_containing_one_and_the_shortest_containing_wins
     world.target("revenue", 124000, "2026-10-01", "2027-01-01", rep=bob)
     world.target("revenue", 500000, "2026-01-01", "2027-01-01", rep=bob)
     world.commit()
-    bot.reload_directory()
     _, a, b = scopes(bot, team, alice, bob)
 
     assert target(bot, "revenue", a) == 20000
@@ -297,7 +297,6 @@ def test_a_team_without_a_target_sums_its_reps_exact_or_prorated_targets(bot, wo
     world.target("revenue", 62000, "2026-10-01", "2027-01-01", rep=bob)
     world.target("revenue", 99999, "2026-11-01", "2026-12-01", rep=world.rep("Dan Other"))  # not in West
     world.commit()
-    bot.reload_directory()
     team_scope, _, _ = scopes(bot, team, alice, bob)
 
     assert target(bot, "revenue", team_scope) == 10000 + 19000
@@ -309,7 +308,6 @@ def test_rates_do_not_add_up_a_team_needs_its_own_win_rate_target(bot, world, we
         world.target("win-rate", 0.3, "2026-11-01", "2026-12-01", rep=rep)
         world.target("pipeline", 50000, "2026-11-01", "2026-12-01", rep=rep)
     world.commit()
-    bot.reload_directory()
     team_scope, _, _ = scopes(bot, team, alice, bob)
 
     assert target(bot, "win-rate", team_scope) is None  # not 0.3 + 0.3
@@ -325,7 +323,6 @@ def test_a_teams_own_target_comes_before_its_reps_and_the_org_prorates_a_year(bo
     world.target("revenue", 10000, "2026-11-01", "2026-12-01", rep=alice)
     world.target("revenue", 250000, "2026-01-01", "2027-01-01")  # the organisation's, for FY2026
     world.commit()
-    bot.reload_directory()
     team_scope, _ = scopes(bot, team, alice)
 
     assert target(bot, "revenue", team_scope) == 28500  # 93,000 x 19 / 62
@@ -368,12 +365,15 @@ def test_an_answer_reads_its_number_and_its_target_in_one_statement(bot, world, 
     world.target("revenue", 20000, "2026-11-01", "2026-12-01", rep=bob)
     world.deal(alice, 4000, "won", closed="2026-11-10")
     world.commit()
-    bot.reload_directory()
     team_scope, _, _ = scopes(bot, team, alice, bob)
     statements = []
-    event.listen(bot.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
 
+    def count(*args) -> None:
+        statements.append(args[2])
+
+    event.listen(bot.engine, "before_cursor_execute", count)
     result = bot.metrics.result(bot.catalog["revenue"], november(), team_scope, AS_OF, target=True)
+    event.remove(bot.engine, "before_cursor_execute", count)
 
     assert (result.value, result.target, len(statements)) == (4000, 30000, 1)
 
@@ -382,7 +382,6 @@ def test_without_proration_targets_are_those_of_exactly_the_period(bot, world, w
     team, alice, _ = west
     world.target("revenue", 62000, "2026-10-01", "2027-01-01", rep=alice)
     world.commit()
-    bot.reload_directory()
     _, mine = scopes(bot, team, alice)
     exact = Metrics(bot.engine)
 
@@ -397,7 +396,6 @@ def test_pace_through_an_answer_of_the_metrics_core(bot, world, west):
     world.deal(alice, 16150, "won", closed="2026-11-20 15:00")
     world.deal(alice, 5000, "won", closed="2026-11-26 10:00")  # after the as-of day
     world.commit()
-    bot.reload_directory()
     _, mine = scopes(bot, team, alice)
     revenue, period = bot.catalog["revenue"], parse_period("this month", bot.calendar, AS_OF)
 

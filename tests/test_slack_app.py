@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from bot.identity import Identities
 from bot.server import JsonLines
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from kpi.service import Kpibot
-from tests.fakes import FakeSlack
+from tests.fakes import FakeSlack, wait_for
 
 ROOT = Path(__file__).parents[1]
 SECRET = "in-process-secret"
@@ -51,31 +50,13 @@ def kpibot(engine, world) -> Kpibot:
 
 def dispatch(app, slack: FakeSlack, user: str, text: str):
     """A /kpi slash command, signed as Slack signs it."""
-    fields = {
-        "team_id": slack.team_id,
-        "user_id": user,
-        "command": "/kpi",
-        "text": text,
-        "response_url": slack.response_url(),
-        "channel_id": "C0X",
-        "trigger_id": "1",
-    }
-    return signed_dispatch(app, urllib.parse.urlencode(fields))
+    return signed_dispatch(app, slack.slash_command(user, text))
 
 
 def press(app, slack: FakeSlack, user: str, action: dict):
     """A button or menu of an answer, as Slack posts its block_actions payload."""
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user},
-        "team": {"id": slack.team_id},
-        "channel": {"id": "C0X"},
-        "container": {"type": "message", "channel_id": "C0X", "is_ephemeral": True},
-        "response_url": slack.response_url(),
-        "trigger_id": "2",
-        "actions": [{"block_id": "kpi_answer_actions", **action}],
-    }
-    return signed_dispatch(app, urllib.parse.urlencode({"payload": json.dumps(payload)}))
+    element = {"block_id": "kpi_answer_actions", **action}
+    return signed_dispatch(app, slack.block_actions(user, element, slack.response_url()))
 
 
 def signed_dispatch(app, body: str):
@@ -86,13 +67,6 @@ def signed_dispatch(app, body: str):
         "x-slack-signature": [SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)],
     }
     return app.dispatch(BoltRequest(body=body, headers=headers))
-
-
-def wait_for(found, timeout: float = 5.0):
-    deadline = time.time() + timeout
-    while not found() and time.time() < deadline:
-        time.sleep(0.05)
-    return found()
 
 
 def check_limits(message: dict) -> None:
@@ -148,7 +122,7 @@ def test_kpi_targets_opens_the_form_with_the_trigger_id_after_the_acknowledgemen
 
     assert (response.status, response.body) == (200, "")
     (opened,) = wait_for(lambda: slack.modals)
-    assert (opened["trigger_id"], opened["view"]["callback_id"]) == ("1", TARGETS_VIEW)
+    assert (opened["trigger_id"], opened["view"]["callback_id"]) == ("1.2.3", TARGETS_VIEW)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from kpi.db import engine_for
-from tests.fakes import FakeSlack, signed_request
+from tests.fakes import FakeSlack, signed_request, wait_for
 from tests.world import World
 
 ROOT = Path(__file__).parents[1]
@@ -109,42 +109,11 @@ def signed_post(base: str, body: str, *, timestamp: int | None = None, secret: s
 
 
 def slash(base: str, slack: FakeSlack, user: str, text: str, **kwargs):
-    body = urllib.parse.urlencode(
-        {
-            "token": "legacy",
-            "team_id": slack.team_id,
-            "channel_id": "C0SALES",
-            "user_id": user,
-            "command": "/kpi",
-            "text": text,
-            "response_url": slack.response_url(),
-            "trigger_id": "1.2.3",
-        }
-    )
-    return signed_post(base, body, **kwargs)
+    return signed_post(base, slack.slash_command(user, text, channel_id="C0SALES"), **kwargs)
 
 
 def action(base: str, slack: FakeSlack, user: str, element: dict, response_url: str):
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user},
-        "team": {"id": slack.team_id},
-        "channel": {"id": "C0SALES"},
-        "container": {"type": "message", "channel_id": "C0SALES", "is_ephemeral": True},
-        "response_url": response_url,
-        "trigger_id": "1.2.3",
-        "actions": [element],
-    }
-    return signed_post(base, urllib.parse.urlencode({"payload": json.dumps(payload)}))
-
-
-def wait_for(predicate, timeout: float = 5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if found := predicate():
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+    return signed_post(base, slack.block_actions(user, element, response_url, channel_id="C0SALES"))
 
 
 def test_healthz_reports_the_database(server):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from kpi.config import ConfigError
 from kpi.locks import DatabaseLock
 from kpi.schema import SyncRun
 from kpi.service import Kpibot
-from tests.conftest import cli_env
+from tests.conftest import cli_env, run_kpibot
 from tests.fakes.pipedrive import TOKEN, FakePipedrive
 from tests.test_sync_runner import FakeConnector, rep_pages
 
@@ -105,13 +103,9 @@ def test_kpibot_sync_prints_what_changed_and_sync_status_shows_cursors_and_runs(
     (tmp_path / "crm.yaml").write_text("source: pipedrive\n")
     with FakePipedrive() as fake:
         env = cli_env(engine, tmp_path, PIPEDRIVE_API_TOKEN=TOKEN, PIPEDRIVE_BASE_URL=fake.url, COLUMNS="160")
-        kpibot = [sys.executable, "-m", "bot.cli"]
-        synced = subprocess.run([*kpibot, "sync"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-        status = subprocess.run(
-            [*kpibot, "sync", "status"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
-        )
-        no_token = {**env, "PIPEDRIVE_API_TOKEN": ""}
-        missing = subprocess.run([*kpibot, "sync"], env=no_token, cwd=ROOT, capture_output=True, text=True)
+        synced = run_kpibot("sync", env=env, timeout=120)
+        status = run_kpibot("sync", "status", env=env, timeout=60)
+        missing = run_kpibot("sync", env={**env, "PIPEDRIVE_API_TOKEN": ""})
 
     assert synced.returncode == 0, synced.stderr
     lines = synced.stdout.splitlines()

@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from slack_sdk.signature import SignatureVerifier
@@ -333,6 +333,35 @@ class FakeSlack:
             path = f"/response/{self.team_id}/{next(self._ids)}"
             self._response_urls[path] = RESPONSE_URL_USES
         return self.root + path
+
+    def slash_command(self, user_id: str, text: str, *, channel_id: str = "C0X", trigger_id: str = "1.2.3") -> str:
+        """The form body Slack posts to the app for ``/kpi text``, with a fresh response_url."""
+        fields = {
+            "token": "legacy",
+            "team_id": self.team_id,
+            "channel_id": channel_id,
+            "user_id": user_id,
+            "command": "/kpi",
+            "text": text,
+            "response_url": self.response_url(),
+            "trigger_id": trigger_id,
+        }
+        return urlencode(fields)
+
+    def block_actions(self, user_id: str, action: dict[str, Any], response_url: str, *, channel_id: str = "C0X") -> str:
+        """The form body Slack posts to the app when a user presses a button or picks from a menu of an
+        ephemeral message (``action`` as the element sent it, with its ``block_id``)."""
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id},
+            "team": {"id": self.team_id},
+            "channel": {"id": channel_id},
+            "container": {"type": "message", "channel_id": channel_id, "is_ephemeral": True},
+            "response_url": response_url,
+            "trigger_id": "4.5.6",
+            "actions": [action],
+        }
+        return urlencode({"payload": json.dumps(payload)})
 
     def _add_fault(self, method: str, kind: str, value: int | str, times: int) -> None:
         """Faults queue per method, first in first out; "upload" and "response_url" match every such path."""
@@ -939,6 +968,15 @@ def signed_request(
     signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
     headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
     return urllib.request.Request(f"{base}/slack/events", data=body.encode(), headers=headers)
+
+
+def wait_for(found: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """``found()`` once it is truthy (what the app does after acknowledging lands a moment later), or its last
+    falsy value after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := found()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return result
 
 
 class _Server(ThreadingHTTPServer):
