@@ -57,6 +57,15 @@ ALLOWED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
 #: Upper bounds of numeric columns; every numeric column (money, probability) is also at least 0.
 MAXIMUM: dict[tuple[str, str], Decimal] = {("deals", "probability"): Decimal(1)}
 
+#: Columns that are a share of 1, which exports may write as a percentage ("40%" is 0.4).
+RATES = frozenset({("deals", "probability")})
+
+#: Times of one record that happen in order: (object, earlier, later). A deal that closes before it was
+#: created is a data-entry error that would put it in the wrong period's numbers. A day of slack allows
+#: for a close date stored as local midnight of the day a deal was created and closed.
+IN_ORDER: dict[str, tuple[tuple[str, str], ...]] = {"deals": (("created_at", "close_date"),)}
+ORDER_SLACK = dt.timedelta(days=1)
+
 #: Columns the runner manages itself: a connector never sets them.
 MANAGED = frozenset({"id", "crm", "crm_id", "deleted_at"})
 
@@ -121,6 +130,10 @@ class ObjectSpec:
         for column in self.required:
             if record.get(column) is None:
                 return f"missing {column}"
+        for earlier, later in IN_ORDER.get(self.name, ()):
+            first, then = record.get(earlier), record.get(later)
+            if first is not None and then is not None and then < first - ORDER_SLACK:
+                return f"{later} {then:%Y-%m-%d} is before {earlier} {first:%Y-%m-%d}"
         return None
 
 

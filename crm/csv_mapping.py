@@ -70,6 +70,7 @@ class FieldSpec(Strict):
     by: Literal["id", "name", "email"] = "id"
     if_empty: Fallback | None = None
     required: bool = False
+    decimal: Literal[".", ","] | None = Field(None, description="the decimal mark of this column's numbers")
 
     @model_validator(mode="before")
     @classmethod
@@ -122,6 +123,7 @@ class Lookup(Strict):
 class CsvMapping(Strict):
     source: str = Field("csv", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
     encoding: str = "utf-8-sig"
+    decimal: Literal[".", ","] = Field(".", description='the decimal mark of the numbers: "." (1,234.50) or ","')
     delimiter: str = Field(",", min_length=1, max_length=1)
     timezone: str | None = None
     date_format: str | None = None
@@ -190,6 +192,8 @@ def _field_problems(mapping: CsvMapping, item: Import, name: str, field: FieldSp
             f"key '{key}.by': {reference.target} are imported after {item.object}, so they can only be "
             f"referred to by id; remove 'by: {field.by}' and give the column holding their id"
         )
+    if field.decimal is not None and kind not in ("decimal", "integer"):
+        yield f"key '{key}.decimal': only numbers have a decimal mark"
     if field.format is not None and kind not in ("date", "datetime"):
         yield f"key '{key}.format': only dates and times have a format"
     if field.columns is not None and kind != "json":

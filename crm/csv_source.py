@@ -15,16 +15,18 @@ object (to report duplicates), and the records of ``distinct`` imports (one per 
 
 from __future__ import annotations
 
+import collections
 import csv
 import datetime as dt
 import functools
+import re
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
-from crm import canonical
+from crm import canonical, values
 from crm.canonical import Problem
 from crm.csv_mapping import MAPPING_FILE, CsvMapping, FieldSpec, Import, load_csv_mapping
 from crm.interface import Page, Reject
@@ -101,16 +103,23 @@ class CsvConnector:
     # -- files ---------------------------------------------------------------------------------------
 
     def open(self, name: str, key: str) -> tuple[TextIO, list[str]]:
-        """Open a CSV file of the folder; return the file and its header (ConfigError if missing)."""
+        """Open a CSV file of the folder; return the file and its header (ConfigError if missing).
+
+        Bytes that are not text in the mapping's encoding are kept as escapes, so that one bad row is
+        rejected with its line (:class:`_Lines`) instead of failing the file; a header that is not
+        text means the encoding is wrong, which the admin must fix.
+        """
         path = self.folder / name
         if not path.is_file():
             self.fail(key, name, f"no such file in {self.folder}")
-        handle = path.open(newline="", encoding=self.mapping.encoding)
-        try:
-            header = next(csv.reader(handle, delimiter=self.mapping.delimiter), [])
-        except UnicodeDecodeError as exc:
+        handle = path.open(newline="", encoding=self.mapping.encoding, errors="surrogateescape")
+        header = next(csv.reader(handle, delimiter=self.mapping.delimiter), [])
+        if any(_undecodable(cell) for cell in header):
             handle.close()
-            raise self._not_text(name, exc) from None
+            raise ConfigError(
+                f"{self.folder / name}: this is not {self.mapping.encoding} text. Set 'encoding:' in "
+                f"{self.mapping_path} to the export's encoding, for example latin-1 or cp1252."
+            )
         handle.seek(0)
         return handle, [cell.strip() for cell in header]
 
@@ -130,25 +139,43 @@ class CsvConnector:
         self.lookup_headers[name] = header
         table: dict[str, dict[str, str]] = {}
         with handle:
-            for _, row in self.rows(handle, lookup.file):
-                values = dict(zip(header, (cell.strip() for cell in row), strict=False))
-                table.setdefault(values.get(lookup.key, "").casefold(), values)
+            for _, row in self.rows(handle, len(header)):
+                if not isinstance(row, Problem):  # a malformed reference row can only mislead: skip it
+                    values = dict(zip(header, (cell.strip() for cell in row), strict=True))
+                    table.setdefault(values.get(lookup.key, "").casefold(), values)
         return table
 
-    def rows(self, handle: TextIO, file: str) -> Iterator[tuple[int, list[str]]]:
-        """The data rows of an open CSV file with their line numbers (the header is line 1)."""
-        reader = csv.reader(handle, delimiter=self.mapping.delimiter)
-        try:
-            next(reader, None)
-            yield from enumerate(reader, start=2)
-        except UnicodeDecodeError as exc:
-            raise self._not_text(file, exc) from None
+    def rows(self, handle: TextIO, width: int) -> Iterator[tuple[int, list[str] | Problem]]:
+        """The data rows of an open CSV file with their line numbers (the header is line 1).
 
-    def _not_text(self, file: str, error: UnicodeDecodeError) -> ConfigError:
-        return ConfigError(
-            f"{self.folder / file}: this is not {self.mapping.encoding} text ({error.reason}). Set 'encoding:' "
-            f"in {self.mapping_path} to the export's encoding, for example latin-1 or cp1252."
-        )
+        A row that cannot be read as ``width`` values comes as a :class:`Problem` instead: too few or too
+        many values, a quote that never closes or is followed by text, a NUL byte, bytes that are not
+        text. When such a row spans several lines (a quote opened and never closed swallows the lines
+        after it), only its first line is rejected and the lines after it are read again as rows.
+        """
+        lines = _Lines(handle)
+        header = True
+        while True:
+            reader = csv.reader(lines, delimiter=self.mapping.delimiter, strict=True)
+            try:
+                for row in reader:
+                    taken, damage = lines.take()
+                    if header:
+                        header = False
+                    elif damage:
+                        yield taken[0][0], Problem(damage)
+                    elif len(row) == width:
+                        yield taken[0][0], row
+                    elif any(row):  # a blank line is no row
+                        yield taken[0][0], Problem(_width_problem(row, width, len(taken)))
+                        lines.give_back(taken[1:])
+                        break
+                else:
+                    return
+            except csv.Error as error:
+                taken, damage = lines.take()
+                yield taken[0][0], Problem(damage or _csv_problem(error))
+                lines.give_back(taken[1:])
 
     def index(self, object: str, by: str) -> dict[str, Any]:
         return self.indexes.setdefault(object, {}).setdefault(by, {})
@@ -189,9 +216,7 @@ class _ImportReader:
         self.firsts.clear()
         with handle:
             page = Page(locations=[])
-            for line, row in self.connector.rows(handle, self.item.file):
-                if not any(row):
-                    continue  # a blank line
+            for line, row in self.connector.rows(handle, len(self.header)):
                 self._read(row, line, page)
                 if len(page.records) + len(page.rejects) >= self.connector.page_size:
                     yield page
@@ -199,14 +224,14 @@ class _ImportReader:
             if page.records or page.rejects:
                 yield page
 
-    def _read(self, row: list[str], line: int, page: Page) -> None:
+    def _read(self, row: list[str] | Problem, line: int, page: Page) -> None:
         """Add the row's record to the page, or its reject."""
         location = f"{self.item.file} line {line}"
+        if isinstance(row, Problem):
+            page.rejects.append(Reject(self.item.object, location, str(row), {}, None))
+            return
         crm_id = None
         try:
-            if len(row) > len(self.header):
-                raise Problem(f"{len(row)} values but the header has {len(self.header)} columns")
-            row += [""] * (len(self.header) - len(row))
             crm_id = self.read_id(row)
             if crm_id is None:
                 raise Problem(f"missing id: {self.item.id.describe()} is empty")
@@ -254,7 +279,7 @@ class _ImportReader:
 
     def _compile(self, field: FieldSpec, kind: str, key: str) -> Reader:
         """A function of a row giving the field's canonical value (or raising Problem)."""
-        convert = _converter(kind, self._formats(field, kind), self.connector.timezone)
+        convert = _converter(kind, self._formats(field, kind), self.connector.timezone, self._number(field, key))
         if "value" in field.model_fields_set:
             try:
                 constant = None if field.value is None else convert(str(field.value))
@@ -285,6 +310,12 @@ class _ImportReader:
             return read_template
         columns = {name: self.connector.column(self.header, name, file, f"{key}.columns") for name in field.columns}
         return lambda row: {name: row[i].strip() for name, i in columns.items() if row[i].strip()} or None
+
+    def _number(self, field: FieldSpec, key: str) -> NumberFormat:
+        """How the field's numbers are written: its decimal mark, and whether it is a rate ("40%")."""
+        name = key.rsplit(".", 1)[-1]
+        mark = field.decimal or self.connector.mapping.decimal
+        return NumberFormat(mark, (self.item.object, name) in canonical.RATES)
 
     def _formats(self, field: FieldSpec, kind: str) -> list[str]:
         mapping = self.connector.mapping
@@ -317,7 +348,8 @@ class _ImportReader:
         lookup = self.connector.lookups[fallback.lookup]
         header, file = self.connector.lookup_headers[fallback.lookup], self.connector.mapping.lookups[fallback.lookup]
         self.connector.column(header, fallback.take, file.file, f"{key}.take")
-        convert = _converter(self.spec.kind(name), [], self.connector.timezone)
+        number = NumberFormat(self.connector.mapping.decimal, (self.item.object, name) in canonical.RATES)
+        convert = _converter(self.spec.kind(name), [], self.connector.timezone, number)
         by_key = self._record_key(fallback.by_field)
         when = [(self._record_key(other), value) for other, value in fallback.when.items()]
 
@@ -334,6 +366,70 @@ class _ImportReader:
         """The key of a mapped field in the record: references are given by crm_id."""
         reference = self.spec.references.get(f"{name}_crm_id")
         return reference.field if reference else name
+
+
+class _Lines:
+    """The physical lines of a CSV file, numbered, for a ``csv.reader`` that may need to read some again.
+
+    :meth:`take` hands over the lines of the row just read (and what damages them); :meth:`give_back`
+    puts lines back to be read again, after a row that swallowed them was rejected.
+    """
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle = handle
+        self.number = 0
+        self.pending: collections.deque[tuple[int, str]] = collections.deque()
+        self.taken: list[tuple[int, str]] = []
+        self.damage: str | None = None
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            number, text = self.pending.popleft()
+        else:
+            text = next(self.handle)
+            self.number += 1
+            number = self.number
+        self.taken.append((number, text))
+        if "\x00" in text:
+            self.damage = "a NUL byte in the row (the file is damaged, or not text)"
+        elif not text.isascii() and _undecodable(text):
+            self.damage = "bytes that are not text in the file's encoding (set 'encoding:' in the mapping)"
+        return text
+
+    def take(self) -> tuple[list[tuple[int, str]], str | None]:
+        taken, damage = self.taken, self.damage
+        self.taken, self.damage = [], None
+        return taken, damage
+
+    def give_back(self, lines: list[tuple[int, str]]) -> None:
+        self.pending.extendleft(reversed(lines))
+
+
+def _undecodable(text: str) -> bool:
+    """True when ``text`` holds bytes its encoding could not decode (kept as lone surrogates)."""
+    return _ESCAPED_BYTES.search(text) is not None
+
+
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
+
+
+def _width_problem(row: list[str], width: int, lines: int) -> str:
+    problem = f"{len(row)} values but the header has {width} columns"
+    if lines > 1:
+        problem += " (a quote opened in this row never closes)"
+    return problem
+
+
+def _csv_problem(error: csv.Error) -> str:
+    reason = str(error)
+    if "unexpected end of data" in reason:
+        return "a quote opened in this row never closes"
+    if "expected after" in reason:
+        return "a quote in this row does not close where its value ends"
+    return f"malformed CSV: {reason}"
 
 
 def _mapped(read: Reader, field: FieldSpec) -> Reader:
@@ -378,7 +474,16 @@ def _converted(read: Reader, convert: Callable[[str], Any]) -> Reader:
 # -- text -> canonical values ----------------------------------------------------------------------------
 
 
-def _converter(kind: str, formats: list[str], timezone: zoneinfo.ZoneInfo) -> Callable[[str], Any]:
+class NumberFormat(NamedTuple):
+    """How a number column is written: its decimal mark ("." or ","), and whether "40%" may mean 0.4."""
+
+    decimal_mark: str = "."
+    rate: bool = False
+
+
+def _converter(
+    kind: str, formats: list[str], timezone: zoneinfo.ZoneInfo, number: NumberFormat
+) -> Callable[[str], Any]:
     """The function turning a cell's text into the canonical value of ``kind`` (cached for dates)."""
     if kind in ("text", "json", "reference"):
         return _identity
@@ -386,7 +491,11 @@ def _converter(kind: str, formats: list[str], timezone: zoneinfo.ZoneInfo) -> Ca
         return functools.lru_cache(maxsize=4096)(functools.partial(_datetime, formats, timezone))
     if kind == "date":
         return functools.lru_cache(maxsize=4096)(functools.partial(_date, formats))
-    return {"decimal": _decimal, "integer": _integer, "boolean": _boolean}[kind]
+    if kind == "decimal":
+        return functools.partial(_decimal, number)
+    if kind == "integer":
+        return functools.partial(_integer, number)
+    return _boolean
 
 
 def _identity(text: str) -> str:
@@ -421,18 +530,19 @@ def _parse(text: str, formats: list[str], iso: Callable[[str], Any], what: str) 
         raise Problem(f"{text!r} is not {what} (expected YYYY-MM-DD or YYYY-MM-DD HH:MM)") from None
 
 
-def _decimal(text: str) -> Decimal:
+def _decimal(number: NumberFormat, text: str) -> Decimal:
+    """A number as exports write it ("12,500.00", "$1,200", "(300)"): :func:`crm.values.number`."""
     try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise Problem(f"{text!r} is not a number") from None
+        return values.number(text, "", decimal_mark=number.decimal_mark, rate=number.rate)
+    except ValueError as error:
+        raise Problem(str(error)) from None
 
 
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise Problem(f"{text!r} is not a whole number") from None
+def _integer(number: NumberFormat, text: str) -> int:
+    parsed = _decimal(number, text)
+    if parsed != parsed.to_integral_value():
+        raise Problem(f"{text!r} is not a whole number")
+    return int(parsed)
 
 
 def _boolean(text: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 #: Epoch milliseconds as text: 12 or 13 digits covers 1973 to 2286.
@@ -54,28 +54,94 @@ def parse_date(value: Any, what: str = "date") -> dt.datetime | None:
     return None if moment is None else dt.datetime.combine(moment.date(), dt.time())
 
 
-def amount(value: Any, what: str = "amount") -> Decimal | None:
-    """A money amount: 1200.5, "1200.50", "1,200.50" or " 1 200.50 "; None for null or ""."""
+#: Currency symbols and ISO codes an export may write beside a number ("$1,200", "12 500 €", "USD 1,200.50").
+_SYMBOLS = "[$€£¥₹₩₽₺₪₫฿₦₱]|[A-Z]{1,2}\\$|kr|zł"
+_CURRENCY = re.compile(rf"^(?:[A-Z]{{3}}|{_SYMBOLS}|Fr\.?)\s*|\s*(?:[A-Z]{{3}}|{_SYMBOLS})$")
+#: Spaces people and spreadsheets put between thousands: plain, no-break, narrow no-break, thin.
+_SPACES = str.maketrans("", "", " \u00a0\u202f\u2009")
+#: A number as people write it once signs, currency and spaces are gone, for each decimal mark: digits
+#: with an optional fraction, or thousands grouped by threes with the other mark (or an apostrophe).
+_WRITTEN = {
+    ".": re.compile(r"^(?:\d+|\d{1,3}(?:([,'])\d{3})(?:\1\d{3})*)(?:\.\d+)?$|^\.\d+$"),
+    ",": re.compile(r"^(?:\d+|\d{1,3}(?:([.'])\d{3})(?:\1\d{3})*)(?:,\d+)?$|^,\d+$"),
+}
+#: The fast path: what most exports and every API write.
+_PLAIN = re.compile(r"^-?\d+(?:\.\d+)?$")
+DECIMAL_MARKS = tuple(_WRITTEN)
+
+
+def number(value: Any, what: str = "amount", *, decimal_mark: str = ".", rate: bool = False) -> Decimal | None:
+    """A number written the way exports and APIs write it; None for null or "".
+
+    Reads ``1200.5``, ``"12,500.00"``, ``"$12,500"``, ``"12 500 €"``, ``"USD 1,200.50"``, ``"(1,200)"``
+    (a negative, as accountants write it), ``"-5"``, ``" 42 "``; with ``decimal_mark=","`` also
+    ``"1.234,50"``. A percentage (``"40%"``) is read as a share of 1 (0.4) where the field is a
+    ``rate`` and refused elsewhere. Anything else (``"1,2,3"``, ``"12abc"``, ``"$"``) raises
+    ``ValueError`` naming the value: a number is never guessed, because a wrong guess is a wrong revenue.
+    """
     if empty(value):
         return None
     if isinstance(value, bool):
-        raise ValueError(f"{what}: {value!r} is not a number")
+        raise _not_a_number(what, value)
     if isinstance(value, int | float | Decimal):
-        return Decimal(str(value))
-    text = str(value).strip().replace(",", "").replace(" ", "").replace("\u00a0", "")
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{what}: {value!r} is not a number") from None
-    if not number.is_finite():
-        raise ValueError(f"{what}: {value!r} is not a number")
-    return number
+        parsed = Decimal(str(value))
+        if not parsed.is_finite():
+            raise _not_a_number(what, value)
+        return parsed
+    text = str(value).strip()
+    if decimal_mark == "." and _PLAIN.match(text):
+        return Decimal(text)
+    return _written(text, what, decimal_mark, rate)
+
+
+def _written(text: str, what: str, decimal_mark: str, rate: bool) -> Decimal:
+    original = text
+    negative = text.startswith("(") and text.endswith(")")
+    if negative:
+        text = text[1:-1].strip()
+    percent = text.endswith("%")
+    if percent:
+        if not rate:
+            raise _not_a_number(what, original, ": a percentage where an amount belongs")
+        text = text[:-1].strip()
+    if text.startswith("-") and not negative:
+        negative, text = True, text[1:].strip()
+    text = _CURRENCY.sub("", text, count=2)
+    if text.startswith("-") and not negative:  # "$-12" and "USD -12"
+        negative, text = True, text[1:]
+    text = text.translate(_SPACES)
+    if not _WRITTEN[decimal_mark].match(text):
+        hint = ""
+        if decimal_mark == "." and re.fullmatch(r"\d+,\d{1,2}|\d{1,3}(?:\.\d{3})+,\d+", text):
+            hint = ' (if the export writes a decimal comma, declare decimal: "," in the mapping)'
+        raise _not_a_number(what, original, hint)
+    if decimal_mark == ",":
+        text = text.replace(".", "").replace("'", "").replace(",", ".")
+    else:
+        text = text.replace(",", "").replace("'", "")
+    parsed = Decimal(text)
+    if percent:
+        parsed /= 100
+    return -parsed if negative else parsed
+
+
+def _not_a_number(what: str, value: Any, why: str = "") -> ValueError:
+    """The reject reason for a value that is not a number; ``what`` names the field when the caller has not."""
+    return ValueError(f"{what + ': ' if what else ''}{value!r} is not a number{why}")
+
+
+def amount(value: Any, what: str = "amount") -> Decimal | None:
+    """A money amount as an API sends it (see :func:`number`)."""
+    return number(value, what)
 
 
 def probability(value: Any, *, percent: bool) -> Decimal | None:
-    """A win probability as a share of 1; ``percent`` when the API sends 0..100."""
-    number = amount(value, "probability")
-    return None if number is None else number / 100 if percent else number
+    """A win probability as a share of 1; ``percent`` when the API sends 0..100 ("40%" is always 0.4)."""
+    text = value.strip() if isinstance(value, str) else None
+    if text and text.endswith("%"):
+        return number(value, "probability", rate=True)
+    parsed = number(value, "probability")
+    return None if parsed is None else parsed / 100 if percent else parsed
 
 
 def lead_source(value: Any) -> str | None:

@@ -320,10 +320,12 @@ def test_a_large_export_read_in_a_process_of_its_own_gives_the_same_rows_and_rej
 
 
 def test_a_failure_in_the_reader_process_stops_the_sync_with_its_message(engine, export, config):
-    (export / "deals.csv").write_bytes(DEALS.replace("Side deal", "Société").encode("latin-1"))
+    connector = csv_connector(export, config, process_from=0)
+    # The export changes under the sync: its header is no longer text in the mapping's encoding.
+    (export / "deals.csv").write_bytes(DEALS.replace("deal_id", "déal_id").encode("latin-1"))
 
     with pytest.raises(ConfigError, match=r"deals.csv: this is not utf-8-sig text"):
-        sync(engine, export, config, process_from=0)
+        run_sync(engine, connector, full=True, now=NOW)
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Deal)).scalar() == 0
 
@@ -413,11 +415,21 @@ def test_a_distinct_import_makes_one_record_per_id_and_rejects_contradictions(en
     }
 
 
-def test_a_file_in_another_encoding_says_how_to_fix_it(engine, export, config):
-    (export / "deals.csv").write_bytes(DEALS.replace("Side deal", "Société").encode("latin-1"))
+def test_a_header_in_another_encoding_says_how_to_fix_it(engine, export, config):
+    (export / "deals.csv").write_bytes(DEALS.replace("deal_id", "déal_id").encode("latin-1"))
 
-    with pytest.raises(ConfigError, match=r"deals.csv: this is not utf-8-sig text .* Set 'encoding:' in"):
+    with pytest.raises(ConfigError, match=r"deals.csv: this is not utf-8-sig text\. Set 'encoding:' in"):
         sync(engine, export, config)
+
+
+def test_a_file_in_the_encoding_the_mapping_declares_imports_its_accents(engine, export, config):
+    (export / "deals.csv").write_bytes(DEALS.replace("Side deal", "Société").encode("cp1252"))
+    mapping = config / "csv.yaml"
+    mapping.write_text(mapping.read_text().replace("encoding: utf-8-sig", "encoding: cp1252"))
+
+    report = sync(engine, export, config)
+
+    assert report.rejects == [] and deal_rows(engine)["D3"][1] == "Société"
 
 
 # -- the Maven sample ----------------------------------------------------------------------------------------
