@@ -78,10 +78,13 @@ def demo(
     except ConfigError as exc:
         fail(str(exc))
     day = as_of.date() if as_of else dt.datetime.now(org.tz).date()
-    with console.status("Generating demo data…"):
-        summary = demo_data.generate(
-            get_engine(), seed=seed, reps=reps, months=months, as_of=day, timezone=org.timezone, fresh=fresh
-        )
+    try:
+        with console.status("Generating demo data…"):
+            summary = demo_data.generate(
+                get_engine(), seed=seed, reps=reps, months=months, as_of=day, timezone=org.timezone, fresh=fresh
+            )
+    except demo_data.NotDemoData as exc:
+        fail(f"Not generating the demo: {exc}.")
     apply_people_config()
     console.print(f"Demo company generated as of {day}: {summary}", highlight=False)
 

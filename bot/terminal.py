@@ -17,5 +17,5 @@ def fail(message: str, code: int = 2, as_json: bool = False, **extra: Any) -> No
     if as_json:
         print(json.dumps({"error": message, **extra}, indent=2))
     else:
-        errors.print(f"[red]{message}[/red]", highlight=False, markup=True)
+        errors.print(message, style="red", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(code)

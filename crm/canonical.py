@@ -212,6 +212,8 @@ def _text(length: int | None, value: Any) -> str:
         raise Problem(f"expected text, got {value!r}")
     if length and len(value) > length:
         raise Problem(f"{value[:40]!r}... is longer than {length} characters")
+    if "\x00" in value:  # PostgreSQL cannot store it, and no CRM means it
+        raise Problem(f"{value[:40]!r} holds a NUL byte")
     return value
 
 

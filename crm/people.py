@@ -29,10 +29,7 @@ from sqlalchemy.orm import Session
 
 from kpi.config import ConfigError, PeopleConfig, PersonConfig, TeamConfig
 from kpi.periods import utc_now
-from kpi.schema import Rep, Team
-
-#: The ``crm`` value of the teams and people that only people.yaml knows.
-CONFIG_CRM = "config"
+from kpi.schema import CONFIG_CRM, Rep, Team
 
 #: people.yaml key -> reps column, for the keys copied as they are.
 PERSON_COLUMNS = {"email": "email", "role": "role", "slack_user_id": "slack_user_id"}

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from psycopg.copy import QueuedLibpqWriter
 
 from kpi.schema import (
+    CONFIG_CRM,
     Account,
     Activity,
     Deal,
@@ -207,6 +208,7 @@ def generate(
     tell("Writing to the database")
     with engine.begin() as connection:
         if fresh:
+            _refuse_to_replace_other_data(connection)
             _clear_data_tables(connection)
         elif connection.execute(sa.select(sa.func.count()).where(Rep.crm == CRM)).scalar():
             raise ValueError("demo data is already loaded: generate with fresh=True to replace it")
@@ -1321,6 +1323,38 @@ COPY_CHUNK = 200_000
 
 def _is_postgres_psycopg(connection: sa.Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
+
+
+class NotDemoData(ValueError):
+    """The database holds records the demo did not create; replacing them would lose a real CRM copy."""
+
+
+#: Records the demo may replace: its own, and people.yaml's (re-applied from the file after every demo).
+REPLACEABLE = (CRM, CONFIG_CRM)
+
+
+def _refuse_to_replace_other_data(connection: sa.Connection) -> None:
+    """Raise :class:`NotDemoData` naming what is there when any record comes from another source.
+
+    Targets are checked by who set them: the demo signs its own ``demo``.
+    """
+    found = []
+    for table in DATA_TABLES:
+        if "crm" in table.c:
+            query = sa.select(table.c.crm, sa.func.count()).where(table.c.crm.not_in(REPLACEABLE))
+            for crm, count in connection.execute(query.group_by(table.c.crm).order_by(table.c.crm)):
+                found.append(f"{count:,} {table.name.replace('_', ' ')} from {crm}")
+        else:
+            query = sa.select(sa.func.count()).where(sa.func.coalesce(table.c.set_by, "") != CRM)
+            count = connection.execute(query).scalar_one()
+            if count:
+                found.append(f"{count:,} {table.name} set by people")
+    if found:
+        raise NotDemoData(
+            f"this database holds records the demo did not create ({', '.join(found)}); the demo never "
+            "replaces them. Point DATABASE_URL at another database for the demo, for example "
+            "DATABASE_URL=sqlite:///kpibot-demo.db"
+        )
 
 
 def _clear_data_tables(connection: sa.Connection) -> None:

@@ -49,6 +49,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+#: The ``crm`` value of the teams and people that only people.yaml knows (crm/people.py writes them).
+CONFIG_CRM = "config"
+
+
 class FromCrm:
     """Columns shared by every record that a connector imports."""
 

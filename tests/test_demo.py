@@ -260,6 +260,20 @@ def test_fresh_false_adds_next_to_other_data_but_not_a_second_demo(demo_engine):
     assert scalar(demo_engine, select(func.count()).select_from(Team).where(Team.crm == "csv")) == 1
 
 
+def test_a_fresh_demo_replaces_demo_and_people_yaml_records_but_refuses_anything_else(demo_engine):
+    with demo_engine.begin() as connection:
+        connection.execute(insert(Team).values(name="From people.yaml", crm="config", crm_id="t-1"))
+    demo.generate(demo_engine, **SMALL)  # demo data and people.yaml's are made again: replaced
+    with demo_engine.begin() as connection:
+        connection.execute(insert(Team).values(name="Imported", crm="csv", crm_id="t-1"))
+        connection.execute(insert(Target).values(kpi="revenue", scope_type="org", value=1, set_by="ops@example.com",
+            period_start=dt.date(2026, 1, 1), period_end=dt.date(2027, 1, 1)))  # fmt: skip
+
+    with pytest.raises(demo.NotDemoData, match=r"\(1 teams from csv, 1 targets set by people\)"):
+        demo.generate(demo_engine, **SMALL)
+    assert scalar(demo_engine, select(func.count()).select_from(Team).where(Team.crm == "csv")) == 1
+
+
 def test_office_hours_follow_the_organisation_time_zone(engine):
     demo.generate(engine, **SMALL, timezone="America/New_York")  # UTC-5 in November
     alice = person(engine, "alice@example.com")

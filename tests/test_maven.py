@@ -13,12 +13,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from crm.csv_source import csv_connector
 from crm.sync import run_sync
 from kpi.config import load_people
+from kpi.schema import Deal
 from kpi.service import Kpibot
-from tests.conftest import run_kpibot
+from tests.conftest import cli_env, run_kpibot
 
 ROOT = Path(__file__).parents[1]
 MAVEN = ROOT.parent / "shared" / "datasets" / "maven-crm"
@@ -129,3 +131,16 @@ def test_sync_and_ask_json_from_the_command_line(tmp_path):
     won = sum(1 for r in rows if r["deal_stage"] == "Won" and closed_in(r, "2017-04-01", "2017-07-01"))
     closed = sum(1 for r in rows if r["deal_stage"] in ("Won", "Lost") and closed_in(r, "2017-04-01", "2017-07-01"))
     assert (answer["kpi"], answer["numerator"], answer["denominator"]) == ("win-rate", won, closed)
+
+
+def test_the_demo_refuses_to_replace_an_imported_crm_and_keeps_every_deal(engine):
+    env = cli_env(engine, CONFIG)
+    assert run_kpibot("sync", "--source", "csv", "--path", str(MAVEN), env=env).returncode == 0
+
+    demo = run_kpibot("demo", "--reps", "5", env=env)
+
+    assert demo.returncode == 2
+    assert "8,800 deals from maven" in demo.stderr and "DATABASE_URL" in demo.stderr
+    assert "Traceback" not in demo.stderr
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Deal)).scalar() == 8800
