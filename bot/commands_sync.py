@@ -19,6 +19,10 @@ from bot.terminal import console, fail
 if TYPE_CHECKING:
     from crm.interface import Counts
 
+#: `kpibot sync`'s exit statuses beside 0 (every row imported) and 2 (a problem with the command or the config).
+EXIT_FAILED = 1  # the sync failed or was refused: the data is as the last committed sync left it
+EXIT_REJECTED = 3  # the sync completed, but some rows were rejected: the numbers miss them
+
 sync_app = typer.Typer(
     help="Import CRM data (crm.yaml's source), or show the state of past syncs with `kpibot sync status`.",
     invoke_without_command=True,
@@ -67,7 +71,11 @@ def sync(
         fail(f"The sync stopped: {exc}\nWhat was committed is kept; the next sync resumes from there.", 1)
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
+    if report.status != "ok":
+        raise typer.Exit(EXIT_FAILED)
     _celebrate()
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 @sync_app.command()
@@ -99,7 +107,7 @@ def status() -> None:
         console.print(table)
         for run in state.runs:
             if run.error:
-                console.print(f"  run {run.id} failed: {run.error}", highlight=False, markup=False)
+                console.print(f"  run {run.id} {run.status}: {run.error}", highlight=False, markup=False)
 
 
 class _ProgressBars:

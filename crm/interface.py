@@ -7,6 +7,8 @@ A connector implements :class:`Connector`: for each canonical object it yields :
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +25,17 @@ class Reject:
     reason: str
     record: dict[str, Any] | None = None  # the raw source record, JSON-serialisable (see jsonable)
     crm_id: str | None = None  # when known, the version already stored is kept rather than deleted
+
+    @property
+    def origin(self) -> str:
+        return origin(self.location, self.object)
+
+
+def origin(location: str, object: str) -> str:
+    """What a record was read from, for counting rejects: the file of a CSV row ("deals.csv" of
+    "deals.csv line 12"), or the object of an API record ("deals" of "HubSpot deal 1234")."""
+    file, found, _ = location.partition(" line ")
+    return file if found else object
 
 
 @dataclass
@@ -99,6 +112,32 @@ class SyncReport:
     rejects: list[Reject] = field(default_factory=list)  # the first ones; all are in the rejects table
     warnings: list[str] = field(default_factory=list)  # what the connector could not vouch for
     people: PeopleReport | None = None
+    read: Counter[str] = field(default_factory=Counter)  # records read per origin (file or object)
+    rejected: Counter[str] = field(default_factory=Counter)  # records rejected per origin
+    examples: dict[str, list[Reject]] = field(default_factory=dict)  # the first rejects of each origin
+
+    def count_reject(self, reject: Reject) -> None:
+        self.rejected[reject.origin] += 1
+        examples = self.examples.setdefault(reject.origin, [])
+        if len(examples) < EXAMPLES_PER_ORIGIN:
+            examples.append(reject)
+
+    def share_rejected(self, name: str) -> float:
+        return self.rejected[name] / max(self.read[name], self.rejected[name], 1)
+
+    def too_many_rejects(self, max_share: float) -> str | None:
+        """Why a full sync must change nothing: a file (or object) of which more than ``max_share`` was
+        rejected, which means the mapping is wrong far more often than the data; None when none is."""
+        over = [name for name in sorted(self.rejected) if self.share_rejected(name) > max_share]
+        if not over:
+            return None
+        name = max(over, key=self.share_rejected)
+        common = Counter(_reason_kind(reject.reason) for reject in self.examples[name]).most_common(1)[0][0]
+        return (
+            f"{self.rejected[name]:,} of {self.read[name]:,} rows of {name} were rejected "
+            f"({self.share_rejected(name):.0%}, more than max_rejected_share {max_share:.0%} in crm.yaml), "
+            f"most often: {common}. The mapping is probably wrong: nothing was changed"
+        )
 
     @property
     def total(self) -> Counts:
@@ -117,7 +156,9 @@ class SyncReport:
         kind = "full" if self.full else "incremental"
         yield f"{self.source} sync ({kind}): {self.status}" + (f": {self.error}" if self.error else "")
         kept = self.counts
-        if self.status == "failed":
+        if self.status == "refused":
+            kept = {}
+        elif self.status == "failed":
             kept = self.committed
             yield (
                 "  kept what was committed before the failure; the next sync resumes from there"
@@ -130,11 +171,32 @@ class SyncReport:
             yield f"  people.yaml: {self.people}"
         for warning in self.warnings:
             yield f"  warning: {warning}"
-        for reject in self.rejects:
-            yield f"  rejected: {reject.location}: {reject.reason}"
-        hidden = self.total.rejected - len(self.rejects)
-        if hidden > 0:
-            yield f"  ... and {hidden} more rejects (see the rejects table, run {self.run_id})"
+        yield from self.reject_lines()
+
+    def reject_lines(self) -> Iterator[str]:
+        """Rejected rows per file (or object), with the first reasons: the summary that ends every sync."""
+        if not self.rejected:
+            return
+        total = sum(self.rejected.values())
+        where = "" if self.status == "refused" else f" (all of them in the rejects table, run {self.run_id})"
+        yield f"Rejected {total:,} {'row' if total == 1 else 'rows'}{where}:"
+        for name in sorted(self.rejected):
+            share = f" ({self.share_rejected(name):.1%})" if self.read[name] else ""
+            yield f"  {name}: {self.rejected[name]:,} of {self.read[name]:,} rejected{share}"
+            for reject in self.examples[name]:
+                yield f"    {reject.location}: {reject.reason}"
+            more = self.rejected[name] - len(self.examples[name])
+            if more > 0:
+                yield f"    ... and {more:,} more"
+
+
+#: The reasons the summary of a sync shows per file.
+EXAMPLES_PER_ORIGIN = 3
+
+
+def _reason_kind(reason: str) -> str:
+    """A reject reason without the value it quotes, to say which kind of problem is the most common."""
+    return re.sub(r"'[^']*'|\d[\d.,-]*", "…", reason)
 
 
 def jsonable(record: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,9 @@ class CrmConfig(Strict):
     source: Source = "csv"
     lookback_minutes: int = Field(10, ge=0, description="incremental syncs re-read this much before the cursor")
     full_reconcile_days: float | None = Field(7, gt=0, description="a full sync runs when the last is older")
+    max_rejected_share: float = Field(
+        0.05, ge=0, le=1, description="a full sync rejecting more of any file or object changes nothing"
+    )
     csv: CsvSettings = Field(default_factory=CsvSettings)
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
@@ -174,4 +177,12 @@ def sync_source(
     connector = connector_for(config, source, directory=directory, path=path, env=env)
     if full is None:
         full = full_due(engine, source, config, now)
-    return run_sync(engine, connector, full=full, now=now, people=people, progress=progress)
+    return run_sync(
+        engine,
+        connector,
+        full=full,
+        now=now,
+        people=people,
+        progress=progress,
+        max_rejected_share=config.max_rejected_share,
+    )

@@ -20,19 +20,47 @@ def last_successful_sync(engine: Engine) -> dt.datetime | None:
 
 
 def freshness(engine: Engine, now: dt.datetime | None = None) -> str:
-    """ "CRM synced 12 min ago", "CRM synced 3 h ago", or "CRM never synced (demo or local data)"."""
+    """ "CRM synced 12 min ago", "CRM synced 3 h ago · 12 rows rejected", or "CRM never synced (demo or local
+    data)": how old the data is, and whether the last sync left something out."""
     synced = last_successful_sync(engine)
-    if synced is None:
-        return "CRM never synced (demo or local data)"
-    now = now or utc_now()
-    minutes = max(0, int((now - synced).total_seconds() // 60))
+    text = f"CRM synced {ago(synced, now or utc_now())}" if synced else "CRM never synced (demo or local data)"
+    trouble = last_sync_trouble(engine, now)
+    return f"{text} · {trouble}" if trouble else text
+
+
+def ago(moment: dt.datetime, now: dt.datetime) -> str:
+    """ "just now", "12 min ago", "3 h ago", "4 days ago"."""
+    minutes = max(0, int((now - moment).total_seconds() // 60))
     if minutes < 1:
-        return "CRM synced just now"
+        return "just now"
     if minutes < 90:
-        return f"CRM synced {minutes} min ago"
+        return f"{minutes} min ago"
     if minutes < 48 * 60:
-        return f"CRM synced {minutes // 60} h ago"
-    return f"CRM synced {minutes // (24 * 60)} days ago"
+        return f"{minutes // 60} h ago"
+    return f"{minutes // (24 * 60)} days ago"
+
+
+def last_sync_trouble(engine: Engine, now: dt.datetime | None = None) -> str | None:
+    """What the newest finished sync left out: "3 rows rejected in the last sync", "the last sync was
+    refused (...)", "the last sync failed"; None when it imported everything. ``now`` ignores later runs."""
+    query = (
+        select(SyncRun.status, SyncRun.rejected)
+        .where(SyncRun.finished_at <= (now or utc_now()))
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as connection:
+        last = connection.execute(query).first()
+    if last is None:
+        return None
+    status, rejected = last
+    if status == "refused":
+        return f"the last sync was refused: {rejected:,} rows rejected, nothing changed (see `kpibot sync status`)"
+    if status == "failed":
+        return "the last sync failed (see `kpibot sync status`)"
+    if rejected:
+        return f"{rejected:,} {'row' if rejected == 1 else 'rows'} rejected in the last sync"
+    return None
 
 
 @dataclass(frozen=True)

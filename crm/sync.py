@@ -63,11 +63,15 @@ def run_sync(
     now: dt.datetime | None = None,
     people: PeopleConfig | None = None,
     progress: Progress | None = None,
+    max_rejected_share: float | None = None,
 ) -> SyncReport:
     """Import everything ``connector`` yields; with ``full``, what it does not yield is marked deleted.
 
     ``now`` (naive UTC, default the current time) stamps deletions and the run. ``people`` (the parsed
     people.yaml) is applied at the end of the import. ``progress`` hears after every page.
+    A full sync that rejects more than ``max_rejected_share`` of any file (or object) changes nothing and
+    ends ``refused``: so many bad rows mean a wrong mapping, and importing the rest would make every number
+    silently wrong.
 
     A full sync is one transaction: it fails whole, and the previous data stays. An incremental sync
     commits each page that carries a cursor together with that cursor, so a sync killed half-way keeps
@@ -96,11 +100,16 @@ def run_sync(
                     _sync_object(connection, connector.source, writer, name, cursor, pages(name), checkpoint, progress)
             writer.link_deferred()
             report.warnings = list(getattr(connector, "warnings", ()))
-            if people:
-                report.people = apply_people(connection, people, now=now)
-            _refresh_statistics(connection, report)
-            checkpoint.commit()
-        report.status = "ok"
+            refusal = report.too_many_rejects(max_rejected_share) if full and max_rejected_share is not None else None
+            if refusal is not None:
+                connection.rollback()
+                report.status, report.error = "refused", refusal
+            else:
+                if people:
+                    report.people = apply_people(connection, people, now=now)
+                _refresh_statistics(connection, report)
+                checkpoint.commit()
+                report.status = "ok"
     except BaseException as exc:
         report.status = "failed"
         report.error = f"{type(exc).__name__}: {exc}"
@@ -211,6 +220,8 @@ def _finish_run(engine: Engine, report: SyncReport) -> None:
     """Record the outcome: what the run committed (a failed incremental run keeps its committed pages)."""
     total = report.total_of(report.committed)
     values = {name: getattr(total, name) for name in ("created", "updated", "deleted", "rejected")}
+    if report.status == "refused":  # nothing kept, but what was rejected is what the admin must see
+        values["rejected"] = report.total.rejected
     finished = _naive_utc(dt.datetime.now(dt.UTC))
     error = report.error[:2000] if report.error else None
     with engine.begin() as connection:

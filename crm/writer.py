@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 
 from crm import canonical
 from crm.canonical import OBJECTS, ObjectSpec, Reference
-from crm.interface import Counts, Page, Reject, SyncReport, jsonable
+from crm.interface import Counts, Page, Reject, SyncReport, jsonable, origin
 from kpi.schema import Reject as RejectRow
 
 #: Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's bind-parameter limits.
@@ -122,7 +122,9 @@ class PageWriter:
         """Write a page whose records :meth:`crm.canonical.ObjectSpec.clean` has checked."""
         spec = canonical.spec(name)
         self.report.counts.setdefault(name, Counts())
+        self.report.read.update(origin(location, name) for location in page.locations)
         for reject in page.rejects:
+            self.report.read[reject.origin] += 1
             self.reject(reject)
         # by crm_id: the last one wins when a page repeats a record
         pairs = zip(page.records, page.locations, strict=True)
@@ -258,6 +260,7 @@ class PageWriter:
 
     def reject(self, reject: Reject) -> None:
         self.report.counts.setdefault(reject.object, Counts()).rejected += 1
+        self.report.count_reject(reject)
         if len(self.report.rejects) < MAX_REPORTED_REJECTS:
             self.report.rejects.append(reject)
         if reject.crm_id and self.report.full:

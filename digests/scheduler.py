@@ -18,6 +18,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
+from crm.interface import SyncReport
+from digests.build import mrkdwn
 from digests.celebrations import celebrate, crossings, message
 from digests.deliveries import Outcome, Rebuilt, resolve_pending
 from digests.schedule_config import ScheduleConfig
@@ -141,6 +143,8 @@ class Worker:
             log.info("sync skipped", extra={"command": "sync", "detail": str(busy)})
             return []
         log.info("synced", extra={"command": "sync", "detail": " | ".join(report.lines())})
+        if (report.status != "ok" or report.rejected) and self.config.failure_channel:
+            self.client.chat_postMessage(channel=self.config.failure_channel, text=sync_notice(report))
         self.kpibot.reload_directory()
         return self.run_celebrations(fire_time)
 
@@ -187,3 +191,18 @@ class Worker:
             self.scheduler().start()
         finally:
             self.leadership.release()
+
+
+def sync_notice(report: SyncReport) -> str:
+    """The failure channel's notice of a sync that was refused, failed or rejected rows: what happened and
+    the rejects per file with their first reasons (CRM text, escaped)."""
+    if report.status == "ok":
+        head = f"kpibot's {report.source} sync completed, but rejected rows: the numbers miss them."
+    else:
+        head = f"kpibot's {report.source} sync {report.status}: {report.error}"
+    lines = [
+        head,
+        *report.reject_lines(),
+        "Run `kpibot sync status` for the runs, and the rejects table for every row.",
+    ]
+    return mrkdwn("\n".join(lines))

@@ -453,7 +453,9 @@ def test_freshness_is_stated_and_a_stale_sync_opens_with_a_warning(kpibot, sessi
     )
 
     assert (fresh.freshness, fresh.stale_warning) == ("CRM synced 2 h ago (2017-06-05 06:00 UTC)", None)
-    assert stale.freshness == "CRM synced 27 h ago (2017-06-05 06:00 UTC)"
+    assert stale.freshness == (
+        "CRM synced 27 h ago (2017-06-05 06:00 UTC) · the last sync failed (see `kpibot sync status`)"
+    )
     assert stale.stale_warning == (
         "Numbers may be out of date: the last successful CRM sync was 27 h ago (2017-06-05 06:00 UTC), "
         "longer ago than the 26 hours expected. Recent deals and activities may be missing."
