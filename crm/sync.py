@@ -210,7 +210,11 @@ def _naive_utc(moment: dt.datetime) -> dt.datetime:
 
 
 def _start_run(engine: Engine, source: str, full: bool, now: dt.datetime) -> int:
+    """Record a new run. A run of this source still marked running was killed (this one holds the lock
+    that every run of the source holds while it runs): it is marked interrupted."""
     with engine.begin() as connection:
+        running = update(SyncRun).where(SyncRun.source == source, SyncRun.status == "running")
+        connection.execute(running.values(status="interrupted", error="stopped before it finished (killed?)"))
         values = {"source": source, "full": full, "started_at": now, "status": "running"}
         result = connection.execute(insert(SyncRun).values(**values))
         return result.inserted_primary_key[0]

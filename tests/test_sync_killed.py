@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from crm.sources import load_crm, sync_source
+from kpi.schema import SyncRun
 from tests import crm_rows
 from tests.conftest import cli_env, emptied
 from tests.fakes.pipedrive import TOKEN, FakePipedrive
@@ -60,6 +62,9 @@ def test_a_sync_killed_mid_way_and_run_again_ends_like_one_never_killed(engine, 
     assert killed.returncode == -signal.SIGKILL
     assert again.returncode == 0, err
     assert "pipedrive sync (incremental): ok" in out
+    with engine.connect() as connection:
+        runs = connection.execute(select(SyncRun.status).order_by(SyncRun.id)).scalars().all()
+    assert runs == ["ok", "interrupted", "ok"]  # the killed run is not left "running" forever
     resumed = kept(engine)
 
     emptied(engine)
