@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from kpi.access import Scope
@@ -19,12 +18,6 @@ from kpi.formats import change, formatted, raw
 from kpi.metrics import Result
 from kpi.pacing import Pace
 from kpi.periods import Period
-
-
-def _number(value: Decimal | None) -> float | int | None:
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(round(value, 4))
 
 
 def _period_json(period: Period) -> dict[str, Any]:
@@ -100,8 +93,8 @@ class Answer:
             "label": kpi.label,
             "value": raw(r.value, kpi.format),
             "formatted": self.formatted,
-            "numerator": _number(r.numerator) if r.denominator is not None else None,
-            "denominator": _number(r.denominator),
+            "numerator": raw(r.numerator) if r.denominator is not None else None,
+            "denominator": raw(r.denominator),
             "reason": r.reason,
             "period": _period_json(r.period),
             "scope": {"type": self.scope.type, "name": self.scope.name},

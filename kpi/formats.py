@@ -8,15 +8,14 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "
 CENT = Decimal("0.01")
 
 
-def raw(value: Decimal | None, fmt: str) -> float | int | None:
-    """The JSON value: money to the cent, counts as integers, fractions for percentages."""
+def raw(value: Decimal | None, fmt: str = "number") -> float | int | None:
+    """The JSON value at full precision (rounding belongs to :func:`formatted`, a consumer cannot undo it):
+    whole numbers as integers, fractions for percentages, money in currency units."""
     if value is None:
         return None
-    if fmt == "currency":
-        return float(value.quantize(CENT, ROUND_HALF_UP))
     if fmt == "number" and value == value.to_integral_value():
         return int(value)
-    return float(round(value, 6))
+    return float(value)
 
 
 def money(value: Decimal, currency: str = "USD") -> str:
@@ -50,8 +49,8 @@ def change(current: Decimal | None, previous: Decimal | None, fmt: str) -> tuple
         return None, "no comparison"
     if fmt == "percent":
         points = (current - previous) * 100
-        return float(round(current - previous, 6)), f"{points:+.1f} pts"
+        return raw(current - previous, fmt), f"{points:+.1f} pts"
     if previous == 0:
         return None, "new" if current else "no change"
     relative = (current - previous) / abs(previous)
-    return float(round(relative, 6)), f"{relative * 100:+.1f}%"
+    return raw(relative, "percent"), f"{relative * 100:+.1f}%"
