@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
+from importlib import metadata
 from typing import Annotated
 
 import typer
@@ -15,10 +17,11 @@ import typer
 from bot.commands_digests import digest_app
 from bot.commands_sync import sync_app
 from bot.commands_targets import targets_app
-from bot.terminal import console, fail
+from bot.terminal import console, errors, fail
 from kpi.access import AccessDenied
 from kpi.catalog import UnknownKpi
 from kpi.config import ConfigError, config_dir, load_org
+from kpi.db import DatabaseProblem
 from kpi.directory import UnknownPerson
 from kpi.periods import PeriodError
 
@@ -28,6 +31,56 @@ app.add_typer(db_app, name="db")
 app.add_typer(digest_app, name="digest")
 app.add_typer(targets_app, name="targets")
 app.add_typer(sync_app, name="sync")
+
+#: The failures a person can act on: configuration, the database's whereabouts. They are printed in one line;
+#: anything else is a bug, also printed in one line, with the way to get its traceback for a report.
+EXPECTED = (ConfigError, DatabaseProblem)
+
+
+def main() -> None:
+    """The `kpibot` entry point: the commands, with no Python traceback for a problem a person can fix.
+
+    ``--debug`` (or ``KPIBOT_DEBUG=1``) lets every exception through with its traceback, for bug reports.
+    """
+    debug = "--debug" in sys.argv[1:] or os.environ.get("KPIBOT_DEBUG", "") not in ("", "0")
+    try:
+        app()
+    except EXPECTED as exc:
+        if debug:
+            raise
+        errors.print(str(exc), style="red", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as exc:
+        if debug:
+            raise
+        errors.print(
+            f"kpibot failed: {type(exc).__name__}: {exc}. This is a bug; run the command again with --debug "
+            "(or KPIBOT_DEBUG=1) for the details to report.",
+            style="red",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"kpibot {metadata.version('kpibot')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks (for bug reports); also KPIBOT_DEBUG=1.")
+    ] = False,
+) -> None:
+    """kpibot: sales KPIs from your CRM, in Slack and on the command line."""
+
 
 AsOf = Annotated[
     dt.datetime | None,
@@ -160,4 +213,4 @@ def db_upgrade() -> None:
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -86,7 +86,7 @@ def status() -> None:
     from kpi.db import get_engine
     from kpi.periods import utc_now
 
-    engine, config, now = get_engine(), load_crm(), utc_now()
+    engine, config, now = get_engine(create=False), load_crm(), utc_now()
     console.print(freshness(engine, now), highlight=False)
     known = sources(engine)
     if not known:

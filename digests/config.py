@@ -242,7 +242,7 @@ def load_digests(directory: Path, catalog: Catalog | None = None) -> DigestsConf
     try:
         config = DigestsConfig.model_validate(data or {})
     except ValidationError as exc:
-        raise explain(path, exc) from None
+        raise explain(path, exc, model=DigestsConfig) from None
     problems: list[str] = []
     specs = []
     for index, spec in enumerate(config.digests):

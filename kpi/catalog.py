@@ -212,7 +212,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
         try:
             specs[key] = KpiSpec.model_validate(fields)
         except ValidationError as exc:
-            raise explain(path_of[key], exc, prefix=(key,)) from None
+            raise explain(path_of[key], exc, prefix=(key,), model=KpiSpec) from None
 
     kpis: dict[str, Kpi] = {}
     for key in specs:

@@ -14,7 +14,9 @@ so the admin can fix it without reading code.
 
 from __future__ import annotations
 
+import difflib
 import os
+import typing
 import zoneinfo
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -127,7 +129,15 @@ class PeopleConfig(Strict):
 
 
 def config_dir() -> Path:
-    return Path(os.environ.get("KPIBOT_CONFIG_DIR", "config"))
+    """``KPIBOT_CONFIG_DIR``, or ``config/``. A folder that was named but is not there is an error: falling
+    back to the defaults would answer with the wrong calendar, catalog and people without a word."""
+    named = os.environ.get("KPIBOT_CONFIG_DIR")
+    if named and not Path(named).is_dir():
+        raise ConfigError(
+            f"KPIBOT_CONFIG_DIR is {named!r}, and there is no such folder. Set it to the folder that holds "
+            "org.yaml, kpis.yaml and people.yaml, or unset it to use ./config."
+        )
+    return Path(named or "config")
 
 
 def read_yaml(path: Path) -> Any:
@@ -140,18 +150,78 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{where}: this is not valid YAML ({getattr(exc, 'problem', exc)}).") from exc
 
 
-def explain(path: Path, error: ValidationError, prefix: tuple[Any, ...] = ()) -> ConfigError:
-    """Turn a pydantic error into one line per problem: file, key, value, what is allowed."""
+def explain(
+    path: Path, error: ValidationError, prefix: tuple[Any, ...] = (), model: type[BaseModel] | None = None
+) -> ConfigError:
+    """Turn a pydantic error into one line per problem: file, key, value, what is allowed.
+
+    An unknown key (``model`` is what the file holds below ``prefix``) is named with its line and the
+    closest valid key, since it is most often a typo: "`objekt`: did you mean `object`?".
+    """
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in (*prefix, *item["loc"])) or "(top level)"
         if item["type"] == "extra_forbidden":
-            lines.append(f"{path}: unknown key '{key}'. Remove it or check its spelling.")
+            line = _line_of(path, (*prefix, *item["loc"]))
+            where = f"{path}, line {line}" if line else str(path)
+            valid = _keys_at(model, item["loc"][:-1]) if model else []
+            close = difflib.get_close_matches(str(item["loc"][-1]), valid, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(valid)}." if valid else ""
+            lines.append(f"{where}: unknown key '{key}': {hint or 'remove it or check its spelling.'}")
+            continue
+        if item["type"] == "missing":
+            lines.append(f"{path}: key '{key}' is missing; add it.")
             continue
         value = item.get("input")
         allowed = item["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: key '{key}' has value {value!r}: {allowed}.")
     return ConfigError("\n".join(lines))
+
+
+def _line_of(path: Path, loc: tuple[Any, ...]) -> int | None:
+    """The line (1-based) where the key at ``loc`` is written in the YAML file, or None."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if found is None:
+                return line
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a mapping at ``loc`` inside ``model`` may hold: the fields of the model found there."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            current = _inner_model(current)
+        if isinstance(part, str) and isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            if field is None:
+                return []
+            current = _inner_model(field.annotation)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The model inside ``X | None``, ``list[X]`` or ``dict[str, X]``; the annotation itself otherwise."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation
 
 
 def load_model(model: type[M], path: Path) -> M:
@@ -160,7 +230,7 @@ def load_model(model: type[M], path: Path) -> M:
     try:
         return model.model_validate(data or {})
     except ValidationError as exc:
-        raise explain(path, exc) from None
+        raise explain(path, exc, model=model) from None
 
 
 def load_org(directory: Path | None = None) -> OrgConfig:

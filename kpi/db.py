@@ -12,7 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///kpibot.db"
@@ -40,8 +41,29 @@ def engine_for(url: str) -> Engine:
         engine = create_engine(
             url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"prepare_threshold": None}
         )
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except OperationalError as error:
+        engine.dispose()
+        raise DatabaseProblem(_unreachable(url, error)) from error
     return engine
+
+
+class DatabaseProblem(Exception):
+    """The database cannot be used (not there, unreachable), worded for the admin who fixes it."""
+
+
+def _unreachable(url: str, error: OperationalError) -> str:
+    parsed = make_url(url)
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else "no answer"
+    if parsed.get_backend_name() == "sqlite":
+        return f"Cannot open the SQLite database {parsed.database} ({reason}). Check the path in DATABASE_URL."
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return (
+        f"Cannot reach the database at {where} ({reason}). Check that the server is running and accepts "
+        f"connections there, and that DATABASE_URL names the right host, port, user and database "
+        f"({parsed.database})."
+    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -51,8 +73,26 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def get_engine() -> Engine:
-    return engine_for(os.environ.get("DATABASE_URL") or DEFAULT_URL)
+def get_engine(*, create: bool = True) -> Engine:
+    """The engine of ``DATABASE_URL``. Commands that only read pass ``create=False``: a mistyped SQLite path
+    must not become a new, empty database that then answers "I can't find anyone called ...".
+    """
+    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
+    if not create:
+        _require_existing(url)
+    return engine_for(url)
+
+
+def _require_existing(url: str) -> None:
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if not path.exists():
+        raise DatabaseProblem(
+            f"There is no database at {path.resolve()}. Create one with `kpibot demo` (a demo company) or "
+            "`kpibot sync` (your CRM), or point DATABASE_URL at the right file."
+        )
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

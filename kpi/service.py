@@ -31,7 +31,7 @@ class Kpibot:
         self.org: OrgConfig = load_org(self.config_dir)
         self.catalog: Catalog = load_catalog(self.config_dir)
         self.calendar = Calendar.from_org(self.org)
-        self.engine = engine or get_engine()
+        self.engine = engine or get_engine(create=False)
         self.pacing = Pacing(self.org, self.catalog)
         self.metrics = Metrics(self.engine, self.org.ramp_threshold, self.pacing.prorate, self.pacing.adds_up)
         self.directory = Directory.load(self.engine)

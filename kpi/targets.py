@@ -480,7 +480,7 @@ def load_yaml(kpibot: Kpibot, path: Path, *, now: dt.datetime | None = None) -> 
     try:
         parsed = _TargetsFile.model_validate(data or {})
     except ValidationError as exc:
-        raise explain(path, exc) from None
+        raise explain(path, exc, model=_TargetsFile) from None
     problems: list[str] = []
     specs: dict[tuple, tuple[int, TargetSpec]] = {}
     for index, entry in enumerate(parsed.targets):

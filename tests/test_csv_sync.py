@@ -353,7 +353,7 @@ imports:
         (MAPPING.replace("amount: amount", "amount: {column: a, value: 1}"), "give exactly one of column"),
         (MAPPING.replace("unmapped: keep", "unmapped: maybe"), "key 'imports.0.fields.status.unmapped'"),
         (MAPPING.replace("      name: name\n", "      nme: name\n"), "no field 'nme'. Did you mean 'name'?"),
-        ("delimter: ';'\n" + MAPPING, "unknown key 'delimter'. Remove it or check its spelling"),
+        ("delimter: ';'\n" + MAPPING, "line 1: unknown key 'delimter': did you mean 'delimiter'?"),
         (
             MAPPING.replace("amount: amount", "amount: amt"),
             "'imports.0.fields.amount.column' has value 'amt': deals.csv",

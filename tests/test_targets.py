@@ -297,7 +297,10 @@ def test_an_unknown_key_in_targets_yaml_is_named(bot, us_config):
     path = us_config / "targets.yaml"
     path.write_text("targets:\n  - {who: org, kpi: revenue, period: FY2026, value: 1, owner: me}\n")
 
-    with pytest.raises(ConfigError, match=re.escape(f"{path}: unknown key 'targets.0.owner'")):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(f"{path}, line 2: unknown key 'targets.0.owner': valid keys here: who, kpi, period, value."),
+    ):
         load_yaml(bot, path)
 
 
