@@ -118,8 +118,8 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
     listener acknowledges, then hands anything slower than a lookup to :func:`later`. (Bolt's default runs the
     listener in a thread and polls for its ``ack()`` every 10 ms, which was most of a fast answer's time.)
     """
-    client = client or web_client(token)
-    app = App(token=token, signing_secret=signing_secret, client=client, process_before_response=True)
+    client = client or web_client(token)  # Bolt takes the token from the client (given both, it warns on every start)
+    app = App(signing_secret=signing_secret, client=client, process_before_response=True)
     replies = Replies(kpibot, Identities(kpibot.engine, client))
     answers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer")  # /kpi answers, within the budget
     followups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="followup")  # work after the acknowledgement

@@ -236,3 +236,10 @@ def test_web_api_calls_retry_a_429_after_its_retry_after(slack):
 
     assert time.monotonic() - started >= 1
     assert len(slack.calls_to("chat.postMessage")) == 2
+
+
+def test_building_the_app_logs_no_warning(kpibot, slack, caplog):
+    with caplog.at_level(logging.DEBUG):
+        create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
