@@ -13,6 +13,7 @@ The format, in brief (config/csv.yaml is the commented example to copy)::
         object: deals
         id: deal_id              # the column (or {template: ...}) that identifies a record
         distinct: false          # true: many rows share an id (derived records); one record per id
+        where: {type: [Call, Meeting]}   # optional: only the rows whose column holds one of these values
         fields:                  # canonical field -> where its value comes from
           name: deal_name                                   # a column
           currency: {value: EUR}                            # a constant
@@ -31,6 +32,7 @@ headers when the connector opens the folder (:mod:`crm.csv_source`).
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import string
 import zoneinfo
@@ -99,13 +101,28 @@ class FieldSpec(Strict):
 
 
 class Import(Strict):
-    """One file feeding one canonical object."""
+    """One file feeding one canonical object; ``where`` keeps only the rows whose columns hold one of the
+    given values (case ignored), so that one export can feed two objects (calls and meetings, say)."""
 
     file: str
     object: str
     id: FieldSpec
     distinct: bool = False
+    where: dict[str, str | list[str]] = Field(default_factory=dict)
     fields: dict[str, FieldSpec]
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        as_text = {}
+        for column, allowed in value.items():
+            if isinstance(allowed, list):
+                as_text[column] = ["" if item is None else str(item) for item in allowed]
+            else:
+                as_text[column] = "" if allowed is None else str(allowed)
+        return as_text
 
     @field_validator("object")
     @classmethod
@@ -122,7 +139,7 @@ class Lookup(Strict):
 
 class CsvMapping(Strict):
     source: str = Field("csv", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
-    encoding: str = "utf-8-sig"
+    encoding: str = Field("utf-8-sig", description="the files' encoding: utf-8-sig (with or without BOM), cp1252...")
     decimal: Literal[".", ","] = Field(".", description='the decimal mark of the numbers: "." (1,234.50) or ","')
     delimiter: str = Field(",", min_length=1, max_length=1)
     timezone: str | None = None
@@ -136,6 +153,15 @@ class CsvMapping(Strict):
     def _not_config(cls, value: str) -> str:
         if value == CONFIG_CRM:
             raise ValueError(f"{CONFIG_CRM!r} is reserved for people.yaml; choose another name")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError("expected a Python encoding name such as utf-8-sig, latin-1 or cp1252") from None
         return value
 
     @field_validator("timezone")
@@ -187,11 +213,6 @@ def _field_problems(mapping: CsvMapping, item: Import, name: str, field: FieldSp
     kind = "reference" if reference else spec.kind(name)
     if field.by != "id" and reference is None:
         yield f"key '{key}.by': only references (owner, account, team...) are looked up by name or email"
-    if reference and field.by != "id" and OBJECTS.index(reference.target) >= OBJECTS.index(item.object):
-        yield (
-            f"key '{key}.by': {reference.target} are imported after {item.object}, so they can only be "
-            f"referred to by id; remove 'by: {field.by}' and give the column holding their id"
-        )
     if field.decimal is not None and kind not in ("decimal", "integer"):
         yield f"key '{key}.decimal': only numbers have a decimal mark"
     if field.format is not None and kind not in ("date", "datetime"):

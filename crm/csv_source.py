@@ -92,13 +92,36 @@ class CsvConnector:
         return sum((self.folder / name).stat().st_size for name in files if (self.folder / name).is_file())
 
     def read(self, object: str, cursor: str | None = None) -> Iterator[Page]:
-        """Yield the pages of every import of ``object``; a CSV export has no cursor."""
+        """Yield the pages of every import of ``object``; a CSV export has no cursor.
+
+        An import that names records of an object read later by name or email (a team's manager by email:
+        teams come before people) first has that object read once to index those names and emails.
+        """
+        for target in self._named_ahead(object):
+            for _ in self._pages(target):
+                pass
+        yield from self._pages(object)
+
+    def _pages(self, object: str) -> Iterator[Page]:
         self.seen[object] = {}
         for by in self.indexes.get(object, {}).values():
             by.clear()
         for reader in self.readers:
             if reader.item.object == object:
                 yield from reader.pages()
+
+    def _named_ahead(self, object: str) -> list[str]:
+        """The objects, read after ``object``, that its imports refer to by name or email."""
+        order = canonical.OBJECTS.index(object)
+        return sorted(
+            {
+                target
+                for reader in self.readers
+                if reader.item.object == object
+                for target in reader.named_targets
+                if canonical.OBJECTS.index(target) > order
+            }
+        )
 
     # -- files ---------------------------------------------------------------------------------------
 
@@ -194,6 +217,8 @@ class _ImportReader:
         handle, self.header = connector.open(item.file, f"{self.key}.file")
         handle.close()
         self.read_id = self._compile(item.id, "text", f"{self.key}.id")
+        self.keep = self._filter(item.where, f"{self.key}.where")
+        self.named_targets: set[str] = set()  # objects this import refers to by name or email
         self.fields: list[tuple[str, Reader]] = []
         self.fallbacks: list[tuple[str, Callable[[dict[str, Any]], Any]]] = []
         for name, field in item.fields.items():
@@ -203,6 +228,7 @@ class _ImportReader:
                 read = self._compile(field, "text", key)
                 if field.by != "id":
                     read = self._by(read, field, reference.target)
+                    self.named_targets.add(reference.target)
                 self.fields.append((reference.field, read))
             else:
                 self.fields.append((name, self._compile(field, self.spec.kind(name), key)))
@@ -217,6 +243,8 @@ class _ImportReader:
         with handle:
             page = Page(locations=[])
             for line, row in self.connector.rows(handle, len(self.header)):
+                if self.keep is not None and not isinstance(row, Problem) and not self.keep(row):
+                    continue
                 self._read(row, line, page)
                 if len(page.records) + len(page.rejects) >= self.connector.page_size:
                     yield page
@@ -292,6 +320,17 @@ class _ImportReader:
         if field.required:
             read = _required(read, field.describe())
         return read if convert is _identity else _converted(read, convert)
+
+    def _filter(self, where: dict[str, str | list[str]], key: str) -> Callable[[Row], bool] | None:
+        """The test of ``where:``: every named column holds one of its values (case and spaces ignored)."""
+        if not where:
+            return None
+        tests = []
+        for column, allowed in where.items():
+            index = self.connector.column(self.header, column, self.item.file, f"{key}.{column}")
+            values = allowed if isinstance(allowed, list) else [allowed]
+            tests.append((index, frozenset(value.strip().casefold() for value in values)))
+        return lambda row: all(row[index].strip().casefold() in values for index, values in tests)
 
     def _raw(self, field: FieldSpec, key: str) -> Reader:
         """The stripped text of the field's column(s); None when empty."""

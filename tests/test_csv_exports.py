@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from crm.csv_source import csv_connector
 from crm.sync import run_sync
-from kpi.schema import Deal
+from kpi.schema import Deal, Lead, Rep, Team
 
 NOW = dt.datetime(2024, 7, 1, 12, 0)
 
@@ -118,3 +118,63 @@ def test_a_quote_never_closed_before_the_end_rejects_only_its_own_line(engine, f
     ]
     with engine.connect() as connection:
         assert connection.execute(select(Deal.crm_id).order_by(Deal.id)).scalars().all() == ["H1", "H11"]
+
+
+def test_one_export_feeds_two_objects_through_where_and_a_manager_is_named_by_email(engine, tmp_path):
+    export, config = tmp_path / "export", tmp_path / "config"
+    export.mkdir()
+    config.mkdir()
+    (config / "org.yaml").write_text("timezone: UTC\n")
+    (config / "csv.yaml").write_text(
+        """\
+imports:
+  - file: users.csv
+    object: teams
+    id: Team
+    distinct: true
+    fields: {name: Team, manager: {column: Team manager, by: email}}
+  - file: users.csv
+    object: reps
+    id: Email
+    fields: {name: Name, email: Email, team: Team, role: {value: rep}}
+  - file: records.csv
+    object: deals
+    id: Id
+    where: {Record type: Opportunity}
+    fields:
+      name: Name
+      owner: {column: Owner, by: email}
+      amount: Amount
+      status: {column: Status, map: {Won: won, Open: open}}
+  - file: records.csv
+    object: leads
+    id: Id
+    where: {Record type: [lead, Prospect]}
+    fields: {name: Name, owner: {column: Owner, by: email}, created_at: Created}
+"""
+    )
+    (export / "users.csv").write_text(
+        "Email,Name,Team,Team manager\n"
+        "mia@example.com,Mia Manager,West,mia@example.com\n"
+        "alice@example.com,Alice Adams,West,mia@example.com\n"
+    )
+    (export / "records.csv").write_text(
+        "Id,Record type,Name,Owner,Amount,Status,Created\n"
+        '1,Opportunity,Acme,alice@example.com,"1,000",Won,2024-01-02\n'
+        "2,Lead,Jane Doe,alice@example.com,,,2024-01-03\n"
+        "3,Note,Called back,alice@example.com,,,2024-01-04\n"
+        "4,prospect,John Roe,mia@example.com,,,2024-01-05\n"
+    )
+
+    report = run_sync(engine, csv_connector(export, config), full=True, now=NOW)
+
+    assert report.rejects == []
+    with engine.connect() as connection:
+        deals = connection.execute(select(Deal.crm_id, Deal.name, Deal.amount, Deal.status)).all()
+        leads = connection.execute(select(Lead.crm_id, Lead.name).order_by(Lead.crm_id)).all()
+        manager = connection.execute(
+            select(Rep.email).join(Team, Team.manager_id == Rep.id).where(Team.name == "West")
+        ).scalar_one()
+    assert deals == [("1", "Acme", Decimal("1000.00"), "won")]
+    assert leads == [("2", "Jane Doe"), ("4", "John Roe")]  # the note row feeds neither
+    assert manager == "mia@example.com"

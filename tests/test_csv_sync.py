@@ -365,10 +365,15 @@ imports:
         (MAPPING.replace("fields:", "fields: [oops"), "this is not valid YAML"),
         ("imports: []\n", "key 'imports' has value []"),
         (
-            "imports:\n  - {file: reps.csv, object: teams, id: team,\n"
-            "     fields: {name: team, manager: {column: email, by: email}}}\n",
-            "reps are imported after teams, so they can only be referred to by id",
+            MAPPING.replace("    id: deal_id", "    id: deal_id\n    where: {kind: Deal}"),
+            "key 'imports.0.where.kind' has value 'kind': deals.csv has no such column",
         ),
+        ("encoding: latin-9000\n" + MAPPING, "key 'encoding' has value 'latin-9000': expected a Python encoding"),
+        (
+            MAPPING.replace("amount: amount", "amount: {column: amount, decimal: ';'}"),
+            "'imports.0.fields.amount.decimal'",
+        ),
+        (MAPPING.replace("name: name", "name: {column: name, decimal: ','}"), "only numbers have a decimal mark"),
         (
             "imports:\n  - {file: reps.csv, object: reps, id: email, fields: {email: email}}\n",
             "key 'imports.0.fields': reps need name; add them",
