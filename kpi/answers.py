@@ -63,6 +63,9 @@ class Answer:
 
     @property
     def change(self) -> tuple[float | None, str]:
+        """The change against the previous period, and its words; without a previous value, the reason."""
+        if self.previous.value is None and self.previous.reason:
+            return None, self.previous.reason
         return change(self.result.value, self.previous.value, self.kpi.format)
 
     @property
@@ -101,6 +104,7 @@ class Answer:
             "previous": {
                 "value": raw(self.previous.value, kpi.format),
                 "formatted": formatted(self.previous.value, kpi.format, self.currency),
+                "reason": self.previous.reason,
                 "period": _period_json(self.previous.period),
                 "change": delta,
                 "change_formatted": delta_text,

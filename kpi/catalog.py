@@ -51,6 +51,13 @@ class MeasureSpec(Spec):
         return self
 
 
+#: Which periods a KPI is measured over. ``as_asked``: any period, a running one to date. ``whole_periods``:
+#: only periods that are over (a forecast is for a whole period: a running one has no value, and the
+#: comparison is the last whole period). ``at_start_when_over``: a period that is over is measured at its
+#: start (pipeline coverage: the coverage the team had going in; at its end every deal in it has closed).
+Measured = Literal["as_asked", "whole_periods", "at_start_when_over"]
+
+
 class KpiSpec(Spec):
     """One entry of kpis.yaml, as written by people."""
 
@@ -73,6 +80,7 @@ class KpiSpec(Spec):
     empty: str | None = None
     requires: dict[str, str] = Field(default_factory=dict)
     parts: Literal["number", "currency", "none"] = "number"
+    measured: Measured = Field("as_asked", description="which periods the KPI has a value for, and when")
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> KpiSpec:
@@ -120,6 +128,7 @@ class Kpi:
     empty: str | None = None
     requires: dict[str, str] = field(default_factory=dict)
     parts: str = "number"
+    measured: Measured = "as_asked"
 
     @property
     def higher_is_better(self) -> bool:
@@ -300,6 +309,7 @@ def _expand(key: str, specs: dict[str, KpiSpec], done: dict[str, Kpi], stack: tu
         empty=spec.empty,
         requires=dict(spec.requires),
         parts=spec.parts,
+        measured=spec.measured,
     )
 
 

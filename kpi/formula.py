@@ -151,6 +151,11 @@ def evaluate(tree: ast.expr, values: Mapping[str, Decimal], target: Callable[[st
         case ast.Call(func=ast.Name(id="abs"), args=[arg]):
             inner = evaluate(arg, values, target)
             return None if inner is None else abs(inner)
+        case ast.Call(func=ast.Name(id="max" | "min" as name), args=[_, _, *_] as args):
+            parts = [evaluate(arg, values, target) for arg in args]
+            if any(part is None for part in parts):
+                return None
+            return (max if name == "max" else min)(parts)
         case ast.Call(func=ast.Name(id="target"), args=[ast.Name(id=key)]):
             return target(key.replace("_", "-"))
     raise FormulaError(f"cannot evaluate {ast.unparse(tree)!r}")

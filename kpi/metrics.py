@@ -8,6 +8,7 @@ its own; an answer reads them in the same statement as its totals.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from kpi.catalog import Kpi
 from kpi.compiler import compile_query
 from kpi.periods import Period, utc_midnight
 from kpi.schema import Target
-from kpi.semantic import Window
+from kpi.semantic import SUPPLIED_BY, Window, supplied
 
 ZERO = Decimal(0)
 
@@ -155,7 +156,33 @@ class Metrics:
             "previous": period.previous,
             "trailing_12_months": lambda: period.trailing(12),
         }
-        return {name: Window.of(builders[name](), now, self.ramp_threshold) for name in needed}
+        windows = {name: Window.of(builders[name](), now, self.ramp_threshold) for name in needed}
+        if kpi.measured == "at_start_when_over":  # measured going in: nothing of the period has happened yet
+            windows = {
+                name: dataclasses.replace(window, end=window.start) if window.period.over(as_of) else window
+                for name, window in windows.items()
+            }
+        return windows
+
+    def comparable(self, kpi: Kpi, period: Period) -> Period:
+        """The period an answer compares with: the previous one cut at the same point, or the last whole one
+        for a KPI measured on whole periods only."""
+        return period.previous_whole() if kpi.measured == "whole_periods" else period.previous()
+
+    def absent(self, kpi: Kpi, row: Row | None = None) -> list[str]:
+        """The records the KPI counts ("activities") when the CRM never supplied any of them: then it has no
+        value rather than 0. Read from ``row`` (an answer's totals carry the checks) or by a query of their
+        own (a leaderboard's rows may be none at all). A KPI over several kinds of records has a value when
+        any of them was supplied (lead age: leads or deals)."""
+        checks = _supplied(kpi)
+        if not checks:
+            return []
+        if row is None:
+            with self.engine.connect() as connection:
+                row = connection.execute(select(*checks)).one()
+        if any(row._mapping[check.name] for check in checks):
+            return []
+        return [SUPPLIED_BY[check.name.removeprefix("supplied_")][1] for check in checks]
 
     def totals_by_owner(
         self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date
@@ -240,7 +267,7 @@ class Metrics:
         """
         keys = set(kpi.targets) | ({kpi.key} if target else set())
         windows = [self.windows(kpi, period, as_of) for period in periods]
-        measured = compile_query(kpi, windows, scope.filter, by_owner=False)
+        measured = compile_query(kpi, windows, scope.filter, by_owner=False).add_columns(*_supplied(kpi))
         statement: Select | CompoundSelect = measured
         if keys:  # the totals' row, then a row per target: NULL in the other's columns
             blank = [null() for _ in measured.selected_columns]
@@ -253,8 +280,9 @@ class Metrics:
         found = [row for row in rows if keys and row.kpi is not None]
         totals_row = next(row for row in rows if not keys or row.kpi is None)
         per_period = _totals(kpi, totals_row, len(periods))
+        absent = self.absent(kpi, totals_row)
         return [
-            _Combiner(kpi, period, target=target).result(scope, totals, self._targets(found, period))
+            _Combiner(kpi, period, as_of, absent, target=target).result(scope, totals, self._targets(found, period))
             for period, totals in zip(periods, per_period, strict=True)
         ]
 
@@ -273,11 +301,17 @@ class Metrics:
         by_owner = {owner: rows[0] for owner, _team, rows in self.totals_by_owner(kpi, [period], scope, as_of) if owner}
         targets = self.targets(set(kpi.targets) | ({kpi.key} if target else set()), period, scope, members=True)
         empty = {name: ZERO for name in kpi.measures}
-        combiner = _Combiner(kpi, period, target=target)
+        combiner = _Combiner(kpi, period, as_of, self.absent(kpi), target=target)
         return {
             person_id: combiner.result(member, by_owner.get(person_id, empty), targets)
             for person_id, member in members.items()
         }
+
+
+def _supplied(kpi: Kpi) -> list[ColumnElement[bool]]:
+    """The "was any record of this model supplied?" columns of the KPI's models."""
+    models = dict.fromkeys(measure.model for measure in kpi.measures.values())
+    return [check for check in map(supplied, models) if check is not None]
 
 
 def _totals(kpi: Kpi, row: Row, periods: int) -> list[dict[str, Decimal]]:
@@ -312,8 +346,12 @@ class _Combiner:
     the scope worked out once: a leaderboard combines 2,000 members, and the KPI's target keys (a walk of its
     formulas) and the words of a reason (the previous period's label) were half its time."""
 
-    def __init__(self, kpi: Kpi, period: Period, *, target: bool = False) -> None:
+    def __init__(
+        self, kpi: Kpi, period: Period, as_of: dt.date, absent: Sequence[str] = (), *, target: bool = False
+    ) -> None:
         self.kpi, self.period, self.target = kpi, period, target
+        self.running = kpi.measured == "whole_periods" and not period.over(as_of)
+        self.absent = absent
         self.needs = sorted(kpi.targets)
         self.spend = any(measure.model == "spend" for measure in kpi.measures.values())
 
@@ -330,6 +368,15 @@ class _Combiner:
     def _value(self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets) -> tuple[Any, ...]:
         """``(value, numerator, denominator, reason)``."""
         kpi, period = self.kpi, self.period
+        if self.absent:
+            return None, None, None, f"no {' or '.join(self.absent)} have been synced from this CRM"
+        if self.running:
+            return (
+                None,
+                None,
+                None,
+                f"{period.label} is still running: {kpi.label.lower()} is measured on whole periods",
+            )
         if scope.type == "rep" and self.spend:
             return (
                 None,

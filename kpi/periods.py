@@ -273,6 +273,18 @@ class Period:
                 label = f"{label} through {_iso(end - ONE_DAY)}"
         return Period(label, start, end, full_end, self.grain, self.calendar)
 
+    def previous_whole(self) -> Period:
+        """The whole period just before this one, even when this one is cut to date (for KPIs measured on
+        whole periods only, whose comparison is the last whole period)."""
+        if self.grain == "range":
+            return self._previous_range()
+        start, full_end, label = self.calendar.containing(self.grain, self.start - ONE_DAY)
+        return Period(label, start, full_end, full_end, self.grain, self.calendar)
+
+    def over(self, as_of: dt.date) -> bool:
+        """Whether every day of the period is before ``as_of``."""
+        return self.full_end <= as_of
+
     def _previous_range(self) -> Period:
         if self._months:
             start = _add_months(self.start, -self._months)

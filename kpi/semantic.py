@@ -43,6 +43,7 @@ from sqlalchemy import (
     Integer,
     Join,
     and_,
+    exists,
     func,
     literal,
     or_,
@@ -426,6 +427,27 @@ def _month_calendar(w: Window, earliest: dt.date) -> list[tuple[dt.date, dt.date
         months.append((day, following))
         day = following
     return months
+
+
+#: What each model is read from, for "has this CRM supplied any at all?" (a KPI over records never synced has
+#: no value rather than 0), and how to name those records. People are always there; they are not checked.
+SUPPLIED_BY: dict[str, tuple[FromClause, str]] = {
+    "deals": (Deal.__table__, "deals"),
+    "leads": (Lead.__table__, "leads"),
+    "activities": (Activity.__table__, "activities"),
+    "quotes": (Quote.__table__, "quotes"),
+    "customers": (Account.__table__, "accounts"),
+    "nps": (NpsResponse.__table__, "NPS answers"),
+    "spend": (MarketingSpend.__table__, "marketing spend records"),
+    "forecasts": (Forecast.__table__, "forecasts"),
+}
+
+
+def supplied(model: str) -> ColumnElement[bool] | None:
+    """Whether any record of the model was ever supplied (deleted ones included: they were synced), or None
+    for a model that needs no check. ``EXISTS`` stops at the first row: it costs an index probe."""
+    found = SUPPLIED_BY.get(model)
+    return None if found is None else exists(select(literal(1)).select_from(found[0])).label(f"supplied_{model}")
 
 
 MODELS: dict[str, Callable[[Window], Model]] = {

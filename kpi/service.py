@@ -73,7 +73,8 @@ class Kpibot:
     def answer(self, question: Question, scope: access.Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
         kpi, period = question.kpi, question.period
         assert kpi is not None and period is not None
-        result, previous = self.metrics.results(kpi, [period, period.previous()], scope, as_of, target=pace)
+        comparable = self.metrics.comparable(kpi, period)
+        result, previous = self.metrics.results(kpi, [period, comparable], scope, as_of, target=pace)
         return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result))
 
     def leaderboard(self, question: Question, asker: Person, as_of: dt.date, *, paces: bool = False) -> Leaderboard:

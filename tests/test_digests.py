@@ -346,7 +346,7 @@ def test_a_reps_weekly_dm_carries_their_own_numbers_rank_and_progress(kpibot):
     assert [(f.key, f.formatted, f.change_text) for f in digest.figures] == [
         ("revenue", "$4,500.00", "new"),
         ("deals-won", "2", "new"),
-        ("win-rate", "66.7%", "no comparison"),
+        ("win-rate", "66.7%", "no deals closed in 2017-05-22 to 2017-05-28"),  # the previous week's reason
         ("calls", "2", "new"),
         ("meetings", "0", "no change"),
         ("demos", "0", "no change"),

@@ -70,6 +70,13 @@ def test_a_reps_win_rate_for_a_quarter(bot):
     assert answer["period"] == {"label": "2017-Q2", "start": "2017-04-01", "end": "2017-06-30", "to_date": False}
 
 
+def test_calls_have_no_value_because_the_export_has_no_activities(bot):
+    answer = bot.ask("my calls 2017", bot.person("Darcel Schlecht"), AS_OF).to_json()
+
+    assert (answer["value"], answer["reason"]) == (None, "no activities have been synced from this CRM")
+    assert answer["formatted"] == "n/a"
+
+
 def test_a_managers_team_deals_won(bot):
     team = {r["sales_agent"] for r in raw_rows("sales_teams.csv") if r["manager"] == "Melvin Marxen"}
     won = sum(
