@@ -1,7 +1,8 @@
 """Block Kit for kpibot's answers: pure functions from core results to Slack messages.
 
 Every message is a dict with ``text`` (the notification and screen-reader fallback) and ``blocks``, within
-Slack's limits (50 blocks, 3,000 characters per section text, 150 per header text).
+Slack's limits (50 blocks, 3,000 characters per section text, 150 per header text). Every string from the CRM,
+the config or the asker goes into mrkdwn through :func:`slackui.text.escape`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from kpi.answers import Answer, Help, Leaderboard
 from kpi.formats import formatted
+from slackui.text import escape
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -52,12 +54,13 @@ def progress_bar(share: float, width: int = 10) -> str:
 def _change_line(answer: Answer) -> str:
     delta, delta_text = answer.change
     previous = formatted(answer.previous.value, answer.kpi.format, answer.currency)
+    label = escape(answer.previous.period.label)
     if delta is None:
-        return f"*vs {answer.previous.period.label}*\n{previous} ({delta_text})"
+        return f"*vs {label}*\n{previous} ({escape(delta_text)})"
     better = (delta > 0) == answer.kpi.higher_is_better if delta else None
     arrow = ARROWS[delta > 0] if delta else ARROWS[None]
     mood = "" if better is None else (" (better)" if better else " (worse)")
-    return f"*vs {answer.previous.period.label}*\n{arrow} {delta_text}{mood}, was {previous}"
+    return f"*vs {label}*\n{arrow} {delta_text}{mood}, was {previous}"
 
 
 def _target_line(answer: Answer) -> str | None:
@@ -79,10 +82,10 @@ def answer_message(answer: Answer, question: str, freshness: str, *, shared_by: 
     """An answer: value large, parts, change vs previous period, target and pace, definition and freshness."""
     r, kpi = answer.result, answer.kpi
     blocks = [header(f"{kpi.label}: {answer.formatted}")]
-    blocks.append(context(f"*{answer.scope.name}* · {r.period.label} ({r.period.dates()})"))
+    blocks.append(context(f"*{escape(answer.scope.name)}* · {escape(r.period.label)} ({r.period.dates()})"))
     fields = []
     if r.value is None:
-        fields.append(f"*No value*\n{r.reason}")
+        fields.append(f"*No value*\n{escape(r.reason or '')}")
     elif answer.parts:
         fields.append(f"*Detail*\n{answer.parts}")
     fields.append(_change_line(answer))
@@ -90,14 +93,14 @@ def answer_message(answer: Answer, question: str, freshness: str, *, shared_by: 
     if target := _target_line(answer):
         blocks.append(section(target))
     blocks += footer(kpi.description, question, freshness, shared_by)
-    return {"text": answer.text, "blocks": blocks}
+    return {"text": escape(answer.text), "blocks": blocks}
 
 
 def footer(description: str, question: str, freshness: str, shared_by: str | None) -> list[dict[str, Any]]:
     """The definition and freshness; then who asked (a shared answer) or the share and period controls."""
-    notes = [f"_{description}_", freshness]
+    notes = [f"_{escape(description)}_", freshness]
     if shared_by:
-        notes.append(f"Asked by <@{shared_by}>: `/kpi {question}`")
+        notes.append(f"Asked by <@{shared_by}>: `/kpi {escape(question, formatting=False)}`")
         return [context(*notes)]
     return [context(*notes), answer_actions(question)]
 
@@ -153,31 +156,33 @@ def leaderboard_message(
     for row in [*shown, *mine]:
         if row in mine:
             lines.append("…")
-        who = f"<@{mentions[row.person_id]}>" if row.person_id in mentions else row.name
+        who = f"<@{mentions[row.person_id]}>" if row.person_id in mentions else escape(row.name)
         value = formatted(row.result.value, board.kpi.format, board.currency)
         lines.append(f"{medals.get(row.rank, f'{row.rank}.')} {who} — *{value}*")
     blocks = [
         header(f"{board.kpi.label} leaderboard"),
-        context(f"*{board.scope.name}* · {board.period.label} ({board.period.dates()})"),
+        context(f"*{escape(board.scope.name)}* · {escape(board.period.label)} ({board.period.dates()})"),
     ]
     blocks += _sections("\n".join(lines or ["Nobody to rank in this scope."]))
     if len(board.rows) > len(shown):
         blocks.append(context(f"Top {len(shown)} of {len(board.rows)} ranked."))
     footer_blocks = footer(board.kpi.description, question, freshness, shared_by)
-    text = "\n".join(board.text.splitlines()[: LEADERBOARD_ROWS + 1])
+    text = escape("\n".join(board.text.splitlines()[: LEADERBOARD_ROWS + 1]))
     return {"text": text, "blocks": blocks[: MAX_BLOCKS - len(footer_blocks)] + footer_blocks}
 
 
 def help_message(help_: Help) -> dict[str, Any]:
-    body = "\n".join(help_.lines)
-    return {"text": help_.text, "blocks": [section(f"*{help_.title}*"), *_sections(body)][:MAX_BLOCKS]}
+    body = escape("\n".join(help_.lines), formatting=False)  # kpis.yaml's labels and definitions, and `examples`
+    title = section(f"*{escape(help_.title)}*")
+    return {"text": escape(help_.text, formatting=False), "blocks": [title, *_sections(body)][:MAX_BLOCKS]}
 
 
 def problem_message(text: str, examples: list[str] | None = None) -> dict[str, Any]:
-    """A polite explanation of what went wrong, and what to try."""
+    """A polite explanation of what went wrong, and what to try (both may quote the asker and the CRM)."""
+    text = escape(text, formatting=False)  # kpibot's own sentence: its `code` spans are meant
     blocks = [section(f":thinking_face: {text}")]
     if examples:
-        blocks.append(context("Try " + " · ".join(f"`/kpi {e}`" for e in examples)))
+        blocks.append(context("Try " + " · ".join(f"`/kpi {escape(e, formatting=False)}`" for e in examples)))
     return {"text": text, "blocks": blocks}
 
 

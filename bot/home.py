@@ -10,6 +10,7 @@ from crm.status import freshness
 from kpi.answers import Answer, Leaderboard
 from kpi.formats import formatted
 from kpi.service import Kpibot
+from slackui.text import escape
 
 HOME_KPIS = ("revenue", "deals-won", "win-rate", "calls")
 PERIODS = ("this month", "this quarter")
@@ -21,8 +22,8 @@ def home_view(kpibot: Kpibot, identities: Identities, slack_user_id: str) -> dic
     try:
         person = identities.person(kpibot.directory, slack_user_id)
     except Unmatched as exc:
-        return {"type": "home", "blocks": [blocks.header("kpibot"), blocks.section(str(exc))]}
-    view = [blocks.header(f"My numbers · {person.name}")]
+        return {"type": "home", "blocks": [blocks.header("kpibot"), blocks.section(escape(str(exc), formatting=False))]}
+    view = [blocks.header(f"My numbers · {person.name}")]  # plain text: shown as it is
     for period in PERIODS:
         lines = [_line(kpibot.ask(f"my {key} {period}", person)) for key in HOME_KPIS]
         view.append(blocks.section(f"*{period.capitalize()}*\n" + "\n".join(lines)))
@@ -31,10 +32,11 @@ def home_view(kpibot: Kpibot, identities: Identities, slack_user_id: str) -> dic
         assert isinstance(board, Leaderboard)
         view.append(blocks.divider())
         rows = [
-            f"{row.rank}. {row.name} — {formatted(row.result.value, board.kpi.format, board.currency)}"
+            f"{row.rank}. {escape(row.name)} — {formatted(row.result.value, board.kpi.format, board.currency)}"
             for row in board.rows[:15]
         ]
-        view.append(blocks.section(f"*Revenue leaderboard · {board.scope.name} · this quarter*\n" + "\n".join(rows)))
+        title = f"*Revenue leaderboard · {escape(board.scope.name)} · this quarter*"
+        view.append(blocks.section(title + "\n" + "\n".join(rows)))
     view.append(
         blocks.context("Ask anything with `/kpi`, e.g. `/kpi my win-rate last quarter`.", freshness(kpibot.engine))
     )
@@ -43,7 +45,7 @@ def home_view(kpibot: Kpibot, identities: Identities, slack_user_id: str) -> dic
 
 def _line(answer: Any) -> str:
     assert isinstance(answer, Answer)
-    line = f"{answer.kpi.label}: *{answer.formatted}*"
+    line = f"{escape(answer.kpi.label)}: *{answer.formatted}*"
     if answer.pace and answer.pace.attainment is not None:
         line += f"  `{blocks.progress_bar(float(answer.pace.attainment))}` {answer.pace.attainment * 100:.0f}% of "
         line += f"{formatted(answer.pace.target, answer.kpi.format, answer.currency)} · {answer.pace.status}"

@@ -32,6 +32,7 @@ from kpi.targets import (
     validate,
     who_from_key,
 )
+from slackui.text import escape
 
 CALLBACK_ID = "kpi_targets"
 MAX_BLOCKS = 100
@@ -150,7 +151,7 @@ def _summary(kpibot: Kpibot, scopes: list[Who], today: dt.date) -> str | None:
         kpi = kpibot.catalog[row.kpi]
         value = formatted(row.value, kpi.format, kpibot.org.currency)
         label = period_label(kpibot.calendar, row.period_start, row.period_end)
-        lines.append(f"• {names[(row.scope_type, row.scope_id)]} · {kpi.label} · {label}: {value}")
+        lines.append(f"• {escape(names[(row.scope_type, row.scope_id)])} · {escape(kpi.label)} · {label}: {value}")
     if len(rows) > MAX_SUMMARY_LINES:
         lines.append(f"… and {len(rows) - MAX_SUMMARY_LINES} more (`kpibot targets list`).")
     return "*Already set* (saving the same person, KPI and period changes it)\n" + "\n".join(lines)

@@ -39,6 +39,7 @@ from kpi.metrics import Result
 from kpi.pacing import Pace
 from kpi.periods import Calendar, Period, PeriodError, utc_now
 from kpi.service import Kpibot
+from slackui.text import escape
 
 log = logging.getLogger("kpibot.digests")
 
@@ -61,14 +62,9 @@ class DigestError(Exception):
     """A digest cannot be built (an unknown or ambiguous team, a question the core refused)."""
 
 
-def mrkdwn(text: str) -> str:
-    """Escape text for Slack mrkdwn (&, <, > are control characters there)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def mention(person: Person) -> str:
     """``<@U123>`` for someone Slack knows, else their escaped name."""
-    return f"<@{person.slack_user_id}>" if person.slack_user_id else mrkdwn(person.name)
+    return f"<@{person.slack_user_id}>" if person.slack_user_id else escape(person.name)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -536,7 +532,7 @@ class Progress:
         return cls(
             person.id if person else None,
             person.name if person else scope_name,
-            mention(person) if person else mrkdwn(scope_name),
+            mention(person) if person else escape(scope_name),
             value,
             formatted(value, kpi.format, currency),
             pace.target,
@@ -710,7 +706,7 @@ class _Build:
 
     def _mention(self, person_id: int, name: str) -> str:
         person = self.people.get(person_id)
-        return mention(person) if person else mrkdwn(name)
+        return mention(person) if person else escape(name)
 
     def _row(self, board: Leaderboard, person_id: int):
         return next((row for row in board.rows if row.person_id == person_id), None)

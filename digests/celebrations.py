@@ -26,6 +26,7 @@ from kpi.periods import utc_now
 from kpi.schema import Celebration, Deal, Target
 from kpi.service import Kpibot
 from kpi.targets import target_period
+from slackui.text import escape
 
 
 @dataclass(frozen=True)
@@ -85,16 +86,16 @@ def _scope(kpibot: Kpibot, target: Any) -> tuple[access.Scope | None, str | None
 
 def message(crossing: Crossing, currency: str) -> dict[str, Any]:
     kpi, result = crossing.result.kpi, crossing.result
-    who = f"<@{crossing.mention}>" if crossing.mention else crossing.scope.name
+    who = f"<@{crossing.mention}>" if crossing.mention else escape(crossing.scope.name)
     level = f"{crossing.threshold * 100:.0f}%"
     value = formatted(result.value, kpi.format, currency)
     goal = formatted(crossing.target, kpi.format, currency)
     over = f"{crossing.attainment * 100:.0f}%"
     text = (
-        f":tada: {who} hit {level} of the {kpi.label.lower()} target for {result.period.label}: "
+        f":tada: {who} hit {level} of the {escape(kpi.label.lower())} target for {result.period.label}: "
         f"{value} of {goal} ({over})!"
     )
-    return {"text": text, "blocks": [section(text), context(f"_{kpi.description}_")]}
+    return {"text": text, "blocks": [section(text), context(f"_{escape(kpi.description)}_")]}
 
 
 def _claim(engine: Engine, key: str) -> bool:
@@ -142,7 +143,9 @@ def big_deals(kpibot: Kpibot, amount: Decimal, as_of: dt.date, days: int = 7) ->
     for deal_id, owner_id, deal_amount, name in rows:
         person = kpibot.directory.people.get(owner_id)
         who = (
-            f"<@{person.slack_user_id}>" if person and person.slack_user_id else (person.name if person else "Someone")
+            f"<@{person.slack_user_id}>"
+            if person and person.slack_user_id
+            else escape(person.name if person else "Someone")
         )
         money = formatted(Decimal(deal_amount), "currency", kpibot.org.currency)
-        yield f"big-deal:{deal_id}", f":moneybag: {who} just won a big one: {name or 'a deal'} for {money}!"
+        yield f"big-deal:{deal_id}", f":moneybag: {who} just won a big one: {escape(name or 'a deal')} for {money}!"

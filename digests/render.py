@@ -31,8 +31,9 @@ from jinja2 import (
 )
 
 from bot.blocks import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, clip, progress_bar
-from digests.build import Digest, mrkdwn
+from digests.build import Digest
 from digests.config import PACKAGE_TEMPLATES
+from slackui.text import escape
 
 MAX_FIELDS, MAX_FIELD, MAX_ELEMENTS, MAX_TEXT = 10, 2000, 10, 40_000
 BUILDER = "https://app.slack.com/block-kit-builder/#"
@@ -114,7 +115,7 @@ def environment(config_dir: Path) -> Environment:
         lstrip_blocks=True,
         extensions=["jinja2.ext.do"],
     )
-    env.filters["mrkdwn"] = mrkdwn
+    env.filters["mrkdwn"] = escape  # every name and label from the CRM or the config
     env.filters["bar"] = lambda share: progress_bar(float(share or 0))
     env.filters["status_icon"] = lambda status: STATUS_ICONS.get(status, ":white_circle:")
     return env

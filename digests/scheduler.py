@@ -19,12 +19,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from crm.interface import SyncReport
-from digests.build import mrkdwn
 from digests.celebrations import celebrate, crossings, message
 from digests.deliveries import Outcome, Rebuilt, resolve_pending
 from digests.schedule_config import ScheduleConfig
 from kpi.locks import DatabaseLock
 from kpi.service import Kpibot
+from slackui.text import escape
 
 log = logging.getLogger("kpibot.scheduler")
 
@@ -153,7 +153,7 @@ class Worker:
         for outcome in failed:
             log.warning("post failed", extra={"command": job, "kpi": outcome.key, "question": outcome.error})
         if failed and self.config.failure_channel:
-            lines = "\n".join(f"• `{o.key}`: {o.error}" for o in failed)
+            lines = "\n".join(f"• `{escape(o.key, formatting=False)}`: {escape(o.error or '')}" for o in failed)
             self.client.chat_postMessage(channel=self.config.failure_channel, text=f"kpibot could not post:\n{lines}")
 
     def jobs(self) -> list[Job]:
@@ -205,4 +205,4 @@ def sync_notice(report: SyncReport) -> str:
         *report.reject_lines(),
         "Run `kpibot sync status` for the runs, and the rejects table for every row.",
     ]
-    return mrkdwn("\n".join(lines))
+    return escape("\n".join(lines), formatting=False)

@@ -1,0 +1,1 @@
+"""What every Slack surface of kpibot shares: how text from outside (the CRM, the config) becomes safe mrkdwn."""

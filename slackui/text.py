@@ -1,0 +1,27 @@
+"""Text for Slack mrkdwn: the one way a string that came from the CRM, a config file or a person enters a message.
+
+Slack reads ``&``, ``<`` and ``>`` as control characters (``<!channel>``, ``<@U123>``, ``<#C123>``,
+``<https://evil.example|click me>``): a rep named ``<!channel>`` would ping a whole channel when an answer is shared.
+Slack's documented escape turns them into ``&amp;``, ``&lt;`` and ``&gt;``, which it shows as the characters.
+Formatting characters (``*bold*``, ``_italic_``, ``~strike~``, `` `code` ``) have no escape in mrkdwn; each is
+fenced with zero-width spaces so that it can neither open nor close a span and shows as itself.
+
+Only mrkdwn needs this: ``plain_text`` objects (headers, buttons, options) show their text as it is.
+"""
+
+from __future__ import annotations
+
+#: A zero-width space: invisible, and not part of a word, so a formatting character beside it pairs with nothing.
+FENCE = "\u200b"
+_FORMATTING = str.maketrans({char: f"{FENCE}{char}{FENCE}" for char in "*_~`"})
+
+
+def escape(text: str, *, formatting: bool = True) -> str:
+    """``text`` shown literally in mrkdwn: no mention, channel ping, link or formatting can come out of it.
+
+    ``formatting=False`` escapes the control characters only, for kpibot's own sentences that quote a value and
+    mean their own `code` spans and code blocks (a refusal, the people.yaml lines an admin copies): a value
+    quoted there can still not mention, ping or link, and fences would break what is copied.
+    """
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.translate(_FORMATTING) if formatting else escaped
