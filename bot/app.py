@@ -57,6 +57,10 @@ def web_client(token: str, base_url: str | None = None) -> WebClient:
     return WebClient(token=token, base_url=base, retry_handlers=handlers)
 
 
+#: The KPI a reply logs when it is not an answer: a refusal (unknown KPI, access denied...) or an apology for a bug.
+REFUSED, FAILED = "-", "error"
+
+
 class Replies:
     """Questions in, Slack messages out: the one translation every listener uses."""
 
@@ -85,9 +89,9 @@ class Replies:
             text = self.identities.expand_mentions(kpibot.directory, question)
             answer = kpibot.ask(text, person)
         except Unmatched as exc:
-            return blocks.problem_message(str(exc)), "-"
+            return blocks.problem_message(str(exc)), REFUSED
         except (UnknownKpi, PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:
-            return blocks.problem_message(str(exc), EXAMPLES[:3]), "-"
+            return blocks.problem_message(str(exc), EXAMPLES[:3]), REFUSED
         fresh = self.freshness()
         by = slack_user_id if shared else None
         if isinstance(answer, Answer):
@@ -108,7 +112,7 @@ class Replies:
             reference = f"{int(time.time() * 1000) % 10**8:08d}"
             log.exception("answer failed", extra={"reference": reference, "user": slack_user_id})
             text = f"Sorry, something went wrong on my side (reference {reference}). It has been logged."
-            return blocks.problem_message(text), "error"
+            return blocks.problem_message(text), FAILED
 
 
 def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebClient | None = None) -> App:
@@ -176,6 +180,10 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
     def share(body: dict[str, Any], respond: Respond, client: WebClient, started: float) -> None:
         user, question = body["user"]["id"], json.loads(body["actions"][0]["value"])["q"]
         message, kpi = replies.safe_message(user, question, shared=True)
+        if kpi in (REFUSED, FAILED):  # a refusal or an apology is for the asker alone, never for the channel
+            respond(response_type="ephemeral", replace_original=False, **message)
+            _log_request(user, "share", question, kpi, started)
+            return
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         try:
             client.chat_postMessage(channel=channel, **message)

@@ -172,9 +172,9 @@ def leaderboard_message(
 
 
 def help_message(help_: Help) -> dict[str, Any]:
-    body = escape("\n".join(help_.lines), formatting=False)  # kpis.yaml's labels and definitions, and `examples`
+    body = escape("\n".join(help_.lines))  # kpis.yaml's labels and definitions: shown as written
     title = section(f"*{escape(help_.title)}*")
-    return {"text": escape(help_.text, formatting=False), "blocks": [title, *_sections(body)][:MAX_BLOCKS]}
+    return {"text": escape(help_.text), "blocks": [title, *_sections(body)][:MAX_BLOCKS]}
 
 
 def problem_message(text: str, examples: list[str] | None = None) -> dict[str, Any]:

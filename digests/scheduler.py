@@ -200,9 +200,5 @@ def sync_notice(report: SyncReport) -> str:
         head = f"kpibot's {report.source} sync completed, but rejected rows: the numbers miss them."
     else:
         head = f"kpibot's {report.source} sync {report.status}: {report.error}"
-    lines = [
-        head,
-        *report.reject_lines(),
-        "Run `kpibot sync status` for the runs, and the rejects table for every row.",
-    ]
-    return escape("\n".join(lines), formatting=False)
+    lines = [escape(line) for line in (head, *report.reject_lines())]
+    return "\n".join([*lines, "Run `kpibot sync status` for the runs, and the rejects table for every row."])

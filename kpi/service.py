@@ -97,10 +97,10 @@ class Kpibot:
     def help(self) -> Help:
         lines = [
             "Ask:  [leaderboard] [my | team | org | a person | a team] KPI [period]",
-            "Examples: " + " · ".join(f"`{example}`" for example in EXAMPLES),
+            "Examples: " + " · ".join(f'"{example}"' for example in EXAMPLES),
             f"Without a period: {self.org.default_period} (to date).",
             "Periods: " + understood_phrases().replace("\n", " "),
-            "`list` shows every KPI with its definition.",
+            '"list" shows every KPI with its definition.',
         ]
         return Help("kpibot answers sales KPIs from your CRM.", lines)
 

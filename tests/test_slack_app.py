@@ -243,3 +243,15 @@ def test_building_the_app_logs_no_warning(kpibot, slack, caplog):
         create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
 
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
+
+
+def test_sharing_a_question_that_is_refused_tells_the_asker_alone_and_posts_nothing(slack, kpibot):
+    app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+    slack.add_channel("C0X", "sales")
+
+    press(app, slack, "U0ALICE", {"action_id": "kpi_share", "value": json.dumps({"q": "org revenue 2017-Q2"})})
+    (reply,) = wait_for(lambda: slack.responses)
+
+    assert reply.params["response_type"] == "ephemeral"
+    assert reply.params["text"].startswith("Organisation-wide numbers are for admins.")
+    assert slack.messages == []
