@@ -23,9 +23,11 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import blocks, home
 from bot.identity import Identities, Unmatched
+from bot.payloads import reject_malformed
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from bot.targets_modal import open_targets_modal, save_submission
 from crm.status import freshness
@@ -56,6 +58,13 @@ def web_client(token: str, base_url: str | None = None) -> WebClient:
     ]
     return WebClient(token=token, base_url=base, retry_handlers=handlers)
 
+
+#: The longest question answered: what Slack lets a person type in its message box. A longer one is hand-made.
+MAX_QUESTION = 4000
+TOO_LONG = f"That question is longer than the {MAX_QUESTION:,} characters Slack lets you type; ask a shorter one."
+
+#: What a person is told while the database cannot be read: nothing they did, and nothing lost.
+UNREACHABLE = "I can't reach the CRM copy right now, so I can't answer. Nothing is lost: try again in a few minutes."
 
 #: The KPI a reply logs when it is not an answer: a refusal (unknown KPI, access denied...) or an apology for a bug.
 REFUSED, FAILED = "-", "error"
@@ -108,6 +117,9 @@ class Replies:
         """Like :meth:`message`, but a bug becomes an apology with a reference, never a silent failure."""
         try:
             return self.message(slack_user_id, question, **kwargs)
+        except SQLAlchemyError as error:
+            log.warning("database unreachable", extra={"user": slack_user_id, "detail": type(error).__name__})
+            return blocks.problem_message(UNREACHABLE), FAILED
         except Exception:
             reference = f"{int(time.time() * 1000) % 10**8:08d}"
             log.exception("answer failed", extra={"reference": reference, "user": slack_user_id})
@@ -124,6 +136,7 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
     """
     client = client or web_client(token)  # Bolt takes the token from the client (given both, it warns on every start)
     app = App(signing_secret=signing_secret, client=client, process_before_response=True)
+    app.middleware(reject_malformed)
     replies = Replies(kpibot, Identities(kpibot.engine, client))
     answers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer")  # /kpi answers, within the budget
     followups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="followup")  # work after the acknowledgement
@@ -143,6 +156,10 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
     def kpi_command(ack, command, respond, client) -> None:
         started = time.monotonic()
         user, question = command["user_id"], (command.get("text") or "").strip()
+        if len(question) > MAX_QUESTION:
+            ack(response_type="ephemeral", **blocks.problem_message(TOO_LONG))
+            _log_request(user, "/kpi", question[:200], REFUSED, started)
+            return
         if question.lower() == "targets":
             ack()
             later(lambda: open_targets_form(user, command["trigger_id"], client, respond, started))
@@ -216,6 +233,8 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             errors = save_submission(kpibot, replies.person(user), view["state"]["values"])
         except Unmatched as exc:
             errors = {"who": str(exc)[:300]}
+        except SQLAlchemyError:
+            errors = {"value": UNREACHABLE[:300]}
         if errors:
             ack(response_action="errors", errors=errors)
         else:
@@ -229,7 +248,11 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         later(lambda: publish_home(event["user"], client, started))
 
     def publish_home(user: str, client: WebClient, started: float) -> None:
-        client.views_publish(user_id=user, view=home.home_view(kpibot, replies.identities, user))
+        try:
+            view = home.home_view(kpibot, replies.identities, user)
+        except SQLAlchemyError:
+            view = home.unavailable_view(UNREACHABLE)
+        client.views_publish(user_id=user, view=view)
         _log_request(user, "app_home_opened", "", "home", started)
 
     return app
@@ -239,5 +262,5 @@ def _log_request(user: str, command: str, question: str, kpi: str, started: floa
     duration = round((time.monotonic() - started) * 1000)
     log.info(
         "request",
-        extra={"user": user, "command": command, "question": question, "kpi": kpi, "duration_ms": duration},
+        extra={"user": user, "command": command, "question": question[:500], "kpi": kpi, "duration_ms": duration},
     )

@@ -43,6 +43,11 @@ def home_view(kpibot: Kpibot, identities: Identities, slack_user_id: str) -> dic
     return {"type": "home", "blocks": view[:100]}
 
 
+def unavailable_view(reason: str) -> dict[str, Any]:
+    """The Home tab while the numbers cannot be read: say so, rather than leave the last one (or none) up."""
+    return {"type": "home", "blocks": [blocks.header("kpibot"), blocks.section(f":warning: {escape(reason)}")]}
+
+
 def _line(answer: Any) -> str:
     assert isinstance(answer, Answer)
     line = f"{escape(answer.kpi.label)}: *{answer.formatted}*"

@@ -1,20 +1,23 @@
-"""Serving the Bolt app: HTTP under gunicorn (``POST /slack/events``, ``GET /healthz``) or Socket Mode."""
+"""Serving the Bolt app: HTTP under uvicorn (``POST /slack/events``, ``GET /healthz``; see bot/front.py) or Socket
+Mode."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-from slack_bolt.adapter.wsgi import SlackRequestHandler
-from sqlalchemy import text
+import uvicorn
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import create_app
+from bot.front import Replays, SlackFront
 from kpi.db import get_engine
+from kpi.schema import Rep
 from kpi.service import Kpibot
 
 REQUIRED = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
@@ -36,8 +39,9 @@ def configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for noisy in ("slack_bolt", "slack_sdk", "urllib3"):
+    for noisy in ("slack_sdk", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("slack_bolt").setLevel(logging.ERROR)  # its warnings quote request bodies
 
 
 def missing_settings(socket: bool) -> list[str]:
@@ -49,58 +53,52 @@ def build_bolt_app(kpibot: Kpibot):
     return create_app(kpibot, token=os.environ["SLACK_BOT_TOKEN"], signing_secret=os.environ["SLACK_SIGNING_SECRET"])
 
 
-def wsgi_app(bolt_app, engine) -> Callable:
-    """Route ``/healthz`` here and everything else to Bolt's WSGI adapter."""
-    slack = SlackRequestHandler(bolt_app, path="/slack/events")
-
-    def application(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz":
-            try:
-                with engine.connect() as connection:
-                    connection.execute(text("SELECT 1"))
-                status, body = "200 OK", {"ok": True, "database": "reachable"}
-            except Exception as exc:  # a health check reports, it does not raise
-                status, body = "503 Service Unavailable", {"ok": False, "database": type(exc).__name__}
-            start_response(status, [("Content-Type", "application/json")])
-            return [json.dumps(body).encode()]
-        return slack(environ, start_response)
-
-    return application
+def health(engine: Engine) -> tuple[int, dict[str, Any]]:
+    """``/healthz``: a real read of a canonical table, so that a database that answers but has lost the schema or
+    refuses this user is reported too. The body names the class of problem, never the URL or a password."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(select(Rep.id).limit(1)).all()
+    except SQLAlchemyError as error:  # a health check reports, it does not raise
+        return 503, {"ok": False, "database": database_problem(error)}
+    return 200, {"ok": True, "database": "reachable"}
 
 
-class Gunicorn(BaseApplication):
-    """gunicorn, configured in code: threaded workers so a slow answer never blocks an ack."""
+def database_problem(error: SQLAlchemyError) -> str:
+    """ "unreachable", "permission denied" or "schema missing": what an operator checks first."""
+    text = str(getattr(error, "orig", error)).lower()
+    if "permission denied" in text or "insufficient privilege" in text:
+        return "permission denied"
+    if "does not exist" in text or "no such table" in text or "undefinedtable" in text:
+        return "schema missing"
+    return "unreachable"
 
-    def __init__(self, port: int, workers: int) -> None:
-        self.options = {
-            "bind": f"0.0.0.0:{port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": 8,
-            "timeout": 60,
-            "accesslog": None,
-            "loglevel": "warning",
-        }
-        super().__init__()
 
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Callable:
-        """Runs in each worker after the fork. The engine (cached per URL) came from the master with the
-        connections `kpibot serve` opened to check the database: two workers writing on one inherited
-        socket corrupt each other's results, so the worker drops them (without closing the master's) and
-        opens its own."""
-        configure_logging()
-        engine = get_engine()
-        engine.dispose(close=False)
-        kpibot = Kpibot(engine)
-        return wsgi_app(build_bolt_app(kpibot), kpibot.engine)
+def asgi_app() -> SlackFront:
+    """Runs in each server process: its own engine and Bolt app behind the HTTP front."""
+    configure_logging()
+    kpibot = Kpibot(get_engine(create=False))
+    return SlackFront(
+        build_bolt_app(kpibot),
+        os.environ["SLACK_SIGNING_SECRET"],
+        Replays(kpibot.engine),
+        functools.partial(health, kpibot.engine),
+    )
 
 
 def serve_http(port: int, workers: int) -> None:
-    Gunicorn(port, workers).run()
+    """uvicorn with ``workers`` processes, each an event loop that reads requests and a thread pool that answers."""
+    uvicorn.run(
+        "bot.server:asgi_app",
+        factory=True,
+        host="0.0.0.0",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,  # request line and headers
+    )
 
 
 def serve_socket_mode() -> None:

@@ -227,7 +227,10 @@ def save_submission(
             errors.update(exc.errors)
     period: Any = period_text
     if period_text is not None and (match := _PERIOD.fullmatch(period_text)):
-        period = (dt.date.fromisoformat(match[1]), dt.date.fromisoformat(match[2]))
+        try:
+            period = (dt.date.fromisoformat(match[1]), dt.date.fromisoformat(match[2]))
+        except ValueError:
+            errors["period"] = f"{period_text} holds a date that does not exist; pick a period from the list."
     try:
         spec = validate(kpibot, who, kpi_key, period, value, setter=person)
     except TargetErrors as exc:

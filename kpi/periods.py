@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 ONE_DAY = dt.timedelta(days=1)
 
+#: The dates a period may cover: wide enough for any CRM's history and plans, narrow enough that a period, its
+#: previous period and a trailing year stay inside the calendar (year 1 has no previous period).
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2200, 1, 1)
+
 #: Length in months of each calendar grain measured in months; used to step back to the previous period.
 _GRAIN_MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
 
@@ -548,11 +552,17 @@ def parse_period(text: str, calendar: Calendar, as_of: dt.date) -> Period:
         raise PeriodError(f"I don't understand the period '{text.strip()}'. {understood_phrases()}")
     rule, found = recognised
     try:
-        return rule.build(found, calendar, as_of)
+        period = rule.build(found, calendar, as_of)
     except PeriodError:
         raise
     except (ValueError, OverflowError) as exc:  # a year out of range, e.g. "fy0001" with an April start
         raise PeriodError(f"The period '{text.strip()}' is outside the calendar ({exc}).") from None
+    if period.start < EARLIEST or period.full_end > LATEST:
+        raise PeriodError(
+            f"The period '{text.strip()}' is out of range: kpibot answers for dates from {EARLIEST.year} "
+            f"to {LATEST.year - 1}."
+        )
+    return period
 
 
 #: No period phrase is longer ("for the fiscal year to date" has 6 words); bounds the work on long messages.

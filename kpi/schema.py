@@ -293,6 +293,17 @@ class SlackUser(Base):
     checked_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class SeenRequest(Base):
+    """A signed Slack request already handled, by its signature, kept for the 5 minutes Slack's signature is
+    valid: a replay of it (same body, same timestamp) is answered with no effect. A table, so that every
+    server process sees what the others handled."""
+
+    __tablename__ = "seen_requests"
+
+    signature: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
 class Delivery(Base):
     """One Slack post, keyed for idempotency: recorded before sending and completed after."""
 

@@ -39,7 +39,7 @@ from kpi.config import ConfigError, Strict, explain, read_yaml
 from kpi.directory import Directory, Person, UnknownPerson
 from kpi.formats import formatted, raw
 from kpi.pacing import Pace
-from kpi.periods import Calendar, Period, PeriodError, parse_period, utc_now
+from kpi.periods import EARLIEST, LATEST, Calendar, Period, PeriodError, parse_period, utc_now
 from kpi.schema import Target
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def parse_value(kpi: Kpi, raw: Any) -> Decimal:
 
 _EXAMPLE_PERIODS = "2026-Q4, November 2026, FY2026 or 2026-10-01 to 2026-12-31"
 # Two as-of days far apart: a phrase naming the same period on both does not depend on today.
-_FAR = (dt.date(9000, 1, 1), dt.date(9001, 7, 15))
+_FAR = (dt.date(2150, 1, 1), dt.date(2151, 7, 15))
 
 
 def parse_target_period(calendar: Calendar, raw: Any) -> tuple[dt.date, dt.date]:
@@ -195,9 +195,7 @@ def parse_target_period(calendar: Calendar, raw: Any) -> tuple[dt.date, dt.date]
             raise _problem(
                 "period", "Write {start, end} as dates, e.g. {start: 2026-10-01, end: 2026-12-31}."
             ) from None
-        if last < start:
-            raise _problem("period", f"The period {start} to {last} ends before it starts.")
-        return start, last + ONE_DAY
+        return in_range(start, last + ONE_DAY)
     text = str(raw if raw is not None else "").strip()
     if not text:
         raise _problem("period", f"Say which period: e.g. {_EXAMPLE_PERIODS}.")
@@ -212,6 +210,24 @@ def parse_target_period(calendar: Calendar, raw: Any) -> tuple[dt.date, dt.date]
             f"'{text}' depends on today; name the period itself, e.g. {_EXAMPLE_PERIODS}.",
         )
     return first.start, first.full_end
+
+
+def in_range(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """``(start, end)`` (end exclusive) when it is a period kpibot can measure: it ends after it starts, within
+    the calendar's range (a target for 1900-9999 is a typo, and would be summed into every period)."""
+    if end <= start:
+        raise _problem("period", f"The period {start} to {end - ONE_DAY} ends before it starts.")
+    if start < EARLIEST or end > LATEST or end - start > MAX_TARGET_SPAN:
+        raise _problem(
+            "period",
+            f"The period {start} to {end - ONE_DAY} is out of range: a target's period lies between "
+            f"{EARLIEST.year} and {LATEST.year - 1} and lasts at most {MAX_TARGET_SPAN.days // 366} years.",
+        )
+    return start, end
+
+
+#: The longest period a target may cover: a multi-year plan, not "forever".
+MAX_TARGET_SPAN = dt.timedelta(days=5 * 366)
 
 
 def _date(value: Any) -> dt.date:
@@ -340,7 +356,9 @@ def validate(
     steps = {
         "who": lambda: who if isinstance(who, Who) else resolve_who(kpibot.directory, who),
         "kpi": lambda: kpi if isinstance(kpi, Kpi) else resolve_kpi(kpibot.catalog, kpi),
-        "period": lambda: period if isinstance(period, tuple) else parse_target_period(kpibot.calendar, period),
+        "period": lambda: (
+            in_range(*period) if isinstance(period, tuple) else parse_target_period(kpibot.calendar, period)
+        ),
     }
     for name, step in steps.items():
         try:
