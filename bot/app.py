@@ -27,7 +27,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import blocks, home
 from bot.identity import Identities, Unmatched
-from bot.payloads import reject_malformed
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from bot.targets_modal import open_targets_modal, save_submission
 from crm.status import freshness
@@ -136,7 +135,6 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
     """
     client = client or web_client(token)  # Bolt takes the token from the client (given both, it warns on every start)
     app = App(signing_secret=signing_secret, client=client, process_before_response=True)
-    app.middleware(reject_malformed)
     replies = Replies(kpibot, Identities(kpibot.engine, client))
     answers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer")  # /kpi answers, within the budget
     followups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="followup")  # work after the acknowledgement

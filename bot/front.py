@@ -9,7 +9,7 @@ Bolt, in a thread of :attr:`SlackFront.pool`. Before that:
   :data:`BODY_SECONDS` to arrive gets 408;
 * a missing or bad signature gets 401 (Slack's scheme: HMAC-SHA256 of ``v0:timestamp:body``, a timestamp within
   five minutes); a malformed one (a timestamp that is not a number, a body that is not UTF-8, a payload that is not
-  the JSON object Slack sends) gets 400;
+  the JSON object Slack sends, or lacks what kpibot's listeners and Bolt read: :mod:`bot.payloads`) gets 400;
 * a replay of a request already handled (same signature) gets 200 and does nothing (:class:`Replays`).
 
 Nothing here logs a request body.
@@ -32,6 +32,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 
+from bot import payloads
 from kpi.periods import utc_now
 from kpi.schema import SeenRequest
 
@@ -144,8 +145,11 @@ class SlackFront:
             return 400, "the body is not UTF-8", ""
         if not self.verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
             return 401, "bad signature", ""
-        if not _well_formed(headers.get("content-type", ""), body):
+        payload = _payload(headers.get("content-type", ""), body)
+        if payload is None or not isinstance(payload, dict):
             return 400, "not a Slack payload", ""
+        if (why := payloads.problem(payload)) is not None:
+            return 400, f"malformed payload: {why}", ""
         return 200, "", body
 
     def dispatch(self, request: BoltRequest, signature: str) -> BoltResponse:
@@ -175,22 +179,22 @@ async def _body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _well_formed(content_type: str, body: str) -> bool:
-    """Whether the body is what Slack sends: a form (a slash command, or ``payload=`` with a JSON object for
-    interactions) or a JSON object (events)."""
+def _payload(content_type: str, body: str) -> Any:
+    """The payload Slack sends, parsed: a form (a slash command; ``payload=`` with JSON for interactions) or JSON
+    (events). None when the body is neither."""
     if content_type.startswith("application/json"):
-        return _json_object(body)
+        return _json(body)
     fields = parse_qs(body, keep_blank_values=True)
     if "payload" in fields:
-        return len(fields["payload"]) == 1 and _json_object(fields["payload"][0])
-    return "command" in fields or "ssl_check" in fields
+        return _json(fields["payload"][0]) if len(fields["payload"]) == 1 else None
+    return {name: values[0] for name, values in fields.items()} or None
 
 
-def _json_object(text: str) -> bool:
+def _json(text: str) -> Any:
     try:
-        return isinstance(json.loads(text), dict)
+        return json.loads(text)
     except ValueError:
-        return False
+        return None
 
 
 async def _respond(

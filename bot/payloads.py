@@ -1,17 +1,15 @@
-"""What kpibot's listeners read from Slack's payloads, checked before any listener runs.
+"""What kpibot's listeners (and Bolt before them) read from Slack's payloads, checked before Bolt sees them.
 
-A signed request is from Slack, but its payload may still lack what a listener reads (a replayed or hand-made body,
-a shape Slack changed): a listener that met a missing ``user_id`` raised, and Bolt answered 500. Here each payload
-kind kpibot listens to is checked for the fields its listener reads; a payload without them gets 400, and nothing
-runs. Payloads kpibot does not listen to go on to Bolt, which answers 404.
+A signed request is from Slack, but its payload may still lack what is read (a hand-made body, a shape Slack
+changed): a listener that met a missing ``user_id`` raised, and Bolt itself raises on a view without a ``type``;
+either way Bolt answered 500. The HTTP front (:mod:`bot.front`) checks each payload kind kpibot listens to for
+those fields; a payload without them gets 400, and nothing runs. Other kinds go on to Bolt, which answers 404.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-from slack_bolt import BoltResponse
 
 
 def problem(body: Any) -> str | None:
@@ -25,8 +23,12 @@ def problem(body: Any) -> str | None:
         return "no user"
     if kind == "block_actions":
         return _actions(body.get("actions"))
-    if kind == "view_submission":
-        return None if isinstance(_get(body, "view", "state", "values"), dict) else "a view without state"
+    if kind in ("view_submission", "view_closed"):
+        view = body.get("view")
+        if not isinstance(view, dict) or not _text(view.get("type")) or not isinstance(view.get("callback_id"), str):
+            return "a view without its type"
+        if kind == "view_submission" and not isinstance(_get(body, "view", "state", "values"), dict):
+            return "a view without state"
     if kind == "event_callback":
         event = body.get("event")
         if not isinstance(event, dict) or not _text(event.get("type")):
@@ -34,14 +36,6 @@ def problem(body: Any) -> str | None:
         if event["type"] == "app_home_opened" and not _text(event.get("user")):
             return "app_home_opened without a user"
     return None
-
-
-def reject_malformed(body: Any, next: Any) -> BoltResponse | None:
-    """Bolt middleware: 400 for a payload its listener could not read."""
-    why = problem(body)
-    if why is not None:
-        return BoltResponse(status=400, body=f"malformed payload: {why}")
-    return next()
 
 
 def _command(body: dict[str, Any]) -> str | None:
