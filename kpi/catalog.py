@@ -169,6 +169,9 @@ class Catalog:
             for name in (kpi.key, kpi.label, *kpi.aliases):
                 for variant in {normalise(name), normalise(name).replace(" ", "")}:
                     self._names.setdefault(variant, kpi.key)
+        #: The most words a name can be written in: a question's words are searched in spans no longer than this
+        #: (twice the longest name: room for stray punctuation such as "win - rate").
+        self.max_words = 2 * max((len(name.split()) for name in self._names), default=1)
 
     def __getitem__(self, key: str) -> Kpi:
         return self.kpis[key]

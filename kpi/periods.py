@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar as _stdlib_calendar
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -36,6 +37,13 @@ ONE_DAY = dt.timedelta(days=1)
 #: The dates a period may cover: wide enough for any CRM's history and plans, narrow enough that a period, its
 #: previous period and a trailing year stay inside the calendar (year 1 has no previous period).
 EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2200, 1, 1)
+
+#: A word that can be part of a period phrase (a number, a month, "last", "ytd"...): phrases without one are not
+#: tried against the period rules. Generous on purpose: it only saves work.
+PERIOD_WORD = re.compile(
+    r"\d|\b(last|this|next|past|previous|prev|prior|since|ago|today|yesterday|week|month|quarter|half|year|days?|fy"
+    r"|ytd|qtd|mtd|wtd|q[1-4]|h[12]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|so far|to date)"
+)
 
 #: Length in months of each calendar grain measured in months; used to step back to the previous period.
 _GRAIN_MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
@@ -524,7 +532,9 @@ def _normalise(text: str) -> str:
     return _LEADING_WORDS.sub("", text, count=1)
 
 
+@functools.lru_cache(maxsize=4096)
 def _recognise(text: str) -> tuple[_Rule, re.Match[str]] | None:
+    """The rule that reads ``text`` as a period (cached: a question tries many overlapping phrases)."""
     normal = _normalise(text)
     if not normal:
         return None
@@ -579,8 +589,11 @@ def split_period(words: list[str], calendar: Calendar, as_of: dt.date) -> tuple[
     :class:`PeriodError` rather than being left among the words, so the person learns why.
     """
     count = len(words)
+    hinted = [PERIOD_WORD.search(word.lower()) is not None for word in words]
     for length in range(min(count, _MAX_PHRASE_WORDS), 0, -1):
         for first in range(count - length, -1, -1):
+            if not any(hinted[first : first + length]):
+                continue  # no word of a period: not worth the rules
             phrase = " ".join(words[first : first + length])
             if _recognise(phrase) is not None:
                 period = parse_period(phrase, calendar, as_of)

@@ -10,12 +10,11 @@ kpi.periods understands; without one, ``org.default_period`` applies.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from kpi.catalog import Catalog, Kpi
-from kpi.periods import Calendar, Period, PeriodError, parse_period, split_period
+from kpi.periods import PERIOD_WORD, Calendar, Period, PeriodError, parse_period, split_period
 
 LEADERBOARD_WORDS = {"leaderboard", "leaderboards", "top", "rank", "ranking", "leaders"}
 HELP_WORDS = {"", "help", "?", "how", "usage"}
@@ -66,10 +65,11 @@ def _split_scope_and_kpi(words: list[str], catalog: Catalog) -> tuple[str, list[
     "revenue org") or words that are left over (an unknown period, reported as such).
     """
     lowered = [w.lower() for w in words]
+    longest = catalog.max_words  # spans no longer than a name: linear in the words, not cubic
     exact = [
         (start, end)
         for start in range(len(words))
-        for end in range(len(words), start, -1)
+        for end in range(min(len(words), start + longest), start, -1)
         if catalog.lookup(" ".join(words[start:end]))
     ]
     for start, end in sorted(exact, key=lambda span: (span[1] != len(words), span[0], -span[1])):
@@ -89,14 +89,8 @@ def _split_scope_and_kpi(words: list[str], catalog: Catalog) -> tuple[str, list[
 
 
 SCOPE_WORDS = {"my", "team", "my team", "org", "company", "all", "everyone", "organisation", "organization"}
-PERIOD_HINTS = re.compile(
-    r"\d|\b(last|this|next|past|previous|since|ago|today|yesterday|week|month|quarter|year|days?|fy|ytd|qtd|mtd|wtd"
-    r"|q[1-4]|h[12]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
-)
-
-
 def _looks_like_period(words: list[str]) -> bool:
-    return bool(PERIOD_HINTS.search(" ".join(words)))
+    return bool(PERIOD_WORD.search(" ".join(words)))
 
 
 def _looks_like_scope(word: str) -> bool:
