@@ -7,7 +7,9 @@ from typing import Any
 from bot import blocks
 from bot.identity import Identities, Unmatched
 from crm.status import freshness
+from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
+from kpi.directory import Person
 from kpi.formats import formatted
 from kpi.service import Kpibot
 from slackui.text import escape
@@ -22,7 +24,14 @@ def home_view(kpibot: Kpibot, identities: Identities, slack_user_id: str) -> dic
     try:
         person = identities.person(kpibot.directory, slack_user_id)
     except Unmatched as exc:
-        return {"type": "home", "blocks": [blocks.header("kpibot"), blocks.section(escape(str(exc), formatting=False))]}
+        return unavailable_view(str(exc))
+    try:
+        return _numbers_view(kpibot, person)
+    except AccessDenied as exc:  # someone who has left
+        return unavailable_view(str(exc))
+
+
+def _numbers_view(kpibot: Kpibot, person: Person) -> dict[str, Any]:
     view = [blocks.header(f"My numbers · {person.name}")]  # plain text: shown as it is
     for period in PERIODS:
         lines = [_line(kpibot.ask(f"my {key} {period}", person)) for key in HOME_KPIS]
@@ -44,8 +53,9 @@ def home_view(kpibot: Kpibot, identities: Identities, slack_user_id: str) -> dic
 
 
 def unavailable_view(reason: str) -> dict[str, Any]:
-    """The Home tab while the numbers cannot be read: say so, rather than leave the last one (or none) up."""
-    return {"type": "home", "blocks": [blocks.header("kpibot"), blocks.section(f":warning: {escape(reason)}")]}
+    """The Home tab when it can show no numbers (an unknown user, someone who has left, the database out of
+    reach): it says why, rather than leave the last view (or none) up."""
+    return {"type": "home", "blocks": [blocks.header("kpibot"), blocks.section(escape(reason, formatting=False))]}
 
 
 def _line(answer: Any) -> str:

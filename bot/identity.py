@@ -52,7 +52,10 @@ class Identities:
         if cached is not None and utc_now() - cached.checked_at < RECHECK_MISSES_AFTER:
             raise Unmatched(_instructions(slack_user_id, cached.email))
         email = self._email(slack_user_id)
-        match = next((p for p in directory.people.values() if email and (p.email or "").lower() == email), None)
+        matches = [p for p in directory.people.values() if email and (p.email or "").lower() == email]
+        if len(matches) > 1:  # answering as either one would show someone else's numbers
+            raise Unmatched(_ambiguous(slack_user_id, email or "", matches))
+        match = matches[0] if matches else None
         self._remember(slack_user_id, email, match.id if match else None)
         if match is None:
             raise Unmatched(_instructions(slack_user_id, email))
@@ -91,6 +94,16 @@ class Identities:
         statement = statement.on_conflict_do_update(index_elements=["slack_user_id"], set_=values)
         with self.engine.begin() as connection:
             connection.execute(statement)
+
+
+def _ambiguous(slack_user_id: str, email: str, people: list[Person]) -> str:
+    names = " and ".join(sorted(person.name for person in people))
+    return (
+        f"Slack gives your email as {email}, and {len(people)} people in the CRM have it ({names}), so I can't "
+        "tell which one you are. Ask an admin to give each person their own email in the CRM, or to pin you "
+        f"in config/people.yaml:\n```- name: {sorted(person.name for person in people)[0]}\n  email: {email}\n"
+        f"  slack_user_id: {slack_user_id}```"
+    )
 
 
 def _instructions(slack_user_id: str, email: str | None) -> str:

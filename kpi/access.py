@@ -11,6 +11,7 @@ Anything else is refused with the reason and what the asker *can* ask, never wit
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +24,19 @@ ORG_WORDS = {"org", "company", "all", "everyone", "organisation", "organization"
 
 class AccessDenied(PermissionError):
     """The asker may not see this scope; the message says why and what they can ask instead."""
+
+
+def check_still_here(asker: Person, today: dt.date, grace_days: int) -> None:
+    """Refuse everything to someone who has left: from ``grace_days`` after their leaving date (org.yaml's
+    ``access_after_leaving_days``, 1 by default: the day after they leave) they see no number at all."""
+    if asker.left_at is None:
+        return
+    ended = asker.left_at + dt.timedelta(days=grace_days)
+    if today >= ended:
+        raise AccessDenied(
+            f"Your access to kpibot ended on {ended.isoformat()}: the CRM says you left on "
+            f"{asker.left_at.isoformat()}. If that is wrong, ask an admin to correct your leaving date."
+        )
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,9 @@ class OrgConfig(Strict):
     default_period: str = "this quarter"
     country: str | None = Field(None, description="ISO 3166 code (US, FR, or US-CA): public holidays for pacing")
     pace: PaceConfig = Field(default_factory=PaceConfig)
+    access_after_leaving_days: int = Field(
+        1, ge=0, le=365, description="days after a person's leaving date (left_at) that they may still ask"
+    )
 
     @field_validator("country", mode="before")
     @classmethod

@@ -59,6 +59,7 @@ class Kpibot:
         by default: the Slack leaderboard shows none). An answer reads its target in the same statement as its
         number; a leaderboard's paces cost a targets query, which digests skip for the numbers they show
         without one."""
+        access.check_still_here(asker, self.calendar.today(), self.org.access_after_leaving_days)
         as_of = as_of or self.calendar.today()
         question = parse_question(text, self.catalog, self.calendar, as_of, self.org.default_period)
         if question.kind == "help":

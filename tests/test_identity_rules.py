@@ -1,0 +1,76 @@
+"""Who is asking: one email shared by two people is ambiguous, never silently one of them; someone who has left
+loses access the day after their leaving date (org.yaml's access_after_leaving_days)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.home import home_view
+from bot.identity import Identities, Unmatched
+from kpi.access import AccessDenied
+from kpi.service import Kpibot
+from tests.conftest import cli_env, run_kpibot
+from tests.fakes import FakeSlack
+
+TODAY = dt.date.today()
+
+
+@pytest.fixture
+def config(tmp_path):
+    (tmp_path / "org.yaml").write_text("timezone: UTC\n")
+    return tmp_path
+
+
+def test_a_slack_user_whose_email_two_people_share_is_told_it_is_ambiguous(engine, world, config):
+    world.rep("Sam Smith", email="sam@example.com")
+    world.rep("Sam Smythe", email="SAM@example.com")
+    world.commit()
+    kpibot = Kpibot(engine, config)
+
+    with FakeSlack() as slack, pytest.raises(Unmatched) as refused:
+        slack.add_user("U0SAM", email="sam@example.com", real_name="Sam")
+        Identities(engine, slack.client()).person(kpibot.directory, "U0SAM")
+
+    assert str(refused.value).startswith(
+        "Slack gives your email as sam@example.com, and 2 people in the CRM have it (Sam Smith and Sam Smythe), "
+        "so I can't tell which one you are."
+    )
+    assert "  slack_user_id: U0SAM" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("left", "grace", "allowed"),
+    [
+        (TODAY, 1, True),
+        (TODAY - dt.timedelta(days=1), 1, False),
+        (TODAY - dt.timedelta(days=1), 3, True),
+        (TODAY, 0, False),
+    ],
+    ids=["left-today", "left-yesterday", "within-a-3-day-grace", "no-grace"],
+)
+def test_someone_who_has_left_loses_access_after_the_grace(engine, world, config, left, grace, allowed):
+    (config / "org.yaml").write_text(f"timezone: UTC\naccess_after_leaving_days: {grace}\n")
+    world.rep("Lee Leaver", email="lee@example.com", left=left.isoformat())
+    world.commit()
+    kpibot = Kpibot(engine, config)
+
+    if allowed:
+        assert kpibot.ask("my revenue", kpibot.person("lee@example.com")).to_json()["scope"]["name"] == "Lee Leaver"
+    else:
+        with pytest.raises(AccessDenied, match=f"the CRM says you left on {left.isoformat()}"):
+            kpibot.ask("leaderboard revenue", kpibot.person("lee@example.com"))
+
+
+def test_a_leaver_sees_why_on_the_app_home_and_on_the_command_line(engine, world, config):
+    leaver = world.rep("Lee Leaver", email="lee@example.com", left=(TODAY - dt.timedelta(days=10)).isoformat())
+    leaver.slack_user_id = "U0LEE"
+    world.commit()
+
+    with FakeSlack() as slack:
+        view = home_view(Kpibot(engine, config), Identities(engine, slack.client()), "U0LEE")
+    cli = run_kpibot("ask", "team revenue", "--as", "lee@example.com", env=cli_env(engine, config))
+
+    assert view["blocks"][1]["text"]["text"].startswith("Your access to kpibot ended on ")
+    assert cli.returncode == 2 and "Your access to kpibot ended on " in cli.stderr
