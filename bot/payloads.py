@@ -11,11 +11,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: Fields Bolt reads from any payload to build its context (team, user, channel...), with the types Slack sends.
+#: Another type made Bolt itself raise before any listener.
+CONTEXT_FIELDS: dict[str, tuple[type, ...]] = {
+    "team": (dict, str, type(None)),
+    "user": (dict, str, type(None)),
+    "channel": (dict, str, type(None)),
+    "enterprise": (dict, str, type(None)),
+    "container": (dict, type(None)),
+    "message": (dict, type(None)),
+    "authorizations": (list, type(None)),
+    **dict.fromkeys(
+        ("type", "team_id", "user_id", "channel_id", "enterprise_id", "api_app_id", "trigger_id", "response_url"),
+        (str, type(None)),
+    ),
+}
+
 
 def problem(body: Any) -> str | None:
     """Why ``body`` (a parsed Slack payload) cannot be handled, or None when its listener has what it reads."""
     if not isinstance(body, dict):
         return "a payload is a JSON object"
+    for part in (body, body.get("event")):
+        if isinstance(part, dict) and (why := _context(part)):
+            return why
     if "command" in body:
         return _command(body)
     kind = body.get("type")
@@ -38,6 +57,16 @@ def problem(body: Any) -> str | None:
     return None
 
 
+def _context(part: dict[str, Any]) -> str | None:
+    for name, kinds in CONTEXT_FIELDS.items():
+        value = part.get(name)
+        if not isinstance(value, kinds):
+            return f"{name} is not what Slack sends"
+        if isinstance(value, dict) and not isinstance(value.get("id", ""), str):
+            return f"{name}.id is not text"
+    return None
+
+
 def _command(body: dict[str, Any]) -> str | None:
     if not _text(body.get("user_id")):
         return "a command without user_id"
@@ -49,6 +78,8 @@ def _command(body: dict[str, Any]) -> str | None:
 def _actions(actions: Any) -> str | None:
     if not isinstance(actions, list) or not actions or not all(isinstance(a, dict) for a in actions):
         return "block_actions without actions"
+    if not all(_text(a.get("action_id")) for a in actions):
+        return "an action without its action_id"
     action = actions[0]
     if action.get("action_id") == "kpi_share":
         return None if _question(action.get("value"), "q") else "a share without its question"

@@ -89,6 +89,8 @@ def _split_scope_and_kpi(words: list[str], catalog: Catalog) -> tuple[str, list[
 
 
 SCOPE_WORDS = {"my", "team", "my team", "org", "company", "all", "everyone", "organisation", "organization"}
+
+
 def _looks_like_period(words: list[str]) -> bool:
     return bool(PERIOD_WORD.search(" ".join(words)))
 
