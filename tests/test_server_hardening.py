@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import MAX_QUESTION, TOO_LONG, UNREACHABLE
-from tests.fakes import FakeSlack, signed_request, wait_for
+from tests.fakes import FakeSlack, signed_request, slow_connection, wait_for
 from tests.test_slack_bot import SECRET, free_port, seed
 
 ROOT = Path(__file__).parents[1]
@@ -83,18 +82,6 @@ def signed(body: str, content_type: str = "application/x-www-form-urlencoded") -
     stamp = str(int(time.time()))
     signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
     return {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
-
-
-def slow_connection(base: str, announced: int) -> socket.socket:
-    """A client that announces ``announced`` bytes of body and sends 10."""
-    host, port = base.removeprefix("http://").split(":")
-    connection = socket.create_connection((host, int(port)))
-    head = (
-        "POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {announced}\r\n\r\n"
-    )
-    connection.sendall(head.encode() + b"0123456789")
-    return connection
 
 
 def test_slow_clients_do_not_stall_the_health_check_or_answers(served, slack):

@@ -24,6 +24,7 @@ import itertools
 import json
 import mimetypes
 import re
+import socket
 import threading
 import time
 import traceback
@@ -968,6 +969,19 @@ def signed_request(
     signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
     headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
     return urllib.request.Request(f"{base}/slack/events", data=body.encode(), headers=headers)
+
+
+def slow_connection(base: str, announced: int, sent: bytes = b"0123456789") -> socket.socket:
+    """A client of the app at ``base`` that announces ``announced`` bytes of body, sends ``sent`` and waits: what a
+    slow or hostile client does to a server (close it when done)."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = socket.create_connection((host, int(port)))
+    head = (
+        "POST /slack/events HTTP/1.1\r\nHost: kpibot\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {announced}\r\n\r\n"
+    )
+    connection.sendall(head.encode() + sent)
+    return connection
 
 
 def wait_for(found: Callable[[], Any], timeout: float = 5.0) -> Any:
