@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.exc import OperationalError
 
 import bot.app
 from bot import blocks
@@ -59,10 +60,10 @@ def press(app, slack: FakeSlack, user: str, action: dict):
     return signed_dispatch(app, slack.block_actions(user, element, slack.response_url()))
 
 
-def signed_dispatch(app, body: str):
+def signed_dispatch(app, body: str, content_type: str = "application/x-www-form-urlencoded"):
     timestamp = str(int(time.time()))
     headers = {
-        "content-type": ["application/x-www-form-urlencoded"],
+        "content-type": [content_type],
         "x-slack-request-timestamp": [timestamp],
         "x-slack-signature": [SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)],
     }
@@ -255,3 +256,19 @@ def test_sharing_a_question_that_is_refused_tells_the_asker_alone_and_posts_noth
     assert reply.params["response_type"] == "ephemeral"
     assert reply.params["text"].startswith("Organisation-wide numbers are for admins.")
     assert slack.messages == []
+
+
+def test_during_a_database_outage_the_app_home_and_answers_say_so(slack, kpibot, monkeypatch):
+    app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+
+    def outage(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(kpibot, "ask", outage)
+    answer = json.loads(dispatch(app, slack, "U0ALICE", "my revenue 2017-Q2").body)
+    event = {"type": "event_callback", "team_id": "T0", "event": {"type": "app_home_opened", "user": "U0ALICE"}}
+    signed_dispatch(app, json.dumps(event), content_type="application/json")
+    (published,) = wait_for(lambda: slack.calls_to("views.publish"))
+
+    assert answer["text"] == bot.app.UNREACHABLE
+    assert published.params["view"]["blocks"][1]["text"]["text"] == bot.app.UNREACHABLE

@@ -278,3 +278,27 @@ def test_a_person_deleted_since_the_form_opened(bot):
     errors = save_submission(bot, bot.person("admin@example.com"), state("rep:999999", "revenue", "2026-Q4", "1"))
 
     assert errors == {"who": "That person or team is no longer in the directory; pick another."}
+
+
+@pytest.mark.parametrize(
+    ("period", "expected"),
+    [
+        (
+            "2026-02-30/2026-04-01",
+            "2026-02-30/2026-04-01 holds a date that does not exist; pick a period from the list.",
+        ),
+        ("2026-12-01/2026-11-01", "The period 2026-12-01 to 2026-10-31 ends before it starts."),
+        (
+            "1900-01-01/9999-12-31",
+            "The period 1900-01-01 to 9999-12-30 is out of range: a target's period lies between 1900 and 2199 and "
+            "lasts at most 5 years.",
+        ),
+    ],
+    ids=["no-such-day", "backwards", "forever"],
+)
+def test_a_hand_made_period_is_a_field_error(bot, period, expected):
+    admin = bot.person("admin@example.com")
+
+    errors = save_submission(bot, admin, state("org", "revenue", period, "1000"))
+
+    assert errors == {"period": expected}
