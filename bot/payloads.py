@@ -46,8 +46,9 @@ def problem(body: Any) -> str | None:
         view = body.get("view")
         if not isinstance(view, dict) or not _text(view.get("type")) or not isinstance(view.get("callback_id"), str):
             return "a view without its type"
-        if kind == "view_submission" and not isinstance(_get(body, "view", "state", "values"), dict):
-            return "a view without state"
+        values = _get(body, "view", "state", "values")
+        if kind == "view_submission" and not _state(values):
+            return "a view without its state of blocks and inputs"
     if kind == "event_callback":
         event = body.get("event")
         if not isinstance(event, dict) or not _text(event.get("type")):
@@ -87,6 +88,14 @@ def _actions(actions: Any) -> str | None:
         value = _get(action, "selected_option", "value")
         return None if _question(value, "q", "p") else "a period choice without its question"
     return None
+
+
+def _state(values: Any) -> bool:
+    """Whether a view's ``state.values`` is what Slack sends: block id -> action id -> the input's state."""
+    if not isinstance(values, dict):
+        return False
+    blocks = values.values()
+    return all(isinstance(block, dict) and all(isinstance(state, dict) for state in block.values()) for block in blocks)
 
 
 def _question(value: Any, *keys: str) -> bool:
