@@ -4,16 +4,27 @@ setuptools deprecation warnings before anything useful)."""
 from __future__ import annotations
 
 import subprocess
-import sys
+import venv
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 
 
 def test_an_editable_install_prints_no_warning(tmp_path):
-    command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(tmp_path), "-e", str(ROOT)]
+    venv.create(tmp_path / "venv", with_pip=True)  # a throwaway one: the project's own stays as it is
+    pip = [
+        str(tmp_path / "venv" / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "-e",
+        str(ROOT),
+    ]
 
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(pip, capture_output=True, text=True, timeout=300)
 
     assert result.returncode == 0, result.stderr
     # pip's own notes about this machine's package index locations are not the project's
