@@ -12,43 +12,13 @@ from typing import Any
 
 from kpi.answers import Answer, Help, Leaderboard
 from kpi.formats import formatted
+from slackui.blocks import MAX_BLOCKS, MAX_SECTION, clip, context, header, progress_bar, section
 from slackui.text import escape
 
-MAX_BLOCKS = 50
-MAX_SECTION = 3000
-MAX_HEADER = 150
 #: Rows of a leaderboard shown in Slack (the asker's own row is added when it is further down).
 LEADERBOARD_ROWS = 25
 PERIOD_CHOICES = ["this week", "this month", "this quarter", "this year", "last month", "last quarter"]
 ARROWS = {True: ":arrow_up_small:", False: ":arrow_down_small:", None: ":left_right_arrow:"}
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, MAX_HEADER), "emoji": True}}
-
-
-def section(text: str, fields: list[str] | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION)}}
-    if fields:
-        block["fields"] = [{"type": "mrkdwn", "text": clip(f, 2000)} for f in fields[:10]]
-    return block
-
-
-def context(*texts: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(t, MAX_SECTION)} for t in texts[:10]]}
-
-
-def divider() -> dict[str, Any]:
-    return {"type": "divider"}
-
-
-def progress_bar(share: float, width: int = 10) -> str:
-    filled = max(0, min(width, round(share * width)))
-    return "▓" * filled + "░" * (width - filled)
 
 
 def _change_line(answer: Answer) -> str:

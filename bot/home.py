@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import blocks
 from bot.identity import Identities, Unmatched
 from crm.status import freshness
 from kpi.access import AccessDenied
@@ -12,6 +11,7 @@ from kpi.answers import Answer, Leaderboard
 from kpi.directory import Person
 from kpi.formats import formatted
 from kpi.service import Kpibot
+from slackui import blocks as slack
 from slackui.text import escape
 
 HOME_KPIS = ("revenue", "deals-won", "win-rate", "calls")
@@ -32,22 +32,22 @@ def home_view(kpibot: Kpibot, identities: Identities, slack_user_id: str) -> dic
 
 
 def _numbers_view(kpibot: Kpibot, person: Person) -> dict[str, Any]:
-    view = [blocks.header(f"My numbers · {person.name}")]  # plain text: shown as it is
+    view = [slack.header(f"My numbers · {person.name}")]  # plain text: shown as it is
     for period in PERIODS:
         lines = [_line(kpibot.ask(f"my {key} {period}", person)) for key in HOME_KPIS]
-        view.append(blocks.section(f"*{period.capitalize()}*\n" + "\n".join(lines)))
+        view.append(slack.section(f"*{period.capitalize()}*\n" + "\n".join(lines)))
     if person.role in ("manager", "admin"):
         board = kpibot.ask("leaderboard revenue this quarter", person)
         assert isinstance(board, Leaderboard)
-        view.append(blocks.divider())
+        view.append(slack.divider())
         rows = [
             f"{row.rank}. {escape(row.name)} — {formatted(row.result.value, board.kpi.format, board.currency)}"
             for row in board.rows[:15]
         ]
         title = f"*Revenue leaderboard · {escape(board.scope.name)} · this quarter*"
-        view.append(blocks.section(title + "\n" + "\n".join(rows)))
+        view.append(slack.section(title + "\n" + "\n".join(rows)))
     view.append(
-        blocks.context("Ask anything with `/kpi`, e.g. `/kpi my win-rate last quarter`.", freshness(kpibot.engine))
+        slack.context("Ask anything with `/kpi`, e.g. `/kpi my win-rate last quarter`.", freshness(kpibot.engine))
     )
     return {"type": "home", "blocks": view[:100]}
 
@@ -55,13 +55,13 @@ def _numbers_view(kpibot: Kpibot, person: Person) -> dict[str, Any]:
 def unavailable_view(reason: str) -> dict[str, Any]:
     """The Home tab when it can show no numbers (an unknown user, someone who has left, the database out of
     reach): it says why, rather than leave the last view (or none) up."""
-    return {"type": "home", "blocks": [blocks.header("kpibot"), blocks.section(escape(reason, formatting=False))]}
+    return {"type": "home", "blocks": [slack.header("kpibot"), slack.section(escape(reason, formatting=False))]}
 
 
 def _line(answer: Any) -> str:
     assert isinstance(answer, Answer)
     line = f"{escape(answer.kpi.label)}: *{answer.formatted}*"
     if answer.pace and answer.pace.attainment is not None:
-        line += f"  `{blocks.progress_bar(float(answer.pace.attainment))}` {answer.pace.attainment * 100:.0f}% of "
+        line += f"  `{slack.progress_bar(float(answer.pace.attainment))}` {answer.pace.attainment * 100:.0f}% of "
         line += f"{formatted(answer.pace.target, answer.kpi.format, answer.currency)} · {answer.pace.status}"
     return line

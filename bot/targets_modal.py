@@ -32,6 +32,7 @@ from kpi.targets import (
     validate,
     who_from_key,
 )
+from slackui import blocks as slack
 from slackui.text import escape
 
 CALLBACK_ID = "kpi_targets"
@@ -55,7 +56,7 @@ def _text(text: str, kind: str = "plain_text") -> dict[str, Any]:
 
 
 def _option(text: str, value: str) -> dict[str, Any]:
-    return {"text": _text(blocks.clip(text, MAX_OPTION_TEXT)), "value": value}
+    return {"text": _text(slack.clip(text, MAX_OPTION_TEXT)), "value": value}
 
 
 def _select(placeholder: str, groups: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any] | None:
@@ -70,7 +71,7 @@ def _select(placeholder: str, groups: list[tuple[str, list[dict[str, Any]]]]) ->
         chunks = [options[i : i + MAX_OPTIONS] for i in range(0, len(options), MAX_OPTIONS)]
         for number, chunk in enumerate(chunks, start=1):
             name = label if len(chunks) == 1 else f"{label} ({number})"
-            split.append({"label": _text(blocks.clip(name, MAX_OPTION_TEXT)), "options": chunk})
+            split.append({"label": _text(slack.clip(name, MAX_OPTION_TEXT)), "options": chunk})
     if not split or len(split) > MAX_GROUPS:
         return None
     return {**element, "option_groups": split}
@@ -169,9 +170,9 @@ def targets_modal(kpibot: Kpibot, person: Person, today: dt.date | None = None) 
         "close": _text("Cancel"),
     }
     if not scopes:
-        return {**view, "close": _text("Close"), "blocks": [blocks.section(REFUSAL)]}
+        return {**view, "close": _text("Close"), "blocks": [slack.section(REFUSAL)]}
     view_blocks = [
-        blocks.section(
+        slack.section(
             "Set a target for someone you manage. Answers, pace and digests use it from now on."
             if person.role != "admin"
             else "Set a target for anyone, a team or the whole organisation."
@@ -191,7 +192,7 @@ def targets_modal(kpibot: Kpibot, person: Person, today: dt.date | None = None) 
         ),
     ]
     if summary := _summary(kpibot, scopes, today):
-        view_blocks.append(blocks.context(summary))
+        view_blocks.append(slack.context(summary))
     return {**view, "submit": _text("Save"), "blocks": view_blocks[:MAX_BLOCKS]}
 
 
@@ -236,7 +237,7 @@ def save_submission(
     except TargetErrors as exc:
         errors = {**exc.errors, **errors}
     if errors:
-        return {name: blocks.clip(message, 300) for name, message in errors.items()}
+        return {name: slack.clip(message, 300) for name, message in errors.items()}
     set_target(kpibot, spec, person.email or person.name, now=now)
     return None
 

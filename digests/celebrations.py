@@ -17,7 +17,6 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.blocks import context, section
 from digests.deliveries import Outcome, deliver
 from kpi import access
 from kpi.formats import formatted
@@ -26,6 +25,7 @@ from kpi.periods import utc_now
 from kpi.schema import Celebration, Deal, Target
 from kpi.service import Kpibot
 from kpi.targets import target_period
+from slackui.blocks import context, section
 from slackui.text import escape
 
 

@@ -30,9 +30,9 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 
-from bot.blocks import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, clip, progress_bar
 from digests.build import Digest
 from digests.config import PACKAGE_TEMPLATES
+from slackui.blocks import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, clip, progress_bar
 from slackui.text import escape
 
 MAX_FIELDS, MAX_FIELD, MAX_ELEMENTS, MAX_TEXT = 10, 2000, 10, 40_000
