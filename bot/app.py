@@ -134,7 +134,10 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
     listener in a thread and polls for its ``ack()`` every 10 ms, which was most of a fast answer's time.)
     """
     client = client or web_client(token)  # Bolt takes the token from the client (given both, it warns on every start)
-    app = App(signing_secret=signing_secret, client=client, process_before_response=True)
+    # Bolt's loggers copy their level from this one (left alone, each copies the root's when created, and the
+    # server's quieter setting for "slack_bolt" never reached them): its warnings quote request bodies.
+    bolt_logger = logging.getLogger("slack_bolt")
+    app = App(signing_secret=signing_secret, client=client, process_before_response=True, logger=bolt_logger)
     replies = Replies(kpibot, Identities(kpibot.engine, client))
     answers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer")  # /kpi answers, within the budget
     followups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="followup")  # work after the acknowledgement
