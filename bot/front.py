@@ -60,21 +60,17 @@ class Replays:
 
     def seen(self, signature: str) -> bool:
         now = utc_now()
-        with self.engine.begin() as connection:
-            if time.monotonic() - self._swept > 60:  # forget what can no longer be replayed, once a minute
-                cutoff = now.timestamp() - REPLAY_SECONDS
-                connection.execute(delete(SeenRequest).where(SeenRequest.seen_at < _naive(cutoff)))
-                self._swept = time.monotonic()
+        if time.monotonic() - self._swept > 60:  # forget what can no longer be replayed, once a minute
+            with self.engine.begin() as connection:
+                cutoff = now - dt.timedelta(seconds=REPLAY_SECONDS)
+                connection.execute(delete(SeenRequest).where(SeenRequest.seen_at < cutoff))
+            self._swept = time.monotonic()
         try:
             with self.engine.begin() as connection:
                 connection.execute(insert(SeenRequest).values(signature=signature[:100], seen_at=now))
         except IntegrityError:
             return True
         return False
-
-
-def _naive(timestamp: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
 
 
 class SlackFront:

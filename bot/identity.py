@@ -97,12 +97,11 @@ class Identities:
 
 
 def _ambiguous(slack_user_id: str, email: str, people: list[Person]) -> str:
-    names = " and ".join(sorted(person.name for person in people))
+    names = sorted(person.name for person in people)
     return (
-        f"Slack gives your email as {email}, and {len(people)} people in the CRM have it ({names}), so I can't "
-        "tell which one you are. Ask an admin to give each person their own email in the CRM, or to pin you "
-        f"in config/people.yaml:\n```- name: {sorted(person.name for person in people)[0]}\n  email: {email}\n"
-        f"  slack_user_id: {slack_user_id}```"
+        f"Slack gives your email as {email}, and {len(people)} people in the CRM have it ({' and '.join(names)}), "
+        "so I can't tell which one you are. Ask an admin to give each person their own email in the CRM, or to "
+        f"pin you in config/people.yaml:\n```- name: {names[0]}\n  email: {email}\n  slack_user_id: {slack_user_id}```"
     )
 
 

@@ -231,7 +231,7 @@ class _ImportReader:
                     self.named_targets.add(reference.target)
                 self.fields.append((reference.field, read))
             else:
-                self.fields.append((name, self._compile(field, self.spec.kind(name), key)))
+                self.fields.append((name, self._compile(field, self.spec.kind(name), key, name)))
             if field.if_empty is not None:
                 self.fallbacks.append((name, self._fallback(field, name, key)))
 
@@ -305,9 +305,10 @@ class _ImportReader:
 
     # -- compiling fields ----------------------------------------------------------------------------
 
-    def _compile(self, field: FieldSpec, kind: str, key: str) -> Reader:
+    def _compile(self, field: FieldSpec, kind: str, key: str, name: str = "") -> Reader:
         """A function of a row giving the field's canonical value (or raising Problem)."""
-        convert = _converter(kind, self._formats(field, kind), self.connector.timezone, self._number(field, key))
+        number = self._number(name, field.decimal)
+        convert = _converter(kind, self._formats(field, kind), self.connector.timezone, number)
         if "value" in field.model_fields_set:
             try:
                 constant = None if field.value is None else convert(str(field.value))
@@ -350,11 +351,10 @@ class _ImportReader:
         columns = {name: self.connector.column(self.header, name, file, f"{key}.columns") for name in field.columns}
         return lambda row: {name: row[i].strip() for name, i in columns.items() if row[i].strip()} or None
 
-    def _number(self, field: FieldSpec, key: str) -> NumberFormat:
-        """How the field's numbers are written: its decimal mark, and whether it is a rate ("40%")."""
-        name = key.rsplit(".", 1)[-1]
-        mark = field.decimal or self.connector.mapping.decimal
-        return NumberFormat(mark, (self.item.object, name) in canonical.RATES)
+    def _number(self, name: str, decimal: str | None = None) -> NumberFormat:
+        """How field ``name``'s numbers are written: its decimal mark (the column's, else the mapping's), and
+        whether it is a rate ("40%")."""
+        return NumberFormat(decimal or self.connector.mapping.decimal, (self.item.object, name) in canonical.RATES)
 
     def _formats(self, field: FieldSpec, kind: str) -> list[str]:
         mapping = self.connector.mapping
@@ -387,8 +387,7 @@ class _ImportReader:
         lookup = self.connector.lookups[fallback.lookup]
         header, file = self.connector.lookup_headers[fallback.lookup], self.connector.mapping.lookups[fallback.lookup]
         self.connector.column(header, fallback.take, file.file, f"{key}.take")
-        number = NumberFormat(self.connector.mapping.decimal, (self.item.object, name) in canonical.RATES)
-        convert = _converter(self.spec.kind(name), [], self.connector.timezone, number)
+        convert = _converter(self.spec.kind(name), [], self.connector.timezone, self._number(name))
         by_key = self._record_key(fallback.by_field)
         when = [(self._record_key(other), value) for other, value in fallback.when.items()]
 

@@ -19,13 +19,25 @@ def last_successful_sync(engine: Engine) -> dt.datetime | None:
         return connection.execute(query).scalar()
 
 
-def freshness(engine: Engine, now: dt.datetime | None = None) -> str:
+def freshness(engine: Engine, now: dt.datetime | None = None, tz: dt.tzinfo | None = None) -> str:
     """ "CRM synced 12 min ago", "CRM synced 3 h ago · 12 rows rejected", or "CRM never synced (demo or local
-    data)": how old the data is, and whether the last sync left something out."""
+    data)": how old the data is, and whether the last sync left something out. With ``tz``, the moment too:
+    "CRM synced 3 h ago (2017-06-05 05:10 UTC)"."""
     synced = last_successful_sync(engine)
-    text = f"CRM synced {ago(synced, now or utc_now())}" if synced else "CRM never synced (demo or local data)"
+    if synced is None:
+        text = "CRM never synced (demo or local data)"
+    else:
+        text = f"CRM synced {ago(synced, now or utc_now())}"
+        if tz is not None:
+            text += f" ({local_moment(synced, tz)})"
     trouble = last_sync_trouble(engine, now)
     return f"{text} · {trouble}" if trouble else text
+
+
+def local_moment(moment: dt.datetime, tz: dt.tzinfo) -> str:
+    """A naive UTC moment as people in ``tz`` read it: "2017-06-05 05:10 UTC"."""
+    local = moment.replace(tzinfo=dt.UTC).astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 def ago(moment: dt.datetime, now: dt.datetime) -> str:

@@ -67,7 +67,6 @@ _WRITTEN = {
 }
 #: The fast path: what most exports and every API write.
 _PLAIN = re.compile(r"^-?\d+(?:\.\d+)?$")
-DECIMAL_MARKS = tuple(_WRITTEN)
 
 
 def number(value: Any, what: str = "amount", *, decimal_mark: str = ".", rate: bool = False) -> Decimal | None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal
 
-from crm.status import ago, freshness, last_successful_sync, last_sync_trouble
+from crm.status import ago, freshness, last_successful_sync, local_moment
 from digests.config import EACH_TEAM, MANAGER, ORG, REPS, DigestsConfig, DigestSpec
 from kpi import access
 from kpi.answers import Answer, Leaderboard, Row
@@ -893,18 +893,14 @@ def _freshness(kpibot: Kpibot, spec: DigestSpec, now: dt.datetime | None) -> tup
     """("CRM synced 3 h ago (2017-06-05 05:10 UTC)", a warning when older than the spec's limit, or None);
     the line also says when the last sync rejected rows or failed."""
     now = now or utc_now()
+    text = freshness(kpibot.engine, now, kpibot.org.tz)
     synced = last_successful_sync(kpibot.engine)
-    if synced is None:
-        return freshness(kpibot.engine, now), None
-    local = synced.replace(tzinfo=dt.UTC).astimezone(kpibot.org.tz)
-    when = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
-    trouble = last_sync_trouble(kpibot.engine, now)
-    text = f"CRM synced {ago(synced, now)} ({when})" + (f" · {trouble}" if trouble else "")
     limit = spec.stale_after_hours or DEFAULT_STALE_HOURS
-    if now - synced <= dt.timedelta(hours=limit):
+    if synced is None or now - synced <= dt.timedelta(hours=limit):
         return text, None
     warning = (
-        f"Numbers may be out of date: the last successful CRM sync was {ago(synced, now)} ({when}), "
+        f"Numbers may be out of date: the last successful CRM sync was {ago(synced, now)} "
+        f"({local_moment(synced, kpibot.org.tz)}), "
         f"longer ago than the {limit:g} hours expected. Recent deals and activities may be missing."
     )
     return text, warning

@@ -179,10 +179,10 @@ class Metrics:
             return []
         if row is None:
             with self.engine.connect() as connection:
-                row = connection.execute(select(*checks)).one()
-        if any(row._mapping[check.name] for check in checks):
+                row = connection.execute(select(*checks.values())).one()
+        if any(row._mapping[check.name] for check in checks.values()):
             return []
-        return [SUPPLIED_BY[check.name.removeprefix("supplied_")][1] for check in checks]
+        return [SUPPLIED_BY[model][1] for model in checks]
 
     def totals_by_owner(
         self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date
@@ -267,7 +267,7 @@ class Metrics:
         """
         keys = set(kpi.targets) | ({kpi.key} if target else set())
         windows = [self.windows(kpi, period, as_of) for period in periods]
-        measured = compile_query(kpi, windows, scope.filter, by_owner=False).add_columns(*_supplied(kpi))
+        measured = compile_query(kpi, windows, scope.filter, by_owner=False).add_columns(*_supplied(kpi).values())
         statement: Select | CompoundSelect = measured
         if keys:  # the totals' row, then a row per target: NULL in the other's columns
             blank = [null() for _ in measured.selected_columns]
@@ -308,10 +308,10 @@ class Metrics:
         }
 
 
-def _supplied(kpi: Kpi) -> list[ColumnElement[bool]]:
-    """The "was any record of this model supplied?" columns of the KPI's models."""
+def _supplied(kpi: Kpi) -> dict[str, ColumnElement[bool]]:
+    """The "was any record of this model supplied?" column of each of the KPI's models that needs one."""
     models = dict.fromkeys(measure.model for measure in kpi.measures.values())
-    return [check for check in map(supplied, models) if check is not None]
+    return {model: supplied(model) for model in models if model in SUPPLIED_BY}
 
 
 def _totals(kpi: Kpi, row: Row, periods: int) -> list[dict[str, Decimal]]:

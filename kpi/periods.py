@@ -271,18 +271,16 @@ class Period:
         February), by day count for weeks. Ranges step back by their own length in days (or in months for
         :meth:`trailing`).
         """
-        if self.grain == "range":
-            return self._previous_range()
-        start, full_end, label = self.calendar.containing(self.grain, self.start - ONE_DAY)
-        end = full_end
-        if self.to_date:
-            if self.grain in _GRAIN_MONTHS:
-                last = _add_months(self.end - ONE_DAY, -_GRAIN_MONTHS[self.grain])
-                end = min(last + ONE_DAY, full_end)
-            else:
-                end = min(start + (self.end - self.start), full_end)
-            if end < full_end:
-                label = f"{label} through {_iso(end - ONE_DAY)}"
+        whole = self.previous_whole()
+        if self.grain == "range" or not self.to_date:
+            return whole
+        start, full_end = whole.start, whole.full_end
+        if self.grain in _GRAIN_MONTHS:
+            last = _add_months(self.end - ONE_DAY, -_GRAIN_MONTHS[self.grain])
+            end = min(last + ONE_DAY, full_end)
+        else:
+            end = min(start + (self.end - self.start), full_end)
+        label = f"{whole.label} through {_iso(end - ONE_DAY)}" if end < full_end else whole.label
         return Period(label, start, end, full_end, self.grain, self.calendar)
 
     def previous_whole(self) -> Period:

@@ -443,11 +443,10 @@ SUPPLIED_BY: dict[str, tuple[FromClause, str]] = {
 }
 
 
-def supplied(model: str) -> ColumnElement[bool] | None:
-    """Whether any record of the model was ever supplied (deleted ones included: they were synced), or None
-    for a model that needs no check. ``EXISTS`` stops at the first row: it costs an index probe."""
-    found = SUPPLIED_BY.get(model)
-    return None if found is None else exists(select(literal(1)).select_from(found[0])).label(f"supplied_{model}")
+def supplied(model: str) -> ColumnElement[bool]:
+    """Whether any record of ``model`` (a key of :data:`SUPPLIED_BY`) was ever supplied, deleted ones included:
+    they were synced. ``EXISTS`` stops at the first row: it costs an index probe."""
+    return exists(select(literal(1)).select_from(SUPPLIED_BY[model][0])).label(f"supplied_{model}")
 
 
 MODELS: dict[str, Callable[[Window], Model]] = {

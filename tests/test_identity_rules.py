@@ -14,7 +14,7 @@ from kpi.service import Kpibot
 from tests.conftest import cli_env, run_kpibot
 from tests.fakes import FakeSlack
 
-TODAY = dt.date.today()
+TODAY = dt.datetime.now(dt.UTC).date()  # the org is in UTC
 
 
 @pytest.fixture
