@@ -45,7 +45,7 @@ def load(
     ] = None,
 ) -> None:
     """Apply targets.yaml: whole or not at all; running it again changes nothing."""
-    from kpi.targets import load_yaml
+    from kpi.targets.files import load_yaml
 
     path = file or config_dir() / "targets.yaml"
     if not path.exists():
@@ -67,8 +67,8 @@ def import_csv(
 
     Exits with 1 when some rows were rejected, 2 when the file cannot be read at all.
     """
-    from kpi.targets import CsvError
-    from kpi.targets import import_csv as run_import
+    from kpi.targets.files import CsvError
+    from kpi.targets.files import import_csv as run_import
 
     bot = _kpibot()
     try:
@@ -92,21 +92,21 @@ def list_targets(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List targets (by default those running today) with actual, attainment, expected by now and status."""
-    from kpi import targets
+    from kpi.targets import parsing, progress, storage
 
     bot = _kpibot()
     day = as_of.date() if as_of else bot.calendar.today()
     try:
-        rows = targets.stored(
+        rows = storage.stored(
             bot.engine,
-            kpi=targets.resolve_kpi(bot.catalog, kpi).key if kpi else None,
-            who=targets.resolve_who(bot.directory, who) if who else None,
-            period=targets.parse_target_period(bot.calendar, period) if period else None,
+            kpi=parsing.resolve_kpi(bot.catalog, kpi).key if kpi else None,
+            who=parsing.resolve_who(bot.directory, who) if who else None,
+            period=parsing.parse_target_period(bot.calendar, period) if period else None,
             running_on=None if every or period else day,
         )
-    except targets.TargetErrors as exc:
+    except parsing.TargetErrors as exc:
         fail(str(exc))
-    listed = targets.progress(bot, rows, day)
+    listed = progress.progress(bot, rows, day)
     currency = bot.org.currency
     if as_json:
         print(json.dumps({"as_of": day.isoformat(), "targets": [p.to_json(currency) for p in listed]}, indent=2))

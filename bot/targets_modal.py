@@ -4,7 +4,7 @@ Plain functions from core objects to Block Kit and back, within Slack's limits (
 options per select or option group, 75 characters per option text). bot/app.py wires them: the /kpi
 listener calls :func:`open_targets_modal` for the text "targets", and ``app.view("kpi_targets")`` calls
 :func:`save_submission` with the submitted view's ``state.values``. Validation, access rules and storage
-live in :mod:`kpi.targets`.
+live in :mod:`kpi.targets` and :mod:`kpi.access`.
 """
 
 from __future__ import annotations
@@ -16,22 +16,20 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks
+from kpi.access import target_scopes
 from kpi.directory import Person
 from kpi.formats import formatted
 from kpi.service import Kpibot
-from kpi.targets import (
-    ORG,
+from kpi.targets.parsing import (
     TargetErrors,
-    Who,
     period_label,
     resolve_who,
-    set_target,
-    settable,
-    stored,
     upcoming_periods,
     validate,
     who_from_key,
 )
+from kpi.targets.storage import set_target, stored
+from kpi.types import ORG, Who
 from slackui import blocks as slack
 from slackui.text import escape
 
@@ -162,7 +160,7 @@ def targets_modal(kpibot: Kpibot, person: Person, today: dt.date | None = None) 
     """The modal view for ``person``: who (the people and teams they may set targets for), KPI, period
     (this month, quarter or year; next month or quarter) and value."""
     today = today or kpibot.calendar.today()
-    scopes = settable(kpibot.directory, person, today)
+    scopes = target_scopes(kpibot.directory, person, today)
     view: dict[str, Any] = {
         "type": "modal",
         "callback_id": CALLBACK_ID,
@@ -238,14 +236,14 @@ def save_submission(
         errors = {**exc.errors, **errors}
     if errors:
         return {name: slack.clip(message, 300) for name, message in errors.items()}
-    set_target(kpibot, spec, person.email or person.name, now=now)
+    set_target(kpibot.engine, spec, person.email or person.name, now=now)
     return None
 
 
 def open_targets_modal(client: Any, trigger_id: str, kpibot: Kpibot, person: Person) -> dict[str, Any] | None:
     """Open the modal for ``person`` (views.open with the command's ``trigger_id``). Returns None when it
     opened, or an ephemeral message to send instead (a rep, who sets no targets; Slack refusing)."""
-    if not settable(kpibot.directory, person, kpibot.calendar.today()):
+    if not target_scopes(kpibot.directory, person, kpibot.calendar.today()):
         return blocks.problem_message(REFUSAL)
     try:
         client.views_open(trigger_id=trigger_id, view=targets_modal(kpibot, person))

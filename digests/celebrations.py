@@ -24,7 +24,8 @@ from kpi.metrics import Result
 from kpi.periods import utc_now
 from kpi.schema import Celebration, Deal, Target
 from kpi.service import Kpibot
-from kpi.targets import target_period
+from kpi.targets.parsing import target_period
+from kpi.types import Scope
 from slackui.blocks import context, section
 from slackui.text import escape
 
@@ -32,7 +33,7 @@ from slackui.text import escape
 @dataclass(frozen=True)
 class Crossing:
     key: str
-    scope: access.Scope
+    scope: Scope
     result: Result
     target: Decimal
     attainment: Decimal
@@ -73,7 +74,7 @@ def crossings(
                 yield Crossing(key, scope, result, goal, attainment, threshold, mention)
 
 
-def _scope(kpibot: Kpibot, target: Any) -> tuple[access.Scope | None, str | None]:
+def _scope(kpibot: Kpibot, target: Any) -> tuple[Scope | None, str | None]:
     directory = kpibot.directory
     if target.scope_type == "rep":
         person = directory.people.get(target.scope_id)

@@ -4,7 +4,8 @@ The policy, in one place:
 
 * everyone sees their own numbers, the totals of the team they belong to, and any leaderboard;
 * a manager also sees every team they manage (with the teams below) and every rep in those teams;
-* an admin sees everything, including the organisation's totals.
+* an admin sees everything, including the organisation's totals;
+* targets are set by admins for anyone, by managers for the people and teams they manage (never their own).
 
 Anything else is refused with the reason and what the asker *can* ask, never with the number.
 """
@@ -13,11 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
-from typing import Literal
 
-from kpi.compiler import EVERYONE, ScopeFilter
 from kpi.directory import Directory, Person, TeamInfo
+from kpi.types import EVERYONE, ORG, Scope, ScopeFilter, Who
 
 ORG_WORDS = {"org", "company", "all", "everyone", "organisation", "organization", "org-wide", "whole company"}
 
@@ -37,17 +36,6 @@ def check_still_here(asker: Person, today: dt.date, grace_days: int) -> None:
             f"Your access to kpibot ended on {ended.isoformat()}: the CRM says you left on "
             f"{asker.left_at.isoformat()}. If that is wrong, ask an admin to correct your leaving date."
         )
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Whose numbers: one rep, one or more teams (with sub-teams), or the whole organisation."""
-
-    type: Literal["rep", "team", "org"]
-    name: str
-    filter: ScopeFilter
-    rep_id: int | None = None
-    team_ids: tuple[int, ...] = ()
 
 
 @functools.lru_cache(maxsize=8192)
@@ -147,3 +135,44 @@ def leaderboard_scope(directory: Directory, asker: Person, scope_text: str) -> S
         names = ", ".join(sorted(t.name for t in directory.teams.values())[:8])
         raise LookupError(f"I don't know the team '{scope_text}'. Teams: {names}.")
     return team_scope(directory, [team], team.name)
+
+
+def check_may_set_target(directory: Directory, setter: Person, who: Who) -> None:
+    """Admins set any target; managers the targets of the people and teams they manage (not their own)."""
+    if setter.role == "admin":
+        return
+    if who.type == "org":
+        raise AccessDenied("Organisation targets are set by admins.")
+    managed = directory.managed_teams(setter)
+    if not managed:
+        raise AccessDenied("Targets are set by managers, for the people and teams they manage, and by admins.")
+    if who.type == "team":
+        if who.id not in managed:
+            raise AccessDenied(f"{who.name} is not a team you manage.")
+        return
+    if who.id == setter.id:
+        raise AccessDenied("Your own targets are set by your manager or an admin.")
+    person = directory.people.get(who.id) if who.id is not None else None
+    if person is None or person.team_id not in managed:
+        raise AccessDenied(f"{who.name} is not in a team you manage.")
+
+
+def target_scopes(directory: Directory, setter: Person, today: dt.date) -> list[Who]:
+    """Every scope ``setter`` may set targets for: the organisation (admins), teams, then people still
+    working on ``today``, each group by name."""
+    if setter.role == "admin":
+        teams = list(directory.teams.values())
+        people = [p for p in directory.people.values() if p.left_at is None or p.left_at > today]
+        scopes = [ORG]
+    else:
+        managed = directory.managed_teams(setter)
+        teams = [directory.teams[team_id] for team_id in managed]
+        people = [
+            p
+            for p in directory.people.values()
+            if p.team_id in managed and p.id != setter.id and (p.left_at is None or p.left_at > today)
+        ]
+        scopes = []
+    scopes += [Who("team", t.id, t.name) for t in sorted(teams, key=lambda t: (t.name.lower(), t.id))]
+    scopes += [Who("rep", p.id, p.name) for p in sorted(people, key=lambda p: (p.name.lower(), p.id))]
+    return scopes

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kpi.access import Scope
-from kpi.catalog import Kpi
 from kpi.formats import change, formatted, raw
 from kpi.metrics import Result
 from kpi.pacing import Pace
 from kpi.periods import Period
+from kpi.types import Kpi, Scope
 
 
 def _period_json(period: Period) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,10 +21,9 @@ from rapidfuzz import fuzz, process
 
 from kpi import formula
 from kpi.config import ConfigError, config_dir, explain, read_yaml
+from kpi.types import Format, Kpi, Measure, Measured, WindowName
 
 STANDARD_CATALOG = Path(__file__).with_name("kpis.yaml")
-Format = Literal["currency", "percent", "number", "days", "ratio"]
-WindowName = Literal["period", "previous", "trailing_12_months"]
 KEY_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 
 
@@ -49,13 +48,6 @@ class MeasureSpec(Spec):
         if self.sum is not None and not self.from_:
             raise ValueError("a 'sum' measure needs 'from: MODEL'")
         return self
-
-
-#: Which periods a KPI is measured over. ``as_asked``: any period, a running one to date. ``whole_periods``:
-#: only periods that are over (a forecast is for a whole period: a running one has no value, and the
-#: comparison is the last whole period). ``at_start_when_over``: a period that is over is measured at its
-#: start (pipeline coverage: the coverage the team had going in; at its end every deal in it has closed).
-Measured = Literal["as_asked", "whole_periods", "at_start_when_over"]
 
 
 class KpiSpec(Spec):
@@ -98,53 +90,6 @@ class KpiSpec(Spec):
         return self
 
 
-@dataclass(frozen=True)
-class Measure:
-    """One aggregate over a semantic model, computed in SQL and grouped by owner."""
-
-    agg: Literal["sum", "count"]
-    model: str
-    expr: str | None = None
-    where: dict[str, Any] = field(default_factory=dict)
-    time: str | None = None
-    window: WindowName = "period"
-
-
-@dataclass(frozen=True)
-class Kpi:
-    """A KPI in canonical form: measures and the formulas that combine them."""
-
-    key: str
-    label: str
-    description: str
-    format: Format
-    direction: Literal["up", "down"]
-    type: str
-    aliases: tuple[str, ...]
-    measures: dict[str, Measure]
-    numerator: ast.expr
-    denominator: ast.expr | None
-    scale: float = 1
-    empty: str | None = None
-    requires: dict[str, str] = field(default_factory=dict)
-    parts: str = "number"
-    measured: Measured = "as_asked"
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.direction == "up"
-
-    @property
-    def targets(self) -> set[str]:
-        """KPI keys whose target this KPI needs (quota attainment needs the revenue target)."""
-        trees = [self.numerator] + ([self.denominator] if self.denominator is not None else [])
-        return set().union(*(formula.target_calls(tree) for tree in trees))
-
-    @property
-    def models(self) -> set[str]:
-        return {measure.model for measure in self.measures.values()}
-
-
 class UnknownKpi(LookupError):
     """No KPI matches the text; ``suggestions`` holds the closest keys, best first."""
 
@@ -162,8 +107,10 @@ def normalise(text: str) -> str:
 class Catalog:
     """The loaded, validated KPI catalog with lookup by key, label or alias (fuzzy)."""
 
-    def __init__(self, kpis: dict[str, Kpi]) -> None:
+    def __init__(self, kpis: dict[str, Kpi], sources: dict[str, Path] | None = None) -> None:
         self.kpis = kpis
+        #: The file each KPI was defined in, for messages about it.
+        self.sources = sources or {}
         self._names: dict[str, str] = {}
         for kpi in kpis.values():
             for name in (kpi.key, kpi.label, *kpi.aliases):
@@ -204,7 +151,10 @@ class Catalog:
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
-    """Load the standard catalog, merge the team's kpis.yaml over it, validate and expand."""
+    """Load the standard catalog, merge the team's kpis.yaml over it, validate the specs and expand them.
+
+    Model and column names are checked by compiling each KPI: :func:`kpi.compiler.checked`, which the
+    service applies when it loads the catalog."""
     raw = dict(read_yaml(STANDARD_CATALOG))
     custom_path = (directory or config_dir()) / "kpis.yaml"
     custom = read_yaml(custom_path) if custom_path.exists() else None
@@ -233,14 +183,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
         except formula.FormulaError as exc:
             raise ConfigError(f"{path_of[key]}: KPI '{key}': {exc}.") from None
     _check_names_unique(kpis, path_of)
-    from kpi.compiler import validate  # the compiler knows the models' columns
-
-    for kpi in kpis.values():
-        try:
-            validate(kpi)
-        except formula.FormulaError as exc:
-            raise ConfigError(f"{path_of[kpi.key]}: KPI '{kpi.key}': {exc}.") from None
-    return Catalog(kpis)
+    return Catalog(kpis, path_of)
 
 
 def _measure(spec: MeasureSpec) -> Measure:

@@ -15,7 +15,6 @@ import functools
 import json
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -35,23 +34,13 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import formula
-from kpi.catalog import Kpi, Measure
+from kpi.catalog import Catalog
+from kpi.config import ConfigError
 from kpi.periods import Calendar, Period
 from kpi.semantic import MODELS, Model, Window
+from kpi.types import EVERYONE, Kpi, Measure, ScopeFilter
 
 COMPARISONS = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
-
-
-@dataclass(frozen=True)
-class ScopeFilter:
-    """Which owners a query covers: ``None`` means no restriction (the whole organisation)."""
-
-    rep_ids: frozenset[int] | None
-    team_ids: frozenset[int] | None
-    include_org_level: bool = False
-
-
-EVERYONE = ScopeFilter(None, None, include_org_level=True)
 
 
 def condition(model: Model, measure: Measure, window: Window) -> ColumnElement:
@@ -199,12 +188,18 @@ def compile_query(
     ).group_by(combined.c.owner_id, combined.c.team_id)
 
 
-def validate(kpi: Kpi) -> None:
-    """Compile ``kpi`` once against a sample window so that bad model or column names fail at start."""
-    for measure in kpi.measures.values():
-        if measure.model not in MODELS:
-            raise formula.FormulaError(f"unknown model '{measure.model}'; models are: {', '.join(MODELS)}")
+def checked(catalog: Catalog) -> Catalog:
+    """The catalog, once every KPI has compiled against a sample window: a bad model or column name fails at
+    start with the file and KPI that named it, not at the first question."""
     calendar = Calendar(zoneinfo.ZoneInfo("UTC"))
     period = Period("sample", dt.date(2020, 1, 1), dt.date(2020, 4, 1), dt.date(2020, 4, 1), "quarter", calendar)
     window = Window.of(period, dt.datetime(2020, 4, 1))
-    compile_query(kpi, [{"period": window, "previous": window, "trailing_12_months": window}])
+    for kpi in catalog:
+        try:
+            for measure in kpi.measures.values():
+                if measure.model not in MODELS:
+                    raise formula.FormulaError(f"unknown model '{measure.model}'; models are: {', '.join(MODELS)}")
+            compile_query(kpi, [{"period": window, "previous": window, "trailing_12_months": window}])
+        except formula.FormulaError as exc:
+            raise ConfigError(f"{catalog.sources.get(kpi.key, 'kpis.yaml')}: KPI '{kpi.key}': {exc}.") from None
+    return catalog

@@ -20,12 +20,11 @@ from sqlalchemy import CompoundSelect, Engine, Row, Select, and_, func, null, or
 from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import formula
-from kpi.access import Scope
-from kpi.catalog import Kpi
 from kpi.compiler import compile_query
 from kpi.periods import Period, utc_midnight
 from kpi.schema import Target
 from kpi.semantic import SUPPLIED_BY, Window, supplied
+from kpi.types import Kpi, Scope
 
 ZERO = Decimal(0)
 

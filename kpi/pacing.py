@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kpi.catalog import Kpi
 from kpi.formats import formatted, raw
 from kpi.periods import Period
+from kpi.types import Kpi
 
 if TYPE_CHECKING:
     from kpi.catalog import Catalog

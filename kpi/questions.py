@@ -13,8 +13,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from kpi.catalog import Catalog, Kpi
+from kpi.catalog import Catalog
 from kpi.periods import PERIOD_WORD, Calendar, Period, PeriodError, parse_period, split_period
+from kpi.types import Kpi
 
 LEADERBOARD_WORDS = {"leaderboard", "leaderboards", "top", "rank", "ranking", "leaders"}
 HELP_WORDS = {"", "help", "?", "how", "usage"}

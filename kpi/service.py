@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from kpi import access
 from kpi.answers import Answer, Help, Leaderboard
 from kpi.catalog import Catalog, load_catalog
+from kpi.compiler import checked
 from kpi.config import OrgConfig, config_dir, load_org
 from kpi.db import get_engine
 from kpi.directory import Directory, Person
@@ -21,6 +22,7 @@ from kpi.metrics import Metrics
 from kpi.pacing import Pacing
 from kpi.periods import Calendar, Period, understood_phrases
 from kpi.questions import EXAMPLES, Question, parse_question
+from kpi.types import Scope
 
 
 class Kpibot:
@@ -29,7 +31,7 @@ class Kpibot:
     def __init__(self, engine: Engine | None = None, directory: Path | None = None) -> None:
         self.config_dir = directory or config_dir()
         self.org: OrgConfig = load_org(self.config_dir)
-        self.catalog: Catalog = load_catalog(self.config_dir)
+        self.catalog: Catalog = checked(load_catalog(self.config_dir))
         self.calendar = Calendar.from_org(self.org)
         self.engine = engine or get_engine(create=False)
         self.pacing = Pacing(self.org, self.catalog)
@@ -71,7 +73,7 @@ class Kpibot:
         scope = access.resolve(self.directory, asker, question.scope)
         return self.answer(question, scope, as_of, pace=pace is not False)
 
-    def answer(self, question: Question, scope: access.Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
+    def answer(self, question: Question, scope: Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
         kpi, period = question.kpi, question.period
         assert kpi is not None and period is not None
         comparable = self.metrics.comparable(kpi, period)
@@ -89,7 +91,7 @@ class Kpibot:
         progress = {pid: self.pacing.pace(result) for pid, result in results.items()} if paces else None
         return Leaderboard.rank(kpi, period, scope, named, self.org.currency, progress)
 
-    def _members(self, scope: access.Scope, period: Period) -> list[int]:
+    def _members(self, scope: Scope, period: Period) -> list[int]:
         """Reps of the scope who worked at any time in the period."""
         ids = scope.filter.rep_ids if scope.filter.rep_ids is not None else self.directory.people.keys()
         people = (self.directory.people[pid] for pid in ids)

@@ -17,11 +17,13 @@ import pytest
 
 from kpi import access
 from kpi.catalog import load_catalog
+from kpi.compiler import checked
 from kpi.config import ConfigError
 from kpi.directory import Directory
 from kpi.metrics import Metrics, Result
 from kpi.periods import Calendar, parse_period
 from kpi.service import Kpibot
+from kpi.types import Scope
 
 UTC = zoneinfo.ZoneInfo("UTC")
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
@@ -35,7 +37,7 @@ def evaluate(
     key: str,
     period: str = "2017-Q2",
     *,
-    scope: access.Scope | None = None,
+    scope: Scope | None = None,
     as_of: dt.date = AS_OF,
     tz: zoneinfo.ZoneInfo = UTC,
 ) -> Result:
@@ -44,11 +46,11 @@ def evaluate(
     return Metrics(engine).result(CATALOG[key], measured, scope or access.org_scope(), as_of)
 
 
-def of_rep(engine, person) -> access.Scope:
+def of_rep(engine, person) -> Scope:
     return access.rep_scope(Directory.load(engine).people[person.id])
 
 
-def of_team(engine, team) -> access.Scope:
+def of_team(engine, team) -> Scope:
     directory = Directory.load(engine)
     return access.team_scope(directory, [directory.teams[team.id]], team.name)
 
@@ -1030,7 +1032,7 @@ def test_a_broken_kpis_yaml_raises_config_error_naming_file_kpi_and_fix(config, 
     path.write_text(BIG_DEALS.format(**fields))
 
     with pytest.raises(ConfigError) as raised:
-        load_catalog(config)
+        checked(load_catalog(config))
 
     message = str(raised.value)
     assert str(path) in message

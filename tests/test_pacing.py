@@ -31,6 +31,7 @@ from kpi.metrics import Metrics, Result
 from kpi.pacing import Pace, Pacing, Thresholds, WorkingDays, is_flow
 from kpi.periods import Calendar, parse_period
 from kpi.service import Kpibot
+from kpi.types import Scope
 
 UTC = zoneinfo.ZoneInfo("UTC")
 CALENDAR = Calendar(UTC)
@@ -247,7 +248,7 @@ def west(world):
     return team, alice, bob
 
 
-def target(bot: Kpibot, key: str, scope: access.Scope, period=None):
+def target(bot: Kpibot, key: str, scope: Scope, period=None):
     """The target an answer of ``key`` for ``scope`` shows (November to date by default)."""
     return bot.metrics.result(bot.catalog[key], period or november(), scope, AS_OF, target=True).target
 

@@ -17,24 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from bot.commands_targets import targets_app
-from kpi.access import AccessDenied
+from kpi.access import AccessDenied, check_may_set_target
 from kpi.config import ConfigError
 from kpi.schema import Rep, Target
 from kpi.service import Kpibot
-from kpi.targets import (
-    ORG,
-    CsvError,
-    TargetErrors,
-    Who,
-    check_access,
-    import_csv,
-    load_yaml,
-    parse_target_period,
-    parse_value,
-    resolve_who,
-    save,
-    validate,
-)
+from kpi.targets.files import CsvError, import_csv, load_yaml
+from kpi.targets.parsing import TargetErrors, parse_target_period, parse_value, resolve_who, validate
+from kpi.targets.storage import save
+from kpi.types import ORG, Who
 
 ROOT = Path(__file__).parents[1]
 D = dt.date
@@ -186,10 +176,10 @@ def test_admins_set_any_target_and_managers_those_of_their_people_and_teams(bot,
     target = resolve_who(directory, who)
 
     if refusal is None:
-        check_access(directory, directory.find_person(setter), target)
+        check_may_set_target(directory, directory.find_person(setter), target)
     else:
         with pytest.raises(AccessDenied, match=re.escape(refusal)):
-            check_access(directory, directory.find_person(setter), target)
+            check_may_set_target(directory, directory.find_person(setter), target)
 
 
 def test_validate_reports_every_problem_at_once(bot):
@@ -427,9 +417,9 @@ def test_who_can_be_a_known_scope_object(bot):
 
 
 def test_a_save_that_loses_a_race_on_the_unique_key_is_run_again(bot, monkeypatch):
-    import kpi.targets
+    import kpi.targets.storage
 
-    original, calls = kpi.targets._save_one, []
+    original, calls = kpi.targets.storage._save_one, []
 
     def racing(connection, spec, set_by, now):
         calls.append(spec)
@@ -437,7 +427,7 @@ def test_a_save_that_loses_a_race_on_the_unique_key_is_run_again(bot, monkeypatc
             raise IntegrityError("INSERT INTO targets ...", {}, Exception("duplicate key"))
         return original(connection, spec, set_by, now)
 
-    monkeypatch.setattr(kpi.targets, "_save_one", racing)
+    monkeypatch.setattr(kpi.targets.storage, "_save_one", racing)
 
     report = save(bot.engine, [validate(bot, "org", "revenue", "FY2026", "1m")], "admin@example.com")
 
