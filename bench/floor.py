@@ -31,7 +31,7 @@ from bench.mix import KINDS, Ask
 from bench.serve import ServeResult
 from kpi import access
 from kpi.answers import Answer, Leaderboard
-from kpi.questions import parse_question
+from kpi.grammar.parser import parse_question, scope_ref
 from kpi.service import Kpibot
 
 
@@ -118,7 +118,7 @@ def floor_of(kpibot: Kpibot, ask: Ask, as_of: dt.date) -> Floor:
         expected = {row.person_id: (row.result.value,) for row in answer.rows}
         return Floor(ask, key, query, params, True, expected)
     assert isinstance(answer, Answer)
-    scope = access.resolve(kpibot.directory, ask.person, question.scope)
+    scope = access.resolve(kpibot.directory, ask.person, scope_ref(question.scope, kpibot.directory))
     owners = None if scope.filter.rep_ids is None else sorted(scope.filter.rep_ids)
     windows = [period.utc_bounds(), period.previous().utc_bounds()]
     query, params = statement(key, windows, owners, by_owner=False)

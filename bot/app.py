@@ -1,6 +1,7 @@
 """The Bolt app: listeners that turn Slack payloads into core calls and core results into Block Kit.
 
-No KPI logic lives here: every number comes from :meth:`kpi.service.Kpibot.ask`.
+No KPI logic lives here: what people type is parsed by :meth:`kpi.service.Kpibot.parse`, what buttons carry
+is a typed query, and every number comes from :meth:`kpi.service.Kpibot.run`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
 from kpi.catalog import UnknownKpi
 from kpi.directory import Person, UnknownPerson
+from kpi.grammar.lexicon import lexicon
+from kpi.grammar.queries import LeaderboardQuery, Query, ValueQuery, from_json, words
 from kpi.periods import PeriodError
-from kpi.questions import EXAMPLES, with_period
 from kpi.service import Kpibot
 
 SLACK_API = "https://slack.com/api/"
@@ -89,33 +91,54 @@ class Replies:
         self.kpibot.reload_directory_if_stale()
         return self.identities.person(self.kpibot.directory, slack_user_id)
 
-    def message(self, slack_user_id: str, question: str, *, shared: bool = False) -> tuple[dict[str, Any], str]:
-        """The message answering ``question`` for the Slack user, and the KPI key (for logs)."""
+    def message(self, slack_user_id: str, question: str) -> tuple[dict[str, Any], str]:
+        """The message answering what the Slack user typed, and the KPI key (for logs)."""
+
+        def parse(person: Person) -> tuple[Query, str]:
+            text = self.identities.expand_mentions(self.kpibot.directory, question)
+            return self.kpibot.parse(text), question
+
+        return self._reply(slack_user_id, parse)
+
+    def pressed(self, slack_user_id: str, value: dict[str, Any], *, shared: bool = False) -> tuple[dict[str, Any], str]:
+        """The message for a button of an earlier answer: the query it carries (see blocks.answer_actions)."""
+
+        def decode(person: Person) -> tuple[Query, str]:
+            query = from_json(value, self.kpibot.catalog, self.kpibot.directory)
+            return query, value.get("q") or words(query)
+
+        return self._reply(slack_user_id, decode, shared=shared)
+
+    def _reply(
+        self, slack_user_id: str, read: Callable[[Person], tuple[Query, str]], *, shared: bool = False
+    ) -> tuple[dict[str, Any], str]:
         kpibot = self.kpibot
         try:
             person = self.person(slack_user_id)
-            text = self.identities.expand_mentions(kpibot.directory, question)
-            answer = kpibot.ask(text, person)
+            query, question = read(person)
+            answer = kpibot.run(query, person)
         except Unmatched as exc:
             return blocks.problem_message(str(exc)), REFUSED
         except (UnknownKpi, PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:
-            return blocks.problem_message(str(exc), EXAMPLES[:3]), REFUSED
+            return blocks.problem_message(str(exc), list(lexicon().examples[:3])), REFUSED
         fresh = self.freshness()
         by = slack_user_id if shared else None
         if isinstance(answer, Answer):
-            return blocks.answer_message(answer, question, fresh, shared_by=by), answer.kpi.key
+            assert isinstance(query, ValueQuery)
+            return blocks.answer_message(answer, query, question, fresh, shared_by=by), answer.kpi.key
         if isinstance(answer, Leaderboard):
+            assert isinstance(query, LeaderboardQuery)
             mentions = {p.id: p.slack_user_id for p in kpibot.directory.people.values() if p.slack_user_id}
             message = blocks.leaderboard_message(
-                answer, question, fresh, shared_by=by, mentions=mentions, you=person.id
+                answer, query, question, fresh, shared_by=by, mentions=mentions, you=person.id
             )
             return message, answer.kpi.key
         return blocks.help_message(answer), "help"
 
-    def safe_message(self, slack_user_id: str, question: str, **kwargs: Any) -> tuple[dict[str, Any], str]:
-        """Like :meth:`message`, but a bug becomes an apology with a reference, never a silent failure."""
+    def safe(self, reply: Callable[[], tuple[dict[str, Any], str]], slack_user_id: str) -> tuple[dict[str, Any], str]:
+        """``reply()``, but a bug becomes an apology with a reference, never a silent failure."""
         try:
-            return self.message(slack_user_id, question, **kwargs)
+            return reply()
         except SQLAlchemyError as error:
             log.warning("database unreachable", extra={"user": slack_user_id, "detail": type(error).__name__})
             return blocks.problem_message(UNREACHABLE), FAILED
@@ -165,7 +188,7 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             ack()
             later(lambda: open_targets_form(user, command["trigger_id"], client, respond, started))
             return
-        pending = answers.submit(replies.safe_message, user, question)
+        pending = answers.submit(replies.safe, lambda: replies.message(user, question), user)
         try:
             message, kpi = pending.result(timeout=ACK_BUDGET_SECONDS)
         except Pending:
@@ -196,8 +219,9 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         later(lambda: share(body, respond, client, started))
 
     def share(body: dict[str, Any], respond: Respond, client: WebClient, started: float) -> None:
-        user, question = body["user"]["id"], json.loads(body["actions"][0]["value"])["q"]
-        message, kpi = replies.safe_message(user, question, shared=True)
+        user, value = body["user"]["id"], json.loads(body["actions"][0]["value"])
+        message, kpi = replies.safe(lambda: replies.pressed(user, value, shared=True), user)
+        question = str(value.get("q", ""))
         if kpi in (REFUSED, FAILED):  # a refusal or an apology is for the asker alone, never for the channel
             respond(response_type="ephemeral", replace_original=False, **message)
             _log_request(user, "share", question, kpi, started)
@@ -219,11 +243,10 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         later(lambda: change_period(body, respond, started))
 
     def change_period(body: dict[str, Any], respond: Respond, started: float) -> None:
-        user, choice = body["user"]["id"], json.loads(body["actions"][0]["selected_option"]["value"])
-        question = with_period(choice["q"], choice["p"], kpibot.calendar, kpibot.calendar.today())
-        message, kpi = replies.safe_message(user, question)
+        user, value = body["user"]["id"], json.loads(body["actions"][0]["selected_option"]["value"])
+        message, kpi = replies.safe(lambda: replies.pressed(user, value), user)
         respond(replace_original=True, response_type="ephemeral", **message)
-        _log_request(user, "period", question, kpi, started)
+        _log_request(user, "period", str(value.get("p", "")), kpi, started)
 
     @app.view(TARGETS_VIEW)
     def targets_submitted(ack, body, view) -> None:

@@ -12,12 +12,15 @@ from typing import Any
 
 from kpi.answers import Answer, Help, Leaderboard
 from kpi.formats import formatted
-from slackui.blocks import MAX_BLOCKS, MAX_SECTION, clip, context, header, progress_bar, section
+from kpi.grammar.queries import KpiQuery, LeaderboardQuery, ValueQuery, to_json
+from slackui.blocks import MAX_BLOCKS, MAX_SECTION, context, header, progress_bar, section
 from slackui.text import escape
 
 #: Rows of a leaderboard shown in Slack (the asker's own row is added when it is further down).
 LEADERBOARD_ROWS = 25
 PERIOD_CHOICES = ["this week", "this month", "this quarter", "this year", "last month", "last quarter"]
+#: The most of a question a share button carries, to quote it (a button's value holds 2,000 characters).
+QUOTED = 300
 ARROWS = {True: ":arrow_up_small:", False: ":arrow_down_small:", None: ":left_right_arrow:"}
 
 
@@ -48,7 +51,9 @@ def _target_line(answer: Answer) -> str | None:
     return line
 
 
-def answer_message(answer: Answer, question: str, freshness: str, *, shared_by: str | None = None) -> dict[str, Any]:
+def answer_message(
+    answer: Answer, query: ValueQuery, question: str, freshness: str, *, shared_by: str | None = None
+) -> dict[str, Any]:
     """An answer: value large, parts, change vs previous period, target and pace, definition and freshness."""
     r, kpi = answer.result, answer.kpi
     blocks = [header(f"{kpi.label}: {answer.formatted}")]
@@ -62,22 +67,29 @@ def answer_message(answer: Answer, question: str, freshness: str, *, shared_by: 
     blocks.append(section(" ", fields) if fields else section(" "))
     if target := _target_line(answer):
         blocks.append(section(target))
-    blocks += footer(kpi.description, question, freshness, shared_by)
+    blocks += footer(kpi.description, query, question, freshness, shared_by)
     return {"text": escape(answer.text), "blocks": blocks}
 
 
-def footer(description: str, question: str, freshness: str, shared_by: str | None) -> list[dict[str, Any]]:
+def footer(
+    description: str, query: KpiQuery, question: str, freshness: str, shared_by: str | None
+) -> list[dict[str, Any]]:
     """The definition and freshness; then who asked (a shared answer) or the share and period controls."""
     notes = [f"_{escape(description)}_", freshness]
     if shared_by:
         notes.append(f"Asked by <@{shared_by}>: `/kpi {escape(question, formatting=False)}`")
         return [context(*notes)]
-    return [context(*notes), answer_actions(question)]
+    return [context(*notes), answer_actions(query, question)]
 
 
-def answer_actions(question: str) -> dict[str, Any]:
-    """Share in channel, and a period menu that re-asks the same question for another period."""
-    value = clip(json.dumps({"q": question}), 2000)
+def answer_actions(query: KpiQuery, question: str) -> dict[str, Any]:
+    """Share in channel, and a period menu that asks the same query for another period.
+
+    The buttons carry the query (:func:`kpi.grammar.queries.to_json`), not text to parse again; the share button
+    also carries the question as typed, which the shared message quotes.
+    """
+    carried = to_json(query)
+    value = json.dumps({**carried, "q": question[:QUOTED]})
     return {
         "type": "actions",
         "block_id": "kpi_answer_actions",
@@ -95,7 +107,7 @@ def answer_actions(question: str) -> dict[str, Any]:
                 "options": [
                     {
                         "text": {"type": "plain_text", "text": p.capitalize()},
-                        "value": clip(json.dumps({"q": question, "p": p}), 150),
+                        "value": json.dumps({**carried, "p": p}),
                     }
                     for p in PERIOD_CHOICES
                 ],
@@ -106,6 +118,7 @@ def answer_actions(question: str) -> dict[str, Any]:
 
 def leaderboard_message(
     board: Leaderboard,
+    query: LeaderboardQuery,
     question: str,
     freshness: str,
     *,
@@ -136,7 +149,7 @@ def leaderboard_message(
     blocks += _sections("\n".join(lines or ["Nobody to rank in this scope."]))
     if len(board.rows) > len(shown):
         blocks.append(context(f"Top {len(shown)} of {len(board.rows)} ranked."))
-    footer_blocks = footer(board.kpi.description, question, freshness, shared_by)
+    footer_blocks = footer(board.kpi.description, query, question, freshness, shared_by)
     text = escape("\n".join(board.text.splitlines()[: LEADERBOARD_ROWS + 1]))
     return {"text": text, "blocks": blocks[: MAX_BLOCKS - len(footer_blocks)] + footer_blocks}
 

@@ -10,6 +10,7 @@ from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
 from kpi.directory import Person
 from kpi.formats import formatted
+from kpi.grammar.queries import LeaderboardQuery, ValueQuery
 from kpi.service import Kpibot
 from slackui import blocks as slack
 from slackui.text import escape
@@ -34,10 +35,10 @@ def home_view(kpibot: Kpibot, identities: Identities, slack_user_id: str) -> dic
 def _numbers_view(kpibot: Kpibot, person: Person) -> dict[str, Any]:
     view = [slack.header(f"My numbers · {person.name}")]  # plain text: shown as it is
     for period in PERIODS:
-        lines = [_line(kpibot.ask(f"my {key} {period}", person)) for key in HOME_KPIS]
+        lines = [_line(kpibot.run(ValueQuery(kpibot.catalog[key], period), person)) for key in HOME_KPIS]
         view.append(slack.section(f"*{period.capitalize()}*\n" + "\n".join(lines)))
     if person.role in ("manager", "admin"):
-        board = kpibot.ask("leaderboard revenue this quarter", person)
+        board = kpibot.run(LeaderboardQuery(kpibot.catalog["revenue"], "this quarter"), person)
         assert isinstance(board, Leaderboard)
         view.append(slack.divider())
         rows = [

@@ -83,10 +83,10 @@ def _actions(actions: Any) -> str | None:
         return "an action without its action_id"
     action = actions[0]
     if action.get("action_id") == "kpi_share":
-        return None if _question(action.get("value"), "q") else "a share without its question"
+        return None if _question(action.get("value"), "q", "kpi") else "a share without its question"
     if action.get("action_id") == "kpi_period":
         value = _get(action, "selected_option", "value")
-        return None if _question(value, "q", "p") else "a period choice without its question"
+        return None if _question(value, "kpi", "p") else "a period choice without its question"
     return None
 
 

@@ -30,15 +30,16 @@ from typing import Literal
 from crm.status import ago, freshness, last_successful_sync, local_moment
 from digests.config import EACH_TEAM, MANAGER, ORG, REPS, DigestsConfig, DigestSpec
 from kpi import access
-from kpi.answers import Answer, Leaderboard, Row
-from kpi.catalog import UnknownKpi
+from kpi.answers import Answer, Help, Leaderboard, Row
 from kpi.config import WEEKDAYS
-from kpi.directory import Person, UnknownPerson
+from kpi.directory import Person
 from kpi.formats import change, formatted
+from kpi.grammar.queries import KpiQuery, LeaderboardQuery, ValueQuery, words
 from kpi.metrics import Result
 from kpi.pacing import Pace
-from kpi.periods import Calendar, Period, PeriodError, utc_now
+from kpi.periods import Calendar, Period, calendar_period, date_range, utc_now
 from kpi.service import Kpibot
+from kpi.types import WHOLE_ORG, Kpi, ScopeRef
 from slackui.text import escape
 
 log = logging.getLogger("kpibot.digests")
@@ -85,14 +86,9 @@ class Audience:
         return f"team:{self.team_id}" if self.kind == "team" else "org"
 
     @property
-    def scope(self) -> str:
-        """The scope words of a question about this audience ("team " keeps "Team", "My" or "Org" names)."""
-        return f"team {self.name}" if self.kind == "team" else "org"
-
-    @property
-    def scope_name(self) -> str:
-        """How the core names the audience's scope in its answers."""
-        return self.name if self.kind == "team" else access.org_scope().name
+    def ref(self) -> ScopeRef:
+        """The audience as a query's scope."""
+        return ScopeRef("team", self.team_id, self.name) if self.kind == "team" else WHOLE_ORG
 
 
 @dataclass(frozen=True)
@@ -248,9 +244,9 @@ def delivery_from_key(
 
 @dataclass(frozen=True)
 class Span:
-    """A period as a question phrase, with its first and last day, asked as of ``as_of``."""
+    """A calendar period (``grain`` day, week, month or quarter) or a range of days, asked as of ``as_of``."""
 
-    phrase: str
+    grain: str
     start: dt.date
     last: dt.date
     label: str
@@ -259,6 +255,12 @@ class Span:
     @property
     def dates(self) -> str:
         return self.start.isoformat() if self.start == self.last else f"{self.start} to {self.last}"
+
+    def period(self, calendar: Calendar) -> Period:
+        """The core's period for this span, as the core measures it on ``as_of``."""
+        if self.grain == "range":
+            return date_range(self.start, self.last, calendar, self.as_of)
+        return calendar_period(self.grain, self.start, calendar, self.as_of)
 
 
 @dataclass(frozen=True)
@@ -270,18 +272,17 @@ class Windows:
 
 
 def _day(calendar: Calendar, day: dt.date, as_of: dt.date) -> Span:
-    return Span(day.isoformat(), day, day, f"{WEEKDAYS[day.weekday()].capitalize()} {day}", as_of)
+    return Span("day", day, day, f"{WEEKDAYS[day.weekday()].capitalize()} {day}", as_of)
 
 
 def _week(calendar: Calendar, start: dt.date, as_of: dt.date) -> Span:
     last = start + dt.timedelta(days=6)
-    return Span(f"{start} to {last}", start, last, calendar.containing("week", start)[2], as_of)
+    return Span("range", start, last, calendar.containing("week", start)[2], as_of)
 
 
 def _calendar_span(calendar: Calendar, grain: str, day: dt.date, as_of: dt.date) -> Span:
     start, full_end, label = calendar.containing(grain, day)
-    phrase = f"{start:%Y-%m}" if grain == "month" else label
-    return Span(phrase, start, full_end - ONE_DAY, label, as_of)
+    return Span(grain, start, full_end - ONE_DAY, label, as_of)
 
 
 def windows(kind: str, as_of: dt.date, calendar: Calendar) -> Windows:
@@ -320,7 +321,7 @@ def period_key(spec: DigestSpec, as_of: dt.date, calendar: Calendar) -> str:
 
 
 class Numbers:
-    """The answers of one digest run, asked through :meth:`Kpibot.ask` and remembered.
+    """The answers of one digest run, asked of the core as typed queries and remembered.
 
     Share one instance across the deliveries of a run: the leaderboards of a team are then asked once for
     the team's digest and every rep's DM.
@@ -328,53 +329,42 @@ class Numbers:
 
     def __init__(self, kpibot: Kpibot) -> None:
         self.kpibot = kpibot
-        self.asked: list[tuple[str, str, dt.date]] = []  # (question, asker, as of) sent to the core, in order
-        self._answers: dict[tuple[str, int, dt.date], tuple[Answer | Leaderboard, bool]] = {}  # and with pace?
+        self.asked: list[tuple[str, str, dt.date]] = []  # (query in words, asker, as of) sent to the core, in order
+        self._answers: dict[tuple[KpiQuery, dt.date], tuple[Answer | Leaderboard, bool]] = {}  # and with pace?
 
     def answer(self, kpi: str, span: Span, audience: Audience, *, pace: bool = False) -> Answer:
         """The KPI for an audience, asked as the digests' admin; with its target progress when ``pace``."""
-        text = f"{audience.scope} {kpi} {span.phrase}"
-        result = self._ask(text, DIGESTS, span, pace)
-        if not isinstance(result, Answer) or result.scope.name != audience.scope_name:
-            raise self._misread(text, result, audience.scope_name)
+        result = self._run(ValueQuery(self._kpi(kpi), span.period(self.kpibot.calendar), audience.ref), span, pace)
+        assert isinstance(result, Answer)
         return result
 
     def leaderboard(self, kpi: str, span: Span, audience: Audience, *, pace: bool = False) -> Leaderboard:
         """Every member's value; with each one's progress against their own target when ``pace``."""
-        text = f"leaderboard {audience.scope} {kpi} {span.phrase}"
-        result = self._ask(text, DIGESTS, span, pace)
-        if not isinstance(result, Leaderboard) or result.scope.name != audience.scope_name:
-            raise self._misread(text, result, audience.scope_name)
+        query = LeaderboardQuery(self._kpi(kpi), span.period(self.kpibot.calendar), audience.ref)
+        result = self._run(query, span, pace)
+        assert isinstance(result, Leaderboard)
         return result
 
-    def _ask(self, text: str, asker: Person, span: Span, pace: bool) -> Answer | Leaderboard:
-        """Ask once per question and day: an answer with pace also serves a request without."""
-        memo = (text, asker.id, span.as_of)
+    def _kpi(self, key: str) -> Kpi:
+        kpi = self.kpibot.catalog.lookup(key)
+        if kpi is None:  # digests.yaml is checked against the catalog when loaded: a KPI gone since
+            raise DigestError(f"The digest names the KPI '{key}', which is not in the catalog.")
+        return kpi
+
+    def _run(self, query: KpiQuery, span: Span, pace: bool) -> Answer | Leaderboard:
+        """Ask once per query and day: an answer with pace also serves a request without."""
+        memo = (query, span.as_of)
         known = self._answers.get(memo)
         if known is not None and (known[1] or not pace):
             return known[0]
-        self.asked.append((text, asker.name, span.as_of))
+        self.asked.append((words(query), DIGESTS.name, span.as_of))
         try:
-            result = self.kpibot.ask(text, asker, span.as_of, pace=pace)
-        except (UnknownKpi, UnknownPerson, PeriodError, access.AccessDenied, LookupError) as exc:
-            why = " (two teams with that name?)" if isinstance(exc, UnknownPerson) else ""
-            raise DigestError(f"The digest question '{text}' (as of {span.as_of}) failed{why}: {exc}") from exc
-        period = result.result.period if isinstance(result, Answer) else getattr(result, "period", None)
-        if period is None or period.start != span.start:
-            raise self._misread(text, result, None)
+            result = self.kpibot.run(query, DIGESTS, span.as_of, pace=pace)
+        except (access.AccessDenied, LookupError) as exc:
+            raise DigestError(f"The digest's '{words(query)}' (as of {span.as_of}) failed: {exc}") from exc
+        assert not isinstance(result, Help)
         self._answers[memo] = (result, pace)
         return result
-
-    @staticmethod
-    def _misread(text: str, result: object, scope_name: str | None) -> DigestError:
-        understood = getattr(result, "scope", None)
-        period = result.result.period if isinstance(result, Answer) else getattr(result, "period", None)
-        got = f"{getattr(understood, 'name', '?')}, {getattr(period, 'label', '?')}"
-        want = f" for {scope_name}" if scope_name else ""
-        return DigestError(
-            f"The digest question '{text}' was understood as {got}, not as meant{want}. A team name that "
-            "ends like a KPI's name causes this: rename the team."
-        )
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -16,9 +16,7 @@ import datetime as dt
 import functools
 
 from kpi.directory import Directory, Person, TeamInfo
-from kpi.types import EVERYONE, ORG, Scope, ScopeFilter, Who
-
-ORG_WORDS = {"org", "company", "all", "everyone", "organisation", "organization", "org-wide", "whole company"}
+from kpi.types import EVERYONE, ORG, Scope, ScopeFilter, ScopeRef, Who
 
 
 class AccessDenied(PermissionError):
@@ -64,19 +62,18 @@ def own_teams(directory: Directory, asker: Person) -> list[TeamInfo]:
     return [directory.teams[asker.team_id]] if asker.team_id in directory.teams else []
 
 
-def resolve(directory: Directory, asker: Person, scope_text: str) -> Scope:
-    """Turn the scope words of a question into a :class:`Scope` the asker may see, or refuse."""
-    text = scope_text.strip().lower()
-    if text in ("", "my", "me", "mine", "i"):
+def resolve(directory: Directory, asker: Person, ref: ScopeRef) -> Scope:
+    """The :class:`Scope` a query's reference names, if the asker may see it; else refuse."""
+    if ref.kind == "me":
         return rep_scope(asker)
-    if text in ORG_WORDS:
+    if ref.kind == "org":
         if asker.role != "admin":
             raise AccessDenied(
                 "Organisation-wide numbers are for admins. You can ask for your own numbers (`my revenue`), "
                 "your team's (`team revenue`), or any leaderboard (`leaderboard revenue org`)."
             )
         return org_scope()
-    if text in ("team", "my team", "our", "our team", "we", "us"):
+    if ref.kind == "my-team":
         teams = own_teams(directory, asker)
         if not teams:
             raise AccessDenied(
@@ -84,11 +81,11 @@ def resolve(directory: Directory, asker: Person, scope_text: str) -> Scope:
                 "or `org` (admins)."
             )
         return team_scope(directory, teams)
-    team = directory.find_team(text.removeprefix("team ").strip())
-    if team is not None:
+    if ref.kind == "team" and ref.id is not None and (team := directory.teams.get(ref.id)) is not None:
         return _team_if_allowed(directory, asker, team)
-    person = directory.find_person(text)
-    return _person_if_allowed(directory, asker, person)
+    if ref.kind == "person" and ref.id is not None and (person := directory.people.get(ref.id)):
+        return _person_if_allowed(directory, asker, person)
+    raise LookupError(f"{ref.name or 'That person or team'} is no longer in the directory.")
 
 
 def _team_if_allowed(directory: Directory, asker: Person, team: TeamInfo) -> Scope:
@@ -120,20 +117,18 @@ def default_leaderboard_scope(directory: Directory, asker: Person) -> Scope:
     return team_scope(directory, teams) if teams else org_scope()
 
 
-def leaderboard_scope(directory: Directory, asker: Person, scope_text: str) -> Scope:
+def leaderboard_scope(directory: Directory, asker: Person, ref: ScopeRef) -> Scope:
     """Leaderboards are open to everyone, for any team or the whole organisation."""
-    text = scope_text.strip().lower()
-    if text in ("", "my", "me", "mine"):
+    if ref.kind == "me":
         return default_leaderboard_scope(directory, asker)
-    if text in ORG_WORDS:
+    if ref.kind == "org":
         return org_scope()
-    if text in ("team", "my team", "our team", "our"):
+    if ref.kind == "my-team":
         teams = own_teams(directory, asker)
         return team_scope(directory, teams) if teams else org_scope()
-    team = directory.find_team(text.removeprefix("team ").strip())
+    team = directory.teams.get(ref.id) if ref.kind == "team" and ref.id is not None else None
     if team is None:
-        names = ", ".join(sorted(t.name for t in directory.teams.values())[:8])
-        raise LookupError(f"I don't know the team '{scope_text}'. Teams: {names}.")
+        raise LookupError(f"A leaderboard ranks a team or the organisation; {ref.name or 'that'} is neither.")
     return team_scope(directory, [team], team.name)
 
 

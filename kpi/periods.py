@@ -328,7 +328,8 @@ def _measured(label: str, start: dt.date, full_end: dt.date, grain: str, calenda
     return Period(label, start, end, full_end, grain, calendar)
 
 
-def _calendar_period(grain: str, day: dt.date, calendar: Calendar, as_of: dt.date, label: str = "") -> Period:
+def calendar_period(grain: str, day: dt.date, calendar: Calendar, as_of: dt.date, label: str = "") -> Period:
+    """The calendar ``grain`` (day, week, month, quarter, half, year) holding ``day``, measured on ``as_of``."""
     start, full_end, canonical = calendar.containing(grain, day)
     return _measured(label or canonical, start, full_end, grain, calendar, as_of)
 
@@ -351,19 +352,19 @@ def _unit(match: re.Match[str]) -> str:
 
 def _day(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
     if match["word"] == "today":
-        return _calendar_period("day", as_of, calendar, as_of, "today")
-    return _calendar_period("day", as_of - ONE_DAY, calendar, as_of, "yesterday")
+        return calendar_period("day", as_of, calendar, as_of, "today")
+    return calendar_period("day", as_of - ONE_DAY, calendar, as_of, "yesterday")
 
 
 def _this(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
     unit = _unit(match)
-    return _calendar_period(unit, as_of, calendar, as_of, f"this {unit}")
+    return calendar_period(unit, as_of, calendar, as_of, f"this {unit}")
 
 
 def _last(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
     unit = _unit(match)
     this_start = calendar.containing(unit, as_of)[0]
-    return _calendar_period(unit, this_start - ONE_DAY, calendar, as_of, f"last {unit}")
+    return calendar_period(unit, this_start - ONE_DAY, calendar, as_of, f"last {unit}")
 
 
 _TO_DATE = {"wtd": "week", "mtd": "month", "qtd": "quarter", "htd": "half", "ytd": "year"}
@@ -371,7 +372,7 @@ _TO_DATE = {"wtd": "week", "mtd": "month", "qtd": "quarter", "htd": "half", "ytd
 
 def _to_date(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
     unit = _TO_DATE[match["abbr"]] if match["abbr"] else _unit(match)
-    return _calendar_period(unit, as_of, calendar, as_of, f"{unit} to date")
+    return calendar_period(unit, as_of, calendar, as_of, f"{unit} to date")
 
 
 def _last_days(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
@@ -397,7 +398,7 @@ def _month(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
     # Without a year: the most recent such month that has started.
     latest = as_of.year if month <= as_of.month else as_of.year - 1
     year = int(match["year"]) if match["year"] else latest
-    return _calendar_period("month", dt.date(year, month, 1), calendar, as_of)
+    return calendar_period("month", dt.date(year, month, 1), calendar, as_of)
 
 
 def _year_name(match: re.Match[str]) -> int:
@@ -407,7 +408,7 @@ def _year_name(match: re.Match[str]) -> int:
 
 
 def _year(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
-    return _calendar_period("year", calendar.fiscal_year_start(_year_name(match)), calendar, as_of)
+    return calendar_period("year", calendar.fiscal_year_start(_year_name(match)), calendar, as_of)
 
 
 def _part(grain: str) -> Builder:
@@ -422,19 +423,24 @@ def _part(grain: str) -> Builder:
             name = calendar.fiscal_year_name(as_of)
             if calendar.fiscal_part(grain, number, name) > as_of:
                 name -= 1
-        return _calendar_period(grain, calendar.fiscal_part(grain, number, name), calendar, as_of)
+        return calendar_period(grain, calendar.fiscal_part(grain, number, name), calendar, as_of)
 
     return build
 
 
 def _date(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
-    return _calendar_period("day", _parse_iso(match["date"]), calendar, as_of)
+    return calendar_period("day", _parse_iso(match["date"]), calendar, as_of)
 
 
 def _range(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
     first, last = _parse_iso(match["first"]), _parse_iso(match["last"])
     if last < first:
         raise PeriodError(f"The period '{match.group(0)}' ends before it starts; put the earlier date first.")
+    return date_range(first, last, calendar, as_of)
+
+
+def date_range(first: dt.date, last: dt.date, calendar: Calendar, as_of: dt.date) -> Period:
+    """The days from ``first`` to ``last`` (inclusive), measured on ``as_of``."""
     return _measured(_range_label(first, last + ONE_DAY), first, last + ONE_DAY, "range", calendar, as_of)
 
 

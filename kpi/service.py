@@ -18,11 +18,13 @@ from kpi.compiler import checked
 from kpi.config import OrgConfig, config_dir, load_org
 from kpi.db import get_engine
 from kpi.directory import Directory, Person
+from kpi.grammar.lexicon import lexicon
+from kpi.grammar.parser import parse_question, to_query
+from kpi.grammar.queries import HelpQuery, LeaderboardQuery, ListQuery, PeriodAsked, Query
 from kpi.metrics import Metrics
 from kpi.pacing import Pacing
-from kpi.periods import Calendar, Period, understood_phrases
-from kpi.questions import EXAMPLES, Question, parse_question
-from kpi.types import Scope
+from kpi.periods import Calendar, Period, parse_period, understood_phrases
+from kpi.types import Kpi, Scope
 
 
 class Kpibot:
@@ -55,35 +57,59 @@ class Kpibot:
     def ask(
         self, text: str, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None
     ) -> Answer | Leaderboard | Help:
-        """Answer ``text`` for ``asker``; raises UnknownKpi, PeriodError, UnknownPerson or AccessDenied.
+        """Answer ``text`` for ``asker``: :meth:`parse` then :meth:`run`; raises UnknownKpi, PeriodError,
+        UnknownPerson, LookupError or AccessDenied."""
+        self._check_still_here(asker)
+        as_of = as_of or self.calendar.today()
+        return self._run(self.parse(text, as_of), asker, as_of, pace)
+
+    def parse(self, text: str, as_of: dt.date | None = None) -> Query:
+        """The query a person's words ask (the grammar is the one place text becomes a query)."""
+        as_of = as_of or self.calendar.today()
+        question = parse_question(text, self.catalog, self.calendar, as_of, self.org.default_period)
+        return to_query(question, self.directory)
+
+    def run(
+        self, query: Query, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None
+    ) -> Answer | Leaderboard | Help:
+        """Answer a typed query for ``asker``, within what they may see.
 
         ``pace``: progress against the target, of an answer (by default) or of each row of a leaderboard (not
         by default: the Slack leaderboard shows none). An answer reads its target in the same statement as its
         number; a leaderboard's paces cost a targets query, which digests skip for the numbers they show
         without one."""
-        access.check_still_here(asker, self.calendar.today(), self.org.access_after_leaving_days)
-        as_of = as_of or self.calendar.today()
-        question = parse_question(text, self.catalog, self.calendar, as_of, self.org.default_period)
-        if question.kind == "help":
-            return self.help()
-        if question.kind == "list":
-            return self.kpi_list()
-        if question.kind == "leaderboard":
-            return self.leaderboard(question, asker, as_of, paces=bool(pace))
-        scope = access.resolve(self.directory, asker, question.scope)
-        return self.answer(question, scope, as_of, pace=pace is not False)
+        self._check_still_here(asker)
+        return self._run(query, asker, as_of or self.calendar.today(), pace)
 
-    def answer(self, question: Question, scope: Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
-        kpi, period = question.kpi, question.period
-        assert kpi is not None and period is not None
+    def _check_still_here(self, asker: Person) -> None:
+        access.check_still_here(asker, self.calendar.today(), self.org.access_after_leaving_days)
+
+    def _run(self, query: Query, asker: Person, as_of: dt.date, pace: bool | None) -> Answer | Leaderboard | Help:
+        if isinstance(query, HelpQuery):
+            return self.help()
+        if isinstance(query, ListQuery):
+            return self.kpi_list()
+        period = self.period(query.period, as_of)
+        if isinstance(query, LeaderboardQuery):
+            scope = access.leaderboard_scope(self.directory, asker, query.scope)
+            return self.leaderboard(query.kpi, period, scope, as_of, paces=bool(pace))
+        scope = access.resolve(self.directory, asker, query.scope)
+        return self.answer(query.kpi, period, scope, as_of, pace=pace is not False)
+
+    def period(self, asked: PeriodAsked, as_of: dt.date) -> Period:
+        """A query's period on ``as_of``: as given, a phrase resolved that day, or the org's default."""
+        if isinstance(asked, Period):
+            return asked
+        return parse_period(asked or self.org.default_period, self.calendar, as_of)
+
+    def answer(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
         comparable = self.metrics.comparable(kpi, period)
         result, previous = self.metrics.results(kpi, [period, comparable], scope, as_of, target=pace)
         return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result))
 
-    def leaderboard(self, question: Question, asker: Person, as_of: dt.date, *, paces: bool = False) -> Leaderboard:
-        kpi, period = question.kpi, question.period
-        assert kpi is not None and period is not None
-        scope = access.leaderboard_scope(self.directory, asker, question.scope)
+    def leaderboard(
+        self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date, *, paces: bool = False
+    ) -> Leaderboard:
         members = self._members(scope, period)
         scopes = {pid: access.rep_scope(self.directory.people[pid]) for pid in members}
         results = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
@@ -100,7 +126,7 @@ class Kpibot:
     def help(self) -> Help:
         lines = [
             "Ask:  [leaderboard] [my | team | org | a person | a team] KPI [period]",
-            "Examples: " + " · ".join(f'"{example}"' for example in EXAMPLES),
+            "Examples: " + " · ".join(f'"{example}"' for example in lexicon().examples),
             f"Without a period: {self.org.default_period} (to date).",
             "Periods: " + understood_phrases().replace("\n", " "),
             '"list" shows every KPI with its definition.',

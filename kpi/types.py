@@ -55,6 +55,10 @@ class Kpi:
     parts: str = "number"
     measured: Measured = "as_asked"
 
+    def __hash__(self) -> int:
+        """By key (the fields hold dicts): a query naming a KPI can key a cache."""
+        return hash(self.key)
+
     @property
     def higher_is_better(self) -> bool:
         return self.direction == "up"
@@ -93,6 +97,26 @@ class Scope:
     filter: ScopeFilter
     rep_id: int | None = None
     team_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScopeRef:
+    """Whose numbers a query asks for, before access is checked: ``me``, ``my-team`` (the teams the asker
+    manages, else their own), ``org``, or a ``team`` or ``person`` by id (``name`` as it was written)."""
+
+    kind: Literal["me", "my-team", "org", "team", "person"]
+    id: int | None = None
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        """``me``, ``my-team``, ``org``, ``team:3`` or ``person:12``: how a scope travels in a button."""
+        return self.kind if self.id is None else f"{self.kind}:{self.id}"
+
+
+ME = ScopeRef("me")
+MY_TEAM = ScopeRef("my-team")
+WHOLE_ORG = ScopeRef("org")
 
 
 @dataclass(frozen=True)

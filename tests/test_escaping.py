@@ -92,8 +92,9 @@ def test_an_answer_and_a_leaderboard_about_hostile_names_are_inert(kpibot):
     answer = kpibot.ask("team revenue 2017-Q2", mia, AS_OF)
     board = kpibot.ask("leaderboard revenue 2017-Q2", mia, AS_OF)
 
-    assert_inert(blocks.answer_message(answer, "team revenue 2017-Q2", "CRM synced just now"))
-    assert_inert(blocks.leaderboard_message(board, "leaderboard revenue 2017-Q2", "CRM synced just now"))
+    asked, ranked = kpibot.parse("team revenue 2017-Q2", AS_OF), kpibot.parse("leaderboard revenue 2017-Q2", AS_OF)
+    assert_inert(blocks.answer_message(answer, asked, "team revenue 2017-Q2", "CRM synced just now"))
+    assert_inert(blocks.leaderboard_message(board, ranked, "leaderboard revenue 2017-Q2", "CRM synced just now"))
     assert_inert(blocks.help_message(kpibot.kpi_list()))
 
 
@@ -110,7 +111,7 @@ def test_share_in_channel_posts_a_hostile_leaderboard_without_pinging_anyone(kpi
         slack.add_user("U0MIA", email="mia@example.com", real_name="Mia Manager")
         slack.add_channel("C0X", "sales")
         app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
-        question = json.dumps({"q": "leaderboard revenue 2017-Q2"})
+        question = json.dumps({"k": "leaderboard", "kpi": "revenue", "s": "me", "p": "2017-Q2", "q": "leaderboard"})
 
         press(app, slack, "U0MIA", {"action_id": "kpi_share", "value": question})
         posted = wait_for(lambda: slack.messages)

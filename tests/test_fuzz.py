@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests.test_server_hardening import raw, served, signed, slack  # noqa: F401  (fixtures)
 
 USER = "U0ALICE"
-SHARE = {"q": "my revenue 2017-Q2"}
+SHARE = {"k": "value", "kpi": "revenue", "s": "me", "p": "2017-Q2", "q": "my revenue 2017-Q2"}
 
 
 def shapes(response_url: str) -> dict[str, dict[str, Any]]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from kpi.catalog import UnknownKpi, load_catalog
+from kpi.grammar.parser import parse_question
 from kpi.periods import Calendar, PeriodError
-from kpi.questions import parse_question
 
 CATALOG = load_catalog(Path("config"))
 CALENDAR = Calendar(zoneinfo.ZoneInfo("UTC"))

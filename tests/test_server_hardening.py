@@ -186,7 +186,7 @@ def test_a_replayed_share_is_answered_and_posts_once(served, slack):
     element = {
         "block_id": "kpi_answer_actions",
         "action_id": "kpi_share",
-        "value": json.dumps({"q": "my revenue 2017-Q2"}),
+        "value": json.dumps({"k": "value", "kpi": "revenue", "s": "me", "p": "2017-Q2", "q": "my revenue 2017-Q2"}),
     }
     body = slack.block_actions("U0ALICE", element, slack.response_url(), channel_id="C0SALES")
     headers = signed(body)

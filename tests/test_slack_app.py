@@ -26,6 +26,8 @@ from tests.fakes import FakeSlack, wait_for
 
 ROOT = Path(__file__).parents[1]
 SECRET = "in-process-secret"
+#: What the share button of the answer to "my revenue 2017-Q2" carries (bot/blocks.answer_actions).
+MY_REVENUE = {"k": "value", "kpi": "revenue", "s": "me", "p": "2017-Q2", "q": "my revenue 2017-Q2"}
 
 
 @pytest.fixture
@@ -84,8 +86,8 @@ def check_limits(message: dict) -> None:
 
 def test_a_slow_answer_is_acknowledged_at_once_and_follows_through_the_response_url(slack, kpibot, monkeypatch):
     monkeypatch.setattr(bot.app, "ACK_BUDGET_SECONDS", 0.2)
-    ask = kpibot.ask
-    monkeypatch.setattr(kpibot, "ask", lambda *a, **k: (time.sleep(0.6), ask(*a, **k))[1])
+    run = kpibot.run
+    monkeypatch.setattr(kpibot, "run", lambda *a, **k: (time.sleep(0.6), run(*a, **k))[1])
     app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
 
     started = time.monotonic()
@@ -97,15 +99,13 @@ def test_a_slow_answer_is_acknowledged_at_once_and_follows_through_the_response_
 
 
 def test_share_is_acknowledged_before_its_answer_is_computed_and_posted(slack, kpibot, monkeypatch):
-    ask = kpibot.ask
-    monkeypatch.setattr(kpibot, "ask", lambda *a, **k: (time.sleep(0.6), ask(*a, **k))[1])
+    run = kpibot.run
+    monkeypatch.setattr(kpibot, "run", lambda *a, **k: (time.sleep(0.6), run(*a, **k))[1])
     app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
     slack.add_channel("C0X", "sales")
 
     started = time.monotonic()
-    response = press(
-        app, slack, "U0ALICE", {"action_id": "kpi_share", "value": json.dumps({"q": "my revenue 2017-Q2"})}
-    )
+    response = press(app, slack, "U0ALICE", {"action_id": "kpi_share", "value": json.dumps(MY_REVENUE)})
 
     assert (response.status, time.monotonic() - started < 0.5) == (200, True)
     posted = wait_for(lambda: slack.messages)
@@ -250,7 +250,8 @@ def test_sharing_a_question_that_is_refused_tells_the_asker_alone_and_posts_noth
     app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
     slack.add_channel("C0X", "sales")
 
-    press(app, slack, "U0ALICE", {"action_id": "kpi_share", "value": json.dumps({"q": "org revenue 2017-Q2"})})
+    org_revenue = {**MY_REVENUE, "s": "org", "q": "org revenue 2017-Q2"}
+    press(app, slack, "U0ALICE", {"action_id": "kpi_share", "value": json.dumps(org_revenue)})
     (reply,) = wait_for(lambda: slack.responses)
 
     assert reply.params["response_type"] == "ephemeral"
@@ -264,7 +265,7 @@ def test_during_a_database_outage_the_app_home_and_answers_say_so(slack, kpibot,
     def outage(*_args, **_kwargs):
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(kpibot, "ask", outage)
+    monkeypatch.setattr(kpibot, "run", outage)
     answer = json.loads(dispatch(app, slack, "U0ALICE", "my revenue 2017-Q2").body)
     event = {"type": "event_callback", "team_id": "T0", "event": {"type": "app_home_opened", "user": "U0ALICE"}}
     signed_dispatch(app, json.dumps(event), content_type="application/json")

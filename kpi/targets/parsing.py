@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from kpi.access import ORG_WORDS, AccessDenied, check_may_set_target
+from kpi.access import AccessDenied, check_may_set_target
 from kpi.catalog import Catalog, UnknownKpi
 from kpi.directory import Directory, Person, UnknownPerson
 from kpi.formats import formatted
+from kpi.grammar.lexicon import lexicon
 from kpi.periods import EARLIEST, LATEST, Calendar, Period, PeriodError, parse_period
 from kpi.types import ORG, Kpi, Who
 
@@ -53,7 +54,7 @@ def resolve_who(directory: Directory, text: Any) -> Who:
     if not words:
         raise _problem("who", "Say who the target is for: a person's email or name, a team's name, or org.")
     lower = words.lower()
-    if lower in ORG_WORDS:
+    if lower in lexicon().org:
         return ORG
     team = directory.find_team(lower) or directory.find_team(lower.removeprefix("team ").strip())
     if team is not None:
