@@ -66,10 +66,18 @@ class Page:
 class Connector(Protocol):
     """What the runner needs from a source."""
 
-    #: Stored in the ``crm`` column of every record: "csv", "hubspot", ...
-    source: str
-    #: The canonical objects this source provides (names from :data:`crm.canonical.OBJECTS`).
-    objects: Collection[str]
+    # Both read-only: the runner never sets them, and a connector's tuple of objects (or a class attribute)
+    # satisfies a read-only member where a settable ``objects: Collection[str]`` would have to be exactly that.
+    @property
+    def source(self) -> str:
+        """Stored in the ``crm`` column of every record: "csv", "hubspot", ..."""
+        ...
+
+    @property
+    def objects(self) -> Collection[str]:
+        """The canonical objects this source provides (names from :data:`crm.canonical.OBJECTS`)."""
+        ...
+
     # Optional: ``warnings: list[str]``, what the connector could not vouch for during the read ("the
     # delete log starts after the cursor: deletions before it wait for the next full sync"); the runner
     # copies them into the report.
