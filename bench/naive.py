@@ -36,13 +36,15 @@ def load(engine: Engine, kpi: str) -> pd.DataFrame:
     return frame
 
 
-def numbers(kpi: str, frame: pd.DataFrame, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    """Per owner: the KPI's numerator (and denominator for a ratio) over ``[start, end)``."""
+def numbers(kpi: str, frame: pd.DataFrame, start: dt.datetime | None, end: dt.datetime) -> pd.DataFrame:
+    """Per owner: the KPI's numerator (and denominator for a ratio) over ``[start, end)``; a stock (the
+    pipeline, measured at the window's end) has no start."""
     if kpi == "pipeline":
         opened = frame["created_at"].isna() | (frame["created_at"] < end)
         still_open = (frame["status"] == "open") | (frame["close_date"] >= end)
         rows = frame[opened & still_open]
         return rows.groupby("owner_id").agg(n=("amount", "sum"))
+    assert start is not None, f"{kpi} counts over a window"
     column = "occurred_at" if kpi == "calls" else "close_date"
     rows = frame[(frame[column] >= start) & (frame[column] < end)]
     if kpi == "calls":
@@ -58,14 +60,22 @@ def rows_like_the_floor(floor: Floor, frame: pd.DataFrame) -> list[tuple]:
     """The pandas results in the shape of the floor's rows (owner first for a leaderboard), so the same check
     applies."""
     ends = [key for key in ("e0", "e1") if key in floor.params]
-    windows = [(floor.params.get(f"s{key[1]}"), floor.params[key]) for key in ends]  # a stock has no start
+    windows = [_window(floor.params, key) for key in ends]
     owners = floor.params.get("owners")
+    assert owners is None or isinstance(owners, list)
     parts = [numbers(floor.kpi, frame, start, end) for start, end in windows]
     if owners is not None:
         parts = [part[part.index.isin(owners)] for part in parts]
     if floor.leaderboard:
         return [(owner, *map(_decimal, row)) for owner, row in parts[0].iterrows()]
     return [tuple(_decimal(value) for part in parts for value in part.sum().tolist())]
+
+
+def _window(params: dict[str, object], end: str) -> tuple[dt.datetime | None, dt.datetime]:
+    """The bounds of window ``end`` ("e0", "e1") of the floor's parameters: a stock has no start."""
+    start, stop = params.get(f"s{end[1]}"), params[end]
+    assert (start is None or isinstance(start, dt.datetime)) and isinstance(stop, dt.datetime)
+    return start, stop
 
 
 def _decimal(value: object) -> Decimal:

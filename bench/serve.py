@@ -206,9 +206,10 @@ def run(report: Report, settings: Settings, data: DataSet, asks: list[Ask]) -> S
             slack.add_user(ask.slack_user_id, email=ask.person.email, real_name=ask.person.name)
         with running_server(data, slack, settings.workers) as (base, process):
             warm, _ = hammer(base, slack, asks, 4)
-            failed = [outcome.detail for outcome in warm if not outcome.ok]
-            if failed:
-                raise RuntimeError(f"{len(failed)} warm-up requests failed (see {LOG}): {'; '.join(failed[:3])}")
+            warm_failures = [outcome.detail for outcome in warm if not outcome.ok]
+            if warm_failures:
+                details = "; ".join(warm_failures[:3])
+                raise RuntimeError(f"{len(warm_failures)} warm-up requests failed (see {LOG}): {details}")
             for clients in settings.concurrency:
                 outcomes, seconds = hammer(base, slack, asks * settings.repeats, clients)
                 by_kind: dict[str, list[float]] = defaultdict(list)

@@ -25,6 +25,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Integer, Numeric, String, Table
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
+from sqlalchemy.types import TypeEngine
 
 from kpi.config import ROLES
 from kpi.schema import Base
@@ -157,7 +159,7 @@ def _specs() -> dict[str, ObjectSpec]:
                 references[reference.field] = reference
                 continue
             columns[column.name] = column
-            if column.default is not None and column.default.is_scalar:
+            if isinstance(column.default, ScalarElementColumnDefault):  # a fixed value, not a function or SQL
                 defaults[column.name] = column.default.arg
             elif not column.nullable:
                 required.add(column.name)
@@ -167,8 +169,15 @@ def _specs() -> dict[str, ObjectSpec]:
 
 
 def _kind(column: Column) -> str:
-    kinds = ((DateTime, "datetime"), (Date, "date"), (Numeric, "decimal"), (Boolean, "boolean"))
-    kinds += ((Integer, "integer"), (JSON, "json"), (String, "text"))
+    kinds: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
+        (DateTime, "datetime"),
+        (Date, "date"),
+        (Numeric, "decimal"),
+        (Boolean, "boolean"),
+        (Integer, "integer"),
+        (JSON, "json"),
+        (String, "text"),
+    )
     return next(kind for sql_type, kind in kinds if isinstance(column.type, sql_type))
 
 
@@ -180,12 +189,14 @@ def _check(name: str, column: Column) -> Callable[[Any], Any]:
 
 
 def _type_check(column: Column, maximum: Decimal | None) -> Callable[[Any], Any]:
-    kind = _kind(column)
+    kind, sql_type = _kind(column), column.type
     if kind == "text":
-        return functools.partial(_text, column.type.length)
+        assert isinstance(sql_type, String)
+        return functools.partial(_text, sql_type.length)
     if kind == "decimal":
-        scale = column.type.scale or 0
-        digits = (column.type.precision or 18) - scale
+        assert isinstance(sql_type, Numeric)
+        scale = sql_type.scale or 0
+        digits = (sql_type.precision or 18) - scale
         largest = maximum if maximum is not None else Decimal(10) ** digits - Decimal(1).scaleb(-scale)
         return functools.partial(_decimal, scale, largest)
     return {

@@ -116,7 +116,7 @@ class Import(Strict):
     def _values_as_text(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        as_text = {}
+        as_text: dict[Any, str | list[str]] = {}
         for column, allowed in value.items():
             if isinstance(allowed, list):
                 as_text[column] = ["" if item is None else str(item) for item in allowed]

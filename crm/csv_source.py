@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, TextIO
 
 from crm import canonical, values
 from crm.canonical import Problem
-from crm.csv_mapping import MAPPING_FILE, CsvMapping, FieldSpec, Import, load_csv_mapping
+from crm.csv_mapping import MAPPING_FILE, CsvMapping, Fallback, FieldSpec, Import, load_csv_mapping
 from crm.interface import Page, Reject
 from kpi.config import ConfigError, load_org
 
@@ -233,7 +233,7 @@ class _ImportReader:
             else:
                 self.fields.append((name, self._compile(field, self.spec.kind(name), key, name)))
             if field.if_empty is not None:
-                self.fallbacks.append((name, self._fallback(field, name, key)))
+                self.fallbacks.append((name, self._fallback(field.if_empty, name, key)))
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -317,7 +317,7 @@ class _ImportReader:
             return lambda row: constant
         read = self._raw(field, key)
         if field.map is not None:
-            read = _mapped(read, field)
+            read = _mapped(read, field, field.map)
         if field.required:
             read = _required(read, field.describe())
         return read if convert is _identity else _converted(read, convert)
@@ -340,15 +340,16 @@ class _ImportReader:
             index = self.connector.column(self.header, field.column, file, f"{key}.column")
             return lambda row: row[index].strip() or None
         if field.template is not None:
-            names = field.source_columns
+            template, names = field.template, field.source_columns
             indexes = [self.connector.column(self.header, name, file, f"{key}.template") for name in names]
 
             def read_template(row: Row) -> str | None:
                 values = [row[index].strip() for index in indexes]
-                return field.template.format_map(dict(zip(names, values, strict=True))) if all(values) else None
+                return template.format_map(dict(zip(names, values, strict=True))) if all(values) else None
 
             return read_template
-        columns = {name: self.connector.column(self.header, name, file, f"{key}.columns") for name in field.columns}
+        names = field.source_columns  # the field's columns: neither column nor template is given
+        columns = {name: self.connector.column(self.header, name, file, f"{key}.columns") for name in names}
         return lambda row: {name: row[i].strip() for name, i in columns.items() if row[i].strip()} or None
 
     def _number(self, name: str, decimal: str | None = None) -> NumberFormat:
@@ -381,9 +382,8 @@ class _ImportReader:
 
         return crm_id
 
-    def _fallback(self, field: FieldSpec, name: str, key: str) -> Callable[[dict[str, Any]], Any]:
-        """Fill an empty field from a lookup file, for records matching ``when``."""
-        fallback = field.if_empty
+    def _fallback(self, fallback: Fallback, name: str, key: str) -> Callable[[dict[str, Any]], Any]:
+        """Fill an empty field from a lookup file, for records matching ``when`` (a field's ``if_empty``)."""
         lookup = self.connector.lookups[fallback.lookup]
         header, file = self.connector.lookup_headers[fallback.lookup], self.connector.mapping.lookups[fallback.lookup]
         self.connector.column(header, fallback.take, file.file, f"{key}.take")
@@ -470,10 +470,10 @@ def _csv_problem(error: csv.Error) -> str:
     return f"malformed CSV: {reason}"
 
 
-def _mapped(read: Reader, field: FieldSpec) -> Reader:
-    """Apply a value map (case ignored); an unmapped value is rejected, kept or emptied."""
-    table = {str(key).casefold(): value for key, value in field.map.items()}
-    known = ", ".join(str(key) for key in field.map)
+def _mapped(read: Reader, field: FieldSpec, value_map: dict[str, Any]) -> Reader:
+    """Apply the field's value map (case ignored); an unmapped value is rejected, kept or emptied."""
+    table = {str(key).casefold(): value for key, value in value_map.items()}
+    known = ", ".join(str(key) for key in value_map)
 
     def mapped(row: Row) -> Any:
         value = read(row)
@@ -568,16 +568,19 @@ def _parse(text: str, formats: list[str], iso: Callable[[str], Any], what: str) 
         raise Problem(f"{text!r} is not {what} (expected YYYY-MM-DD or YYYY-MM-DD HH:MM)") from None
 
 
-def _decimal(number: NumberFormat, text: str) -> Decimal:
-    """A number as exports write it ("12,500.00", "$1,200", "(300)"): :func:`crm.values.number`."""
+def _decimal(number: NumberFormat, text: str) -> Decimal | None:
+    """A number as exports write it ("12,500.00", "$1,200", "(300)"): :func:`crm.values.number`; None for
+    blank text (a value map or a constant may give one)."""
     try:
         return values.number(text, "", decimal_mark=number.decimal_mark, rate=number.rate)
     except ValueError as error:
         raise Problem(str(error)) from None
 
 
-def _integer(number: NumberFormat, text: str) -> int:
+def _integer(number: NumberFormat, text: str) -> int | None:
     parsed = _decimal(number, text)
+    if parsed is None:
+        return None
     if parsed != parsed.to_integral_value():
         raise Problem(f"{text!r} is not a whole number")
     return int(parsed)

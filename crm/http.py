@@ -142,8 +142,8 @@ class JsonApi:
         attempt = 0
         while True:
             attempt += 1
-            if self.throttle is not None and (pause := self.throttle.delay()) > 0:
-                self.sleep(pause)
+            if self.throttle is not None and (delay := self.throttle.delay()) > 0:
+                self.sleep(delay)
             self.requests += 1
             request = urllib.request.Request(url, data=data, headers=headers, method=method)
             try:

@@ -339,7 +339,7 @@ class HubSpotConnector:
         """Give the contacts converted without an opportunity date their deal's ``createdate``."""
         undated = [contact for contact in contacts if contact["deal"] and not contact["properties"].get(OPPORTUNITY)]
         ids = sorted({contact["deal"] for contact in undated}, key=int)
-        created = {}
+        created: dict[str, str | None] = {}  # deal id -> createdate
         for start in range(0, len(ids), LIST_LIMIT):
             inputs = [{"id": deal_id} for deal_id in ids[start : start + LIST_LIMIT]]
             body = self._post("/crm/v3/objects/deals/batch/read", {"properties": ["createdate"], "inputs": inputs})
@@ -497,6 +497,14 @@ def _ms(moment: dt.datetime) -> int:
     return (moment - _EPOCH) // _MS
 
 
+def _mark(text: Any, name: str) -> int:
+    """One type's position in a cursor, in epoch ms; ValueError for a blank one, like an unreadable one."""
+    moment = parse_time(text, name)
+    if moment is None:
+        raise ValueError(f"{name}: no time")
+    return _ms(moment)
+
+
 def _modified(kind: Kind, item: dict[str, Any]) -> int:
     modified = _time(item.get("properties") or {}, kind.modified)
     if modified is None:
@@ -529,6 +537,6 @@ def _marks(cursor: str | None) -> dict[str, int]:
         return {}
     try:
         marks = json.loads(cursor)
-        return {name: _ms(parse_time(text, name)) for name, text in marks.items()}
+        return {name: _mark(text, name) for name, text in marks.items()}
     except (ValueError, TypeError, AttributeError):
         raise ValueError(f"HubSpot cursor {cursor!r} is unreadable: run a full sync to start afresh") from None

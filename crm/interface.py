@@ -42,7 +42,7 @@ def origin(location: str, object: str) -> str:
 class Page:
     """Some records of one object, with the rejects met while reading them.
 
-    ``locations`` (optional, one per record) says where each record came from, for the runner's own
+    ``locations`` (optional: empty, or one per record) says where each record came from, for the runner's own
     rejects (unknown reference, value that does not fit the schema). ``deleted`` lists the ``crm_id`` s
     of records the source reports deleted or archived: the runner marks them deleted (they stop counting
     in every KPI) and a record that comes back later is restored.
@@ -57,7 +57,7 @@ class Page:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
-    locations: list[str] | None = None
+    locations: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     cursor: str | None = None
     total: int | None = None
@@ -66,10 +66,18 @@ class Page:
 class Connector(Protocol):
     """What the runner needs from a source."""
 
-    #: Stored in the ``crm`` column of every record: "csv", "hubspot", ...
-    source: str
-    #: The canonical objects this source provides (names from :data:`crm.canonical.OBJECTS`).
-    objects: Collection[str]
+    # Both read-only: the runner never sets them, and a connector's tuple of objects (or a class attribute)
+    # satisfies a read-only member where a settable ``objects: Collection[str]`` would have to be exactly that.
+    @property
+    def source(self) -> str:
+        """Stored in the ``crm`` column of every record: "csv", "hubspot", ..."""
+        ...
+
+    @property
+    def objects(self) -> Collection[str]:
+        """The canonical objects this source provides (names from :data:`crm.canonical.OBJECTS`)."""
+        ...
+
     # Optional: ``warnings: list[str]``, what the connector could not vouch for during the read ("the
     # delete log starts after the cursor: deletions before it wait for the next full sync"); the runner
     # copies them into the report.

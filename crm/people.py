@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 from sqlalchemy.orm import Session
@@ -35,6 +35,18 @@ from kpi.schema import CONFIG_CRM, Rep, Team
 PERSON_COLUMNS = {"email": "email", "role": "role", "slack_user_id": "slack_user_id"}
 #: people.yaml keys holding dates (written 2024-03-31), stored in the reps columns of the same name.
 DATES = ("hired_at", "left_at")
+
+
+def _table(model: type[Team | Rep]) -> Table:
+    """A model's Table, for Core statements. DeclarativeBase types ``__table__`` as any FromClause (a mapping
+    may be onto a join or a select); these models are each mapped onto one table."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+TEAMS = _table(Team)
+REPS = _table(Rep)
 
 
 @dataclass
@@ -172,9 +184,9 @@ class _Applier:
         for index, person in enumerate(self.config.people):
             for position, name in enumerate(person.manages):
                 for team_id in self._team(name, f"people.{index}.manages.{position}"):
-                    self._update(Team.__table__, team_id, {"manager_id": self.person_ids[index][0]}, "teams")
-        self._delete_others(Team.__table__, {crm_id for crm_id in kept_teams if crm_id})
-        self._delete_others(Rep.__table__, {crm_id for crm_id in kept_people if crm_id})
+                    self._update(TEAMS, team_id, {"manager_id": self.person_ids[index][0]}, "teams")
+        self._delete_others(TEAMS, {crm_id for crm_id in kept_teams if crm_id})
+        self._delete_others(REPS, {crm_id for crm_id in kept_people if crm_id})
         return self.report
 
     # -- teams and people ----------------------------------------------------------------------------
@@ -186,7 +198,7 @@ class _Applier:
             self.team_ids[_fold(team.name)] = matched
             return None
         crm_id = _fold(team.name)
-        self.team_ids[crm_id] = [self._upsert_config(Team.__table__, crm_id, {"name": team.name}, "teams")]
+        self.team_ids[crm_id] = [self._upsert_config(TEAMS, crm_id, {"name": team.name}, "teams")]
         return crm_id
 
     def _upsert_person(self, index: int, person: PersonConfig) -> str | None:
@@ -195,11 +207,11 @@ class _Applier:
         values = self._person_values(index, person, explicit_only=bool(matched))
         if matched:
             for rep_id in matched:
-                self._update(Rep.__table__, rep_id, values, "people")
+                self._update(REPS, rep_id, values, "people")
             self.person_ids.append(matched)
             return None
         crm_id = _fold(person.email or person.name)
-        row_id = self._upsert_config(Rep.__table__, crm_id, {"name": person.name, **values}, "people")
+        row_id = self._upsert_config(REPS, crm_id, {"name": person.name, **values}, "people")
         self.person_ids.append([row_id])
         return crm_id
 
@@ -234,7 +246,7 @@ class _Applier:
         for team_id in self.team_ids[_fold(team.name)]:
             if values.get("parent_id") == team_id:
                 self._fail(f"teams.{index}.parent", team.parent, "a team cannot be its own parent")
-            self._update(Team.__table__, team_id, values, "teams")
+            self._update(TEAMS, team_id, values, "teams")
 
     # -- names -> ids ----------------------------------------------------------------------------------
 
@@ -274,7 +286,7 @@ class _Applier:
                 key = f"people.{index}.{'email' if person.email else 'name'}"
                 self._fail(key, person.email or person.name, f"{seen[identity]} is the same person")
 
-    def _fail(self, key: str, value: Any, message: str) -> None:
+    def _fail(self, key: str, value: Any, message: str) -> NoReturn:
         raise ConfigError(f"{self.path}: key '{key}' has value {value!r}: {message}.")
 
     # -- SQL -------------------------------------------------------------------------------------------
@@ -286,7 +298,9 @@ class _Applier:
         if row_id is None:
             statement = insert(table).values(crm=CONFIG_CRM, crm_id=crm_id, **values)
             setattr(self.report, f"{kind}_created", getattr(self.report, f"{kind}_created") + 1)
-            return self.connection.execute(statement).inserted_primary_key[0]
+            key = self.connection.execute(statement).inserted_primary_key
+            assert key is not None  # None only for a statement other than a single-row insert
+            return key[0]
         self._update(table, row_id, {**values, "deleted_at": None}, kind)
         return row_id
 

@@ -61,7 +61,7 @@ class PipedriveConnector:
         self.api = JsonApi(base_url, headers, vendor="Pipedrive", wait=rate_limit_wait, throttle=throttle, **http)
         self.page_size = page_size
         self.lookback = lookback
-        self._stages: dict[int, str] | None = None
+        self._stages: dict[int, str | None] | None = None
 
     def read(self, object: str, cursor: str | None) -> Iterator[Page]:
         if object == "reps":
@@ -109,7 +109,7 @@ class PipedriveConnector:
             for deal in items:
                 location = f"Pipedrive deal {deal.get('id')}"
                 if deal.get("status") == "deleted" or deal.get("is_deleted"):
-                    page.deleted.append(crm_id(deal.get("id")))
+                    page.deleted.extend(_ids([deal]))
                     continue
                 try:
                     record = _deal(deal, stages)
@@ -125,7 +125,7 @@ class PipedriveConnector:
             return  # a full sync: the runner deletes what it did not read
         for items, page in self._v2_pages("/api/v2/deals", deleted, status="deleted"):
             deleted = page.cursor or deleted
-            yield Page(deleted=[crm_id(deal.get("id")) for deal in items], cursor=_positions(live, deleted))
+            yield Page(deleted=_ids(items), cursor=_positions(live, deleted))
         # Every deletion up to this list's start is read, and the live list ended before it: a deletion not
         # read yet is newer than the live position (the lookback covers clock skew). One position again.
         yield Page(cursor=_positions(live, max(live, deleted)))
@@ -136,10 +136,11 @@ class PipedriveConnector:
         """
         for items, page in self._v2_pages("/api/v2/activities", cursor):
             for activity in items:
-                kind = ACTIVITY_TYPES.get(activity.get("type"))
+                activity_type = activity.get("type")
+                kind = ACTIVITY_TYPES.get(activity_type) if isinstance(activity_type, str) else None
                 if kind is None or activity.get("is_deleted"):
                     if cursor is not None:
-                        page.deleted.append(crm_id(activity.get("id")))
+                        page.deleted.extend(_ids([activity]))
                     continue
                 location = f"Pipedrive activity {activity.get('id')}"
                 try:
@@ -153,10 +154,10 @@ class PipedriveConnector:
                 page.locations.append(location)
             yield page
 
-    def stages(self) -> dict[int, str]:
-        """Stage id -> name, read once per connector."""
+    def stages(self) -> dict[int, str | None]:
+        """Stage id -> name (None when a stage has none), read once per connector."""
         if self._stages is None:
-            stages = {}
+            stages: dict[int, str | None] = {}
             for items, _ in self._v2_pages("/api/v2/stages", None, incremental=False):
                 stages.update({stage["id"]: stage.get("name") for stage in items})
             self._stages = stages
@@ -203,7 +204,12 @@ class PipedriveConnector:
 # -- records -----------------------------------------------------------------------------------------
 
 
-def _deal(deal: dict[str, Any], stages: dict[int, str]) -> dict[str, Any]:
+def _ids(items: list[dict[str, Any]]) -> list[str]:
+    """The crm_ids of items reported deleted; one without an id names no record (a None matched none)."""
+    return [record_id for item in items if (record_id := crm_id(item.get("id"))) is not None]
+
+
+def _deal(deal: dict[str, Any], stages: dict[int, str | None]) -> dict[str, Any]:
     status = deal.get("status")
     stage_id = deal.get("stage_id")
     stage = stages.get(stage_id) if stage_id is not None else None

@@ -123,10 +123,11 @@ def process_reader(reopen: Callable[[], Connector], plan: list[tuple[str, str | 
     assert reader.stdin is not None and reader.stdout is not None
     pickle.dump((reopen, plan), reader.stdin)
     reader.stdin.close()
+    pages = reader.stdout  # bound here: a closure does not keep the assert's narrowing
 
     def get() -> Any:
         try:
-            return pickle.load(reader.stdout)
+            return pickle.load(pages)
         except EOFError:
             raise RuntimeError(f"the sync's reader process stopped (exit code {reader.wait()})") from None
 

@@ -293,7 +293,7 @@ class SalesforceConnector:
         """Those of ``ids`` that are deleted now: purged (``queryAll`` no longer has them) or in the recycle
         bin. getDeleted also lists records restored since, which must not be marked deleted even for a while.
         """
-        live = set()
+        live: set[str] = set()
         for start in range(0, len(ids), IDS_PER_QUERY):
             chosen = ", ".join(f"'{record_id}'" for record_id in ids[start : start + IDS_PER_QUERY])
             soql = f"SELECT Id, IsDeleted FROM {sobject.name} WHERE Id IN ({chosen})"
@@ -386,7 +386,8 @@ def _rep(row: Row) -> dict[str, Any]:
 
 def _deal(row: Row, stages: dict[str, tuple[str, str]]) -> dict[str, Any]:
     stage_name = row.get("StageName")
-    stage, status = stages.get(stage_name) or (stage_name, _status(row.get("IsClosed"), row.get("IsWon")))
+    known = stages.get(stage_name) if isinstance(stage_name, str) else None
+    stage, status = known or (stage_name, _status(row.get("IsClosed"), row.get("IsWon")))
     return {
         "crm_id": crm_id(row.get("Id")),
         "name": row.get("Name"),

@@ -94,41 +94,41 @@ def connector_for(
         from crm.hubspot import HubSpotConnector
 
         token = _secret(env, "HUBSPOT_ACCESS_TOKEN", "a HubSpot private app's access token (Settings > Integrations)")
-        settings = config.hubspot
+        hubspot = config.hubspot
         return HubSpotConnector(
-            env.get("HUBSPOT_BASE_URL", settings.base_url),
+            env.get("HUBSPOT_BASE_URL", hubspot.base_url),
             token,
-            page_size=settings.page_size,
+            page_size=hubspot.page_size,
             lookback=config.lookback,
         )
     if source == "salesforce":
         from crm.salesforce import SalesforceConnector, salesforce_login
 
-        settings = config.salesforce
+        salesforce = config.salesforce
         if env.get("SALESFORCE_ACCESS_TOKEN"):
             token = env["SALESFORCE_ACCESS_TOKEN"]
             instance = _secret(env, "SALESFORCE_INSTANCE_URL", "your org's URL, https://yourorg.my.salesforce.com")
         else:
             client_id = _secret(env, "SALESFORCE_CLIENT_ID", "the consumer key of a connected app (client credentials)")
             secret = _secret(env, "SALESFORCE_CLIENT_SECRET", "the consumer secret of that connected app")
-            login_url = env.get("SALESFORCE_LOGIN_URL", settings.login_url)
+            login_url = env.get("SALESFORCE_LOGIN_URL", salesforce.login_url)
             instance, token = salesforce_login(login_url, client_id, secret)
         return SalesforceConnector(
             instance,
             token,
-            api_version=settings.api_version,
-            page_size=settings.page_size,
+            api_version=salesforce.api_version,
+            page_size=salesforce.page_size,
             lookback=config.lookback,
         )
     if source == "pipedrive":
         from crm.pipedrive import PipedriveConnector
 
         token = _secret(env, "PIPEDRIVE_API_TOKEN", "a Pipedrive API token (Personal preferences > API)")
-        settings = config.pipedrive
+        pipedrive = config.pipedrive
         return PipedriveConnector(
-            env.get("PIPEDRIVE_BASE_URL", settings.base_url),
+            env.get("PIPEDRIVE_BASE_URL", pipedrive.base_url),
             token,
-            page_size=settings.page_size,
+            page_size=pipedrive.page_size,
             lookback=config.lookback,
         )
     raise ConfigError(f"Unknown source '{source}'. Choose one of: {', '.join(SOURCES)}.")

@@ -146,7 +146,7 @@ def _unprepared(connection: Connection) -> Iterator[None]:
     (``plan_cache_mode = force_custom_plan`` would do too, but also re-plans every foreign-key check.)
     """
     driver = connection.connection.driver_connection
-    if not hasattr(driver, "prepare_threshold"):
+    if driver is None or not hasattr(driver, "prepare_threshold"):  # None once invalidated
         yield
         return
     threshold, driver.prepare_threshold = driver.prepare_threshold, None
@@ -216,8 +216,9 @@ def _start_run(engine: Engine, source: str, full: bool, now: dt.datetime) -> int
         running = update(SyncRun).where(SyncRun.source == source, SyncRun.status == "running")
         connection.execute(running.values(status="interrupted", error="stopped before it finished (killed?)"))
         values = {"source": source, "full": full, "started_at": now, "status": "running"}
-        result = connection.execute(insert(SyncRun).values(**values))
-        return result.inserted_primary_key[0]
+        key = connection.execute(insert(SyncRun).values(**values)).inserted_primary_key
+        assert key is not None  # None only for a statement other than a single-row insert
+        return key[0]
 
 
 def _finish_run(engine: Engine, report: SyncReport) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from crm.csv_source import NumberFormat, _decimal, _integer
 from crm.values import number, probability
 
 CASES = Path(__file__).parent / "data/number_formats.csv"
@@ -41,3 +42,11 @@ def test_an_api_probability_in_percent_and_a_written_percentage_agree():
 def test_a_reject_names_the_field_it_came_from():
     with pytest.raises(ValueError, match=r"^amount: 'abc' is not a number$"):
         number("abc")
+
+
+def test_a_blank_whole_number_is_empty_like_a_blank_amount():
+    # A value map or a constant may hand the converter blank text: an integer column reads it as None like a
+    # decimal one (it used to fail on None.to_integral_value(), an AttributeError instead of a reject)
+    assert _decimal(NumberFormat(), " ") is None
+    assert _integer(NumberFormat(), " ") is None
+    assert _integer(NumberFormat(), "12") == 12
