@@ -27,8 +27,8 @@ requires; calendar facts (hire dates, target and spend periods) are local dates 
 The package, one module per thing it makes: ``assumptions`` (the rates, shares and names), ``calendar`` (day
 numbers, moments, workdays), ``org`` (people and teams), ``pipeline`` (leads, deals, accounts, churn),
 ``activities`` (activities, quotes, NPS), ``plans`` (quotas, targets, forecasts, spend), ``world`` (all of it,
-in order), ``rows`` (the table rows) and ``load`` (writing them). Nothing in kpi/ imports it: the demo sits
-above the core, as a CRM connector does.
+in order), ``rows`` (the table rows) and ``load`` (writing them through kpi/bulk.py, the CRM sync's bulk
+loader too). Nothing in kpi/ imports it: the demo sits above the core, as a CRM connector does.
 """
 
 from demo.load import DemoSummary, NotDemoData, generate

@@ -1,24 +1,22 @@
 """Writing the demo company into the database: refusing to replace other data, emptying the demo's tables,
-the bulk load itself, and the ids, links and statistics that follow it."""
+the bulk load (kpi/bulk.py, as the CRM sync's), and the ids, links and statistics that follow it."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
-from psycopg.copy import QueuedLibpqWriter
 
 from demo.assumptions import CRM
 from demo.calendar import Calendar
 from demo.rows import RowBuilder
 from demo.world import simulate
+from kpi import bulk
 from kpi.schema import (
     CONFIG_CRM,
     Account,
@@ -106,26 +104,23 @@ def generate(
             raise ValueError("demo data is already loaded: generate with fresh=True to replace it")
         rows = RowBuilder(world, _id_offsets(connection), tz)
         counts: dict[str, int] = {}
-        with _checks_deferred_to_the_end(connection, DATA_TABLES, tell):
-            for table, build in rows.builders().items():  # one table at a time, to keep memory low
-                frame = build()
-                tell(f"  {table.name}: {len(frame):,} rows")
-                _write(connection, table, frame)
-                counts[table.name] = len(frame)
-            _link_team_managers(connection, rows.team_managers())
+        # Foreign keys, unique constraints and secondary indexes are dropped for the load and put back after it,
+        # in this transaction (see kpi.bulk.drop_indexes): several times faster than checking them row by row.
+        dropped = bulk.drop_indexes(connection, DATA_TABLES, constraints=True)
+        for table, build in rows.builders().items():  # one table at a time, to keep memory low
+            frame = build()
+            tell(f"  {table.name}: {len(frame):,} rows")
+            bulk.insert_frame(connection, table, frame)
+            counts[table.name] = len(frame)
+        _link_team_managers(connection, rows.team_managers())
+        if dropped:
+            tell("  rebuilding indexes and checking foreign keys")
+            dropped.rebuild(connection)
         _advance_id_sequences(connection, DATA_TABLES)
     _analyze(engine, DATA_TABLES)
     summary = DemoSummary(**counts)
     tell(f"Done: {summary.total:,} rows")
     return summary
-
-
-INSERT_CHUNK = 10_000
-COPY_CHUNK = 200_000
-
-
-def _is_postgres_psycopg(connection: sa.Connection) -> bool:
-    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
 class NotDemoData(ValueError):
@@ -182,108 +177,6 @@ def _id_offsets(connection: sa.Connection) -> dict[str, int]:
         table.name: connection.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
         for table in DATA_TABLES
     }
-
-
-@contextlib.contextmanager
-def _checks_deferred_to_the_end(
-    connection: sa.Connection, tables: list[sa.Table], tell: Callable[[str], None]
-) -> Iterator[None]:
-    """On PostgreSQL, drop the tables' foreign keys, unique constraints and secondary indexes for the load and
-    put the very same definitions back afterwards, in the same transaction.
-
-    Why: checking a foreign key (a locking lookup per row) and maintaining five B-trees row by row makes
-    COPY several times slower than building each index once by sorting and validating each key with one
-    join. Nothing else can see the tables meanwhile (the DDL locks them until commit), and a failed load
-    rolls the drops back with everything else. Primary keys stay: other tables' foreign keys need them.
-    """
-    if connection.dialect.name != "postgresql":
-        yield
-        return
-    names = {"tables": [table.name for table in tables]}
-    constraints = connection.execute(
-        sa.text(
-            "SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint"
-            " WHERE conrelid::regclass::text = ANY(:tables) AND contype IN ('u', 'f') ORDER BY contype DESC"
-        ),
-        names,
-    ).all()  # unique constraints before foreign keys, the order to put them back in
-    indexes = connection.execute(
-        sa.text(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
-            " WHERE i.indrelid::regclass::text = ANY(:tables) AND NOT EXISTS"
-            " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)"
-        ),
-        names,
-    ).all()
-    for table, name, _definition in reversed(constraints):
-        connection.execute(sa.text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
-    for name, _definition in indexes:
-        connection.execute(sa.text(f"DROP INDEX {name}"))
-    yield
-    tell("  rebuilding indexes and checking foreign keys")
-    connection.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))
-    for _name, definition in indexes:
-        connection.execute(sa.text(definition))
-    for table, name, definition in constraints:
-        connection.execute(sa.text(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"))
-
-
-def _write(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
-    if _is_postgres_psycopg(connection):
-        _copy_rows(connection, table, frame)
-    else:
-        for start in range(0, len(frame), INSERT_CHUNK):
-            connection.execute(table.insert(), _records(table, frame.iloc[start : start + INSERT_CHUNK]))
-
-
-def _copy_rows(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
-    """Stream the frame into PostgreSQL with COPY (text format), a chunk of rows at a time; a writer thread
-    sends one chunk while the next is being formatted."""
-    columns = ", ".join(frame.columns)
-    dbapi = connection.connection.dbapi_connection
-    with (
-        dbapi.cursor() as cursor,
-        cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN", writer=QueuedLibpqWriter(cursor)) as copy,
-    ):
-        for start in range(0, len(frame), COPY_CHUNK):
-            chunk = frame.iloc[start : start + COPY_CHUNK]
-            texts = [_copy_texts(chunk[name]) for name in chunk.columns]
-            copy.write("".join(line + "\n" for line in map("\t".join, zip(*texts, strict=True))))
-
-
-COPY_NULL = "\\N"
-COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_texts(column: pd.Series) -> list[str]:
-    """A column as COPY text values, converted by numpy where possible (pandas' to_csv costs a microsecond
-    per value, which is minutes for the big tables)."""
-    missing = column.isna().to_numpy()
-    if column.dtype.kind in "iuf":  # numpy and nullable (Int64) numbers
-        texts = column.to_numpy(dtype=np.float64 if column.dtype.kind == "f" else np.int64, na_value=0).astype(str)
-    elif column.dtype.kind == "M":
-        texts = column.to_numpy().astype(str)  # ISO 8601: 2026-11-18T09:30:00
-    elif column.dtype.kind == "b":
-        texts = np.where(column.to_numpy(), "t", "f")
-    else:  # text and dates: escape each distinct value once (most text columns hold a handful of values)
-        codes, distinct = pd.factorize(column)
-        escaped = np.array([str(value).translate(COPY_ESCAPES) for value in distinct] + [COPY_NULL], dtype=object)
-        texts = escaped[codes]  # code -1 (missing) picks the last item
-    return np.where(missing, COPY_NULL, texts).tolist()
-
-
-def _records(table: sa.Table, frame: pd.DataFrame) -> list[dict[str, object]]:
-    """Rows as dicts of plain Python values (int, float, str, date, datetime, None) for executemany."""
-    columns = {name: _python_values(frame[name], table.c[name].type) for name in frame.columns}
-    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-
-
-def _python_values(column: pd.Series, sql_type: sa.types.TypeEngine) -> list[object]:
-    if column.dtype.kind == "M":
-        return column.to_numpy().astype("datetime64[us]").astype(object).tolist()
-    if isinstance(sql_type, sa.String) and column.dtype.kind in "iu":
-        return column.astype(str).tolist()
-    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def _link_team_managers(connection: sa.Connection, links: list[dict[str, int]]) -> None:
