@@ -123,7 +123,7 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="Delete existing data first.")] = True,
 ) -> None:
     """Generate a believable demo company in the database (DATABASE_URL)."""
-    from kpi import demo as demo_data
+    import demo as demo_data
     from kpi.db import get_engine
 
     try:

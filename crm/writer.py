@@ -9,19 +9,14 @@ columns a record carries are compared and written, and the columns people.yaml o
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
-import psycopg.sql
 from sqlalchemy import (
     ARRAY,
-    JSON,
     Connection,
-    Index,
     Select,
     String,
     Table,
@@ -32,11 +27,11 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 
 from crm import canonical
 from crm.canonical import OBJECTS, ObjectSpec, Reference
 from crm.interface import Counts, Page, Reject, SyncReport, jsonable, origin
+from kpi import bulk
 from kpi.schema import Reject as RejectRow
 
 #: Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's bind-parameter limits.
@@ -71,7 +66,7 @@ class PageWriter:
         self.ids: dict[str, dict[str, int]] = defaultdict(dict)  # object -> crm_id -> id (a cache)
         self.seen: dict[str, set[str]] = defaultdict(set)  # crm_ids read on a full sync
         self.fresh: set[str] = set()  # objects this full sync imports for the first time
-        self.dropped: dict[str, list[Index]] = {}  # indexes dropped for a bulk load, rebuilt by end()
+        self.dropped: dict[str, bulk.DroppedIndexes] = {}  # indexes dropped for a bulk load, rebuilt by end()
         self.links: dict[str, list[_Link]] = defaultdict(list)
         self.touched: dict[str, set[str]] = defaultdict(set)  # created/updated crm_ids with links
         self.pending_rejects: list[dict[str, Any]] = []
@@ -94,27 +89,22 @@ class PageWriter:
         """On PostgreSQL, a first import into an empty table builds its secondary indexes once at the end
         (:meth:`end`) instead of growing them row by row: a million deals load a third faster. The table is
         locked until the import commits, which only makes questions wait while there is no data to answer
-        them anyway. The unique ``(crm, crm_id)`` index stays: the upserts rely on it.
+        them anyway. The unique ``(crm, crm_id)`` index stays: the upserts rely on it. A database user that does
+        not own the table may not drop: then the import grows the indexes row by row, as any later one does.
         """
         if self.connection.dialect.name != "postgresql":
             return
         if self.connection.execute(select(table.c.id).limit(1)).first() is not None:
             return
-        dropped = sorted(table.indexes, key=lambda index: index.name or "")
-        try:
-            with self.connection.begin_nested():  # a database user that does not own the table may not drop
-                for index in dropped:
-                    index.drop(self.connection)
-        except DBAPIError:
-            return  # then the import grows the indexes row by row, as any later one does
-        self.dropped[name] = dropped
+        self.dropped[name] = bulk.drop_indexes(self.connection, [table], constraints=False)
 
     def end(self, name: str) -> None:
         """After an object's last page: rebuild the indexes a bulk load dropped; on a full sync, mark deleted
         what the source no longer has (nothing, on a first import: every record of the source was just read).
         """
-        for index in self.dropped.pop(name, []):
-            index.create(self.connection)
+        dropped = self.dropped.pop(name, None)
+        if dropped:
+            dropped.rebuild(self.connection)
         if self.report.full and name not in self.fresh:
             self.delete_missing(name)
 
@@ -330,65 +320,13 @@ class PageWriter:
     def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Bulk ``INSERT`` (executemany); ``COPY`` on PostgreSQL, three times faster for large pages."""
         for group in _same_keys(rows):
-            if self.connection.dialect.driver == "psycopg":
-                _copy(self.connection, table, group)
-            else:
-                self.connection.execute(insert(table), group)
+            bulk.insert_rows(self.connection, table, group)
 
     def _update(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Bulk ``UPDATE ... WHERE id = :_id``, one executemany per set of changed columns."""
         statement = update(table).where(table.c.id == bindparam("_id"))
         for group in _same_keys(rows):
             self.connection.execute(statement, group)
-
-
-def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``COPY table FROM STDIN`` through psycopg, with the column defaults SQLAlchemy would have added.
-
-    The rows are written as COPY's text format by :func:`_copy_text` (one formatter per column, chosen from
-    the schema), twice as fast as psycopg's per-value adaptation: this is the hot loop of a large import.
-    """
-    keys = list(rows[0])
-    defaults = {
-        column.name: column.default.arg
-        for column in table.columns
-        if column.default is not None and column.default.is_scalar and column.name not in rows[0]
-    }
-    statement = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(
-        psycopg.sql.Identifier(table.name),
-        psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(name) for name in [*keys, *defaults]),
-    )
-    formats = [_copy_format(table.c[name]) for name in [*keys, *defaults]]
-    constant = tuple(defaults.values())
-    values = itemgetter(*keys)  # at least crm and crm_id: a tuple
-    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.write(_copy_text((values(row) + constant for row in rows), formats))
-
-
-#: COPY's text format: backslash escapes for the characters that separate fields and rows.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(rows: Iterable[tuple[Any, ...]], formats: list[Any]) -> bytes:
-    """Rows in COPY's text format: tab-separated fields, ``\\N`` for NULL, one line per row."""
-    lines = [
-        "\t".join("\\N" if value is None else write(value) for write, value in zip(formats, row, strict=True))
-        for row in rows
-    ]
-    lines.append("")
-    return "\n".join(lines).encode("utf-8")
-
-
-def _copy_format(column: Any) -> Any:
-    """How one column's values are written for COPY (text is escaped; numbers and times are plain)."""
-    if isinstance(column.type, JSON):
-        return lambda value: json.dumps(value).translate(_COPY_ESCAPES)
-    python_type = column.type.python_type
-    if python_type is bool:
-        return lambda value: "t" if value else "f"
-    if python_type is str:
-        return lambda value: value.translate(_COPY_ESCAPES)
-    return str  # int, Decimal, date, datetime: their str() is what PostgreSQL reads
 
 
 def _is_deferred(name: str, reference: Reference) -> bool:

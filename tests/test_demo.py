@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
-from kpi import demo
+import demo
+from demo.calendar import add_months, date_of, day_of, weekday_of, workday, workday_number, workdays_later
 from kpi.schema import Account, Activity, Deal, Forecast, Lead, MarketingSpend, NpsResponse, Quote, Rep, Target, Team
 
 AS_OF = dt.date(2026, 11, 16)  # a Monday: "this week" is as_of alone
@@ -215,11 +216,11 @@ def test_alice_teammates_call_on_as_of_too(demo_engine):
 
 def test_periods_are_stored_with_exclusive_ends(demo_engine):
     spend = rows(demo_engine, select(MarketingSpend.team_id, MarketingSpend.period_start, MarketingSpend.period_end))
-    assert all(row.period_start.day == 1 and row.period_end == demo._add_months(row.period_start, 1) for row in spend)
+    assert all(row.period_start.day == 1 and row.period_end == add_months(row.period_start, 1) for row in spend)
     assert any(row.team_id is None for row in spend) and any(row.team_id is not None for row in spend)
 
     forecasts = rows(demo_engine, select(Forecast))
-    assert all(demo._add_months(row.period_start, 3) == row.period_end for row in forecasts)
+    assert all(add_months(row.period_start, 3) == row.period_end for row in forecasts)
     assert all(row.submitted_at < dt.datetime.combine(row.period_start, dt.time()) for row in forecasts)
 
     scopes = {(row.kpi, row.scope_type) for row in rows(demo_engine, select(Target.kpi, Target.scope_type).distinct())}
@@ -289,9 +290,9 @@ def test_office_hours_follow_the_organisation_time_zone(engine):
 
 
 def test_workday_numbers_skip_weekends_evenly():
-    days = np.arange(demo._day(dt.date(2026, 1, 1)), demo._day(dt.date(2027, 1, 1)))
-    workdays = days[demo._weekday(days) < 5]
-    assert np.array_equal(demo._workday(demo._workday_number(workdays)), workdays)
-    saturday = demo._day(dt.date(2026, 11, 14))
-    assert demo._date(demo._workdays_later(np.array([saturday]), 0)[0]) == dt.date(2026, 11, 16)
-    assert demo._date(demo._workdays_later(np.array([saturday]), -1)[0]) == dt.date(2026, 11, 13)
+    days = np.arange(day_of(dt.date(2026, 1, 1)), day_of(dt.date(2027, 1, 1)))
+    workdays = days[weekday_of(days) < 5]
+    assert np.array_equal(workday(workday_number(workdays)), workdays)
+    saturday = day_of(dt.date(2026, 11, 14))
+    assert date_of(workdays_later(np.array([saturday]), 0)[0]) == dt.date(2026, 11, 16)
+    assert date_of(workdays_later(np.array([saturday]), -1)[0]) == dt.date(2026, 11, 13)
