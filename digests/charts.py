@@ -7,6 +7,7 @@ from the numbers a :class:`~digests.build.Digest` already holds.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from decimal import Decimal
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -14,8 +15,18 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from digests.build import Digest, Progress, TrendPoint
-from digests.render import Chart
 from kpi.formats import CURRENCY_SYMBOLS
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A PNG to upload into the digest's thread, with the alt text screen readers get."""
+
+    filename: str
+    title: str
+    alt_text: str
+    png: bytes
+
 
 WIDTH, HEIGHT, DPI = 12.0, 7.0, 100  # 1200 x 700 px
 TITLE, LABEL, TICK = 24, 18, 16

@@ -31,6 +31,7 @@ from jinja2 import (
 )
 
 from digests.build import Digest
+from digests.charts import Chart, charts_for
 from digests.config import PACKAGE_TEMPLATES
 from slackui.blocks import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, clip, progress_bar
 from slackui.text import escape
@@ -64,16 +65,6 @@ class Message:
     def builder_url(self) -> str:
         """The message opened in Slack's Block Kit Builder."""
         return BUILDER + urllib.parse.quote(json.dumps({"blocks": self.blocks}, separators=(",", ":")))
-
-
-@dataclass(frozen=True)
-class Chart:
-    """A PNG to upload into the digest's thread, with the alt text screen readers get."""
-
-    filename: str
-    title: str
-    alt_text: str
-    png: bytes
 
 
 @dataclass(frozen=True)
@@ -138,8 +129,6 @@ def render_digest(digest: Digest, config_dir: Path, *, charts: bool = True) -> R
     ]
     pictures = []
     if charts and digest.charts:
-        from digests.charts import charts_for
-
         pictures = charts_for(digest)
     return RenderedDigest(parent, replies, pictures, path)
 
