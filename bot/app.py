@@ -94,7 +94,7 @@ class Replies:
     def message(self, slack_user_id: str, question: str) -> tuple[dict[str, Any], str]:
         """The message answering what the Slack user typed, and the KPI key (for logs)."""
 
-        def parse(person: Person) -> tuple[Query, str]:
+        def parse() -> tuple[Query, str]:
             text = self.identities.expand_mentions(self.kpibot.directory, question)
             return self.kpibot.parse(text), question
 
@@ -103,19 +103,20 @@ class Replies:
     def pressed(self, slack_user_id: str, value: dict[str, Any], *, shared: bool = False) -> tuple[dict[str, Any], str]:
         """The message for a button of an earlier answer: the query it carries (see blocks.answer_actions)."""
 
-        def decode(person: Person) -> tuple[Query, str]:
+        def decode() -> tuple[Query, str]:
             query = from_json(value, self.kpibot.catalog, self.kpibot.directory)
             return query, value.get("q") or words(query)
 
         return self._reply(slack_user_id, decode, shared=shared)
 
     def _reply(
-        self, slack_user_id: str, read: Callable[[Person], tuple[Query, str]], *, shared: bool = False
+        self, slack_user_id: str, read: Callable[[], tuple[Query, str]], *, shared: bool = False
     ) -> tuple[dict[str, Any], str]:
+        """Who asks (their Slack user matched first), then ``read()`` the query and the words to show."""
         kpibot = self.kpibot
         try:
             person = self.person(slack_user_id)
-            query, question = read(person)
+            query, question = read()
             answer = kpibot.run(query, person)
         except Unmatched as exc:
             return blocks.problem_message(str(exc)), REFUSED

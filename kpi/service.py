@@ -1,6 +1,7 @@
-"""The front door of the metrics core: ask a question as a person, get an answer.
+"""The front door of the metrics core: a typed query asked as a person, an answer back.
 
-Both the command line and the Slack bot call :meth:`Kpibot.ask`; neither computes anything itself.
+:meth:`Kpibot.run` answers a query; :meth:`Kpibot.ask` parses a person's words into one first. The command
+line, the Slack bot and the digests call these; none of them computes anything itself.
 """
 
 from __future__ import annotations

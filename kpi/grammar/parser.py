@@ -43,7 +43,7 @@ def parse_question(text: str, catalog: Catalog, calendar: Calendar, as_of: dt.da
     lex = lexicon()
     if lowered in lex.help:
         return Question("help")
-    if lowered in lex.list:
+    if lowered in lex.catalog:
         return Question("list")
     kind: Literal["value", "leaderboard"] = "value"
     if words and words[0].lower() in lex.ranking:
@@ -69,40 +69,29 @@ def to_query(question: Question, directory: Directory) -> Query:
     assert question.kpi is not None  # a value or leaderboard question always names its KPI
     period = question.period_words or None
     if question.kind == "leaderboard":
-        return LeaderboardQuery(question.kpi, period, _board_scope(question.scope, directory))
+        return LeaderboardQuery(question.kpi, period, scope_ref(question.scope, directory, people=False))
     return ValueQuery(question.kpi, period, scope_ref(question.scope, directory))
 
 
-def scope_ref(words: str, directory: Directory) -> ScopeRef:
-    """Scope words as a reference: my, team, org, a team by name, else a person (raises UnknownPerson)."""
-    text, lex = words.strip().lower(), lexicon()
-    if text in lex.me or not text:
+def scope_ref(words: str, directory: Directory, *, people: bool = True) -> ScopeRef:
+    """Scope words as a reference: my, team, org, a team by name, else a person (raises UnknownPerson).
+    Without ``people`` (a leaderboard ranks a team or the organisation, never one person) a name that is no
+    team raises LookupError listing the teams."""
+    text, scopes = words.strip().lower(), lexicon().scopes
+    if not text or text in scopes.me:
         return ME
-    if text in lex.org:
+    if text in scopes.org:
         return WHOLE_ORG
-    if text in lex.my_team:
+    if text in scopes.my_team:
         return MY_TEAM
     team = directory.find_team(text.removeprefix("team ").strip())
     if team is not None:
         return ScopeRef("team", team.id, team.name)
-    person = directory.find_person(text)
-    return ScopeRef("person", person.id, person.name)
-
-
-def _board_scope(words: str, directory: Directory) -> ScopeRef:
-    """A leaderboard ranks a team or the organisation, never one person."""
-    text, lex = words.strip().lower(), lexicon()
-    if not text or text in lex.me:
-        return ME
-    if text in lex.org:
-        return WHOLE_ORG
-    if text in lex.my_team:
-        return MY_TEAM
-    team = directory.find_team(text.removeprefix("team ").strip())
-    if team is None:
+    if not people:
         names = ", ".join(sorted(t.name for t in directory.teams.values())[:8])
         raise LookupError(f"I don't know the team '{words}'. Teams: {names}.")
-    return ScopeRef("team", team.id, team.name)
+    person = directory.find_person(text)
+    return ScopeRef("person", person.id, person.name)
 
 
 def _split_scope_and_kpi(words: list[str], catalog: Catalog) -> tuple[str, list[str], list[str]]:
@@ -124,7 +113,7 @@ def _split_scope_and_kpi(words: list[str], catalog: Catalog) -> tuple[str, list[
             return before, words[start:end], []
         if after[0] in lex.scope_joiners and not before:
             return " ".join(words[end + 1 :]), words[start:end], []
-        if " ".join(after) in lex.scope_words and not before:
+        if " ".join(after) in lex.scopes.words and not before:
             return " ".join(words[end:]), words[start:end], []
         if _looks_like_period(after):
             return before, words[start:end], words[end:]
@@ -145,4 +134,4 @@ def _looks_like_period(words: list[str]) -> bool:
 
 
 def _looks_like_scope(word: str) -> bool:
-    return word in lexicon().scope_words or word.startswith("@") or "@" in word
+    return word in lexicon().scopes.words or word.startswith("@") or "@" in word

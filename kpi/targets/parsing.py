@@ -54,7 +54,7 @@ def resolve_who(directory: Directory, text: Any) -> Who:
     if not words:
         raise _problem("who", "Say who the target is for: a person's email or name, a team's name, or org.")
     lower = words.lower()
-    if lower in lexicon().org:
+    if lower in lexicon().scopes.org:
         return ORG
     team = directory.find_team(lower) or directory.find_team(lower.removeprefix("team ").strip())
     if team is not None:
