@@ -10,7 +10,7 @@ person by id), not with words; which numbers the asker may see is decided when i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from kpi.catalog import Catalog
 from kpi.directory import Directory
@@ -21,18 +21,56 @@ PeriodAsked = Period | str | None
 
 
 @dataclass(frozen=True)
+class Against:
+    """What an answer is set beside, when the question asks for a comparison.
+
+    ``year-ago``: the same days one year earlier ("my revenue vs last year"); ``period``: another period as
+    a whole ("compare my win rate to last quarter"); ``team``: the asker's team's value and the median of its
+    reps ("my win rate vs the team")."""
+
+    kind: Literal["year-ago", "period", "team"]
+    period: PeriodAsked = None  # the other period, for ``period``
+
+
+@dataclass(frozen=True)
 class ValueQuery:
-    """One KPI for one scope and period."""
+    """One KPI for one scope and period, optionally beside another period or the team."""
 
     kpi: Kpi
+    period: PeriodAsked = None
+    scope: ScopeRef = ME
+    against: Against | None = None
+
+
+@dataclass(frozen=True)
+class LeaderboardQuery:
+    """The reps (or the teams) of a scope ranked on one KPI; ``ME`` means the asker's usual board (their team, a
+    manager's teams, an admin's organisation).
+
+    ``ranks="teams"`` ranks the sub-teams of the scope, each on its own number; ``bottom`` ranks from the
+    lowest; ``limit`` keeps the first rows; ``of_target`` ranks by attainment of each one's own target."""
+
+    kpi: Kpi
+    period: PeriodAsked = None
+    scope: ScopeRef = ME
+    ranks: Literal["reps", "teams"] = "reps"
+    bottom: bool = False
+    limit: int | None = None
+    of_target: bool = False
+
+
+@dataclass(frozen=True)
+class ScorecardQuery:
+    """ "How am I doing": the key KPIs of a scope (``scorecard:`` in org.yaml) with targets, pace and change."""
+
     period: PeriodAsked = None
     scope: ScopeRef = ME
 
 
 @dataclass(frozen=True)
-class LeaderboardQuery:
-    """The reps of a scope ranked on one KPI; ``ME`` means the asker's usual board (their team, a manager's
-    teams, an admin's organisation)."""
+class GapQuery:
+    """ "What do I need to hit quota": a KPI's target for the whole running period against the actual so far,
+    what remains, and what it takes per working day (for revenue: in deals and in pipeline too)."""
 
     kpi: Kpi
     period: PeriodAsked = None
@@ -49,7 +87,7 @@ class ListQuery:
     """Every KPI with its definition."""
 
 
-Query = ValueQuery | LeaderboardQuery | HelpQuery | ListQuery
+Query = ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery | HelpQuery | ListQuery
 KpiQuery = ValueQuery | LeaderboardQuery
 
 
