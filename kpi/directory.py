@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import unicodedata
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -38,6 +40,12 @@ class TeamInfo:
     manager_id: int | None
 
 
+def fold(text: str) -> str:
+    """Lower case without accents: "José Núñez" is found as "jose nunez", as people type it."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 class UnknownPerson(LookupError):
     def __init__(self, text: str, suggestions: list[str]) -> None:
         self.text, self.suggestions = text, suggestions
@@ -70,13 +78,13 @@ class Directory:
 
     def find_person(self, text: str) -> Person:
         """By email, Slack id, ``@handle``, full name or unique first name (case-insensitive)."""
-        wanted = text.strip().lstrip("@").lower()
+        wanted = fold(text.strip().lstrip("@"))
         for matches in (
             [p for p in self.people.values() if (p.email or "").lower() == wanted],
             [p for p in self.people.values() if (p.slack_user_id or "").lower() == wanted],
-            [p for p in self.people.values() if p.name.lower() == wanted],
+            [p for p in self.people.values() if fold(p.name) == wanted],
             [p for p in self.people.values() if (p.email or "").lower().split("@")[0] == wanted],
-            [p for p in self.people.values() if p.first_name.lower() == wanted],
+            [p for p in self.people.values() if fold(p.first_name) == wanted],
         ):
             if len(matches) == 1:
                 return matches[0]
@@ -84,6 +92,11 @@ class Directory:
                 names = sorted(p.name for p in matches)
                 raise UnknownPerson(text, names[:3])
         raise UnknownPerson(text, self._closest_names(wanted))
+
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        """Every person's and team's name: the grammar keeps a name of several words whole."""
+        return frozenset([p.name for p in self.people.values()] + [t.name for t in self.teams.values()])
 
     def maybe_person(self, text: str) -> Person | None:
         try:
@@ -98,8 +111,8 @@ class Directory:
     # --- teams ----------------------------------------------------------------------------------------
 
     def find_team(self, text: str) -> TeamInfo | None:
-        wanted = text.strip().lower()
-        matches = [t for t in self.teams.values() if t.name.lower() == wanted]
+        wanted = fold(text.strip())
+        matches = [t for t in self.teams.values() if fold(t.name) == wanted]
         return matches[0] if len(matches) == 1 else None
 
     def subtree(self, team_ids: set[int]) -> set[int]:

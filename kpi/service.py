@@ -67,7 +67,9 @@ class Kpibot:
     def parse(self, text: str, as_of: dt.date | None = None) -> Query:
         """The query a person's words ask (the grammar is the one place text becomes a query)."""
         as_of = as_of or self.calendar.today()
-        question = parse_question(text, self.catalog, self.calendar, as_of, self.org.default_period)
+        question = parse_question(
+            text, self.catalog, self.calendar, as_of, self.org.default_period, self.directory.names
+        )
         return to_query(question, self.directory)
 
     def run(
