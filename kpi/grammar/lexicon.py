@@ -88,6 +88,7 @@ class Lexicon(Strict):
     of_target: frozenset[str]
     compare: frozenset[str]
     compare_start: frozenset[str]
+    compare_alone: frozenset[str]
     compare_joiners: frozenset[str]
     year_ago: frozenset[str]
     team_words: frozenset[str]

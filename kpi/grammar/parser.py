@@ -21,6 +21,7 @@ names of several words are kept whole); :func:`to_query` looks the scope up and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterable
@@ -88,6 +89,7 @@ class Question:
 @dataclass
 class _Word:
     text: str  # as typed
+    at: int  # where it was in the question: what was understood is quoted back in the asker's order
     name: bool = False  # a known name of several words, kept whole
 
     @property
@@ -100,8 +102,15 @@ class _Reading:
     """The words still to be read, and what was understood so far (in the asker's words)."""
 
     words: list[_Word]
-    understood: list[str] = field(default_factory=list)
+    understood: list[tuple[int, str]] = field(default_factory=list)
     kpi_at: int = -1  # where in ``understood`` the KPI's name is
+
+    def note(self, at: int, said: str) -> None:
+        self.understood.append((at, said))
+
+    def said(self) -> tuple[str, ...]:
+        """What was understood, in the order the asker said it."""
+        return tuple(text for _at, text in sorted(self.understood))
 
     def take(self, texts: frozenset[str], note: bool = True) -> tuple[Phrase, int] | None:
         """Remove the first phrase of ``texts`` found and return it with where it was. A phrase's slot keeps
@@ -112,18 +121,18 @@ class _Reading:
         phrase, (start, end, (slot_start, slot_end)) = found
         if note:
             said = self.words[start:slot_start] + self.words[slot_end:end]
-            self.understood.append(" ".join(w.text for w in said))
+            self.note(said[0].at, " ".join(w.text for w in said))
         self.words = self.words[:start] + self.words[slot_start:slot_end] + self.words[end:]
         return phrase, start
 
-    def take_all(self, texts: frozenset[str]) -> list[Phrase]:
-        """Remove every phrase of ``texts``, in one pass."""
-        taken: list[Phrase] = []
+    def take_all(self, texts: frozenset[str]) -> list[tuple[str, int]]:
+        """Remove every phrase of ``texts``, in one pass; return each as said, with where it was."""
+        taken: list[tuple[str, int]] = []
         lows = [w.low if not w.name else "\0" for w in self.words]
         at = 0
         while (found := book(texts).find(lows, at)) is not None:
-            phrase, (start, end, _slot) = found
-            taken.append(phrase)
+            _phrase, (start, end, _slot) = found
+            taken.append((" ".join(w.text for w in self.words[start:end]), self.words[start].at))
             del self.words[start:end], lows[start:end]
             at = start
         return taken
@@ -196,6 +205,7 @@ def parse_question(
         kind = "scorecard"
     elif reading.take(lex.gap):
         kind = "gap"
+        reading.take_all(lex.gap)  # "how much more do I need ... to hit": one question, said twice
     ranking = _ranking(reading, lex)
     if ranking is not None:
         kind = "leaderboard" if kind == "value" else kind
@@ -205,7 +215,9 @@ def parse_question(
     scope = _possessive(reading, lex)
     kpi = _kpi_span(reading, catalog)
     scope = scope or _scope_words(reading, lex)
-    kpi = kpi or _verb(reading, lex, catalog, whole)
+    kpi = _verb(reading, lex, catalog, whole, kpi)
+    if ranking is not None:
+        reading.take_all(lex.ranks_reps)  # "top reps by revenue"; after the KPI, so that "sales per rep" stays one
     reading.take_all(lex.filler | lex.target_words | lex.amount_words | lex.count_words)
     left = [w.text for w in reading.words if not w.name]
     if left and _PERIOD_START.match(fold(left[0])):
@@ -216,7 +228,7 @@ def parse_question(
     if kind == "gap" and kpi is None:
         kpi = catalog.lookup(GAP_DEFAULT_KPI)
     if kind in ("value", "leaderboard") and kpi is None:
-        raise NotUnderstood(reading.understood, "which KPI", 'Type `list` to see every KPI, or try "my revenue".')
+        raise NotUnderstood(reading.said(), "which KPI", "Type `list` to see every KPI, or ask `my revenue`.")
     return Question(
         kind,
         kpi,
@@ -228,7 +240,7 @@ def parse_question(
         ranking.limit if ranking else None,
         ranking.of_target if ranking else False,
         against,
-        tuple(reading.understood),
+        reading.said(),
     )
 
 
@@ -249,18 +261,21 @@ def _ranking(reading: _Reading, lex: Lexicon) -> _Ranking | None:
             _phrase, at = taken
             if at < len(reading.words) and reading.words[at].text.isdigit():
                 limit = max(1, min(int(reading.words[at].text), MAX_LIMIT))
-                reading.understood[-1] += f" {reading.words[at].text}"
+                where, said = reading.understood.pop()
+                reading.note(where, f"{said} {reading.words[at].text}")
                 del reading.words[at]
     of_target = reading.take(lex.of_target) is not None
     teams = reading.take(lex.ranks_teams) is not None
     if not (found or teams or of_target):
         return None
-    reading.take_all(lex.ranks_reps)
     return _Ranking("teams" if teams else "reps", bottom, limit, of_target)
 
 
 def _comparison(reading: _Reading, lex: Lexicon, calendar: Calendar, as_of: dt.date) -> Against | None:
     """Split off "vs last year" / "compare X to last quarter" / "vs the team" and read what follows."""
+    if (alone := reading.take(lex.compare_alone, note=False)) is not None:
+        reading.note(alone[1], " ".join(alone[0]))
+        return Against("year-ago")
     lows = reading.lows()
     cut = None
     if lows and lows[0] in lex.compare_start:
@@ -282,21 +297,22 @@ def _comparison(reading: _Reading, lex: Lexicon, calendar: Calendar, as_of: dt.d
     reading.words = reading.words[: cut[0]]
     said = " ".join(w.text for w in other)
     words = " ".join(w.low for w in other)
+    at = other[0].at if other else len(lows)
     if words in lex.team_words:
-        reading.understood.append(f"compared with {said}")
+        reading.note(at, f"compared with {said}")
         return Against("team")
     if words in lex.year_ago:
-        reading.understood.append(f"compared with {said}")
+        reading.note(at, f"compared with {said}")
         return Against("year-ago")
     try:
         parse_period(said, calendar, as_of)
     except PeriodError:
         raise NotUnderstood(
-            reading.understood,
+            reading.said(),
             f"what to compare with (*{_clipped(said)}*)",
-            "Compare with a period (`vs last quarter`, `vs last year`) or with your team (`vs the team`).",
+            "Compare with a period (`my revenue vs last year`) or with your team (`my win rate vs the team`).",
         ) from None
-    reading.understood.append(f"compared with {said}")
+    reading.note(at, f"compared with {said}")
     return Against("period", said)
 
 
@@ -320,11 +336,11 @@ def _protect_names(tokens: list[str], names: Iterable[str]) -> list[_Word]:
     while i < len(tokens):
         for size in range(min(longest, len(tokens) - i), 1, -1):
             if " ".join(lows[i : i + size]) in known:
-                words.append(_Word(" ".join(tokens[i : i + size]), name=True))
+                words.append(_Word(" ".join(tokens[i : i + size]), i, name=True))
                 i += size
                 break
         else:
-            words.append(_Word(tokens[i]))
+            words.append(_Word(tokens[i], i))
             i += 1
     return words
 
@@ -337,9 +353,9 @@ def _period(reading: _Reading, calendar: Calendar, as_of: dt.date) -> tuple[Peri
         return None, ""
     first = next((i for i, (a, b) in enumerate(zip(texts, rest, strict=False)) if a != b), len(rest))
     size = len(texts) - len(rest)
-    phrase = " ".join(texts[first : first + size])
+    phrase = " ".join(texts[first : first + size]).lower()
     reading.words = reading.words[:first] + reading.words[first + size :]
-    reading.understood.append(phrase)
+    reading.note(reading.words[first].at if first < len(reading.words) else len(texts), phrase)
     return period, phrase
 
 
@@ -357,7 +373,7 @@ def _possessive(reading: _Reading, lex: Lexicon) -> str:
         return ""
     reading.words = reading.words[:start] + reading.words[at + 1 :]
     said = " ".join(w.text for w in owner)
-    reading.understood.append(said)
+    reading.note(owner[0].at, said)
     return _canonical_scope(said, lex)
 
 
@@ -386,7 +402,7 @@ def _kpi_span(reading: _Reading, catalog: Catalog) -> Kpi | None:
     _size, start, end = max(spans)
     said = " ".join(w.text for w in words[start:end])
     reading.kpi_at = len(reading.understood)
-    reading.understood.append(said)
+    reading.note(words[start].at, said)
     reading.words = words[:start] + words[end:]
     return catalog.lookup(said)
 
@@ -394,28 +410,30 @@ def _kpi_span(reading: _Reading, catalog: Catalog) -> Kpi | None:
 def _scope_words(reading: _Reading, lex: Lexicon) -> str:
     """Words that name a scope by themselves; a team or the company outweighs "I" ("how many deals did I win
     for my team")."""
-    found: list[str] = []
-    found = [" ".join(phrase) for phrase in reading.take_all(lex.scopes.words)]
+    found = reading.take_all(lex.scopes.words)
     if not found:
         return ""
-    canonical = [_canonical_scope(said, lex) for said in found]
+    canonical = [_canonical_scope(said, lex) for said, _at in found]
     strongest = next((c for c in ("org", "team") if c in canonical), "my")
-    reading.understood.append(found[canonical.index(strongest)])
+    said, at = found[canonical.index(strongest)]
+    reading.note(at, said)
     return strongest
 
 
-def _verb(reading: _Reading, lex: Lexicon, catalog: Catalog, whole: str) -> Kpi | None:
-    """ "how many deals did I win" (deals-won), "how much did I close" (revenue): a verb names the KPI."""
+def _verb(reading: _Reading, lex: Lexicon, catalog: Catalog, whole: str, named: Kpi | None) -> Kpi | None:
+    """ "how many deals did I win" (deals-won), "how much did I close" (revenue): a verb names the KPI,
+    unless one was ``named`` ("calls did I make": the verb is only taken out)."""
     asks_amount = book(lex.amount_words).find(whole.split()) is not None
     asks_count = book(lex.count_words).find(whole.split()) is not None
+    said: list[tuple[int, str, str]] = []  # where, the verb as said, the KPI it names
     for verb in lex.verbs:
-        taken = reading.take(verb.words)
-        if taken is None:
-            continue
         key = (verb.amount if asks_amount else None) or (verb.count if asks_count else None) or verb.default
-        reading.understood[-1] = f"{' '.join(taken[0])} ({catalog[key].label.lower()})"
-        return catalog[key]
-    return None
+        said += [(at, text, key) for text, at in reading.take_all(verb.words)]
+    if named is not None or not said:
+        return named
+    at, text, key = min(said)
+    reading.note(at, f"{text} ({catalog[key].label.lower()})")
+    return catalog[key]
 
 
 def _leftover(reading: _Reading, catalog: Catalog, kpi: Kpi | None, scope: str, kind: Kind) -> tuple[Kpi | None, str]:
@@ -425,33 +443,35 @@ def _leftover(reading: _Reading, catalog: Catalog, kpi: Kpi | None, scope: str, 
     plain = [w.text for w in reading.words if not w.name]
     if len(names) > 1 or (names and scope not in ("", "team")):
         raise NotUnderstood(
-            reading.understood, f"*{_clipped(' and '.join(names))}*", "Ask about one person or team at a time."
+            reading.said(), f"*{_clipped(' and '.join(names))}*", "Ask about one person or team at a time."
         )
     if names:
         scope = names[0]
     if not plain:
         return kpi, scope
-    if kpi is None and kind in ("value", "leaderboard", "gap"):
+    if kpi is None and kind in ("value", "leaderboard"):
         return _misspelt_kpi(plain, catalog, scope)
-    if kpi is not None and (longer := _longer_misspelt(reading, plain, catalog)) is not None:
+    if kpi is None and kind == "gap":  # "what does West need": a name, unless it is a misspelt KPI
+        with contextlib.suppress(UnknownKpi):
+            return _misspelt_kpi(plain, catalog, scope)
+    if kpi is not None and (longer := _longer_misspelt(reading, plain, kpi, catalog)) is not None:
         return longer, scope  # "my wins rates": not "wins" and "rates", but win rate misspelt
     if scope == "team" and not names:
         return kpi, " ".join(plain)  # "team West revenue": the team called West
     if not scope:
         return kpi, " ".join(plain)
-    raise NotUnderstood(reading.understood, f"*{_clipped(' '.join(plain))}*")
+    raise NotUnderstood(reading.said(), f"*{_clipped(' '.join(plain))}*")
 
 
-def _longer_misspelt(reading: _Reading, plain: list[str], catalog: Catalog) -> Kpi | None:
-    """The KPI that the found name and the words left beside it spell together, if any."""
-    said = reading.understood[reading.kpi_at]
+def _longer_misspelt(reading: _Reading, plain: list[str], found: Kpi, catalog: Catalog) -> Kpi | None:
+    """Another KPI that the found name and the words left beside it spell together ("wins rates" is win rate
+    misspelt, not "wins" and "rates"); the same KPI again means the words are something else (a name)."""
+    at, said = reading.understood[reading.kpi_at]
     for text in (f"{said} {' '.join(plain)}", f"{' '.join(plain)} {said}"):
-        try:
-            kpi = catalog.find(text)
-        except UnknownKpi:
-            continue
-        reading.understood[reading.kpi_at] = text
-        return kpi
+        with contextlib.suppress(UnknownKpi):
+            if (kpi := catalog.find(text)) != found:
+                reading.understood[reading.kpi_at] = (at, text)
+                return kpi
     return None
 
 

@@ -1,0 +1,126 @@
+"""The conversation, specified by a table (tests/data/questions.yaml): what kpibot makes of questions as people
+type them, and the exact message when it cannot. The table is read here as typed queries; the Slack and the
+command-line tests ask the same rows through `/kpi` and `kpibot ask --json`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from kpi.db import engine_for
+from kpi.grammar.queries import GapQuery, HelpQuery, LeaderboardQuery, ListQuery, ScorecardQuery, ValueQuery
+from kpi.service import Kpibot
+from tests.world import World
+
+TABLE = Path(__file__).parent / "data" / "questions.yaml"
+ROWS: list[dict[str, Any]] = yaml.safe_load(TABLE.read_text(encoding="utf-8"))
+AS_OF = dt.date(2017, 6, 15)
+ASKERS = {"alice": "alice@example.com", "manager": "manager@example.com", "admin": "admin@example.com"}
+KINDS = {
+    ValueQuery: "value",
+    LeaderboardQuery: "leaderboard",
+    ScorecardQuery: "scorecard",
+    GapQuery: "gap",
+    HelpQuery: "help",
+    ListQuery: "list",
+}
+
+
+def build_world(session: Session) -> None:
+    """The table's world: West (Morgan; Alice, Bob, Mary Ann Lee) with West Enterprise (Wendy), East (Evan;
+    Erin, José Núñez), and Ada the admin."""
+    world = World(session)
+    teams = world.two_teams()
+    world.rep("José Núñez", team=teams["East"])
+    world.rep("Mary Ann Lee", team=teams["West"])
+    world.commit()
+
+
+@pytest.fixture(scope="module")
+def table_bot(_migrated_sqlite, tmp_path_factory) -> Kpibot:
+    """One bot over the table's world for the whole module: the rows only read it."""
+    folder = tmp_path_factory.mktemp("conversation")
+    shutil.copy(_migrated_sqlite, folder / "kpibot.db")
+    engine: Engine = engine_for(f"sqlite:///{folder / 'kpibot.db'}")
+    with Session(engine, expire_on_commit=False) as session:
+        build_world(session)
+    config = folder / "config"
+    config.mkdir()
+    (config / "org.yaml").write_text("timezone: UTC\ncountry: US\n")
+    return Kpibot(engine, config)
+
+
+def row_id(row: dict[str, Any]) -> str:
+    return f"{row['as']}: {row['ask']}"
+
+
+def expected_scope(text: str) -> str:
+    return text if ":" in text else {"me": "me", "my-team": "my-team", "org": "org"}[text]
+
+
+def read_query(query: Any) -> dict[str, Any]:
+    """A query in the table's terms."""
+    read: dict[str, Any] = {"kind": KINDS[type(query)]}
+    if isinstance(query, HelpQuery | ListQuery):
+        return read
+    if hasattr(query, "kpi"):
+        read["kpi"] = query.kpi.key
+    scope = query.scope
+    read["scope"] = scope.key if scope.kind in ("me", "my-team", "org") else f"{scope.kind}:{scope.name}"
+    if query.period is not None:
+        read["period"] = query.period
+    if isinstance(query, LeaderboardQuery):
+        if query.ranks != "reps":
+            read["ranks"] = query.ranks
+        if query.bottom:
+            read["bottom"] = True
+        if query.limit is not None:
+            read["limit"] = query.limit
+        if query.of_target:
+            read["of_target"] = True
+    if isinstance(query, ValueQuery) and query.against is not None:
+        against = query.against
+        read["against"] = against.kind if against.period is None else f"{against.kind}: {against.period}"
+    return read
+
+
+QUERY_ROWS = [row for row in ROWS if "kind" in row]
+MESSAGE_ROWS = [row for row in ROWS if "message" in row]
+
+
+@pytest.mark.parametrize("row", QUERY_ROWS, ids=row_id)
+def test_a_question_asks_what_the_table_says(table_bot, row):
+    asked = table_bot.parse(row["ask"], AS_OF)
+
+    expected = {key: value for key, value in row.items() if key not in ("as", "ask")}
+    assert read_query(asked) == expected
+
+
+@pytest.mark.parametrize("row", MESSAGE_ROWS, ids=row_id)
+def test_a_question_not_understood_gets_the_tables_message(table_bot, row):
+    asker = table_bot.person(ASKERS[row["as"]])
+
+    with pytest.raises(LookupError) as refused:
+        table_bot.ask(row["ask"], asker, AS_OF)
+
+    assert str(refused.value) == row["message"]
+
+
+def test_the_table_names_every_kpi_by_its_key_label_and_every_alias(table_bot):
+    catalog = table_bot.catalog  # the standard catalog: the table's config adds no KPI
+    asked = " | ".join(row["ask"].lower() for row in ROWS)
+
+    missing = [name for kpi in catalog for name in (kpi.key, kpi.label, *kpi.aliases) if name.lower() not in asked]
+
+    assert missing == []
+
+
+def test_the_table_holds_at_least_200_questions():
+    assert len(ROWS) >= 200
