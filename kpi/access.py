@@ -68,17 +68,18 @@ def resolve(directory: Directory, asker: Person, ref: ScopeRef) -> Scope:
         return rep_scope(asker)
     if ref.kind == "org":
         if asker.role != "admin":
+            team = "your team's (`team revenue`), " if own_teams(directory, asker) else ""
             raise AccessDenied(
-                "Organisation-wide numbers are for admins. You can ask for your own numbers (`my revenue`), "
-                "your team's (`team revenue`), or any leaderboard (`leaderboard revenue org`)."
+                f"Organisation-wide numbers are for admins. You can ask for your own numbers (`my revenue`), "
+                f"{team}or any leaderboard (`leaderboard revenue org`)."
             )
         return org_scope()
     if ref.kind == "my-team":
         teams = own_teams(directory, asker)
         if not teams:
             raise AccessDenied(
-                f"{asker.name} is not in a team, so `team` means nothing yet. Ask for a team by name, "
-                "or `org` (admins)."
+                f"{asker.name} is not in a team, so there is no team total to show yet. "
+                "Try `my revenue` or `leaderboard revenue`."
             )
         return team_scope(directory, teams)
     if ref.kind == "team" and ref.id is not None and (team := directory.teams.get(ref.id)) is not None:
@@ -106,7 +107,7 @@ def _person_if_allowed(directory: Directory, asker: Person, person: Person) -> S
         if asker.role == "manager"
         else "Reps can see their own numbers and leaderboards, not another rep's numbers."
     )
-    raise AccessDenied(f"{reason} Try `my <kpi>` or `leaderboard <kpi>`.")
+    raise AccessDenied(f"{reason} Try `my revenue` or `leaderboard revenue`.")
 
 
 def default_leaderboard_scope(directory: Directory, asker: Person) -> Scope:

@@ -5,6 +5,7 @@ command-line tests ask the same rows through `/kpi` and `kpibot ask --json`."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,12 @@ from tests.world import World
 TABLE = Path(__file__).parent / "data" / "questions.yaml"
 ROWS: list[dict[str, Any]] = yaml.safe_load(TABLE.read_text(encoding="utf-8"))
 AS_OF = dt.date(2017, 6, 15)
-ASKERS = {"alice": "alice@example.com", "manager": "manager@example.com", "admin": "admin@example.com"}
+ASKERS = {
+    "alice": "alice@example.com",
+    "manager": "manager@example.com",
+    "admin": "admin@example.com",
+    "tom": "tom@example.com",
+}
 KINDS = {
     ValueQuery: "value",
     LeaderboardQuery: "leaderboard",
@@ -35,11 +41,12 @@ KINDS = {
 
 def build_world(session: Session) -> None:
     """The table's world: West (Morgan; Alice, Bob, Mary Ann Lee) with West Enterprise (Wendy), East (Evan;
-    Erin, José Núñez), and Ada the admin."""
+    Erin, José Núñez), Ada the admin, and Tom, a rep in no team."""
     world = World(session)
     teams = world.two_teams()
     world.rep("José Núñez", team=teams["East"])
     world.rep("Mary Ann Lee", team=teams["West"])
+    world.rep("Tom Solo", email="tom@example.com")
     world.commit()
 
 
@@ -107,7 +114,7 @@ def test_a_question_asks_what_the_table_says(table_bot, row):
 def test_a_question_not_understood_gets_the_tables_message(table_bot, row):
     asker = table_bot.person(ASKERS[row["as"]])
 
-    with pytest.raises(LookupError) as refused:
+    with pytest.raises((LookupError, PermissionError)) as refused:
         table_bot.ask(row["ask"], asker, AS_OF)
 
     assert str(refused.value) == row["message"]
@@ -124,3 +131,17 @@ def test_the_table_names_every_kpi_by_its_key_label_and_every_alias(table_bot):
 
 def test_the_table_holds_at_least_200_questions():
     assert len(ROWS) >= 200
+
+
+def suggestions(message: str) -> list[str]:
+    """The commands a message suggests: its `code` spans."""
+    return re.findall(r"`([^`]+)`", message)
+
+
+@pytest.mark.parametrize("row", [row for row in MESSAGE_ROWS if suggestions(row["message"])], ids=row_id)
+def test_every_command_a_message_suggests_works_for_the_asker(table_bot, row):
+    asker = table_bot.person(ASKERS[row["as"]])
+
+    answered = [table_bot.ask(command, asker, AS_OF).text for command in suggestions(row["message"])]
+
+    assert all(answered)

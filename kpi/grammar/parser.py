@@ -323,20 +323,21 @@ def _is_of_target(lows: list[str], at: int, lex: Lexicon) -> bool:
 
 
 def _protect_names(tokens: list[str], names: Iterable[str]) -> list[_Word]:
-    """Keep each known name of several words as one word, longest first ("West 1", "Mary Ann Lee")."""
-    known: dict[str, int] = {}
+    """Keep each known name of several words as one word, as the directory spells it, longest first ("West 1",
+    "Mary Ann Lee", "West (Enterprise)" typed as "west enterprise")."""
+    known: dict[str, str] = {}
     for name in names:
-        parts = fold(name).split()
+        parts = [fold(part) for part in _tokens(name)]
         if len(parts) > 1:
-            known[" ".join(parts)] = len(parts)
-    longest = max(known.values(), default=0)
+            known[" ".join(parts)] = name
+    longest = max((len(key.split()) for key in known), default=0)
     lows = [fold(t) for t in tokens]
     words: list[_Word] = []
     i = 0
     while i < len(tokens):
         for size in range(min(longest, len(tokens) - i), 1, -1):
-            if " ".join(lows[i : i + size]) in known:
-                words.append(_Word(" ".join(tokens[i : i + size]), i, name=True))
+            if (name := known.get(" ".join(lows[i : i + size]))) is not None:
+                words.append(_Word(name, i, name=True))
                 i += size
                 break
         else:
