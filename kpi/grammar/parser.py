@@ -70,6 +70,16 @@ def _clipped(text: str, limit: int = 60) -> str:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """How a ranking was asked for: of people or of teams, from which end, how many rows, by what."""
+
+    ranks: Literal["reps", "teams"] = "reps"
+    bottom: bool = False
+    limit: int | None = None
+    of_target: bool = False
+
+
+@dataclass(frozen=True)
 class Question:
     """What the words of a question say, before any name is looked up."""
 
@@ -78,10 +88,7 @@ class Question:
     period: Period | None = None
     scope: str = ""  # "my", "team", "org", a name, or "" when none was said
     period_words: str = ""  # the phrase that named the period, "" when the default applies
-    ranks: Literal["reps", "teams"] = "reps"
-    bottom: bool = False
-    limit: int | None = None
-    of_target: bool = False
+    ranking: Ranking | None = None  # how a leaderboard ranks
     against: Against | None = None
     understood: tuple[str, ...] = ()  # the phrases understood, in the asker's words, for messages
 
@@ -210,7 +217,7 @@ def parse_question(
     if ranking is not None:
         kind = "leaderboard" if kind == "value" else kind
     period, phrase = _period(reading, calendar, as_of)
-    if kind == "gap":
+    if kind == "gap":  # "my quota" names the target, not the quota-attainment KPI
         reading.take_all(lex.target_words)
     scope = _possessive(reading, lex)
     kpi = _kpi_span(reading, catalog)
@@ -235,24 +242,13 @@ def parse_question(
         period or parse_period(default_period, calendar, as_of),
         scope,
         phrase,
-        ranking.ranks if ranking else "reps",
-        ranking.bottom if ranking else False,
-        ranking.limit if ranking else None,
-        ranking.of_target if ranking else False,
+        ranking,
         against,
         reading.said(),
     )
 
 
-@dataclass(frozen=True)
-class _Ranking:
-    ranks: Literal["reps", "teams"] = "reps"
-    bottom: bool = False
-    limit: int | None = None
-    of_target: bool = False
-
-
-def _ranking(reading: _Reading, lex: Lexicon) -> _Ranking | None:
+def _ranking(reading: _Reading, lex: Lexicon) -> Ranking | None:
     """A ranking, if the words ask for one: of people or of teams, from which end, how many rows, by what."""
     found, bottom, limit = False, False, None
     for words, is_bottom in ((lex.ranking_bottom, True), (lex.ranking, False)):
@@ -268,7 +264,7 @@ def _ranking(reading: _Reading, lex: Lexicon) -> _Ranking | None:
     teams = reading.take(lex.ranks_teams) is not None
     if not (found or teams or of_target):
         return None
-    return _Ranking("teams" if teams else "reps", bottom, limit, of_target)
+    return Ranking("teams" if teams else "reps", bottom, limit, of_target)
 
 
 def _comparison(reading: _Reading, lex: Lexicon, calendar: Calendar, as_of: dt.date) -> Against | None:
@@ -336,8 +332,8 @@ def _protect_names(tokens: list[str], names: Iterable[str]) -> list[_Word]:
     i = 0
     while i < len(tokens):
         for size in range(min(longest, len(tokens) - i), 1, -1):
-            if (name := known.get(" ".join(lows[i : i + size]))) is not None:
-                words.append(_Word(name, i, name=True))
+            if (spelt := known.get(" ".join(lows[i : i + size]))) is not None:
+                words.append(_Word(spelt, i, name=True))
                 i += size
                 break
         else:
@@ -505,9 +501,8 @@ def to_query(question: Question, directory: Directory) -> Query:
         if question.kind == "gap":
             return GapQuery(question.kpi, period, scope_ref(question.scope, directory))
         if question.kind == "leaderboard":
-            ref = scope_ref(question.scope, directory, people=False)
-            ranking = (question.ranks, question.bottom, question.limit, question.of_target)
-            return LeaderboardQuery(question.kpi, period, ref, *ranking)
+            ref, how = scope_ref(question.scope, directory, people=False), question.ranking or Ranking()
+            return LeaderboardQuery(question.kpi, period, ref, how.ranks, how.bottom, how.limit, how.of_target)
         return ValueQuery(question.kpi, period, scope_ref(question.scope, directory), question.against)
     except UnknownPerson as unknown:
         understood = [part for part in question.understood if part != question.scope]
