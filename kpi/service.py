@@ -21,10 +21,11 @@ from kpi.db import get_engine
 from kpi.directory import Directory, Person
 from kpi.grammar.lexicon import lexicon
 from kpi.grammar.parser import parse_question, to_query
+from kpi.grammar.periods import parse_period, understood_phrases
 from kpi.grammar.queries import HelpQuery, LeaderboardQuery, ListQuery, PeriodAsked, Query
 from kpi.metrics import Metrics
 from kpi.pacing import Pacing
-from kpi.periods import Calendar, Period, parse_period, understood_phrases
+from kpi.periods import Calendar, Period
 from kpi.types import Kpi, Scope
 
 

@@ -20,8 +20,9 @@ from kpi.catalog import load_catalog
 from kpi.compiler import checked
 from kpi.config import ConfigError
 from kpi.directory import Directory
+from kpi.grammar.periods import parse_period
 from kpi.metrics import Metrics, Result
-from kpi.periods import Calendar, parse_period
+from kpi.periods import Calendar
 from kpi.service import Kpibot
 from kpi.types import Scope
 

@@ -13,7 +13,8 @@ import zoneinfo
 import pytest
 
 from kpi.config import OrgConfig
-from kpi.periods import Calendar, Period, PeriodError, parse_period, split_period
+from kpi.grammar.periods import parse_period, split_period
+from kpi.periods import Calendar, Period, PeriodError
 
 UTC = zoneinfo.ZoneInfo("UTC")
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")

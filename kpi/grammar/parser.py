@@ -31,6 +31,7 @@ from typing import Literal
 from kpi.catalog import Catalog, UnknownKpi
 from kpi.directory import Directory, UnknownPerson, fold
 from kpi.grammar.lexicon import SLOT, Lexicon, Phrase, book, lexicon
+from kpi.grammar.periods import parse_period, split_period
 from kpi.grammar.queries import (
     Against,
     GapQuery,
@@ -41,7 +42,7 @@ from kpi.grammar.queries import (
     ScorecardQuery,
     ValueQuery,
 )
-from kpi.periods import Calendar, Period, PeriodError, parse_period, split_period
+from kpi.periods import Calendar, Period, PeriodError
 from kpi.types import ME, MY_TEAM, WHOLE_ORG, Kpi, ScopeRef
 
 Kind = Literal["value", "leaderboard", "scorecard", "gap", "help", "list"]

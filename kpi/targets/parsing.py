@@ -18,7 +18,8 @@ from kpi.catalog import Catalog, UnknownKpi
 from kpi.directory import Directory, Person, UnknownPerson
 from kpi.formats import formatted
 from kpi.grammar.lexicon import lexicon
-from kpi.periods import EARLIEST, LATEST, Calendar, Period, PeriodError, parse_period
+from kpi.grammar.periods import parse_period
+from kpi.periods import EARLIEST, LATEST, Calendar, Period, PeriodError
 from kpi.types import ORG, Kpi, Who
 
 ONE_DAY = dt.timedelta(days=1)
