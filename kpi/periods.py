@@ -39,7 +39,7 @@ EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2200, 1, 1)
 _GRAIN_MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
 
 #: English month names for labels (not strftime's %B, which follows the process locale).
-_MONTH_NAMES = (
+MONTH_NAMES = (
     "January",
     "February",
     "March",
@@ -157,7 +157,7 @@ class Calendar:
             return start, start + dt.timedelta(days=7), f"week of {_iso(start)}"
         if grain == "month":
             start = day.replace(day=1)
-            return start, _add_months(start, 1), f"{_MONTH_NAMES[start.month - 1]} {start.year}"
+            return start, _add_months(start, 1), f"{MONTH_NAMES[start.month - 1]} {start.year}"
         name = self.fiscal_year_name(day)
         year_start = self.fiscal_year_start(name)
         if grain == "year":

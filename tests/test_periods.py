@@ -136,6 +136,15 @@ CASES = [
     ("Last Month?", "2017-03-15", 1, "2017-02-01", "2017-03-01", "2017-03-01", "last month"),
     ("in the last 7 days", "2017-03-15", 1, "2017-03-09", "2017-03-16", "2017-03-16", "last 7 days"),
     ("for march", "2017-03-15", 1, "2017-03-01", "2017-03-16", "2017-04-01", "March 2017"),
+    # "past" is "last"; "fiscal" names the grains that already are fiscal (an April fiscal year here).
+    ("over the past quarter", "2017-03-15", 1, "2016-10-01", "2017-01-01", "2017-01-01", "last quarter"),
+    ("this fiscal year", "2017-03-15", 4, "2016-04-01", "2017-03-16", "2017-04-01", "this year"),
+    ("last fiscal quarter", "2017-03-15", 4, "2016-10-01", "2017-01-01", "2017-01-01", "last quarter"),
+    # Since: from the start of a day or period to date, whatever kind of phrase follows.
+    ("since october", "2017-03-15", 1, "2016-10-01", "2017-03-16", "2017-03-16", "since October 1, 2016"),
+    ("since 2017-03-05", "2017-03-15", 1, "2017-03-05", "2017-03-16", "2017-03-16", "since March 5, 2017"),
+    ("since q1", "2017-03-15", 4, "2016-04-01", "2017-03-16", "2017-03-16", "since April 1, 2016"),
+    ("since last month", "2017-03-15", 1, "2017-02-01", "2017-03-16", "2017-03-16", "since February 1, 2017"),
 ]
 
 
@@ -398,7 +407,9 @@ def test_split_period_reports_a_future_period():
         split_period(["revenue", "2019-q1"], cal(), d("2018-01-15"))
 
 
-@pytest.mark.parametrize("text", ["next tuesday", "last fortnight", "q5 2017", "", "2017-13"])
+@pytest.mark.parametrize(
+    "text", ["next tuesday", "last fortnight", "q5 2017", "", "2017-13", "since since q1", "since blorp"]
+)
 def test_unknown_text_lists_what_is_understood(text):
     with pytest.raises(PeriodError) as caught:
         parse_period(text, cal(), d("2017-03-15"))

@@ -11,11 +11,12 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kpi.periods import (
     EARLIEST,
     LATEST,
+    MONTH_NAMES,
     ONE_DAY,
     Calendar,
     Period,
@@ -64,7 +65,9 @@ _MONTHS = {
 
 Builder = Callable[[re.Match[str], Calendar, dt.date], Period]
 
-_UNIT = r"(?P<unit>week|month|quarter|half|year|fiscal year|fy)"
+#: "fiscal" is a word people add ("this fiscal year", "last fiscal quarter"): quarters, halves and years here are
+#: always the fiscal ones.
+_UNIT = r"(?:fiscal )?(?P<unit>week|month|quarter|half|year|fy)"
 _FY_YEAR = r"(?:fy ?-?)?(?P<year>\d{4})"
 _DATE = r"\d{4}-\d{1,2}-\d{1,2}"
 _RANGE_SEPARATOR = r" ?(?:to|\.\.|-|through|thru|until|till|and) ?"
@@ -72,7 +75,7 @@ _RANGE_SEPARATOR = r" ?(?:to|\.\.|-|through|thru|until|till|and) ?"
 
 def _unit(match: re.Match[str]) -> str:
     unit = match["unit"]
-    return "year" if unit in ("fiscal year", "fy") else unit
+    return "year" if unit == "fy" else unit
 
 
 def _day(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
@@ -153,6 +156,25 @@ def _part(grain: str) -> Builder:
     return build
 
 
+def _since(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    """From the start of any other period phrase ("october", "2017-10-15", "q3", "last month") to date."""
+    recognised = _since_what(match)
+    assert recognised is not None, "the rule accepts only what _since_what reads"
+    rule, found = recognised
+    start = rule.build(found, calendar, as_of).start
+    return replace(date_range(start, as_of, calendar, as_of), label=f"since {_day_label(start)}")
+
+
+def _since_what(match: re.Match[str]) -> tuple[_Rule, re.Match[str]] | None:
+    """The period phrase after "since" (not another "since")."""
+    recognised = _recognise(match["rest"])
+    return None if recognised is None or recognised[0].build is _since else recognised
+
+
+def _day_label(day: dt.date) -> str:
+    return f"{MONTH_NAMES[day.month - 1]} {day.day}, {day.year}"
+
+
 def _date(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
     return calendar_period("day", parse_iso(match["date"]), calendar, as_of)
 
@@ -170,11 +192,14 @@ class _Rule:
     examples: str
     patterns: tuple[str, ...]
     build: Builder
+    #: Whether the words a pattern captured also read right ("since" takes only a period after it), so that a
+    #: question's longer runs of words ("since q1 how many deals") are not mistaken for one phrase.
+    accepts: Callable[[re.Match[str]], bool] = lambda found: True
 
     def match(self, text: str) -> re.Match[str] | None:
         for pattern in self.patterns:
             found = re.fullmatch(pattern, text)
-            if found:
+            if found and self.accepts(found):
                 return found
         return None
 
@@ -189,8 +214,8 @@ _RULES = (
     ),
     _Rule(
         "the whole previous period",
-        "last week, last month, last quarter, last half, last year (or 'previous month')",
-        (rf"(?:last|previous|prev|prior) {_UNIT}",),
+        "last week, last month, last quarter, last fiscal year (or 'previous month', 'the past quarter')",
+        (rf"(?:last|past|previous|prev|prior) {_UNIT}",),
         _last,
     ),
     _Rule(
@@ -234,6 +259,13 @@ _RULES = (
         _year,
     ),
     _Rule("a date", "2017-03-05", (rf"(?P<date>{_DATE})",), _date),
+    _Rule(
+        "from a day or the start of a period, to date",
+        "since october, since 2017-03-05, since q3, since last month",
+        (r"since (?P<rest>.+)",),
+        _since,
+        accepts=lambda found: _since_what(found) is not None,
+    ),
     _Rule(
         "an inclusive range of dates",
         "2017-03-01 to 2017-03-15, from 2017-03-01 until 2017-03-15, 2017-03-01..2017-03-15",
