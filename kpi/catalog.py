@@ -119,6 +119,14 @@ class Catalog:
         #: The most words a name can be written in: a question's words are searched in spans no longer than this
         #: (twice the longest name: room for stray punctuation such as "win - rate").
         self.max_words = 2 * max((len(name.split()) for name in self._names), default=1)
+        #: Every beginning of a name, by words and (squashed) by letters: a run of a question's words that begins
+        #: no name is not extended further, so finding a KPI in a long question stays linear.
+        self._beginnings = {
+            " ".join(name.split()[:end]) for name in self._names for end in range(1, 1 + len(name.split()))
+        }
+        self._squashed_beginnings = {
+            name.replace(" ", "")[:end] for name in self._names for end in range(1, 1 + len(name))
+        }
 
     def __getitem__(self, key: str) -> Kpi:
         return self.kpis[key]
@@ -134,6 +142,10 @@ class Catalog:
         name = normalise(text)
         key = self._names.get(name) or self._names.get(name.replace(" ", ""))
         return self.kpis[key] if key else None
+
+    def begins_a_name(self, text: str) -> bool:
+        """Whether ``text`` (normalised) is the start of some KPI's key, label or alias, or all of it."""
+        return text in self._beginnings or text.replace(" ", "") in self._squashed_beginnings
 
     def find(self, text: str) -> Kpi:
         """Like :meth:`lookup`, tolerating typos; raises :class:`UnknownKpi` with three suggestions."""

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kpi.catalog import Catalog, UnknownKpi
+from kpi.catalog import Catalog, UnknownKpi, normalise
 from kpi.directory import Directory, UnknownPerson, fold
 from kpi.grammar.lexicon import SLOT, Lexicon, Phrase, book, lexicon
 from kpi.grammar.periods import parse_period, split_period
@@ -100,9 +101,14 @@ class _Word:
     at: int  # where it was in the question: what was understood is quoted back in the asker's order
     name: bool = False  # a known name of several words, kept whole
 
-    @property
+    @functools.cached_property
     def low(self) -> str:
         return fold(self.text)
+
+    @functools.cached_property
+    def normal(self) -> str:
+        """As KPI names are compared (:func:`kpi.catalog.normalise`)."""
+        return normalise(self.text)
 
 
 @dataclass
@@ -193,7 +199,7 @@ def parse_question(
     calendar: Calendar,
     as_of: dt.date,
     default_period: str,
-    names: Iterable[str] = (),
+    names: frozenset[str] = frozenset(),
 ) -> Question:
     """Split a question into what is asked, scope words, KPI and period.
 
@@ -319,15 +325,22 @@ def _is_of_target(lows: list[str], at: int, lex: Lexicon) -> bool:
     return found is not None and found[1][0] == at
 
 
-def _protect_names(tokens: list[str], names: Iterable[str]) -> list[_Word]:
-    """Keep each known name of several words as one word, as the directory spells it, longest first ("West 1",
-    "Mary Ann Lee", "West (Enterprise)" typed as "west enterprise")."""
+@functools.lru_cache(maxsize=8)
+def _names_of_several_words(names: frozenset[str]) -> tuple[dict[str, str], int]:
+    """Each name of several words by its folded words, and the most words a name has (read once per directory,
+    not once per question)."""
     known: dict[str, str] = {}
     for name in names:
         parts = [fold(part) for part in _tokens(name)]
         if len(parts) > 1:
             known[" ".join(parts)] = name
-    longest = max((len(key.split()) for key in known), default=0)
+    return known, max((len(key.split()) for key in known), default=0)
+
+
+def _protect_names(tokens: list[str], names: frozenset[str]) -> list[_Word]:
+    """Keep each known name of several words as one word, as the directory spells it, longest first ("West 1",
+    "Mary Ann Lee", "West (Enterprise)" typed as "west enterprise")."""
+    known, longest = _names_of_several_words(names)
     lows = [fold(t) for t in tokens]
     words: list[_Word] = []
     i = 0
@@ -389,12 +402,17 @@ def _canonical_scope(said: str, lex: Lexicon) -> str:
 def _kpi_span(reading: _Reading, catalog: Catalog) -> Kpi | None:
     """The longest run of words that is a KPI's key, label or alias (the later one when two are as long)."""
     words = reading.words
-    spans = [
-        (end - start, start, end)
-        for start in range(len(words))
-        for end in range(min(len(words), start + catalog.max_words), start, -1)
-        if not any(w.name for w in words[start:end]) and catalog.lookup(" ".join(w.text for w in words[start:end]))
-    ]
+    spans = []
+    for start in range(len(words)):
+        said = ""
+        for end in range(start + 1, min(len(words), start + catalog.max_words) + 1):
+            if words[end - 1].name:
+                break
+            said = f"{said} {words[end - 1].normal}".strip()
+            if said and not catalog.begins_a_name(said):
+                break
+            if catalog.lookup(said):
+                spans.append((end - start, start, end))
     if not spans:
         return None
     _size, start, end = max(spans)
