@@ -50,6 +50,15 @@ class MeasureSpec(Spec):
         return self
 
 
+class AheadSpec(Spec):
+    """How a KPI reads a period that lies ahead: another label, another time column, more conditions
+    (``{label: Pipeline closing, where: {closes_in_period: true}}``)."""
+
+    label: str
+    time: str | None = None
+    where: dict[str, Any] = Field(default_factory=dict)
+
+
 class KpiSpec(Spec):
     """One entry of kpis.yaml, as written by people."""
 
@@ -73,6 +82,7 @@ class KpiSpec(Spec):
     requires: dict[str, str] = Field(default_factory=dict)
     parts: Literal["number", "currency", "none"] = "number"
     measured: Measured = Field("as_asked", description="which periods the KPI has a value for, and when")
+    ahead: AheadSpec | None = Field(None, description="how the KPI reads a period ahead, when it can lie ahead")
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> KpiSpec:
@@ -252,7 +262,7 @@ def _expand(key: str, specs: dict[str, KpiSpec], done: dict[str, Kpi], stack: tu
     for name in spec.requires:
         if name not in measures:
             raise formula.FormulaError(f"'requires' names '{name}', which is not one of its measures")
-    return Kpi(
+    kpi = Kpi(
         key=key,
         label=spec.label,
         description=" ".join(spec.description.split()),
@@ -269,6 +279,16 @@ def _expand(key: str, specs: dict[str, KpiSpec], done: dict[str, Kpi], stack: tu
         parts=spec.parts,
         measured=spec.measured,
     )
+    return replace(kpi, ahead=_ahead(kpi, spec.ahead)) if spec.ahead else kpi
+
+
+def _ahead(kpi: Kpi, spec: AheadSpec) -> Kpi:
+    """The KPI over a period ahead: each measure with the ahead time column and conditions."""
+    measures = {
+        name: replace(measure, time=spec.time or measure.time, where={**measure.where, **spec.where})
+        for name, measure in kpi.measures.items()
+    }
+    return replace(kpi, label=spec.label, measures=measures)
 
 
 def _part(name: str, part: str | MeasureSpec | None, measures: dict[str, Measure]) -> ast.expr:

@@ -194,7 +194,7 @@ def checked(catalog: Catalog) -> Catalog:
     calendar = Calendar(zoneinfo.ZoneInfo("UTC"))
     period = Period("sample", dt.date(2020, 1, 1), dt.date(2020, 4, 1), dt.date(2020, 4, 1), "quarter", calendar)
     window = Window.of(period, dt.datetime(2020, 4, 1))
-    for kpi in catalog:
+    for kpi in (variant for base in catalog for variant in (base, base.ahead) if variant is not None):
         try:
             for measure in kpi.measures.values():
                 if measure.model not in MODELS:

@@ -198,6 +198,9 @@ class Period:
     # "previous N days". Internal: callers never pass these.
     _months: int = field(default=0, repr=False, compare=False)
     _rolling: bool = field(default=False, repr=False, compare=False)
+    #: A period that starts after the as-of day ("next quarter"), measured whole: only KPIs that can lie in the
+    #: future (the catalog's ``ahead:``) have a value for one.
+    ahead: bool = False
 
     @property
     def to_date(self) -> bool:
@@ -294,6 +297,12 @@ def calendar_period(grain: str, day: dt.date, calendar: Calendar, as_of: dt.date
     """The calendar ``grain`` (day, week, month, quarter, half, year) holding ``day``, measured on ``as_of``."""
     start, full_end, canonical = calendar.containing(grain, day)
     return _measured(label or canonical, start, full_end, grain, calendar, as_of)
+
+
+def period_ahead(grain: str, day: dt.date, calendar: Calendar, label: str) -> Period:
+    """The whole calendar ``grain`` holding ``day``, a day after the as-of day ("next quarter")."""
+    start, full_end, _canonical = calendar.containing(grain, day)
+    return Period(label, start, full_end, full_end, grain, calendar, ahead=True)
 
 
 def date_range(first: dt.date, last: dt.date, calendar: Calendar, as_of: dt.date) -> Period:

@@ -25,7 +25,7 @@ from kpi.grammar.periods import parse_period, understood_phrases
 from kpi.grammar.queries import HelpQuery, LeaderboardQuery, ListQuery, PeriodAsked, Query
 from kpi.metrics import Metrics
 from kpi.pacing import Pacing
-from kpi.periods import Calendar, Period
+from kpi.periods import Calendar, Period, PeriodError
 from kpi.types import Kpi, Scope
 
 
@@ -107,19 +107,37 @@ class Kpibot:
         return parse_period(asked or self.org.default_period, self.calendar, as_of)
 
     def answer(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
+        kpi = self.measured_over(kpi, period)
         comparable = self.metrics.comparable(kpi, period)
-        result, previous = self.metrics.results(kpi, [period, comparable], scope, as_of, target=pace)
+        target = pace and not period.ahead  # no pace for what has not started
+        result, previous = self.metrics.results(kpi, [period, comparable], scope, as_of, target=target)
         return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result))
 
     def leaderboard(
         self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date, *, paces: bool = False
     ) -> Leaderboard:
+        kpi = self.measured_over(kpi, period)
+        paces = paces and not period.ahead
         members = self._members(scope, period)
         scopes = {pid: access.rep_scope(self.directory.people[pid]) for pid in members}
         results = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
         named = {pid: (self.directory.people[pid].name, result) for pid, result in results.items()}
         progress = {pid: self.pacing.pace(result) for pid, result in results.items()} if paces else None
         return Leaderboard.rank(kpi, period, scope, named, self.org.currency, progress)
+
+    def measured_over(self, kpi: Kpi, period: Period) -> Kpi:
+        """The KPI as it reads ``period``: one ahead ("next quarter") needs a KPI that can lie in the future
+        (pipeline closing in it, meetings scheduled in it); revenue next quarter has no value yet."""
+        if not period.ahead:
+            return kpi
+        if kpi.ahead is None:
+            ahead = [k.ahead.label.lower() for k in self.catalog if k.ahead is not None]
+            listed = ", ".join(ahead[:-1]) + f" and {ahead[-1]}" if len(ahead) > 1 else "".join(ahead)
+            raise PeriodError(
+                f"{kpi.label} is counted as it happens, so {period.label} has none yet. Ahead, I can tell "
+                f"{listed}: try `my pipeline {period.label}`."
+            )
+        return kpi.ahead
 
     def _members(self, scope: Scope, period: Period) -> list[int]:
         """Reps of the scope who worked at any time in the period."""

@@ -54,6 +54,9 @@ class Kpi:
     requires: dict[str, str] = field(default_factory=dict)
     parts: str = "number"
     measured: Measured = "as_asked"
+    #: The KPI as it reads a period that lies ahead ("meetings next week": those scheduled in it), from the
+    #: catalog's ``ahead:``; ``None`` for what is only counted as it happens (revenue next quarter).
+    ahead: Kpi | None = field(default=None, repr=False)
 
     def __hash__(self) -> int:
         """By key (the fields hold dicts): a query naming a KPI can key a cache."""

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from kpi.db import engine_for
 from kpi.grammar.queries import GapQuery, HelpQuery, LeaderboardQuery, ListQuery, ScorecardQuery, ValueQuery
+from kpi.periods import PeriodError
 from kpi.service import Kpibot
 from tests.world import World
 
@@ -111,10 +112,10 @@ def test_a_question_asks_what_the_table_says(table_bot, row):
 
 
 @pytest.mark.parametrize("row", MESSAGE_ROWS, ids=row_id)
-def test_a_question_not_understood_gets_the_tables_message(table_bot, row):
+def test_a_question_refused_or_not_understood_gets_the_tables_message(table_bot, row):
     asker = table_bot.person(ASKERS[row["as"]])
 
-    with pytest.raises((LookupError, PermissionError)) as refused:
+    with pytest.raises((LookupError, PermissionError, PeriodError)) as refused:
         table_bot.ask(row["ask"], asker, AS_OF)
 
     assert str(refused.value) == row["message"]

@@ -24,6 +24,7 @@ from kpi.periods import (
     calendar_period,
     date_range,
     parse_iso,
+    period_ahead,
 )
 
 #: A word that can be part of a period phrase (a number, a month, "last", "ytd"...): phrases without one are not
@@ -156,6 +157,22 @@ def _part(grain: str) -> Builder:
     return build
 
 
+def _next(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    unit = _unit(match)
+    next_start = calendar.containing(unit, as_of)[1]
+    return period_ahead(unit, next_start, calendar, f"next {unit}")
+
+
+def _next_days(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
+    days = int(match["n"])
+    if days < 1:
+        raise PeriodError(f"'{match.group(0)}' is empty; ask for at least 1 day, e.g. next 7 days.")
+    start = as_of + ONE_DAY
+    end = start + dt.timedelta(days=days)
+    label = "next day" if days == 1 else f"next {days} days"
+    return Period(label, start, end, end, "range", calendar, ahead=True)
+
+
 def _since(match: re.Match[str], calendar: Calendar, as_of: dt.date) -> Period:
     """From the start of any other period phrase ("october", "2017-10-15", "q3", "last month") to date."""
     recognised = _since_what(match)
@@ -218,6 +235,13 @@ _RULES = (
         (rf"(?:last|past|previous|prev|prior) {_UNIT}",),
         _last,
     ),
+    _Rule(
+        "ahead, for what can lie in the future (pipeline closing in it, meetings scheduled in it)",
+        "next week, next month, next quarter, next 30 days",
+        (rf"(?:next|coming) {_UNIT}",),
+        _next,
+    ),
+    _Rule("the days ahead", "next 7 days, next 30 days", (r"(?:next|coming) (?P<n>\d+) days?",), _next_days),
     _Rule(
         "to date",
         "wtd, mtd, qtd, ytd, year to date",
