@@ -40,7 +40,7 @@ from kpi.pacing import Pace
 from kpi.periods import Calendar, Period, calendar_period, date_range, utc_now
 from kpi.service import Kpibot
 from kpi.types import WHOLE_ORG, Kpi, ScopeRef
-from slackui.text import escape
+from slackui.text import arrow, escape, mention
 
 log = logging.getLogger("kpibot.digests")
 
@@ -52,7 +52,6 @@ MAX_STREAK_WEEKS = 13
 ON_PACE = frozenset({"ahead", "on track", "reached"})
 BEHIND = frozenset({"behind", "at risk"})
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # not %b: locale
-ARROWS = {True: ":arrow_up_small:", False: ":arrow_down_small:", None: ":left_right_arrow:"}
 
 #: Who asks the questions of team and org digests: an admin principal that exists only for digests, so
 #: that a team's digest never depends on who manages it. Rep digests ask as the rep ("my revenue").
@@ -61,11 +60,6 @@ DIGESTS = Person(0, "kpibot digests", None, "admin", None, None, None, None)
 
 class DigestError(Exception):
     """A digest cannot be built (an unknown or ambiguous team, a question the core refused)."""
-
-
-def mention(person: Person) -> str:
-    """``<@U123>`` for someone Slack knows, else their escaped name."""
-    return f"<@{person.slack_user_id}>" if person.slack_user_id else escape(person.name)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -413,7 +407,6 @@ class Figure:
         kpi = answer.kpi
         delta, text = answer.change
         better = None if not delta else (delta > 0) == kpi.higher_is_better
-        arrow = ARROWS[None] if not delta else ARROWS[delta > 0]
         previous = answer.previous.value
         return cls(
             kpi.key,
@@ -427,7 +420,7 @@ class Figure:
             delta,
             text,
             better,
-            arrow,
+            arrow(delta),
         )
 
 
