@@ -1,7 +1,7 @@
 """Charts for digests: PNGs sized for Slack (1200 px wide, big type), each with alt text.
 
 Drawn with matplotlib's Agg canvas directly (no pyplot, so no global figure state and no display needed),
-from the numbers a :class:`~digests.build.Digest` already holds.
+from the numbers a :class:`~digests.model.Digest` already holds.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from digests.build import Digest, Progress, TrendPoint
+from digests.model import Digest, Progress, TrendPoint
 from kpi.formats import CURRENCY_SYMBOLS
 from slackui.limits import MAX_ALT_TEXT
 from slackui.text import clip

@@ -1,4 +1,4 @@
-"""Rendering: a :class:`~digests.build.Digest` through a Jinja2 template into Slack messages.
+"""Rendering: a :class:`~digests.model.Digest` through a Jinja2 template into Slack messages.
 
 Templates print Block Kit JSON (``{"text": ..., "blocks": [...]}``). The package ships ``daily.json.j2``,
 ``weekly.json.j2`` and ``monthly.json.j2``; a file of the same name in ``$KPIBOT_CONFIG_DIR/templates/``
@@ -30,9 +30,9 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 
-from digests.build import Digest
 from digests.charts import Chart, charts_for
 from digests.config import PACKAGE_TEMPLATES
+from digests.model import Digest
 from slackui.fitting import fit, paginate
 from slackui.limits import MAX_TEXT
 from slackui.text import clip, escape, progress_bar

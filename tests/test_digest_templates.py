@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from digests.build import Recipient, build_digest
+from digests.build import build_digest
+from digests.planning import Recipient
 from digests.render import DigestTemplateError, render_digest
 from kpi.service import Kpibot
 from slackui.fitting import CONTINUED, fit, paginate
