@@ -156,7 +156,7 @@ def _render_json(template: Template, digest: Digest) -> dict[str, Any]:
         try:
             generator = template.root_render_func(template.new_context({"digest": digest}))
             for chunk in generator:
-                frame = generator.gi_frame
+                frame = getattr(generator, "gi_frame", None)  # Jinja renders with a generator: its frame's line
                 chunks.append((chunk, template.get_corresponding_lineno(frame.f_lineno) if frame else 0))
         except Exception:
             template.environment.handle_exception()  # re-raises with the template's own line numbers

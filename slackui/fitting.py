@@ -65,8 +65,8 @@ def fit(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _fit_section(block: dict[str, Any]) -> list[dict[str, Any]]:
     """One section, or several: its text cut at line ends, its fields ten at a time."""
-    text = block.get("text")
-    pieces = split_text(str(text.get("text") or "")) if isinstance(text, dict) else []
+    text: dict[str, Any] = block["text"] if isinstance(block.get("text"), dict) else {}
+    pieces = split_text(str(text.get("text") or ""))
     fields = [dict(f, text=clip(str(f.get("text") or " "), MAX_FIELD)) for f in block.get("fields") or []]
     groups = [fields[i : i + MAX_FIELDS] for i in range(0, len(fields), MAX_FIELDS)]
     first = {key: value for key, value in block.items() if key not in ("text", "fields")}
@@ -85,7 +85,8 @@ def paginate(blocks: list[dict[str, Any]], limit: int = MAX_BLOCKS) -> list[list
     when one is near, and the parent ends by pointing to the thread."""
     if len(blocks) <= limit:
         return [blocks]
-    pages, rest = [], blocks
+    pages: list[list[dict[str, Any]]] = []
+    rest = blocks
     while rest:
         room = limit - 1 if not pages else limit
         if pages and len(rest) <= room:
