@@ -12,7 +12,7 @@ Only mrkdwn needs this: ``plain_text`` objects (headers, buttons, options) show 
 
 from __future__ import annotations
 
-from kpi.directory import Person
+from typing import Protocol
 
 #: A zero-width space: invisible, and not part of a word, so a formatting character beside it pairs with nothing.
 FENCE = "\u200b"
@@ -37,7 +37,17 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def mention(person: Person) -> str:
+class Mentionable(Protocol):
+    """Someone who can be mentioned (a :class:`kpi.directory.Person`): slackui imports nothing of the core."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def slack_user_id(self) -> str | None: ...
+
+
+def mention(person: Mentionable) -> str:
     """``<@U123>`` for someone Slack knows, else their escaped name."""
     return f"<@{person.slack_user_id}>" if person.slack_user_id else escape(person.name)
 
