@@ -39,6 +39,7 @@ from kpi.grammar.lexicon import lexicon
 from kpi.grammar.queries import LeaderboardQuery, Query, ValueQuery, from_json, words
 from kpi.periods import PeriodError
 from kpi.service import Kpibot
+from slackui.limits import MAX_TYPED
 
 SLACK_API = "https://slack.com/api/"
 #: Answer in the acknowledgement when ready by then, else "working on it" and the answer through response_url.
@@ -61,7 +62,7 @@ def web_client(token: str, base_url: str | None = None) -> WebClient:
 
 
 #: The longest question answered: what Slack lets a person type in its message box. A longer one is hand-made.
-MAX_QUESTION = 4000
+MAX_QUESTION = MAX_TYPED
 TOO_LONG = f"That question is longer than the {MAX_QUESTION:,} characters Slack lets you type; ask a shorter one."
 
 #: What a person is told while the database cannot be read: nothing they did, and nothing lost.

@@ -1,8 +1,8 @@
 """Block Kit for kpibot's answers: pure functions from core results to Slack messages.
 
 Every message is a dict with ``text`` (the notification and screen-reader fallback) and ``blocks``, within
-Slack's limits (50 blocks, 3,000 characters per section text, 150 per header text). Every string from the CRM,
-the config or the asker goes into mrkdwn through :func:`slackui.text.escape`.
+Slack's limits (:mod:`slackui.limits`). Every string from the CRM, the config or the asker goes into mrkdwn through
+:func:`slackui.text.escape`.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from typing import Any
 from kpi.answers import Answer, Help, Leaderboard
 from kpi.formats import formatted
 from kpi.grammar.queries import KpiQuery, LeaderboardQuery, ValueQuery, to_json
-from slackui.blocks import MAX_BLOCKS, MAX_SECTION, context, header, progress_bar, section
-from slackui.text import escape
+from slackui.blocks import context, header, section
+from slackui.fitting import sections
+from slackui.limits import MAX_BLOCKS
+from slackui.text import arrow, escape, progress_bar
 
 #: Rows of a leaderboard shown in Slack (the asker's own row is added when it is further down).
 LEADERBOARD_ROWS = 25
 PERIOD_CHOICES = ["this week", "this month", "this quarter", "this year", "last month", "last quarter"]
 #: The most of a question a share button carries, to quote it (a button's value holds 2,000 characters).
 QUOTED = 300
-ARROWS = {True: ":arrow_up_small:", False: ":arrow_down_small:", None: ":left_right_arrow:"}
 
 
 def _change_line(answer: Answer) -> str:
@@ -31,9 +32,8 @@ def _change_line(answer: Answer) -> str:
     if delta is None:
         return f"*vs {label}*\n{previous} ({escape(delta_text)})"
     better = (delta > 0) == answer.kpi.higher_is_better if delta else None
-    arrow = ARROWS[delta > 0] if delta else ARROWS[None]
     mood = "" if better is None else (" (better)" if better else " (worse)")
-    return f"*vs {label}*\n{arrow} {delta_text}{mood}, was {previous}"
+    return f"*vs {label}*\n{arrow(delta)} {delta_text}{mood}, was {previous}"
 
 
 def _target_line(answer: Answer) -> str | None:
@@ -146,7 +146,7 @@ def leaderboard_message(
         header(f"{board.kpi.label} leaderboard"),
         context(f"*{escape(board.scope.name)}* · {escape(board.period.label)} ({board.period.dates()})"),
     ]
-    blocks += _sections("\n".join(lines or ["Nobody to rank in this scope."]))
+    blocks += sections("\n".join(lines or ["Nobody to rank in this scope."]))
     if len(board.rows) > len(shown):
         blocks.append(context(f"Top {len(shown)} of {len(board.rows)} ranked."))
     footer_blocks = footer(board.kpi.description, query, question, freshness, shared_by)
@@ -157,7 +157,7 @@ def leaderboard_message(
 def help_message(help_: Help) -> dict[str, Any]:
     body = escape("\n".join(help_.lines))  # kpis.yaml's labels and definitions: shown as written
     title = section(f"*{escape(help_.title)}*")
-    return {"text": escape(help_.text), "blocks": [title, *_sections(body)][:MAX_BLOCKS]}
+    return {"text": escape(help_.text), "blocks": [title, *sections(body)][:MAX_BLOCKS]}
 
 
 def problem_message(text: str, examples: list[str] | None = None) -> dict[str, Any]:
@@ -167,16 +167,3 @@ def problem_message(text: str, examples: list[str] | None = None) -> dict[str, A
     if examples:
         blocks.append(context("Try " + " · ".join(f"`/kpi {escape(e, formatting=False)}`" for e in examples)))
     return {"text": text, "blocks": blocks}
-
-
-def _sections(text: str) -> list[dict[str, Any]]:
-    """Split long text into sections on line boundaries, each within Slack's section limit."""
-    out, chunk = [], ""
-    for line in text.splitlines():
-        if len(chunk) + len(line) + 1 > MAX_SECTION - 10:
-            out.append(section(chunk))
-            chunk = ""
-        chunk = f"{chunk}\n{line}" if chunk else line
-    if chunk:
-        out.append(section(chunk))
-    return out

@@ -17,8 +17,8 @@ import typer
 from bot.terminal import console, errors, fail
 
 if TYPE_CHECKING:
-    from digests.build import Audience, Recipient
     from digests.config import DigestSpec
+    from digests.planning import Audience, Recipient
     from kpi.service import Kpibot
 
 digest_app = typer.Typer(help="Digests: list them, preview one as Block Kit, send one now.", no_args_is_help=True)
@@ -49,7 +49,7 @@ def _as_of(bot: Kpibot, spec: DigestSpec, as_of: dt.datetime | None) -> dt.date:
 
 
 def _audiences(bot: Kpibot, spec: DigestSpec, team: str | None) -> list[Audience]:
-    from digests.build import DigestError, audiences
+    from digests.planning import DigestError, audiences
 
     try:
         found = audiences(spec, bot)
@@ -86,8 +86,9 @@ def preview(
     charts: Annotated[Path | None, typer.Option("--charts", help="Also draw the charts into this folder.")] = None,
 ) -> None:
     """Print a digest's Block Kit, with a Block Kit Builder link per message. Sends nothing."""
-    from digests.build import DigestError, Numbers, Recipient, build_digest, home_team
+    from digests.build import Numbers, build_digest
     from digests.config import EACH_TEAM
+    from digests.planning import DigestError, Recipient, home_team
     from digests.render import DigestTemplateError, render_digest
     from kpi.directory import UnknownPerson
 
@@ -165,7 +166,8 @@ def send(
     Posting now is not deduplicated: the scheduler's delivery log is what posts each digest once.
     """
     from bot.app import web_client
-    from digests.build import Delivery, DigestError, Numbers, Recipient, build_digest, period_key, plan
+    from digests.build import Numbers, build_digest
+    from digests.planning import Delivery, DigestError, Recipient, period_key, plan
     from digests.render import DigestTemplateError, render_digest
     from digests.send import PartialDigest, send_digest
 

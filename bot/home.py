@@ -13,7 +13,8 @@ from kpi.formats import formatted
 from kpi.grammar.queries import LeaderboardQuery, ValueQuery
 from kpi.service import Kpibot
 from slackui import blocks as slack
-from slackui.text import escape
+from slackui.limits import MAX_VIEW_BLOCKS
+from slackui.text import escape, progress_bar
 
 HOME_KPIS = ("revenue", "deals-won", "win-rate", "calls")
 PERIODS = ("this month", "this quarter")
@@ -50,7 +51,7 @@ def _numbers_view(kpibot: Kpibot, person: Person) -> dict[str, Any]:
     view.append(
         slack.context("Ask anything with `/kpi`, e.g. `/kpi my win-rate last quarter`.", freshness(kpibot.engine))
     )
-    return {"type": "home", "blocks": view[:100]}
+    return {"type": "home", "blocks": view[:MAX_VIEW_BLOCKS]}
 
 
 def unavailable_view(reason: str) -> dict[str, Any]:
@@ -63,6 +64,6 @@ def _line(answer: Any) -> str:
     assert isinstance(answer, Answer)
     line = f"{escape(answer.kpi.label)}: *{answer.formatted}*"
     if answer.pace and answer.pace.attainment is not None:
-        line += f"  `{slack.progress_bar(float(answer.pace.attainment))}` {answer.pace.attainment * 100:.0f}% of "
+        line += f"  `{progress_bar(float(answer.pace.attainment))}` {answer.pace.attainment * 100:.0f}% of "
         line += f"{formatted(answer.pace.target, answer.kpi.format, answer.currency)} · {answer.pace.status}"
     return line

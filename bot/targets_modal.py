@@ -1,7 +1,7 @@
 """`/kpi targets`: a modal where managers set their people's and teams' targets, and admins anyone's.
 
-Plain functions from core objects to Block Kit and back, within Slack's limits (100 blocks per view, 100
-options per select or option group, 75 characters per option text). bot/app.py wires them: the /kpi
+Plain functions from core objects to Block Kit and back, within Slack's limits (blocks per view, options
+per select or option group, characters per option text: :mod:`slackui.limits`). bot/app.py wires them: the /kpi
 listener calls :func:`open_targets_modal` for the text "targets", and ``app.view("kpi_targets")`` calls
 :func:`save_submission` with the submitted view's ``state.values``. Validation, access rules and storage
 live in :mod:`kpi.targets` and :mod:`kpi.access`.
@@ -31,14 +31,10 @@ from kpi.targets.parsing import (
 from kpi.targets.storage import set_target, stored
 from kpi.types import ORG, Who
 from slackui import blocks as slack
-from slackui.text import escape
+from slackui.limits import MAX_OPTION_GROUPS, MAX_OPTION_TEXT, MAX_OPTIONS, MAX_VIEW_BLOCKS
+from slackui.text import clip, escape
 
 CALLBACK_ID = "kpi_targets"
-MAX_BLOCKS = 100
-MAX_OPTIONS = 100
-MAX_GROUPS = 100
-MAX_OPTION_TEXT = 75
-MAX_TITLE = 24
 MAX_SUMMARY_LINES = 15
 ACTION = "value"  # the action_id of every input: state.values[block_id]["value"]
 _KEY = re.compile(r"org|(?:rep|team):\d+")
@@ -54,12 +50,12 @@ def _text(text: str, kind: str = "plain_text") -> dict[str, Any]:
 
 
 def _option(text: str, value: str) -> dict[str, Any]:
-    return {"text": _text(slack.clip(text, MAX_OPTION_TEXT)), "value": value}
+    return {"text": _text(clip(text, MAX_OPTION_TEXT)), "value": value}
 
 
 def _select(placeholder: str, groups: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any] | None:
     """A static_select over ``groups`` of options: plain options when one group holds them all, option
-    groups otherwise (a group of more than 100 is split); None when even that exceeds Slack's limits."""
+    groups otherwise (a group of more than a select holds is split); None when even that exceeds Slack's limits."""
     groups = [(label, options) for label, options in groups if options]
     element: dict[str, Any] = {"type": "static_select", "action_id": ACTION, "placeholder": _text(placeholder)}
     if len(groups) == 1 and len(groups[0][1]) <= MAX_OPTIONS:
@@ -69,8 +65,8 @@ def _select(placeholder: str, groups: list[tuple[str, list[dict[str, Any]]]]) ->
         chunks = [options[i : i + MAX_OPTIONS] for i in range(0, len(options), MAX_OPTIONS)]
         for number, chunk in enumerate(chunks, start=1):
             name = label if len(chunks) == 1 else f"{label} ({number})"
-            split.append({"label": _text(slack.clip(name, MAX_OPTION_TEXT)), "options": chunk})
-    if not split or len(split) > MAX_GROUPS:
+            split.append({"label": _text(clip(name, MAX_OPTION_TEXT)), "options": chunk})
+    if not split or len(split) > MAX_OPTION_GROUPS:
         return None
     return {**element, "option_groups": split}
 
@@ -191,7 +187,7 @@ def targets_modal(kpibot: Kpibot, person: Person, today: dt.date | None = None) 
     ]
     if summary := _summary(kpibot, scopes, today):
         view_blocks.append(slack.context(summary))
-    return {**view, "submit": _text("Save"), "blocks": view_blocks[:MAX_BLOCKS]}
+    return {**view, "submit": _text("Save"), "blocks": view_blocks[:MAX_VIEW_BLOCKS]}
 
 
 def _picked(state: dict[str, Any], block_id: str) -> str | None:
@@ -235,7 +231,7 @@ def save_submission(
     except TargetErrors as exc:
         errors = {**exc.errors, **errors}
     if errors:
-        return {name: slack.clip(message, 300) for name, message in errors.items()}
+        return {name: clip(message, 300) for name, message in errors.items()}
     set_target(kpibot.engine, spec, person.email or person.name, now=now)
     return None
 

@@ -1,7 +1,7 @@
 """Charts for digests: PNGs sized for Slack (1200 px wide, big type), each with alt text.
 
 Drawn with matplotlib's Agg canvas directly (no pyplot, so no global figure state and no display needed),
-from the numbers a :class:`~digests.build.Digest` already holds.
+from the numbers a :class:`~digests.model.Digest` already holds.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from digests.build import Digest, Progress, TrendPoint
+from digests.model import Digest, Progress, TrendPoint
 from kpi.formats import CURRENCY_SYMBOLS
+from slackui.limits import MAX_ALT_TEXT
+from slackui.text import clip
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,6 @@ class Chart:
 
 WIDTH, HEIGHT, DPI = 12.0, 7.0, 100  # 1200 x 700 px
 TITLE, LABEL, TICK = 24, 18, 16
-MAX_ALT = 1000
 MAX_BARS = 60
 COLOURS = {
     "ahead": "#2e7d32",
@@ -102,7 +103,7 @@ def progress_chart(title: str, rows: list[Progress], filename: str = "progress.p
     axes.spines[["top", "right"]].set_visible(False)
     lines = [f"{r.name} {r.attainment_text} of {r.target_formatted}, {r.status}" for r in rows]
     alt = f"Bar chart. {title}. " + "; ".join(lines) + "."
-    return Chart(filename, title, _clip(alt), _png(figure))
+    return Chart(filename, title, clip(alt, MAX_ALT_TEXT), _png(figure))
 
 
 def trend_chart(
@@ -132,7 +133,7 @@ def trend_chart(
     axes.set_title(title, fontsize=min(TITLE, TITLE * 56 / max(len(title), 1)), loc="left")
     axes.spines[["top", "right"]].set_visible(False)
     alt = f"Column chart. {title}. " + "; ".join(f"{p.label}: {p.formatted}" for p in points) + "."
-    return Chart(filename, title, _clip(alt), _png(figure))
+    return Chart(filename, title, clip(alt, MAX_ALT_TEXT), _png(figure))
 
 
 def _title(figure: Figure, title: str, height: float) -> None:
@@ -161,10 +162,6 @@ def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_ALT else text[: MAX_ALT - 1] + "…"
 
 
 def _scope(digest: Digest) -> str:

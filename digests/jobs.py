@@ -13,9 +13,10 @@ from pathlib import Path
 
 from slack_sdk import WebClient
 
-from digests.build import Delivery, DigestError, Numbers, build_digest, delivery_from_key, plan
+from digests.build import Numbers, build_digest
 from digests.config import DigestSpec, load_digests
 from digests.deliveries import Outcome, Rebuilt, deliver
+from digests.planning import Delivery, DigestError, delivery_from_key, plan
 from digests.render import DigestTemplateError, RenderedDigest, render_digest
 from digests.scheduler import Job
 from digests.send import PartialDigest, send_digest

@@ -1,10 +1,10 @@
-"""Rendering: a :class:`~digests.build.Digest` through a Jinja2 template into Slack messages.
+"""Rendering: a :class:`~digests.model.Digest` through a Jinja2 template into Slack messages.
 
 Templates print Block Kit JSON (``{"text": ..., "blocks": [...]}``). The package ships ``daily.json.j2``,
 ``weekly.json.j2`` and ``monthly.json.j2``; a file of the same name in ``$KPIBOT_CONFIG_DIR/templates/``
-replaces one. Whatever a template prints is then fitted to Slack's limits: headers are clipped to 150
-characters, sections longer than 3,000 characters are cut at line ends (10 fields at most each), and a
-digest of more than 50 blocks becomes a parent message plus thread replies.
+replaces one. Whatever a template prints is then fitted to Slack's limits (:mod:`slackui.fitting`): headers are
+clipped, long sections are cut at line ends (their fields ten at a time), and a digest of more blocks than a message
+holds becomes a parent message plus thread replies.
 
 A broken template raises :class:`DigestTemplateError` naming the file and the line; it only stops its own
 digest.
@@ -30,13 +30,13 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 
-from digests.build import Digest
 from digests.charts import Chart, charts_for
 from digests.config import PACKAGE_TEMPLATES
-from slackui.blocks import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, clip, progress_bar
-from slackui.text import escape
+from digests.model import Digest
+from slackui.fitting import fit, paginate
+from slackui.limits import MAX_TEXT
+from slackui.text import clip, escape, progress_bar
 
-MAX_FIELDS, MAX_FIELD, MAX_ELEMENTS, MAX_TEXT = 10, 2000, 10, 40_000
 BUILDER = "https://app.slack.com/block-kit-builder/#"
 STATUS_ICONS = {
     "ahead": ":large_green_circle:",
@@ -156,7 +156,7 @@ def _render_json(template: Template, digest: Digest) -> dict[str, Any]:
         try:
             generator = template.root_render_func(template.new_context({"digest": digest}))
             for chunk in generator:
-                frame = generator.gi_frame
+                frame = getattr(generator, "gi_frame", None)  # Jinja renders with a generator: its frame's line
                 chunks.append((chunk, template.get_corresponding_lineno(frame.f_lineno) if frame else 0))
         except Exception:
             template.environment.handle_exception()  # re-raises with the template's own line numbers
@@ -216,93 +216,3 @@ def _source(template: Template) -> str:
         return Path(template.filename or "").read_text(encoding="utf-8")
     except OSError:
         return ""
-
-
-# ------------------------------------------------------------------------------------------------------
-# Slack's limits
-
-
-def fit(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Blocks within Slack's per-block limits: long sections split at line ends, headers clipped."""
-    fitted: list[dict[str, Any]] = []
-    for block in blocks:
-        kind = block["type"]
-        if kind == "header":
-            text = dict(block["text"], text=clip(str(block["text"].get("text") or " "), MAX_HEADER))
-            fitted.append(dict(block, text=text))
-        elif kind == "section":
-            fitted.extend(_fit_section(block))
-        elif kind == "context" and len(block.get("elements") or []) > MAX_ELEMENTS:
-            elements = block["elements"]
-            for i in range(0, len(elements), MAX_ELEMENTS):
-                fitted.append(dict(block, elements=elements[i : i + MAX_ELEMENTS]))
-        else:
-            fitted.append(block)
-    return fitted
-
-
-def _fit_section(block: dict[str, Any]) -> list[dict[str, Any]]:
-    """One section, or several: its text cut at line ends, its fields ten at a time."""
-    text = block.get("text")
-    pieces = _split_text(str(text.get("text") or "")) if isinstance(text, dict) else []
-    fields = [dict(f, text=clip(str(f.get("text") or " "), MAX_FIELD)) for f in block.get("fields") or []]
-    groups = [fields[i : i + MAX_FIELDS] for i in range(0, len(fields), MAX_FIELDS)]
-    first = {key: value for key, value in block.items() if key not in ("text", "fields")}
-    out = [dict(first if i == 0 else {"type": "section"}, text=dict(text, text=p)) for i, p in enumerate(pieces)]
-    if groups:
-        if out:
-            out[-1]["fields"] = groups[0]
-        else:
-            out.append(dict(first, fields=groups[0]))
-        out.extend({"type": "section", "fields": group} for group in groups[1:])
-    return out
-
-
-def _split_text(text: str, limit: int = MAX_SECTION) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at line ends (a longer line is cut where it must)."""
-    if not text.strip():
-        return []
-    pieces, current = [], ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            pieces.append(current)
-            candidate = line
-        current = candidate
-    if current.strip():
-        pieces.append(current)
-    return [piece for piece in pieces if piece.strip()]
-
-
-CONTINUED = {"type": "context", "elements": [{"type": "mrkdwn", "text": ":thread: Continued in the thread."}]}
-
-
-def paginate(blocks: list[dict[str, Any]], limit: int = MAX_BLOCKS) -> list[list[dict[str, Any]]]:
-    """The parent's blocks, then each thread reply's: at most ``limit`` each, cut before a header or divider
-    when one is near, and the parent ends by pointing to the thread."""
-    if len(blocks) <= limit:
-        return [blocks]
-    pages, rest = [], blocks
-    while rest:
-        room = limit - 1 if not pages else limit
-        if pages and len(rest) <= room:
-            pages.append(rest)
-            break
-        cut = _cut(rest, room)
-        pages.append(rest[:cut])
-        rest = rest[cut:]
-    pages[0] = [*pages[0], CONTINUED]
-    return pages
-
-
-def _cut(blocks: list[dict[str, Any]], room: int) -> int:
-    for index in range(min(room, len(blocks) - 1), room // 2, -1):
-        if blocks[index]["type"] in ("header", "divider"):
-            return index
-    return min(room, len(blocks))

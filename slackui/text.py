@@ -1,4 +1,5 @@
-"""Text for Slack mrkdwn: the one way a string that came from the CRM, a config file or a person enters a message.
+"""Text for Slack mrkdwn: the one way a string that came from the CRM, a config file or a person enters a message,
+and the small pieces of text every kpibot message shares (clipping, mentions, arrows, progress bars).
 
 Slack reads ``&``, ``<`` and ``>`` as control characters (``<!channel>``, ``<@U123>``, ``<#C123>``,
 ``<https://evil.example|click me>``): a rep named ``<!channel>`` would ping a whole channel when an answer is shared.
@@ -11,9 +12,13 @@ Only mrkdwn needs this: ``plain_text`` objects (headers, buttons, options) show 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 #: A zero-width space: invisible, and not part of a word, so a formatting character beside it pairs with nothing.
 FENCE = "\u200b"
 _FORMATTING = str.maketrans({char: f"{FENCE}{char}{FENCE}" for char in "*_~`"})
+#: A change's direction: up, down, or none (no change, or nothing to compare with).
+ARROWS = {True: ":arrow_up_small:", False: ":arrow_down_small:", None: ":left_right_arrow:"}
 
 
 def escape(text: str, *, formatting: bool = True) -> str:
@@ -25,3 +30,34 @@ def escape(text: str, *, formatting: bool = True) -> str:
     """
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return escaped.translate(_FORMATTING) if formatting else escaped
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, an ellipsis saying that some was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Mentionable(Protocol):
+    """Someone who can be mentioned (a :class:`kpi.directory.Person`): slackui imports nothing of the core."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def slack_user_id(self) -> str | None: ...
+
+
+def mention(person: Mentionable) -> str:
+    """``<@U123>`` for someone Slack knows, else their escaped name."""
+    return f"<@{person.slack_user_id}>" if person.slack_user_id else escape(person.name)
+
+
+def arrow(delta: float | None) -> str:
+    """The arrow for a change: up, down, or sideways when there is none (zero, or nothing to compare with)."""
+    return ARROWS[delta > 0] if delta else ARROWS[None]
+
+
+def progress_bar(share: float, width: int = 10) -> str:
+    """``▓▓▓▓▓▓░░░░`` for 0.6: a share of a target at a glance, full at 100% and beyond."""
+    filled = max(0, min(width, round(share * width)))
+    return "▓" * filled + "░" * (width - filled)

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from digests.build import Progress, TrendPoint, build_digest
+from digests.build import build_digest
 from digests.charts import charts_for, progress_chart, trend_chart
+from digests.model import Progress, TrendPoint
 from digests.render import render_digest
 from digests.send import send_digest
 from kpi.service import Kpibot

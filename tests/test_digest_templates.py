@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from digests.build import Recipient, build_digest
-from digests.render import CONTINUED, DigestTemplateError, fit, paginate, render_digest
+from digests.build import build_digest
+from digests.planning import Recipient
+from digests.render import DigestTemplateError, render_digest
 from kpi.service import Kpibot
+from slackui.fitting import CONTINUED, fit, paginate
 from tests.fakes.slack import validate_blocks
 from tests.test_digests import MONDAY, NOW, spec, team, west
 

@@ -18,17 +18,9 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.commands_digests import digest_app
-from digests.build import (
-    Audience,
-    DigestError,
-    Numbers,
-    Recipient,
-    audiences,
-    build_digest,
-    delivery_from_key,
-    plan,
-)
+from digests.build import Numbers, build_digest
 from digests.config import DigestSpec, load_digests
+from digests.planning import Audience, DigestError, Recipient, audiences, delivery_from_key, plan
 from digests.render import render_digest
 from digests.send import PartialDigest, send_digest
 from kpi.config import ConfigError

@@ -20,9 +20,10 @@ from bot.app import create_app, web_client
 from bot.home import home_view
 from bot.identity import Identities
 from crm.interface import Reject, SyncReport
-from digests.build import audiences, build_digest
+from digests.build import build_digest
 from digests.celebrations import Crossing, message
 from digests.config import DigestSpec
+from digests.planning import audiences
 from digests.render import render_digest
 from digests.scheduler import sync_notice
 from kpi.service import Kpibot

@@ -21,7 +21,7 @@ from bot.identity import Identities
 from bot.server import JsonLines
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from kpi.service import Kpibot
-from slackui import blocks as slack_blocks
+from slackui import limits as slack_limits
 from tests.fakes import FakeSlack, wait_for
 
 ROOT = Path(__file__).parents[1]
@@ -75,12 +75,12 @@ def signed_dispatch(app, body: str, content_type: str = "application/x-www-form-
 def check_limits(message: dict) -> None:
     """Slack's limits: a text fallback, at most 50 blocks, 3,000 chars per section text, 150 per header."""
     assert message.get("text", "").strip()
-    assert len(message["blocks"]) <= slack_blocks.MAX_BLOCKS
+    assert len(message["blocks"]) <= slack_limits.MAX_BLOCKS
     for block in message["blocks"]:
         if block["type"] == "header":
-            assert len(block["text"]["text"]) <= slack_blocks.MAX_HEADER
+            assert len(block["text"]["text"]) <= slack_limits.MAX_HEADER
         if block["type"] == "section":
-            assert len(block["text"]["text"]) <= slack_blocks.MAX_SECTION
+            assert len(block["text"]["text"]) <= slack_limits.MAX_SECTION
             assert all(len(field["text"]) <= 2000 for field in block.get("fields", []))
 
 

@@ -1,0 +1,272 @@
+"""What a digest says: the :class:`Digest` and its parts, numbers already formatted and names already escaped.
+
+Templates (digests/templates) and charts (:mod:`digests.charts`) read these and compute nothing; the builder
+(:mod:`digests.build`) fills them from the core's answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from digests.planning import Audience, Recipient
+from digests.windows import ONE_DAY, Span
+from kpi.answers import Answer, Row
+from kpi.directory import Person
+from kpi.formats import formatted
+from kpi.metrics import Result
+from kpi.pacing import Pace
+from kpi.periods import Period
+from slackui.text import arrow, escape, mention
+
+#: Pace statuses that count as on pace, and those that earn a (constructive) call-out.
+ON_PACE = frozenset({"ahead", "on track", "reached"})
+BEHIND = frozenset({"behind", "at risk"})
+
+
+@dataclass(frozen=True)
+class PeriodInfo:
+    label: str
+    start: dt.date
+    last: dt.date
+    to_date: bool = False
+
+    @property
+    def dates(self) -> str:
+        return self.start.isoformat() if self.start == self.last else f"{self.start} to {self.last}"
+
+    @classmethod
+    def of(cls, period: Period, label: str | None = None) -> PeriodInfo:
+        return cls(label or period.label, period.start, period.end - ONE_DAY, period.to_date)
+
+    @classmethod
+    def of_span(cls, span: Span) -> PeriodInfo:
+        return cls(span.label, span.start, span.last)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One KPI for the audience (or the rep) in the period, against the previous period."""
+
+    key: str
+    label: str
+    value: Decimal | None
+    formatted: str
+    parts: str | None
+    reason: str | None
+    previous: Decimal | None
+    previous_formatted: str
+    change: float | None
+    change_text: str
+    better: bool | None
+    arrow: str
+
+    @classmethod
+    def of(cls, answer: Answer) -> Figure:
+        kpi = answer.kpi
+        delta, text = answer.change
+        better = None if not delta else (delta > 0) == kpi.higher_is_better
+        previous = answer.previous.value
+        return cls(
+            kpi.key,
+            kpi.label,
+            answer.result.value,
+            answer.formatted,
+            answer.parts,
+            answer.result.reason,
+            previous,
+            formatted(previous, kpi.format, answer.currency),
+            delta,
+            text,
+            better,
+            arrow(delta),
+        )
+
+
+@dataclass(frozen=True)
+class Ranked:
+    rank: int
+    person_id: int
+    name: str
+    mention: str
+    value: Decimal | None
+    formatted: str
+
+
+@dataclass(frozen=True)
+class Mover:
+    """The rep whose KPI improved most against the previous period."""
+
+    person_id: int
+    name: str
+    mention: str
+    label: str
+    formatted: str
+    previous_formatted: str
+    change_text: str
+
+
+@dataclass(frozen=True)
+class Win:
+    person_id: int
+    name: str
+    mention: str
+    deals: Decimal
+    deals_formatted: str
+    revenue: Decimal | None
+    revenue_formatted: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Progress against a target: one rep's, or the audience's (``person_id`` None)."""
+
+    person_id: int | None
+    name: str
+    mention: str
+    value: Decimal | None
+    formatted: str
+    target: Decimal
+    target_formatted: str
+    attainment: Decimal | None
+    attainment_text: str
+    expected: Decimal | None
+    expected_formatted: str | None
+    projection: Decimal | None
+    projection_formatted: str | None
+    status: str
+    catch_up: str | None  # how much more puts them back on pace, when behind
+    streak: int = 0  # consecutive weeks on pace, ending with the reported week (weekly digests)
+
+    @property
+    def on_pace(self) -> bool:
+        return self.status in ON_PACE
+
+    @property
+    def behind(self) -> bool:
+        return self.status in BEHIND
+
+    @classmethod
+    def of(cls, answer: Answer, person: Person | None) -> Progress | None:
+        """The audience's progress (``person`` None) or a person's, from an answer."""
+        return cls.of_result(answer.result, answer.pace, answer.currency, person, answer.scope.name)
+
+    @classmethod
+    def of_row(cls, row: Row, person: Person, currency: str) -> Progress | None:
+        """A rep's progress from their row of a leaderboard asked with paces."""
+        return cls.of_result(row.result, row.pace, currency, person, person.name)
+
+    @classmethod
+    def of_result(
+        cls, result: Result, pace: Pace | None, currency: str, person: Person | None, scope_name: str
+    ) -> Progress | None:
+        if pace is None:
+            return None
+        kpi = result.kpi
+
+        def fmt(value: Decimal | None) -> str | None:
+            return None if value is None else formatted(value, kpi.format, currency)
+
+        value = result.value
+        catch_up = None
+        if pace.status in BEHIND and pace.expected is not None and value is not None and kpi.higher_is_better:
+            catch_up = fmt(max(pace.expected - value, Decimal(0)))
+        return cls(
+            person.id if person else None,
+            person.name if person else scope_name,
+            mention(person) if person else escape(scope_name),
+            value,
+            formatted(value, kpi.format, currency),
+            pace.target,
+            formatted(pace.target, kpi.format, currency),
+            pace.attainment,
+            "n/a" if pace.attainment is None else f"{pace.attainment * 100:.0f}%",
+            pace.expected,
+            fmt(pace.expected),
+            pace.projection,
+            fmt(pace.projection),
+            pace.status,
+            catch_up,
+        )
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    label: str
+    short: str
+    start: dt.date
+    last: dt.date
+    value: Decimal | None
+    formatted: str
+
+
+@dataclass
+class Digest:
+    """Everything a digest says, with exact numbers; templates lay it out, they compute nothing."""
+
+    name: str
+    kind: str  # daily | weekly | monthly
+    template: str  # file name, e.g. weekly.json.j2
+    title: str
+    audience: Audience
+    recipient: Recipient | None
+    person: Person | None  # the rep a personal digest is for
+    as_of: dt.date
+    period: PeriodInfo
+    previous: PeriodInfo
+    currency: str
+    freshness: str
+    stale_warning: str | None
+    figures: list[Figure] = field(default_factory=list)
+    leaderboard_label: str | None = None
+    leaders: list[Ranked] = field(default_factory=list)
+    rank: Ranked | None = None  # the rep's place on the leaderboard (personal digests)
+    ranked: int = 0  # how many are on the leaderboard
+    mover: Mover | None = None
+    wins: list[Win] = field(default_factory=list)
+    target_label: str | None = None
+    progress_period: PeriodInfo | None = None
+    team_progress: Progress | None = None
+    progress: list[Progress] = field(default_factory=list)
+    without_target: list[str] = field(default_factory=list)
+    me: Progress | None = None
+    trend_label: str | None = None
+    trend_format: str = "number"
+    trend: list[TrendPoint] = field(default_factory=list)
+    charts: bool = True
+    skip_when_empty: bool = False
+
+    @property
+    def personal(self) -> bool:
+        return self.person is not None
+
+    @property
+    def streaks(self) -> list[Progress]:
+        """Reps on pace two weeks running or more, longest streak first."""
+        rows = [row for row in self.progress if row.streak >= 2]
+        return sorted(rows, key=lambda row: (-row.streak, row.name.lower()))
+
+    @property
+    def behind(self) -> list[Progress]:
+        return [row for row in self.progress if row.behind]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing happened: every KPI is zero or has no value, and nobody won anything."""
+        return not self.wins and all(not figure.value for figure in self.figures)
+
+    @property
+    def skip(self) -> bool:
+        return self.skip_when_empty and self.empty
+
+    @property
+    def summary(self) -> str:
+        """The plain-text fallback: title, period and the headline numbers.
+
+        Nothing in it depends on the clock (the freshness warning is in the blocks), so the same digest has
+        the same text: the delivery log fingerprints it to find a post after a crash.
+        """
+        numbers = "; ".join(f"{f.label} {f.formatted} ({f.change_text})" for f in self.figures[:4])
+        text = f"{self.title}, {self.period.dates}"
+        return f"{text}: {numbers}." if numbers else f"{text}."
