@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from digests.build import Delivery, DigestError, Numbers, build_digest, delivery_from_key, plan
 from digests.config import DigestSpec, load_digests
-from digests.deliveries import Outcome, Rebuilt, deliver
+from digests.deliveries import Outcome, Rebuilt, Status, deliver
 from digests.render import DigestTemplateError, RenderedDigest, render_digest
 from digests.scheduler import Job
 from digests.send import PartialDigest, send_digest
@@ -58,7 +58,7 @@ def run_digest(
     for deliveries, built in _built(kpibot, config_dir, spec, as_of, list(groups.values())):
         for delivery, rendered in zip(deliveries, built, strict=True):
             if isinstance(rendered, str):
-                outcomes.append(Outcome(delivery.key, "failed", error=rendered))
+                outcomes.append(Outcome(delivery.key, Status.FAILED, error=rendered))
             elif rendered is not None:
                 outcomes.append(_deliver(kpibot, client, delivery, rendered))
     return outcomes
