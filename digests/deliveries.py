@@ -131,9 +131,10 @@ def resolve_pending(engine: Engine, client: WebClient, rebuild: Callable[[str], 
     ]
 
 
-def recent(engine: Engine, limit: int = 50) -> list[Entry]:
-    """The deliveries whose state changed last, newest first (``kpibot deliveries``)."""
-    return _entries(engine, limit=limit)
+def recent(engine: Engine, limit: int = 50, state: DeliveryState | None = None) -> list[Entry]:
+    """The deliveries whose state changed last, newest first, optionally only those in ``state``
+    (``kpibot deliveries``)."""
+    return _entries(engine, *([Delivery.status == state] if state else []), limit=limit)
 
 
 def _again(engine: Engine, client: WebClient, entry: Entry, rebuild: Rebuild) -> Outcome:
@@ -314,7 +315,8 @@ def _find_in_history(client: WebClient, channel: str, print_: str, since: dt.dat
         history = client.conversations_history(channel=channel, oldest=f"{oldest:.6f}", limit=200)
     except SlackApiError:
         return None
-    for message in history.get("messages", []):
+    messages: list[dict[str, Any]] = history.get("messages", [])
+    for message in messages:
         if fingerprint(message) == print_:
             return message["ts"]
     return None
