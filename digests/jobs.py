@@ -1,4 +1,4 @@
-"""Digests as scheduled jobs: one cron job per digest, each delivery posted once through the delivery log."""
+"""Digests as scheduled jobs: one cron job per digest, each delivery posted once through the delivery ledger."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def _post(rendered: RenderedDigest, client: WebClient, channel: str, _message: d
 
 
 def digest_rebuilder(kpibot: Kpibot, config_dir: Path) -> Callable[[str], Rebuilt | None]:
-    """Recreate a digest post from its delivery key, for the recovery of a post a crash left pending."""
+    """Recreate a digest post from its delivery key, to settle a post left unconfirmed or retry a failed one."""
     specs = load_digests(config_dir, kpibot.catalog)
 
     def rebuild(key: str) -> Rebuilt | None:

@@ -85,7 +85,7 @@ class Worker:
         self.run_celebrations(now)
 
     def rebuild(self, key: str) -> Rebuilt | None:
-        """Recreate the message of a pending key: a celebration here, a digest through ``rebuilders``."""
+        """Recreate the message of a key to settle or retry: a celebration here, a digest through ``rebuilders``."""
         cfg = self.config.celebrations
         as_of = self.kpibot.calendar.today()
         for crossing in crossings(self.kpibot, cfg.thresholds, as_of, cfg.kpis):
