@@ -12,7 +12,7 @@ for longer than :data:`STALE_SENDING`) may or may not be in Slack; it is settled
 channel's history (by the fingerprint of its text) and posted once more only when it is not there. A post
 Slack refused (``not_in_channel``, an archived channel, an outage the client's own retries did not ride out)
 is tried again by a later run that asks for the same key, :data:`RETRY_AFTER` after the last attempt, up to
-:data:`MAX_ATTEMPTS` attempts in all.
+:data:`MAX_ATTEMPTS` attempts in all and only within :data:`RETRY_WITHIN` of the first.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ log = logging.getLogger("kpibot.deliveries")
 STALE_SENDING = dt.timedelta(minutes=5)  # a post takes seconds: SENDING for this long means its worker died
 RETRY_AFTER = dt.timedelta(minutes=10)  # time for someone to invite the bot, or for Slack to recover
 MAX_ATTEMPTS = 3
+RETRY_WITHIN = dt.timedelta(hours=1)  # a post first tried longer ago is old news: it is not retried
 Post = Callable[[WebClient, str, dict[str, Any]], str]  # posts a message, returns its Slack ts
 Rebuilt = tuple[dict[str, Any], Post | None]  # a message rebuilt for recovery, and how to post it
 Rebuild = Callable[[], Rebuilt | None]  # builds it only when needed (a digest takes a while)
@@ -87,7 +88,10 @@ class Entry:
 
     def retry_due(self, now: dt.datetime) -> bool:
         return (
-            self.state is DeliveryState.FAILED and self.attempts < MAX_ATTEMPTS and self.updated_at <= now - RETRY_AFTER
+            self.state is DeliveryState.FAILED
+            and self.attempts < MAX_ATTEMPTS
+            and self.updated_at <= now - RETRY_AFTER
+            and self.created_at >= now - RETRY_WITHIN
         )
 
 
@@ -122,7 +126,9 @@ def resolve_pending(engine: Engine, client: WebClient, rebuild: Callable[[str], 
     waiting = or_(
         Delivery.status == DeliveryState.UNCONFIRMED,
         (Delivery.status == DeliveryState.SENDING) & (Delivery.updated_at < now - STALE_SENDING),
-        (Delivery.status == DeliveryState.FAILED) & (Delivery.updated_at <= now - RETRY_AFTER),
+        (Delivery.status == DeliveryState.FAILED)
+        & (Delivery.updated_at <= now - RETRY_AFTER)
+        & (Delivery.created_at >= now - RETRY_WITHIN),
     )
     return [
         _again(engine, client, entry, partial(rebuild, entry.key))

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select, update
 from typer.testing import CliRunner
 
 from bot.cli import app
-from digests.deliveries import MAX_ATTEMPTS, RETRY_AFTER, STALE_SENDING, deliver, resolve_pending
+from digests.deliveries import MAX_ATTEMPTS, RETRY_AFTER, RETRY_WITHIN, STALE_SENDING, deliver, resolve_pending
 from digests.schedule_config import ScheduleConfig
 from digests.scheduler import Worker
 from kpi.config import OrgConfig
@@ -180,6 +180,20 @@ def test_a_post_slack_keeps_refusing_is_tried_max_attempts_times_then_left_faile
     assert MAX_ATTEMPTS == 3
     assert statuses == ["failed", "failed", "failed", "failed-earlier"]
     assert attempts(engine) == [(n, "failed", "channel_not_found", True) for n in (1, 2, 3)]
+    assert resolve_pending(engine, slack.client(), rebuilt_as_before) == []
+
+
+def test_a_post_first_tried_over_an_hour_ago_is_not_retried(engine, slack):
+    slack.error("chat.postMessage", "not_in_channel")
+    deliver(engine, slack.client(), KEY, "C0SALES", MESSAGE)
+    with engine.begin() as connection:
+        connection.execute(update(Delivery).values(created_at=utc_now() - RETRY_WITHIN - dt.timedelta(seconds=1)))
+    age(engine, RETRY_AFTER)
+
+    again = deliver(engine, slack.client(), KEY, "C0SALES", MESSAGE)
+
+    assert dt.timedelta(hours=1) == RETRY_WITHIN
+    assert (again.status, slack.messages) == ("failed-earlier", [])
     assert resolve_pending(engine, slack.client(), rebuilt_as_before) == []
 
 
