@@ -354,7 +354,7 @@ class DeliveryAttempt(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    delivery_key: Mapped[str] = mapped_column(ForeignKey("deliveries.key"))
+    delivery_key: Mapped[str] = mapped_column(ForeignKey("deliveries.key", ondelete="CASCADE"))  # part of it
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... in the order they were tried
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # None while it runs, or if its worker died

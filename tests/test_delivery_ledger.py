@@ -9,7 +9,7 @@ import json
 from itertools import product
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -141,6 +141,15 @@ def test_a_post_asked_for_again_once_sent_is_a_duplicate_and_no_attempt(engine, 
 
     assert (again.status, again.ts) == ("duplicate", slack.messages[0]["ts"])
     assert (len(slack.messages), attempts(engine)) == (1, [(1, "sent", None, True)])
+
+
+def test_deleting_a_delivery_deletes_its_attempts(engine, slack):
+    deliver(engine, slack.client(), KEY, "C0SALES", MESSAGE)
+
+    with engine.begin() as connection:
+        connection.execute(delete(Delivery))
+
+    assert (ledger(engine), attempts(engine)) == ([], [])
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -61,7 +61,11 @@ def upgrade() -> None:
     # Only now: SQLite alters a table by copying it, and a table that others reference cannot be dropped.
     with op.batch_alter_table("delivery_attempts") as batch:
         batch.create_foreign_key(
-            op.f("fk_delivery_attempts_delivery_key_deliveries"), "deliveries", ["delivery_key"], ["key"]
+            op.f("fk_delivery_attempts_delivery_key_deliveries"),
+            "deliveries",
+            ["delivery_key"],
+            ["key"],
+            ondelete="CASCADE",
         )
     op.drop_table("celebrations")
 
