@@ -56,19 +56,6 @@ class Base(DeclarativeBase):
     __table__: ClassVar[Table]  # every model maps one table (SQLAlchemy types it as any FromClause)
 
 
-def _states(name: str, constraint: bool = True) -> Enum:
-    """A column of :class:`DeliveryState` values stored as their strings, checked by the database (a CHECK
-    constraint named ``ck_<table>_<name>``) unless the table checks it itself."""
-    return Enum(
-        DeliveryState,
-        name=name,
-        native_enum=False,
-        create_constraint=constraint,
-        length=16,
-        values_callable=lambda states: [state.value for state in states],
-    )
-
-
 #: The ``crm`` value of the teams and people that only people.yaml knows (crm/people.py writes them).
 CONFIG_CRM = "config"
 
@@ -322,6 +309,19 @@ class SeenRequest(Base):
 
     signature: Mapped[str] = mapped_column(String(100), primary_key=True)
     seen_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+def _states(name: str, constraint: bool = True) -> Enum:
+    """A column of :class:`DeliveryState` values stored as their strings, checked by the database (a CHECK
+    constraint named ``ck_<table>_<name>``) unless the table checks it itself."""
+    return Enum(
+        DeliveryState,
+        name=name,
+        native_enum=False,
+        create_constraint=constraint,
+        length=16,
+        values_callable=lambda states: [state.value for state in states],
+    )
 
 
 class Delivery(Base):
