@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from bot.commands_deliveries import deliveries
 from bot.commands_digests import digest_app
 from bot.commands_sync import sync_app
 from bot.commands_targets import targets_app
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(digest_app, name="digest")
 app.add_typer(targets_app, name="targets")
 app.add_typer(sync_app, name="sync")
+app.command()(deliveries)
 
 #: The failures a person can act on: configuration, the database's whereabouts. They are printed in one line;
 #: anything else is a bug, also printed in one line, with the way to get its traceback for a report.

@@ -163,7 +163,7 @@ def send(
 ) -> None:
     """Build and post a digest now to its recipients (SLACK_BOT_TOKEN; SLACK_API_URL for a fake Slack).
 
-    Posting now is not deduplicated: the scheduler's delivery log is what posts each digest once.
+    Posting now is not deduplicated: the worker's delivery ledger is what posts each digest once.
     """
     from bot.app import web_client
     from digests.build import Numbers, build_digest

@@ -14,15 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
-from digests.deliveries import Outcome, deliver
+from digests.deliveries import Outcome, Status, deliver
 from kpi import access
 from kpi.formats import formatted
 from kpi.metrics import Result
-from kpi.periods import utc_now
-from kpi.schema import Celebration, Deal, Target
+from kpi.schema import Deal, Target
 from kpi.service import Kpibot
 from kpi.targets.parsing import target_period
 from kpi.types import Scope
@@ -99,15 +97,6 @@ def message(crossing: Crossing, currency: str) -> dict[str, Any]:
     return {"text": text, "blocks": [section(text), context(f"_{escape(kpi.description)}_")]}
 
 
-def _claim(engine: Engine, key: str) -> bool:
-    try:
-        with engine.begin() as connection:
-            connection.execute(Celebration.__table__.insert().values(key=key, created_at=utc_now()))
-        return True
-    except IntegrityError:
-        return False
-
-
 def celebrate(
     kpibot: Kpibot,
     client: WebClient,
@@ -120,15 +109,13 @@ def celebrate(
     """Post every new crossing (and big deal) once; crossings already celebrated are skipped silently."""
     outcomes = []
     for crossing in crossings(kpibot, thresholds, as_of, kpis):
-        _claim(kpibot.engine, crossing.key)
         outcome = deliver(kpibot.engine, client, crossing.key, channel, message(crossing, kpibot.org.currency))
-        if outcome.status != "duplicate":
+        if outcome.status != Status.DUPLICATE:
             outcomes.append(outcome)
     if big_deal_amount is not None:
         for key, text in big_deals(kpibot, big_deal_amount, as_of):
-            _claim(kpibot.engine, key)
             outcome = deliver(kpibot.engine, client, key, channel, {"text": text, "blocks": [section(text)]})
-            if outcome.status != "duplicate":
+            if outcome.status != Status.DUPLICATE:
                 outcomes.append(outcome)
     return outcomes
 

@@ -1,4 +1,4 @@
-"""Digests as scheduled jobs: one cron job per digest, each delivery posted once through the delivery log."""
+"""Digests as scheduled jobs: one cron job per digest, each delivery posted once through the delivery ledger."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from digests.build import Numbers, build_digest
 from digests.config import DigestSpec, load_digests
-from digests.deliveries import Outcome, Rebuilt, deliver
+from digests.deliveries import Outcome, Rebuilt, Status, deliver
 from digests.planning import Delivery, DigestError, delivery_from_key, plan
 from digests.render import DigestTemplateError, RenderedDigest, render_digest
 from digests.scheduler import Job
@@ -59,7 +59,7 @@ def run_digest(
     for deliveries, built in _built(kpibot, config_dir, spec, as_of, list(groups.values())):
         for delivery, rendered in zip(deliveries, built, strict=True):
             if isinstance(rendered, str):
-                outcomes.append(Outcome(delivery.key, "failed", error=rendered))
+                outcomes.append(Outcome(delivery.key, Status.FAILED, error=rendered))
             elif rendered is not None:
                 outcomes.append(_deliver(kpibot, client, delivery, rendered))
     return outcomes
@@ -136,7 +136,7 @@ def _post(rendered: RenderedDigest, client: WebClient, channel: str, _message: d
 
 
 def digest_rebuilder(kpibot: Kpibot, config_dir: Path) -> Callable[[str], Rebuilt | None]:
-    """Recreate a digest post from its delivery key, for the recovery of a post a crash left pending."""
+    """Recreate a digest post from its delivery key, to settle a post left unconfirmed or retry a failed one."""
     specs = load_digests(config_dir, kpibot.catalog)
 
     def rebuild(key: str) -> Rebuilt | None:

@@ -2,7 +2,7 @@
 
 A :class:`Delivery` has a key (spec, audience, recipient, reported period) that the scheduler records before and
 after posting, so that each digest is posted once; :func:`delivery_from_key` reads a key back, to rebuild a post
-left pending by a crash.
+left unconfirmed by a crash (the delivery ledger, digests/deliveries.py).
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def delivery_from_key(
     key: str, specs: DigestsConfig | Iterable[DigestSpec], kpibot: Kpibot
 ) -> tuple[Delivery, dt.date] | None:
     """The delivery a :attr:`Delivery.key` names, and the date to build it as of (to rebuild a post left
-    pending by a crash); None when the digest, the audience or the recipient no longer exists."""
+    unconfirmed by a crash); None when the digest, the audience or the recipient no longer exists."""
     name, _, rest = key.removeprefix("digest:").partition(":")
     spec = next((s for s in (specs.digests if isinstance(specs, DigestsConfig) else specs) if s.name == name), None)
     recipient_key, _, period = rest.rpartition(":")

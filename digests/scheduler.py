@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 
 from crm.interface import SyncReport
 from digests.celebrations import celebrate, crossings, message
-from digests.deliveries import Outcome, Rebuilt, resolve_pending
+from digests.deliveries import STALE_SENDING, Outcome, Rebuilt, resolve_pending
 from digests.schedule_config import ScheduleConfig
 from kpi.locks import DatabaseLock
 from kpi.service import Kpibot
@@ -85,7 +85,7 @@ class Worker:
         self.run_celebrations(now)
 
     def rebuild(self, key: str) -> Rebuilt | None:
-        """Recreate the message of a pending key: a celebration here, a digest through ``rebuilders``."""
+        """Recreate the message of a key to settle or retry: a celebration here, a digest through ``rebuilders``."""
         cfg = self.config.celebrations
         as_of = self.kpibot.calendar.today()
         for crossing in crossings(self.kpibot, cfg.thresholds, as_of, cfg.kpis):
@@ -123,6 +123,10 @@ class Worker:
             cfg.big_deal_amount,
         )
 
+    def settle_deliveries(self, _fire_time: dt.datetime) -> list[Outcome]:
+        """Settle the posts left unconfirmed and retry the failed ones that are due (digests/deliveries.py)."""
+        return resolve_pending(self.kpibot.engine, self.client, self.rebuild)
+
     def run_sync(self, fire_time: dt.datetime) -> list[Outcome]:
         """Sync crm.yaml's source (incremental, or a due full reconcile), then celebrate what it crossed.
 
@@ -158,7 +162,10 @@ class Worker:
 
     def jobs(self) -> list[Job]:
         cfg = self.config
-        jobs = [Job("celebrations", IntervalTrigger(seconds=cfg.celebrations.every_seconds), self.run_celebrations)]
+        jobs = [
+            Job("celebrations", IntervalTrigger(seconds=cfg.celebrations.every_seconds), self.run_celebrations),
+            Job("deliveries", IntervalTrigger(seconds=STALE_SENDING.total_seconds()), self.settle_deliveries),
+        ]
         if cfg.sync:
             jobs.append(Job("sync", IntervalTrigger(minutes=cfg.sync.every_minutes), self.run_sync))
         return jobs + self.extra_jobs

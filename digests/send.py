@@ -1,8 +1,8 @@
 """Posting a rendered digest: the parent message, its thread replies, then the charts into the thread.
 
 A plain function over a slack_sdk ``WebClient``: retries belong to the client's retry handlers
-(:func:`bot.app.web_client`), idempotency to the scheduler, which records a delivery key before and after.
-When a step after the parent fails, :class:`PartialDigest` says what was already posted, so that a retry
+(:func:`bot.app.web_client`), idempotency to the delivery ledger (:mod:`digests.deliveries`) the worker posts
+through. When a step after the parent fails, :class:`PartialDigest` says what was already posted, so that a retry
 can avoid posting the parent twice.
 """
 

@@ -23,8 +23,10 @@ from typing import ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -35,6 +37,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from kpi.delivery_state import ATTEMPT_OUTCOMES, DeliveryState
 
 Money = Numeric(18, 2)
 
@@ -307,30 +311,55 @@ class SeenRequest(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
 
 
+def _states(name: str, constraint: bool = True) -> Enum:
+    """A column of :class:`DeliveryState` values stored as their strings, checked by the database (a CHECK
+    constraint named ``ck_<table>_<name>``) unless the table checks it itself."""
+    return Enum(
+        DeliveryState,
+        name=name,
+        native_enum=False,
+        create_constraint=constraint,
+        length=16,
+        values_callable=lambda states: [state.value for state in states],
+    )
+
+
 class Delivery(Base):
-    """One Slack post, keyed for idempotency: recorded before sending and completed after."""
+    """One Slack post, keyed for idempotency: the key is recorded before the post, so this row is what makes a
+    celebration or a digest post once. Its ``status`` changes only as kpi/delivery_state.py allows; each post
+    tried is a :class:`DeliveryAttempt`."""
 
     __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_updated", "status", "updated_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(300), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[DeliveryState] = mapped_column(_states("status"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)  # when the status last changed
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     channel: Mapped[str | None] = mapped_column(String(64))
     ts: Mapped[str | None] = mapped_column(String(32))
     fingerprint: Mapped[str | None] = mapped_column(String(64))
-    error: Mapped[str | None] = mapped_column(String(1000))
 
 
-class Celebration(Base):
-    """A target threshold crossed: one row per (target, threshold), so it is celebrated exactly once."""
+class DeliveryAttempt(Base):
+    """One post tried for a delivery: when it started and ended, and how (sent, failed with Slack's error, or
+    unconfirmed), kept when the delivery is tried again."""
 
-    __tablename__ = "celebrations"
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (
+        UniqueConstraint("delivery_key", "number"),  # of two workers starting the same attempt, one fails
+        CheckConstraint(f"outcome IN ({', '.join(repr(str(s)) for s in ATTEMPT_OUTCOMES)})", name="outcome"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(300), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    delivery_key: Mapped[str] = mapped_column(ForeignKey("deliveries.key", ondelete="CASCADE"))  # part of it
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... in the order they were tried
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # None while it runs, or if its worker died
+    outcome: Mapped[DeliveryState | None] = mapped_column(_states("outcome", constraint=False))
+    error: Mapped[str | None] = mapped_column(String(1000))
 
 
 class Lease(Base):

@@ -116,7 +116,7 @@ def test_a_post_interrupted_before_completion_is_found_in_history_not_posted_twi
 
     with pytest.raises(SystemExit):
         deliver(engine, slack.client(), "digest:weekly:west:2017-W20", "C0WINS", message, post=crash_after_posting)
-    session.query(Delivery).update({"created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)})
+    session.query(Delivery).update({"updated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)})
     session.commit()
 
     outcomes = resolve_pending(engine, slack.client(), rebuild=lambda key: (message, None))
@@ -134,7 +134,7 @@ def test_a_post_that_never_reached_slack_is_posted_once_on_recovery(engine, slac
 
     with pytest.raises(SystemExit):
         deliver(engine, slack.client(), "digest:monthly:org:2017-05", "C0WINS", message, post=crash_before_posting)
-    session.query(Delivery).update({"created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)})
+    session.query(Delivery).update({"updated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)})
     session.commit()
 
     resolve_pending(engine, slack.client(), rebuild=lambda key: (message, None))

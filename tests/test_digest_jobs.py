@@ -91,7 +91,7 @@ def test_a_digest_left_pending_by_a_crash_is_rebuilt_and_posted_once(engine, wor
             run_digest(kpibot, slack.client(), config, spec, monday)
         monkeypatch.undo()
         with engine.begin() as connection:
-            connection.execute(update(Delivery).values(created_at=dt.datetime(2017, 6, 5, 8, 0)))
+            connection.execute(update(Delivery).values(updated_at=dt.datetime(2017, 6, 5, 8, 0)))
 
         first = resolve_pending(engine, slack.client(), digest_rebuilder(kpibot, config))
         second = resolve_pending(engine, slack.client(), digest_rebuilder(kpibot, config))
