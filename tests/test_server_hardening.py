@@ -210,6 +210,17 @@ def test_a_question_longer_than_slack_allows_is_refused_and_not_logged_whole(ser
     assert "x" * 1000 not in log.read_text()
 
 
+@pytest.mark.parametrize("question", ["payload", "my revenue payload={}", "payload%3D%7B%7D"])
+def test_a_question_with_the_word_payload_is_answered_like_any_other(served, slack, question):
+    """Bolt reads a form body holding the word "payload" as a button's; the front hands it the parsed form."""
+    base, _, _ = served
+
+    status, body = post(signed_request(base, slack.slash_command("U0ALICE", question), SECRET))
+
+    assert status == 200
+    assert "payload" in json.loads(body)["text"]  # "I don't know the KPI 'payload'...": the question was read
+
+
 def test_request_bodies_are_never_logged(served):
     base, _, log = served
     marker = "UNSIGNED-BODY-MARKER-" * 100
