@@ -68,10 +68,10 @@ def resolve(directory: Directory, asker: Person, ref: ScopeRef) -> Scope:
         return rep_scope(asker)
     if ref.kind == "org":
         if asker.role != Role.ADMIN:
-            team = "your team's (`team revenue`), " if own_teams(directory, asker) else ""
+            yours = "your team's (`team revenue`), " if own_teams(directory, asker) else ""
             raise AccessDenied(
                 f"Organisation-wide numbers are for admins. You can ask for your own numbers (`my revenue`), "
-                f"{team}or any leaderboard (`leaderboard revenue org`)."
+                f"{yours}or any leaderboard (`leaderboard revenue org`)."
             )
         return org_scope()
     if ref.kind == "my-team":
