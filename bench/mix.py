@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 
 from kpi.directory import Directory, Person
+from kpi.types import Role
 
 KINDS = ("rep", "team", "org", "team leaderboard", "org leaderboard")
 
@@ -58,8 +59,8 @@ def askers(directory: Directory, kind: str) -> list[Person]:
         managers = {team.manager_id for team in directory.teams.values()}
         return [p for p in people if p.id in managers and p.left_at is None]
     if kind == "org":
-        return [p for p in people if p.role == "admin"]
-    return [p for p in people if p.role == "rep" and p.left_at is None and p.team_id is not None]
+        return [p for p in people if p.role == Role.ADMIN]
+    return [p for p in people if p.role == Role.REP and p.left_at is None and p.team_id is not None]
 
 
 def mix(directory: Directory, per_kind: int, seed: int = 7) -> list[Ask]:

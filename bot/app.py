@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as Pending
+from enum import StrEnum
 from typing import Any
 
 from slack_bolt import App
@@ -68,8 +69,18 @@ TOO_LONG = f"That question is longer than the {MAX_QUESTION:,} characters Slack 
 #: What a person is told while the database cannot be read: nothing they did, and nothing lost.
 UNREACHABLE = "I can't reach the CRM copy right now, so I can't answer. Nothing is lost: try again in a few minutes."
 
-#: The KPI a reply logs when it is not an answer: a refusal (unknown KPI, access denied...) or an apology for a bug.
-REFUSED, FAILED = "-", "error"
+#: What a share without a channel is told: Slack names the channel of every message a button is pressed in.
+NO_CHANNEL = "I can't tell which channel this answer is in, so I can't share it there."
+
+
+class ReplyKind(StrEnum):
+    """What the request log's ``kpi`` holds for a reply that is not an answer (an answer logs its KPI's key)."""
+
+    REFUSED = "-"  # unknown KPI, access denied, an unmatched Slack user...: the reason, for the asker alone
+    FAILED = "error"  # a bug or an unreachable database: an apology, for the asker alone
+    HELP = "help"  # help or the list of KPIs
+    TARGETS = "targets"  # the targets form, opened or submitted
+    HOME = "home"  # the App Home, published
 
 
 class Replies:
@@ -120,9 +131,9 @@ class Replies:
             query, question = read()
             answer = kpibot.run(query, person)
         except Unmatched as exc:
-            return blocks.problem_message(str(exc)), REFUSED
+            return blocks.problem_message(str(exc)), ReplyKind.REFUSED
         except (UnknownKpi, PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:
-            return blocks.problem_message(str(exc), list(lexicon().examples[:3])), REFUSED
+            return blocks.problem_message(str(exc), list(lexicon().examples[:3])), ReplyKind.REFUSED
         fresh = self.freshness()
         by = slack_user_id if shared else None
         if isinstance(answer, Answer):
@@ -135,7 +146,7 @@ class Replies:
                 answer, query, question, fresh, shared_by=by, mentions=mentions, you=person.id
             )
             return message, answer.kpi.key
-        return blocks.help_message(answer), "help"
+        return blocks.help_message(answer), ReplyKind.HELP
 
     def safe(self, reply: Callable[[], tuple[dict[str, Any], str]], slack_user_id: str) -> tuple[dict[str, Any], str]:
         """``reply()``, but a bug becomes an apology with a reference, never a silent failure."""
@@ -143,12 +154,12 @@ class Replies:
             return reply()
         except SQLAlchemyError as error:
             log.warning("database unreachable", extra={"user": slack_user_id, "detail": type(error).__name__})
-            return blocks.problem_message(UNREACHABLE), FAILED
+            return blocks.problem_message(UNREACHABLE), ReplyKind.FAILED
         except Exception:
             reference = f"{int(time.time() * 1000) % 10**8:08d}"
             log.exception("answer failed", extra={"reference": reference, "user": slack_user_id})
             text = f"Sorry, something went wrong on my side (reference {reference}). It has been logged."
-            return blocks.problem_message(text), FAILED
+            return blocks.problem_message(text), ReplyKind.FAILED
 
 
 def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebClient | None = None) -> App:
@@ -184,7 +195,7 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         user, question = command["user_id"], (command.get("text") or "").strip()
         if len(question) > MAX_QUESTION:
             ack(response_type="ephemeral", **blocks.problem_message(TOO_LONG))
-            _log_request(user, "/kpi", question[:200], REFUSED, started)
+            _log_request(user, "/kpi", question[:200], ReplyKind.REFUSED, started)
             return
         if question.lower() == "targets":
             ack()
@@ -212,7 +223,7 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             refusal = blocks.problem_message(str(exc))
         if refusal:
             respond(response_type="ephemeral", **refusal)
-        _log_request(user, "/kpi", "targets", "targets", started)
+        _log_request(user, "/kpi", "targets", ReplyKind.TARGETS, started)
 
     @app.action("kpi_share")
     def share_button(ack, body, respond, client) -> None:
@@ -222,13 +233,17 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
 
     def share(body: dict[str, Any], respond: Respond, client: WebClient, started: float) -> None:
         user, value = body["user"]["id"], json.loads(body["actions"][0]["value"])
-        message, kpi = replies.safe(lambda: replies.pressed(user, value, shared=True), user)
         question = str(value.get("q", ""))
-        if kpi in (REFUSED, FAILED):  # a refusal or an apology is for the asker alone, never for the channel
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        if not channel:  # posting without one, Slack answered channel_not_found and the asker was told to invite kpibot
+            respond(response_type="ephemeral", replace_original=False, text=NO_CHANNEL)
+            _log_request(user, "share", question, ReplyKind.REFUSED, started)
+            return
+        message, kpi = replies.safe(lambda: replies.pressed(user, value, shared=True), user)
+        if kpi in (ReplyKind.REFUSED, ReplyKind.FAILED):  # a refusal or an apology is for the asker alone
             respond(response_type="ephemeral", replace_original=False, **message)
             _log_request(user, "share", question, kpi, started)
             return
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         try:
             client.chat_postMessage(channel=channel, **message)
             respond(delete_original=True)
@@ -265,7 +280,7 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             ack(response_action="errors", errors=errors)
         else:
             ack()
-        _log_request(user, "targets", "", "targets", started)
+        _log_request(user, "targets", "", ReplyKind.TARGETS, started)
 
     @app.event("app_home_opened")
     def home_opened(ack, event, client) -> None:
@@ -279,7 +294,7 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         except SQLAlchemyError:
             view = home.unavailable_view(UNREACHABLE)
         client.views_publish(user_id=user, view=view)
-        _log_request(user, "app_home_opened", "", "home", started)
+        _log_request(user, "app_home_opened", "", ReplyKind.HOME, started)
 
     return app
 

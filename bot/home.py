@@ -12,6 +12,7 @@ from kpi.directory import Person
 from kpi.formats import formatted
 from kpi.grammar.queries import LeaderboardQuery, ValueQuery
 from kpi.service import Kpibot
+from kpi.types import Role
 from slackui import blocks as slack
 from slackui.limits import MAX_VIEW_BLOCKS
 from slackui.text import escape, progress_bar
@@ -38,7 +39,7 @@ def _numbers_view(kpibot: Kpibot, person: Person) -> dict[str, Any]:
     for period in PERIODS:
         lines = [_line(kpibot.run(ValueQuery(kpibot.catalog[key], period), person)) for key in HOME_KPIS]
         view.append(slack.section(f"*{period.capitalize()}*\n" + "\n".join(lines)))
-    if person.role in ("manager", "admin"):
+    if person.role in (Role.MANAGER, Role.ADMIN):
         board = kpibot.run(LeaderboardQuery(kpibot.catalog["revenue"], "this quarter"), person)
         assert isinstance(board, Leaderboard)
         view.append(slack.divider())

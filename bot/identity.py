@@ -13,8 +13,9 @@ import re
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from kpi.directory import Directory, Person
 from kpi.periods import utc_now
@@ -83,9 +84,9 @@ class Identities:
         return email.lower() if email else None
 
     def _cached(self, slack_user_id: str) -> SlackUser | None:
-        with self.engine.connect() as connection:
-            row = connection.execute(select(SlackUser).where(SlackUser.slack_user_id == slack_user_id)).first()
-        return row
+        """What was remembered about this Slack user (their person, or a miss and when it was checked), if any."""
+        with Session(self.engine) as session:
+            return session.get(SlackUser, slack_user_id)
 
     def _remember(self, slack_user_id: str, email: str | None, rep_id: int | None) -> None:
         values = {"slack_user_id": slack_user_id, "email": email, "rep_id": rep_id, "checked_at": utc_now()}

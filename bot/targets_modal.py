@@ -29,7 +29,7 @@ from kpi.targets.parsing import (
     who_from_key,
 )
 from kpi.targets.storage import set_target, stored
-from kpi.types import ORG, Who
+from kpi.types import ORG, Role, Who
 from slackui import blocks as slack
 from slackui.limits import MAX_OPTION_GROUPS, MAX_OPTION_TEXT, MAX_OPTIONS, MAX_VIEW_BLOCKS
 from slackui.text import clip, escape
@@ -168,7 +168,7 @@ def targets_modal(kpibot: Kpibot, person: Person, today: dt.date | None = None) 
     view_blocks = [
         slack.section(
             "Set a target for someone you manage. Answers, pace and digests use it from now on."
-            if person.role != "admin"
+            if person.role != Role.ADMIN
             else "Set a target for anyone, a team or the whole organisation."
         ),
         _who_block(kpibot, scopes),

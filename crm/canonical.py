@@ -28,8 +28,8 @@ from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Integer, Numeric, 
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.types import TypeEngine
 
-from kpi.config import ROLES
 from kpi.schema import Base
+from kpi.types import Role
 
 #: The objects a connector may provide, in the order the runner writes them: an object only refers to
 #: objects before it, except teams, whose parent is a team and whose manager is a rep (the runner links
@@ -53,7 +53,7 @@ ALLOWED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("deals", "status"): ("open", "won", "lost"),
     ("deals", "type"): ("new", "upsell", "cross-sell", "renewal"),
     ("activities", "type"): ("call", "meeting", "demo", "email"),
-    ("reps", "role"): ROLES,
+    ("reps", "role"): tuple(Role),
 }
 
 #: Upper bounds of numeric columns; every numeric column (money, probability) is also at least 0.

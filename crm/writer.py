@@ -313,8 +313,7 @@ class PageWriter:
             .render_derived("wanted")
         )
         # LIMIT 1: (crm, crm_id) is unique anyway, and a subquery with a limit is not flattened into a join
-        match = select(*columns).where(table.c.crm == self.source, table.c.crm_id == keys.c.crm_id)
-        match = match.limit(1).lateral()
+        match = select(*columns).where(table.c.crm == self.source, table.c.crm_id == keys.c.crm_id).limit(1).lateral()
         return select(match).select_from(keys.join(match, true()))
 
     def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -335,7 +334,7 @@ def _is_deferred(name: str, reference: Reference) -> bool:
 
 
 def _columns(records: Iterable[dict[str, Any]]) -> set[str]:
-    columns = set()
+    columns: set[str] = set()
     for record in records:
         columns.update(record)
     columns.discard("crm_id")

@@ -11,15 +11,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 DAY = 86_400  # seconds
 NEVER_DAY = 1_000_000  # a day number far in the future (year 4707): "has not happened"
 NEVER = NEVER_DAY * DAY  # the same as a moment; small enough that adding days to it cannot overflow int64
 EPOCH = dt.date(1970, 1, 1)
-Parts = TypeVar("Parts")
+Parts = TypeVar("Parts", bound="DataclassInstance")  # a dataclass of parallel arrays
 
 
 @dataclass(frozen=True)

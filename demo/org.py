@@ -9,6 +9,7 @@ import numpy as np
 
 from demo.assumptions import FIRST_NAMES, LAST_NAMES, NO_INDEX, REGION_NAMES, WEEKDAY_WEIGHT
 from demo.calendar import NEVER_DAY, Calendar, weekday_of
+from kpi.types import Role
 
 
 @dataclass
@@ -69,7 +70,7 @@ def make_org(rng: np.random.Generator, cal: Calendar, reps: int) -> Org:
     }.items():
         name[person], email[person], slack[person] = full_name, address, slack_id
 
-    role = np.array(["rep"] * reps + ["manager"] * n_managers + ["admin"] * n_admins, dtype=object)
+    role = np.array([Role.REP] * reps + [Role.MANAGER] * n_managers + [Role.ADMIN] * n_admins, dtype=object)
     rep_team = n_regions + (np.arange(reps) * n_teams) // reps
     team = np.concatenate([rep_team, np.arange(n_managers), np.full(n_admins, NO_INDEX)])
     hired_reps, left_reps = _rep_tenures(rng, cal, reps)

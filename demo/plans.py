@@ -53,12 +53,12 @@ class Targets:
     value: list[float]
 
     def add(self, kpi: str, scope_type: str, scope: int, start: dt.date, end: dt.date, value: float) -> None:
-        for column, item in zip(
-            (self.kpi, self.scope_type, self.scope, self.start, self.end, self.value),
-            (kpi, scope_type, scope, start, end, value),
-            strict=True,
-        ):
-            column.append(item)
+        self.kpi.append(kpi)
+        self.scope_type.append(scope_type)
+        self.scope.append(scope)
+        self.start.append(start)
+        self.end.append(end)
+        self.value.append(value)
 
 
 def make_targets(org: Org, cal: Calendar, quotas: Quotas) -> Targets:
@@ -99,7 +99,7 @@ def make_targets(org: Org, cal: Calendar, quotas: Quotas) -> Targets:
 
     for year in sorted({start.year for start in quarters}):
         known = [quarter_total[q] for q, start in enumerate(quarters) if start.year == year]
-        targets.add("revenue", "org", NO_INDEX, dt.date(year, 1, 1), dt.date(year + 1, 1, 1), 4 * np.mean(known))
+        targets.add("revenue", "org", NO_INDEX, dt.date(year, 1, 1), dt.date(year + 1, 1, 1), 4 * float(np.mean(known)))
 
     for start in cal.week_starts():
         end = start + dt.timedelta(weeks=1)

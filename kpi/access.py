@@ -16,7 +16,7 @@ import datetime as dt
 import functools
 
 from kpi.directory import Directory, Person, TeamInfo
-from kpi.types import EVERYONE, ORG, Scope, ScopeFilter, ScopeRef, Who
+from kpi.types import EVERYONE, ORG, Role, Scope, ScopeFilter, ScopeRef, Who
 
 
 class AccessDenied(PermissionError):
@@ -67,11 +67,11 @@ def resolve(directory: Directory, asker: Person, ref: ScopeRef) -> Scope:
     if ref.kind == "me":
         return rep_scope(asker)
     if ref.kind == "org":
-        if asker.role != "admin":
-            team = "your team's (`team revenue`), " if own_teams(directory, asker) else ""
+        if asker.role != Role.ADMIN:
+            yours = "your team's (`team revenue`), " if own_teams(directory, asker) else ""
             raise AccessDenied(
                 f"Organisation-wide numbers are for admins. You can ask for your own numbers (`my revenue`), "
-                f"{team}or any leaderboard (`leaderboard revenue org`)."
+                f"{yours}or any leaderboard (`leaderboard revenue org`)."
             )
         return org_scope()
     if ref.kind == "my-team":
@@ -90,7 +90,7 @@ def resolve(directory: Directory, asker: Person, ref: ScopeRef) -> Scope:
 
 
 def _team_if_allowed(directory: Directory, asker: Person, team: TeamInfo) -> Scope:
-    allowed = asker.role == "admin" or team.id in directory.managed_teams(asker) or team.id == asker.team_id
+    allowed = asker.role == Role.ADMIN or team.id in directory.managed_teams(asker) or team.id == asker.team_id
     if not allowed:
         raise AccessDenied(
             f"You can see the totals of your own team and of teams you manage; {team.name} is neither. "
@@ -100,11 +100,11 @@ def _team_if_allowed(directory: Directory, asker: Person, team: TeamInfo) -> Sco
 
 
 def _person_if_allowed(directory: Directory, asker: Person, person: Person) -> Scope:
-    if person.id == asker.id or asker.role == "admin" or directory.manages(asker, person):
+    if person.id == asker.id or asker.role == Role.ADMIN or directory.manages(asker, person):
         return rep_scope(person)
     reason = (
         f"{person.name} is not in a team you manage."
-        if asker.role == "manager"
+        if asker.role == Role.MANAGER
         else "Reps can see their own numbers and leaderboards, not another rep's numbers."
     )
     raise AccessDenied(f"{reason} Try `my revenue` or `leaderboard revenue`.")
@@ -112,7 +112,7 @@ def _person_if_allowed(directory: Directory, asker: Person, person: Person) -> S
 
 def default_leaderboard_scope(directory: Directory, asker: Person) -> Scope:
     """What a leaderboard ranks when no scope is named: a rep's team, a manager's teams, an admin's org."""
-    if asker.role == "admin":
+    if asker.role == Role.ADMIN:
         return org_scope()
     teams = own_teams(directory, asker)
     return team_scope(directory, teams) if teams else org_scope()
@@ -135,7 +135,7 @@ def leaderboard_scope(directory: Directory, asker: Person, ref: ScopeRef) -> Sco
 
 def check_may_set_target(directory: Directory, setter: Person, who: Who) -> None:
     """Admins set any target; managers the targets of the people and teams they manage (not their own)."""
-    if setter.role == "admin":
+    if setter.role == Role.ADMIN:
         return
     if who.type == "org":
         raise AccessDenied("Organisation targets are set by admins.")
@@ -156,7 +156,7 @@ def check_may_set_target(directory: Directory, setter: Person, who: Who) -> None
 def target_scopes(directory: Directory, setter: Person, today: dt.date) -> list[Who]:
     """Every scope ``setter`` may set targets for: the organisation (admins), teams, then people still
     working on ``today``, each group by name."""
-    if setter.role == "admin":
+    if setter.role == Role.ADMIN:
         teams = list(directory.teams.values())
         people = [p for p in directory.people.values() if p.left_at is None or p.left_at > today]
         scopes = [ORG]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +80,7 @@ def _scalar_defaults(table: sa.Table, present: Iterable[str]) -> dict[str, Any]:
     return {
         column.name: column.default.arg
         for column in table.columns
-        if column.default is not None and column.default.is_scalar and column.name not in given
+        if isinstance(column.default, ScalarElementColumnDefault) and column.name not in given
     }
 
 
@@ -97,7 +98,9 @@ def _copy(
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in columns)
     )
-    with connection.connection.driver_connection.cursor() as cursor:
+    driver = connection.connection.driver_connection
+    assert driver is not None, "the connection was invalidated"
+    with driver.cursor() as cursor:
         writer = QueuedLibpqWriter(cursor) if queued else None
         with cursor.copy(statement, writer=writer) as copy:
             for text in texts:
@@ -158,7 +161,7 @@ def _records(table: sa.Table, frame: pd.DataFrame) -> list[dict[str, object]]:
     return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
-def _python_values(column: pd.Series, sql_type: sa.types.TypeEngine) -> list[object]:
+def _python_values(column: pd.Series, sql_type: sa.types.TypeEngine) -> Sequence[object]:
     if column.dtype.kind == "M":
         return column.to_numpy().astype("datetime64[us]").astype(object).tolist()
     if isinstance(sql_type, sa.String) and column.dtype.kind in "iu":

@@ -24,10 +24,11 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kpi.types import Role
+
 M = TypeVar("M", bound=BaseModel)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-ROLES = ("rep", "manager", "admin")
 
 
 class ConfigError(Exception):
@@ -118,7 +119,7 @@ class TeamConfig(Strict):
 class PersonConfig(Strict):
     name: str
     email: str | None = None
-    role: Literal[ROLES] = "rep"  # type: ignore[valid-type]
+    role: Role = Role.REP
     team: str | None = None
     slack_user_id: str | None = Field(None, pattern=r"^[UW][A-Z0-9]{2,}$")
     hired_at: str | None = None

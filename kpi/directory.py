@@ -11,6 +11,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import Engine, select
 
 from kpi.schema import Rep, Team
+from kpi.types import Role
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class Person:
     id: int
     name: str
     email: str | None
-    role: str
+    role: Role
     team_id: int | None
     slack_user_id: str | None
     hired_at: dt.date | None
@@ -70,7 +71,7 @@ class Directory:
             reps = connection.execute(select(Rep).where(Rep.deleted_at.is_(None))).all()
             teams = connection.execute(select(Team).where(Team.deleted_at.is_(None))).all()
         people = [
-            Person(r.id, r.name, r.email, r.role, r.team_id, r.slack_user_id, r.hired_at, r.left_at) for r in reps
+            Person(r.id, r.name, r.email, Role(r.role), r.team_id, r.slack_user_id, r.hired_at, r.left_at) for r in reps
         ]
         return cls(people, [TeamInfo(t.id, t.name, t.parent_id, t.manager_id) for t in teams])
 

@@ -68,11 +68,12 @@ def names(tree: ast.expr) -> set[str]:
 
 def target_calls(tree: ast.expr) -> set[str]:
     """KPI keys named in ``target(kpi)`` calls."""
-    return {
-        identifier(node.args[0].id).replace("_", "-")
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and node.func.id == "target" and node.args and isinstance(node.args[0], ast.Name)
-    }
+    keys: set[str] = set()
+    for node in ast.walk(tree):
+        match node:
+            case ast.Call(func=ast.Name(id="target"), args=[ast.Name(id=name), *_]):
+                keys.add(name.replace("_", "-"))
+    return keys
 
 
 def rename(tree: ast.expr, mapping: Mapping[str, str]) -> ast.expr:
@@ -152,8 +153,8 @@ def evaluate(tree: ast.expr, values: Mapping[str, Decimal], target: Callable[[st
             inner = evaluate(arg, values, target)
             return None if inner is None else abs(inner)
         case ast.Call(func=ast.Name(id="max" | "min" as name), args=[_, _, *_] as args):
-            parts = [evaluate(arg, values, target) for arg in args]
-            if any(part is None for part in parts):
+            parts = [part for arg in args if (part := evaluate(arg, values, target)) is not None]
+            if len(parts) < len(args):
                 return None
             return (max if name == "max" else min)(parts)
         case ast.Call(func=ast.Name(id="target"), args=[ast.Name(id=key)]):

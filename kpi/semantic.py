@@ -65,6 +65,7 @@ from kpi.schema import (
     Target,
 )
 from kpi.sqlfuncs import days_between
+from kpi.types import Role
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,7 @@ def ramps_model(w: Window) -> Model:
         select(r.c.id, r.c.team_id, r.c.hired_at)
         .where(
             r.c.deleted_at.is_(None),
-            r.c.role == "rep",
+            r.c.role == Role.REP,
             r.c.hired_at >= w.at(earliest),
             r.c.hired_at < w.at(w.end_date),
         )
@@ -358,7 +359,7 @@ def ramps_model(w: Window) -> Model:
                 ),
             )
         )
-        .where(r.c.deleted_at.is_(None), r.c.role == "rep")
+        .where(r.c.deleted_at.is_(None), r.c.role == Role.REP)
         .group_by(r.c.id, r.c.team_id, calendar.c.n, calendar.c.first_day, calendar.c.next_first_day)
         .subquery("rep_months")
     )

@@ -1,4 +1,4 @@
-"""The plain types every layer of the core shares: a KPI and its measures, a scope and its filter.
+"""The plain types every layer of the core shares: a KPI and its measures, a scope and its filter, a role.
 
 They sit below the catalog (which builds KPIs from YAML), the compiler (which turns them into SQL) and the
 access policy (which decides which scopes a person may see), so that none of those has to import another
@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 from kpi import formula
+
+
+class Role(StrEnum):
+    """What a person may see and do (kpi/access.py): a rep their own numbers, a manager their teams', an admin
+    everything. A StrEnum equals its text, so the database column and people.yaml keep "rep", "manager", "admin"."""
+
+    REP = "rep"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
 
 Format = Literal["currency", "percent", "number", "days", "ratio"]
 WindowName = Literal["period", "previous", "trailing_12_months"]

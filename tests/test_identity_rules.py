@@ -40,6 +40,40 @@ def test_a_slack_user_whose_email_two_people_share_is_told_it_is_ambiguous(engin
     assert "  slack_user_id: U0SAM" in str(refused.value)
 
 
+def test_a_match_by_email_is_remembered_across_restarts_so_slack_is_asked_once(engine, world, config):
+    sam = world.rep("Sam Smith", email="sam@example.com")
+    world.commit()
+    kpibot = Kpibot(engine, config)
+
+    with FakeSlack() as slack:
+        slack.add_user("U0SAM", email="Sam@Example.com", real_name="Sam")
+        first = Identities(engine, slack.client()).person(kpibot.directory, "U0SAM")
+        after_a_restart = Identities(engine, slack.client()).person(kpibot.directory, "U0SAM")
+        asked = len(slack.calls_to("users.info"))
+
+    assert (first.id, after_a_restart.id, asked) == (sam.id, sam.id, 1)
+
+
+def test_a_miss_is_remembered_for_ten_minutes_with_the_email_slack_gave(engine, world, config):
+    world.rep("Sam Smith", email="sam@example.com")
+    world.commit()
+    kpibot = Kpibot(engine, config)
+
+    with FakeSlack() as slack:
+        slack.add_user("U0NEW", email="new@example.com", real_name="New")
+        with pytest.raises(Unmatched):
+            Identities(engine, slack.client()).person(kpibot.directory, "U0NEW")
+        with pytest.raises(Unmatched) as again:
+            Identities(engine, slack.client()).person(kpibot.directory, "U0NEW")
+        asked = len(slack.calls_to("users.info"))
+
+    assert asked == 1
+    assert str(again.value).startswith(
+        "I don't know who you are in the CRM yet. Slack gives your email as new@example.com, and nobody in the CRM "
+        "has it."
+    )
+
+
 @pytest.mark.parametrize(
     ("left", "grace", "allowed"),
     [

@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -257,6 +258,18 @@ def test_sharing_a_question_that_is_refused_tells_the_asker_alone_and_posts_noth
     assert reply.params["response_type"] == "ephemeral"
     assert reply.params["text"].startswith("Organisation-wide numbers are for admins.")
     assert slack.messages == []
+
+
+def test_sharing_from_a_payload_without_a_channel_says_so_and_posts_nothing(slack, kpibot):
+    app = create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+    element = {"block_id": "kpi_answer_actions", "action_id": "kpi_share", "value": json.dumps(MY_REVENUE)}
+    payload = {"type": "block_actions", "user": {"id": "U0ALICE"}, "response_url": slack.response_url()}
+
+    signed_dispatch(app, urlencode({"payload": json.dumps({**payload, "actions": [element]})}))
+    (reply,) = wait_for(lambda: slack.responses)
+
+    assert (reply.params["response_type"], reply.params["text"]) == ("ephemeral", bot.app.NO_CHANNEL)
+    assert slack.calls_to("chat.postMessage") == []
 
 
 def test_during_a_database_outage_the_app_home_and_answers_say_so(slack, kpibot, monkeypatch):
