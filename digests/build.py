@@ -29,7 +29,7 @@ from kpi.grammar.queries import KpiQuery, LeaderboardQuery, ValueQuery, words
 from kpi.metrics import Result
 from kpi.periods import utc_now
 from kpi.service import Kpibot
-from kpi.types import Kpi
+from kpi.types import Kpi, Role
 from slackui.text import escape, mention
 
 DEFAULT_STALE_HOURS = 26.0
@@ -39,7 +39,7 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 #: Who asks the questions of team and org digests: an admin principal that exists only for digests, so
 #: that a team's digest never depends on who manages it. Rep digests ask as the rep ("my revenue").
-DIGESTS = Person(0, "kpibot digests", None, "admin", None, None, None, None)
+DIGESTS = Person(0, "kpibot digests", None, Role.ADMIN, None, None, None, None)
 
 
 class Numbers:
