@@ -35,10 +35,14 @@ from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
 from kpi.catalog import UnknownKpi
 from kpi.directory import Person, UnknownPerson
+from kpi.gap import Gap
 from kpi.grammar.lexicon import lexicon
 from kpi.grammar.queries import LeaderboardQuery, Query, ValueQuery, from_json, words
 from kpi.periods import PeriodError
+from kpi.scorecard import Scorecard
 from kpi.service import Kpibot
+from slackui.blocks import section
+from slackui.text import escape
 
 SLACK_API = "https://slack.com/api/"
 #: Answer in the acknowledgement when ready by then, else "working on it" and the answer through response_url.
@@ -134,6 +138,10 @@ class Replies:
                 answer, query, question, fresh, shared_by=by, mentions=mentions, you=person.id
             )
             return message, answer.kpi.key
+        if isinstance(answer, Scorecard):
+            return text_message(answer.text), "scorecard"
+        if isinstance(answer, Gap):
+            return text_message(answer.text), answer.kpi.key
         return blocks.help_message(answer), "help"
 
     def safe(self, reply: Callable[[], tuple[dict[str, Any], str]], slack_user_id: str) -> tuple[dict[str, Any], str]:
@@ -148,6 +156,13 @@ class Replies:
             log.exception("answer failed", extra={"reference": reference, "user": slack_user_id})
             text = f"Sorry, something went wrong on my side (reference {reference}). It has been logged."
             return blocks.problem_message(text), FAILED
+
+
+def text_message(text: str) -> dict[str, Any]:
+    """A reply's text in one section: how a scorecard and a gap read in Slack until their own views come
+    (names in them come from the CRM: escaped)."""
+    body = escape(text)
+    return {"text": body, "blocks": [section(body)]}
 
 
 def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebClient | None = None) -> App:

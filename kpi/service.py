@@ -44,6 +44,17 @@ from kpi.types import Kpi, Scope, ScopeRef
 #: What a query is answered with.
 Reply = Answer | Leaderboard | Scorecard | Gap | Help
 
+#: The forms of a question, for help: each with examples that work for anyone.
+FORMS = (
+    'A number:  [my | team | org | a person | a team] KPI [period]: "my win rate this quarter", "team calls this week"',
+    'A ranking of people:  leaderboard | top N | bottom N  KPI [% of target] [period]: "top 5 reps by revenue", '
+    '"bottom 3 by calls", "leaderboard revenue % of target"',
+    'A ranking of teams:  KPI by team, which team ...: "revenue by team", "which team has the best win rate"',
+    'A scorecard:  "how am I doing", "my numbers this month", "how is my team doing"',
+    'The gap to a target:  "what do I need to hit my quota", "how far am I from my calls target"',
+    'A comparison:  "my revenue vs last year", "compare my win rate to last quarter", "my win rate vs the team"',
+)
+
 #: The period of a scorecard or a gap that names none: the quarter, to date (a gap: the whole quarter's target).
 RUNNING_PERIOD = "this quarter"
 
@@ -208,9 +219,9 @@ class Kpibot:
 
     def help(self) -> Help:
         lines = [
-            "Ask:  [leaderboard] [my | team | org | a person | a team] KPI [period]",
-            "Examples: " + " · ".join(f'"{example}"' for example in lexicon().examples),
-            f"Without a period: {self.org.default_period} (to date).",
+            *FORMS,
+            "More examples: " + " · ".join(f'"{example}"' for example in lexicon().examples),
+            f"Without a period: {self.org.default_period} (to date); a scorecard or a gap: {RUNNING_PERIOD}.",
             "Periods: " + understood_phrases().replace("\n", " "),
             '"list" shows every KPI with its definition.',
         ]
