@@ -36,11 +36,11 @@ class Comparison:
 
     @property
     def name(self) -> str:
-        """How the comparison is named: "the same days a year earlier", "last quarter", "West 1"."""
+        """How the comparison is named: "the same days a year earlier (dates)", "last quarter (dates)", "West 1"."""
         if self.kind == "team" and self.team is not None:
             return self.team.name
         period = self.other.period
-        return f"the same days a year earlier ({period.dates()})" if self.kind == "year-ago" else period.label
+        return f"{'the same days a year earlier' if self.kind == 'year-ago' else period.label} ({period.dates()})"
 
 
 @dataclass(frozen=True)
