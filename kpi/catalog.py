@@ -76,7 +76,9 @@ class KpiSpec(Spec):
     part_names: tuple[str, str] | None = Field(None, description="what the numerator and denominator count")
     change: Literal["points", "relative"] | None = Field(None, description="default: points for a percentage")
     min_sample: int = Field(5, ge=0, description="fewest cases for a fair place on a leaderboard")
-    gap: dict[Literal["deal_size", "win_rate", "pipeline"], str] = Field(default_factory=dict)
+    gap: dict[Literal["deal_size", "win_rate", "pipeline"], str] = Field(
+        default_factory=dict, description="the KPIs that turn what remains of a target into deals and pipeline"
+    )
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> KpiSpec:
@@ -264,7 +266,7 @@ def _expand(key: str, specs: dict[str, KpiSpec], done: dict[str, Kpi], stack: tu
         part_names=spec.part_names,
         change=spec.change or ("points" if spec.format == "percent" else "relative"),
         min_sample=spec.min_sample,
-        gap=dict(spec.gap),
+        gap={str(role): key for role, key in spec.gap.items()},
     )
 
 

@@ -321,12 +321,13 @@ class Metrics:
         team-owned model its teams'), then its formulas apply, with its own target (or its reps') with
         ``target``."""
         team_of: dict[tuple[str, int], int] = {}
-        for team_id, team in teams.items():
-            team_of.update({("rep", rep_id): team_id for rep_id in team.filter.rep_ids or ()})
-            team_of.update({("team", sub_id): team_id for sub_id in team.filter.team_ids or ()})
+        for team_id, ranked in teams.items():
+            team_of.update({("rep", rep_id): team_id for rep_id in ranked.filter.rep_ids or ()})
+            team_of.update({("team", sub_id): team_id for sub_id in ranked.filter.team_ids or ()})
         sums: dict[int, dict[str, Decimal]] = {team_id: dict.fromkeys(kpi.measures, ZERO) for team_id in teams}
-        for owner, team, (totals,) in self.totals_by_owner(kpi, [period], scope, as_of):
-            found = team_of.get(("rep", owner)) if owner is not None else team_of.get(("team", team or 0))
+        for owner, owning_team, (totals,) in self.totals_by_owner(kpi, [period], scope, as_of):
+            key = ("rep", owner) if owner is not None else ("team", owning_team or 0)
+            found = team_of.get(key)
             if found is not None:
                 sums[found] = {name: sums[found][name] + value for name, value in totals.items()}
         keys = set(kpi.targets) | ({kpi.key} if target else set())

@@ -11,6 +11,7 @@ import datetime as dt
 import statistics
 import time
 from pathlib import Path
+from typing import overload
 
 from sqlalchemy import Engine
 
@@ -101,6 +102,19 @@ class Kpibot:
             text, self.catalog, self.calendar, as_of, self.org.default_period, self.directory.names
         )
         return to_query(question, self.directory)
+
+    @overload
+    def run(
+        self, query: ValueQuery, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None
+    ) -> Answer: ...
+
+    @overload
+    def run(
+        self, query: LeaderboardQuery, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None
+    ) -> Leaderboard: ...
+
+    @overload
+    def run(self, query: Query, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None) -> Reply: ...
 
     def run(self, query: Query, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None) -> Reply:
         """Answer a typed query for ``asker``, within what they may see.

@@ -88,8 +88,10 @@ class ListQuery:
 
 
 Query = ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery | HelpQuery | ListQuery
-KpiQuery = ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery
-KINDS: dict[str, type[KpiQuery]] = {
+KpiQuery = ValueQuery | LeaderboardQuery
+#: The queries a button carries (see :func:`to_json`): every one that asks for numbers.
+Carried = ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery
+KINDS: dict[str, type[Carried]] = {
     "value": ValueQuery,
     "leaderboard": LeaderboardQuery,
     "scorecard": ScorecardQuery,
@@ -102,7 +104,7 @@ def _said(period: PeriodAsked) -> str | None:
     return period.dates() if isinstance(period, Period) else period
 
 
-def to_json(query: KpiQuery) -> dict[str, Any]:
+def to_json(query: Carried) -> dict[str, Any]:
     """A compact, JSON-safe form for a Slack button (a Period becomes its dates; its grain is not kept). Fields
     at their default are left out: a button's value holds 2,000 characters."""
     kind = next(name for name, cls in KINDS.items() if isinstance(query, cls))
@@ -119,7 +121,7 @@ def to_json(query: KpiQuery) -> dict[str, Any]:
     return data
 
 
-def words(query: KpiQuery) -> str:
+def words(query: Carried) -> str:
     """The query as a person would type it ("team West 1 revenue this month"), to show what was asked; the
     grammar reads it back as the same query."""
     scope = {"me": "my", "my-team": "team", "org": "org"}.get(query.scope.kind)
@@ -149,7 +151,7 @@ def _against_words(against: Against | None) -> str:
     return "vs last year" if against.kind == "year-ago" else "vs the team"
 
 
-def from_json(data: Any, catalog: Catalog, directory: Directory) -> KpiQuery:
+def from_json(data: Any, catalog: Catalog, directory: Directory) -> Carried:
     """The query :func:`to_json` wrote; raises LookupError (worded for the person who pressed the button) when
     it is not one, or names a KPI, person or team that is gone."""
     kind = KINDS.get(data.get("k", "value")) if isinstance(data, dict) else None
@@ -165,7 +167,7 @@ def from_json(data: Any, catalog: Catalog, directory: Directory) -> KpiQuery:
     if kind is GapQuery:
         return GapQuery(kpi, period, scope)
     if kind is LeaderboardQuery:
-        ranks = "teams" if data.get("r") == "teams" else "reps"
+        ranks: Literal["reps", "teams"] = "teams" if data.get("r") == "teams" else "reps"
         limit = data.get("n") if isinstance(data.get("n"), int) and data["n"] > 0 else None
         return LeaderboardQuery(kpi, period, scope, ranks, bool(data.get("b")), limit, bool(data.get("t")))
     against = None
