@@ -8,12 +8,14 @@ The trailing 12 months are 2016-06-16..2017-06-15.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from kpi.gap import Gap
 from kpi.schema import Rep
 from kpi.service import Kpibot
+from tests.conftest import cli_env, run_kpibot
 
 AS_OF = dt.date(2017, 6, 15)
 
@@ -120,3 +122,32 @@ def test_without_a_target_the_gap_says_who_sets_one_and_how(engine, world, alice
         "`/kpi targets` in Slack or `kpibot targets import`."
     )
     assert (found.to_json()["target"], found.to_json()["remaining"]) == (None, None)
+
+
+def test_kpibot_ask_json_prints_the_gap_with_the_keys_the_issue_lists(engine, world, alice, us_config):
+    world.target("revenue", 10000, "2017-04-01", "2017-07-01", rep=alice)
+    world.commit()
+    env = cli_env(engine, us_config)
+
+    result = run_kpibot(
+        "ask", "what do I need to hit quota", "--as", "alice@example.com", "--as-of", "2017-06-15", "--json", env=env
+    )
+
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert list(data) == [
+        "kind",
+        "kpi",
+        "scope",
+        "period",
+        "target",
+        "actual",
+        "remaining",
+        "working_days_left",
+        "per_working_day",
+        "deals_needed",
+        "pipeline_needed",
+        "pipeline",
+        "text",
+    ]
+    assert (data["remaining"], data["working_days_left"], data["deals_needed"], data["pipeline"]) == (8000, 11, 4, 5000)
