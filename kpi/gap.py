@@ -5,7 +5,8 @@ The rules, in one place:
 
 * the target is the whole period's (a quarter's quota, not the part expected by now); the actual is to date;
 * working days are those of :mod:`kpi.pacing` from the day after the as-of day to the period's end (the as-of
-  day counts as gone, as it does for pace);
+  day counts as gone, as it does for pace); what remains per working day is for a flow (revenue, calls), not
+  for a rate (win rate), which is not earned day by day;
 * deals needed: what remains / the scope's average deal size, rounded up; pipeline needed: what remains /
   its win rate; both measured over the trailing 12 months, beside the open pipeline it has now;
 * a target reached, a period that has ended and a KPI without a target each say so instead.
@@ -21,7 +22,7 @@ from typing import Any
 
 from kpi.formats import formatted, period_json, raw
 from kpi.metrics import Metrics, Result
-from kpi.pacing import WorkingDays
+from kpi.pacing import WorkingDays, is_flow
 from kpi.periods import Period
 from kpi.types import Kpi, Scope
 
@@ -91,8 +92,8 @@ class Gap:
     @property
     def per_working_day(self) -> Decimal | None:
         remaining = self.remaining
-        if remaining is None or remaining <= 0 or self.ended or not self.working_days_left:
-            return None
+        if remaining is None or remaining <= 0 or self.ended or not self.working_days_left or not is_flow(self.kpi):
+            return None  # a rate (win rate) is not earned day by day
         return remaining / self.working_days_left
 
     @property
@@ -128,6 +129,8 @@ class Gap:
         lines = [f"{head}: target {target}, {actual} so far, {self._money(remaining)} to go."]
         if self.per_working_day is not None:
             lines.append(f"{days} left: {self._money(self.per_working_day)} per working day.")
+        elif self.working_days_left:
+            lines.append(f"{days} left.")
         else:
             lines.append("No working day is left in the period.")
         lines += self._in_deals()

@@ -126,13 +126,12 @@ class Leaderboard:
         if row.sample is not None and row.result.value is not None:
             cases = f"{raw(row.sample)} {kpi.part_names[1]}" if kpi.part_names else f"n={raw(row.sample)}"
             text += f" ({cases})"
-        if self.of_target:
-            pace = row.pace
-            if pace is None or pace.attainment is None:
-                text += ", no target" if pace is None else ""
-            else:
-                target = formatted(pace.target, kpi.format, currency, compact=True)
-                text = f"{pace.attainment * 100:.0f}% of {target} ({text})"
+        pace = row.pace
+        if self.of_target and pace is None:
+            text += ", no target"
+        elif self.of_target and pace is not None and pace.attainment is not None:
+            target = formatted(pace.target, kpi.format, currency, compact=True)
+            text = f"{pace.attainment * 100:.0f}% of {target} ({text})"
         if not row.fair:
             text += f", fewer than {kpi.min_sample} cases: not ranked among the others"
         return text

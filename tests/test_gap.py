@@ -86,6 +86,21 @@ def test_a_gap_of_a_kpi_without_deals_says_what_remains_per_working_day_only(eng
     assert (found.to_json()["deals_needed"], found.to_json()["pipeline_needed"]) == (None, None)
 
 
+def test_a_gap_in_a_rate_is_not_spread_over_working_days(engine, world, alice, us_config):
+    world.deal(alice, 100, "lost", closed="2017-06-02")
+    world.target("win-rate", 0.8, "2017-04-01", "2017-07-01", rep=alice)
+    world.commit()
+
+    found = gap(engine, us_config, "how far am I from my win rate target")
+
+    # 2 won of 3 closed this quarter: 66.7% of an 80% target, 13.3 points to go.
+    assert found.text == (
+        "Win rate for Alice Adams, this quarter (2017-04-01 to 2017-06-30): target 80.0%, 66.7% so far, 13.3% to go.\n"
+        "11 working days left."
+    )
+    assert found.to_json()["per_working_day"] is None
+
+
 def test_a_target_reached_says_so(engine, world, alice, us_config):
     world.target("revenue", 1500, "2017-04-01", "2017-07-01", rep=alice)
     world.commit()
