@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 
 from kpi.access import AccessDenied
 from kpi.rankings import Leaderboard
@@ -75,6 +76,17 @@ def test_an_admin_ranks_the_top_level_teams_each_on_its_own_total(bot):
     assert [(row.rank, row.name, row.result.value) for row in board.rows] == [(1, "West", 5000), (2, "East", 500)]
     assert board.to_json()["ranks"] == "teams"
     assert board.you is None  # Ada is in no team
+
+
+def test_a_ranking_of_teams_reads_its_measures_in_one_statement_grouped_by_owner(bot, engine):
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    ask(bot, "admin@example.com", "revenue by team 2017-Q2")
+
+    # The measures of every team, then whether the CRM supplied any deal at all (as every leaderboard asks).
+    assert len(statements) == 2
+    assert "GROUP BY deals.owner_id" in statements[0] and "supplied_deals" in statements[1]
 
 
 def test_a_manager_of_several_teams_ranks_them_and_is_told_their_own_teams_place(bot, world):
