@@ -11,7 +11,7 @@ import datetime as dt
 import statistics
 import time
 from pathlib import Path
-from typing import overload
+from typing import Literal, overload
 
 from sqlalchemy import Engine
 
@@ -147,10 +147,17 @@ class Kpibot:
         if isinstance(query, LeaderboardQuery):
             return self._leaderboard(query, period, asker, as_of, paces=bool(pace))
         scope = access.resolve(self.directory, asker, query.scope)
-        answer = self.answer(query.kpi, period, scope, as_of, pace=pace is not False)
-        if query.against is None:
-            return answer
-        return dataclasses.replace(answer, against=self._against(query, answer, asker, as_of))
+        against, kpi = query.against, query.kpi
+        if against is not None and against.kind == "team":
+            answer = self.answer(kpi, period, scope, as_of, pace=pace is not False)
+            return dataclasses.replace(answer, against=self._against_team(kpi, period, scope, asker, as_of))
+        beside: tuple[Literal["year-ago", "period"], Period] | None = None
+        if against is not None:
+            if against.kind == "year-ago":
+                beside = ("year-ago", year_ago(period))
+            else:
+                beside = ("period", self.period(against.period, as_of))
+        return self.answer(kpi, period, scope, as_of, pace=pace is not False, beside=beside)
 
     def period(self, asked: PeriodAsked, as_of: dt.date) -> Period:
         """A query's period on ``as_of``: as given, a phrase resolved that day, or the org's default."""
@@ -158,19 +165,22 @@ class Kpibot:
             return asked
         return parse_period(asked or self.org.default_period, self.calendar, as_of)
 
-    def answer(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
-        comparable = self.metrics.comparable(kpi, period)
-        result, previous = self.metrics.results(kpi, [period, comparable], scope, as_of, target=pace)
-        return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result))
-
-    def _against(self, query: ValueQuery, answer: Answer, asker: Person, as_of: dt.date) -> Comparison:
-        """The comparison a value query asks for (see :class:`~kpi.grammar.queries.Against`)."""
-        against, kpi, scope, period = query.against, query.kpi, answer.scope, answer.result.period
-        assert against is not None
-        if against.kind == "team":
-            return self._against_team(kpi, period, scope, asker, as_of)
-        other = year_ago(period) if against.kind == "year-ago" else self.period(against.period, as_of)
-        return Comparison(against.kind, self.metrics.result(kpi, other, scope, as_of))
+    def answer(
+        self,
+        kpi: Kpi,
+        period: Period,
+        scope: Scope,
+        as_of: dt.date,
+        *,
+        pace: bool = True,
+        beside: tuple[Literal["year-ago", "period"], Period] | None = None,
+    ) -> Answer:
+        """The KPI for the scope and period with the previous period and, ``beside``, the kind of comparison
+        asked and the other period: one statement for all of them."""
+        periods = [period, self.metrics.comparable(kpi, period)] + ([beside[1]] if beside else [])
+        result, previous, *other = self.metrics.results(kpi, periods, scope, as_of, target=pace)
+        against = Comparison(beside[0], other[0]) if beside else None
+        return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result), against)
 
     def _against_team(self, kpi: Kpi, period: Period, scope: Scope, asker: Person, as_of: dt.date) -> Comparison:
         """One person's team beside them: the team's value and the median of its reps' (who worked in the period)."""
