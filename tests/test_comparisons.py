@@ -11,6 +11,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event
 
 from kpi.answers import Answer
 from kpi.formats import compact_money
@@ -64,6 +65,15 @@ def test_my_revenue_vs_last_year_is_set_beside_the_same_days_a_year_earlier(bot)
         1.5,
         "2016-04-01",
     )
+
+
+def test_a_comparison_with_another_period_is_measured_in_the_answers_one_statement(bot, engine):
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    ask(bot, "my revenue vs last year")
+
+    assert len(statements) == 1
 
 
 def test_a_rate_compared_to_another_whole_period_changes_in_points(bot):
