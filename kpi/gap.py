@@ -7,6 +7,7 @@ The rules, in one place:
 * working days are those of :mod:`kpi.pacing` from the day after the as-of day to the period's end (the as-of
   day counts as gone, as it does for pace); what remains per working day is for a flow (revenue, calls), not
   for a rate (win rate), which is not earned day by day;
+* where lower is better (deals lost, sales cycle) what remains is how far above its target the KPI is;
 * deals needed: what remains / the scope's average deal size, rounded up; pipeline needed: what remains /
   its win rate; both measured over the trailing 12 months, beside the open pipeline it has now;
 * a target reached, a period that has ended and a KPI without a target each say so instead.
@@ -84,16 +85,20 @@ class Gap:
 
     @property
     def remaining(self) -> Decimal | None:
-        """What is left to reach the target (negative: beyond it); none without a target."""
+        """What is left to reach the target (negative: beyond it); none without a target. For a KPI where lower
+        is better (sales cycle), how far it is above its target."""
         if self.target is None:
             return None
-        return self.target - (self.actual or Decimal(0))
+        actual = self.actual or Decimal(0)
+        return self.target - actual if self.kpi.higher_is_better else actual - self.target
 
     @property
     def per_working_day(self) -> Decimal | None:
         remaining = self.remaining
-        if remaining is None or remaining <= 0 or self.ended or not self.working_days_left or not is_flow(self.kpi):
-            return None  # a rate (win rate) is not earned day by day
+        if remaining is None or remaining <= 0 or self.ended or not self.working_days_left:
+            return None
+        if not is_flow(self.kpi) or not self.kpi.higher_is_better:
+            return None  # a rate (win rate) is not earned day by day, nor is a deal lost undone
         return remaining / self.working_days_left
 
     @property
@@ -126,7 +131,8 @@ class Gap:
         if remaining <= 0:
             return f"{head}: target reached, {actual} of {target}."
         days = f"{self.working_days_left} working day" + ("" if self.working_days_left == 1 else "s")
-        lines = [f"{head}: target {target}, {actual} so far, {self._money(remaining)} to go."]
+        to_go = "to go" if self.kpi.higher_is_better else "above it"
+        lines = [f"{head}: target {target}, {actual} so far, {self._money(remaining)} {to_go}."]
         if self.per_working_day is not None:
             lines.append(f"{days} left: {self._money(self.per_working_day)} per working day.")
         elif self.working_days_left:

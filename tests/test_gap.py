@@ -101,6 +101,20 @@ def test_a_gap_in_a_rate_is_not_spread_over_working_days(engine, world, alice, u
     assert found.to_json()["per_working_day"] is None
 
 
+def test_a_gap_where_lower_is_better_is_how_far_above_the_target_it_is(engine, world, alice, us_config):
+    world.target("deals-lost", 0, "2017-04-01", "2017-07-01", rep=alice)
+    world.deal(alice, 100, "lost", closed="2017-06-02", created="2017-05-01")
+    world.commit()
+
+    found = gap(engine, us_config, "how far am I from my deals lost target")
+
+    assert found.text == (
+        "Deals lost for Alice Adams, this quarter (2017-04-01 to 2017-06-30): target 0, 1 so far, 1 above it.\n"
+        "11 working days left."
+    )
+    assert (found.to_json()["remaining"], found.to_json()["per_working_day"]) == (1, None)
+
+
 def test_a_target_reached_says_so(engine, world, alice, us_config):
     world.target("revenue", 1500, "2017-04-01", "2017-07-01", rep=alice)
     world.commit()
