@@ -36,11 +36,15 @@ from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
 from kpi.catalog import UnknownKpi
 from kpi.directory import Person, UnknownPerson
+from kpi.gap import Gap
 from kpi.grammar.lexicon import lexicon
 from kpi.grammar.queries import LeaderboardQuery, Query, ValueQuery, from_json, words
 from kpi.periods import PeriodError
+from kpi.scorecard import Scorecard
 from kpi.service import Kpibot
+from slackui.blocks import section
 from slackui.limits import MAX_TYPED
+from slackui.text import escape
 
 SLACK_API = "https://slack.com/api/"
 #: Answer in the acknowledgement when ready by then, else "working on it" and the answer through response_url.
@@ -79,6 +83,7 @@ class ReplyKind(StrEnum):
     REFUSED = "-"  # unknown KPI, access denied, an unmatched Slack user...: the reason, for the asker alone
     FAILED = "error"  # a bug or an unreachable database: an apology, for the asker alone
     HELP = "help"  # help or the list of KPIs
+    SCORECARD = "scorecard"  # a scorecard of several KPIs
     TARGETS = "targets"  # the targets form, opened or submitted
     HOME = "home"  # the App Home, published
 
@@ -146,6 +151,10 @@ class Replies:
                 answer, query, question, fresh, shared_by=by, mentions=mentions, you=person.id
             )
             return message, answer.kpi.key
+        if isinstance(answer, Scorecard):
+            return text_message(answer.text), ReplyKind.SCORECARD
+        if isinstance(answer, Gap):
+            return text_message(answer.text), answer.kpi.key
         return blocks.help_message(answer), ReplyKind.HELP
 
     def safe(self, reply: Callable[[], tuple[dict[str, Any], str]], slack_user_id: str) -> tuple[dict[str, Any], str]:
@@ -160,6 +169,13 @@ class Replies:
             log.exception("answer failed", extra={"reference": reference, "user": slack_user_id})
             text = f"Sorry, something went wrong on my side (reference {reference}). It has been logged."
             return blocks.problem_message(text), ReplyKind.FAILED
+
+
+def text_message(text: str) -> dict[str, Any]:
+    """A reply's text in one section: how a scorecard and a gap read in Slack until their own views come
+    (names in them come from the CRM: escaped)."""
+    body = escape(text)
+    return {"text": body, "blocks": [section(body)]}
 
 
 def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebClient | None = None) -> App:

@@ -92,7 +92,9 @@ AsOf = Annotated[
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help='e.g. "my win-rate", "leaderboard calls this week", "help"')],
+    question: Annotated[
+        str, typer.Argument(help='e.g. "my win rate", "top 5 reps by calls", "how am I doing", "help"')
+    ],
     who: Annotated[str, typer.Option("--as", help="Ask as this person (email or name).")],
     as_of: AsOf = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

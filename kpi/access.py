@@ -2,7 +2,8 @@
 
 The policy, in one place:
 
-* everyone sees their own numbers, the totals of the team they belong to, and any leaderboard;
+* everyone sees their own numbers, the totals of the team they belong to, and any leaderboard of people;
+* a ranking of teams shows each team's totals, so it is for teams the asker may see the totals of;
 * a manager also sees every team they manage (with the teams below) and every rep in those teams;
 * an admin sees everything, including the organisation's totals;
 * targets are set by admins for anyone, by managers for the people and teams they manage (never their own).
@@ -131,6 +132,30 @@ def leaderboard_scope(directory: Directory, asker: Person, ref: ScopeRef) -> Sco
     if team is None:
         raise LookupError(f"A leaderboard ranks a team or the organisation; {ref.name or 'that'} is neither.")
     return team_scope(directory, [team], team.name)
+
+
+def ranked_teams(directory: Directory, asker: Person, scope: Scope, kpi_key: str) -> dict[int, Scope]:
+    """The teams a ranking of teams compares, by id: the organisation's top-level teams, the teams below one
+    team, or the teams a manager manages (when they manage several); each must be one the asker may see."""
+    if scope.type == "org":
+        teams = [t for t in directory.teams.values() if t.parent_id is None]
+    elif len(scope.team_ids) == 1:
+        teams = [t for t in directory.teams.values() if t.parent_id == scope.team_ids[0]]
+    else:
+        teams = [directory.teams[team_id] for team_id in scope.team_ids]
+    if not teams:
+        raise LookupError(
+            f"{scope.name} has no teams below it to rank. Try `leaderboard {kpi_key}` to rank its people."
+        )
+    managed = directory.managed_teams(asker)
+    hidden = sorted(t.name for t in teams if asker.role != "admin" and t.id not in managed and t.id != asker.team_id)
+    if hidden:
+        team = f", or `team {kpi_key}` for your team's total" if own_teams(directory, asker) else ""
+        raise AccessDenied(
+            f"A ranking of teams shows each team's totals, and you can see those of your own team and of teams you "
+            f"manage, not of {', '.join(hidden)}. Try `leaderboard {kpi_key}` to rank people{team}."
+        )
+    return {t.id: team_scope(directory, [t], t.name) for t in sorted(teams, key=lambda t: (t.name.lower(), t.id))}
 
 
 def check_may_set_target(directory: Directory, setter: Person, who: Who) -> None:

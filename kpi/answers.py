@@ -1,32 +1,46 @@
 """Answers: a KPI result dressed for people (text) and machines (JSON), with comparison and pace.
 
-Pace (progress against a target) is computed in :mod:`kpi.pacing`; ``Pace`` is re-exported here.
+Pace (progress against a target) is computed in :mod:`kpi.pacing`; ``Pace`` is re-exported here, as are the
+leaderboard's types from :mod:`kpi.rankings`.
 
 These objects know nothing of Slack or the command line; bot/ renders them as Block Kit or JSON.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
-from kpi.formats import change, formatted, raw
+from kpi.formats import change, formatted, period_json, raw
 from kpi.metrics import Result
 from kpi.pacing import Pace
-from kpi.periods import Period
+from kpi.rankings import Leaderboard, Row
 from kpi.types import Kpi, Scope
 
+__all__ = ["Answer", "Comparison", "Help", "Leaderboard", "Pace", "Row"]
 
-def _period_json(period: Period) -> dict[str, Any]:
-    last = period.end - dt.timedelta(days=1)
-    return {
-        "label": period.label,
-        "start": period.start.isoformat(),
-        "end": last.isoformat(),
-        "to_date": period.to_date,
-    }
+
+@dataclass(frozen=True)
+class Comparison:
+    """What an answer was asked beside: the same days a year earlier, another period, or the team.
+
+    ``other`` is the other period's result, or the team's; for the team, ``median`` is the median of its
+    reps' values (``reps`` of them had one)."""
+
+    kind: Literal["year-ago", "period", "team"]
+    other: Result
+    team: Scope | None = None
+    median: Decimal | None = None
+    reps: int = 0
+
+    @property
+    def name(self) -> str:
+        """How the comparison is named: "the same days a year earlier (dates)", "last quarter (dates)", "West 1"."""
+        if self.kind == "team" and self.team is not None:
+            return self.team.name
+        period = self.other.period
+        return f"{'the same days a year earlier' if self.kind == 'year-ago' else period.label} ({period.dates()})"
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class Answer:
     previous: Result
     currency: str
     pace: Pace | None = None
+    against: Comparison | None = None
 
     @property
     def kpi(self) -> Kpi:
@@ -54,6 +69,8 @@ class Answer:
         if kpi.parts == "none" or r.denominator is None or r.numerator is None:
             return None
         numerator, denominator = (formatted(part, kpi.parts, self.currency) for part in (r.numerator, r.denominator))
+        if kpi.part_names:
+            return f"{numerator} {kpi.part_names[0]} of {denominator} {kpi.part_names[1]}"
         if kpi.format == "percent":
             return f"{numerator} of {denominator}"
         if kpi.format == "currency":
@@ -65,7 +82,11 @@ class Answer:
         """The change against the previous period, and its words; without a previous value, the reason."""
         if self.previous.value is None and self.previous.reason:
             return None, self.previous.reason
-        return change(self.result.value, self.previous.value, self.kpi.format)
+        return self._change(self.previous)
+
+    def _change(self, other: Result) -> tuple[float | None, str]:
+        kpi = self.kpi
+        return change(self.result.value, other.value, kpi.format, points=kpi.change == "points")
 
     @property
     def text(self) -> str:
@@ -77,7 +98,11 @@ class Answer:
             head += f" ({self.parts})"
         previous = formatted(self.previous.value, kpi.format, self.currency)
         lines = [head + ".", f"Previous period, {self.previous.period.label}: {previous} ({self.change[1]})."]
-        if self.pace:
+        if self.against:
+            lines.append(self._against_line(self.against))
+        if self.pace and self.pace.status == "no working day":
+            lines.append(f"No target: {r.period.label} has no working day.")
+        elif self.pace:
             target = formatted(self.pace.target, kpi.format, self.currency)
             line = f"Target {target}"
             if self.pace.attainment is not None:
@@ -87,10 +112,40 @@ class Answer:
             lines.append(f"{line}, {self.pace.status}.")
         return "\n".join(lines)
 
+    def _against_line(self, against: Comparison) -> str:
+        kpi, other = self.kpi, against.other
+        value = formatted(other.value, kpi.format, self.currency)
+        if against.kind != "team":
+            return f"Against {against.name}: {value} ({self._change(other)[1]})."
+        median = formatted(against.median, kpi.format, self.currency)
+        reps = f"{against.reps} rep" + ("" if against.reps == 1 else "s")
+        change_text = self._change(other)[1]
+        return f"Against {against.name}: {value} for the team ({change_text}), median of its {reps} {median}."
+
+    def _against_json(self, against: Comparison) -> dict[str, Any]:
+        kpi, other = self.kpi, against.other
+        delta, delta_text = self._change(other)
+        found: dict[str, Any] = {
+            "kind": against.kind,
+            "name": against.name,
+            "period": period_json(other.period),
+            "value": raw(other.value, kpi.format),
+            "formatted": formatted(other.value, kpi.format, self.currency),
+            "reason": other.reason,
+            "change": delta,
+            "change_formatted": delta_text,
+        }
+        if against.kind == "team":
+            found["median"] = raw(against.median, kpi.format)
+            found["median_formatted"] = formatted(against.median, kpi.format, self.currency)
+            found["reps"] = against.reps
+        return found
+
     def to_json(self) -> dict[str, Any]:
         r, kpi = self.result, self.kpi
         delta, delta_text = self.change
         return {
+            "kind": "value",
             "kpi": kpi.key,
             "label": kpi.label,
             "value": raw(r.value, kpi.format),
@@ -98,84 +153,18 @@ class Answer:
             "numerator": raw(r.numerator) if r.denominator is not None else None,
             "denominator": raw(r.denominator),
             "reason": r.reason,
-            "period": _period_json(r.period),
+            "period": period_json(r.period),
             "scope": {"type": self.scope.type, "name": self.scope.name},
             "previous": {
                 "value": raw(self.previous.value, kpi.format),
                 "formatted": formatted(self.previous.value, kpi.format, self.currency),
                 "reason": self.previous.reason,
-                "period": _period_json(self.previous.period),
+                "period": period_json(self.previous.period),
                 "change": delta,
                 "change_formatted": delta_text,
             },
             "target": self.pace.to_json(kpi, self.currency) if self.pace else None,
-            "text": self.text,
-        }
-
-
-@dataclass(frozen=True)
-class Row:
-    rank: int
-    person_id: int
-    name: str
-    result: Result
-    pace: Pace | None = None  # progress against the member's target, when the leaderboard was asked with paces
-
-
-@dataclass(frozen=True)
-class Leaderboard:
-    """Members of a scope ranked by a KPI: best first by its direction, ties by name, no value last."""
-
-    kpi: Kpi
-    period: Period
-    scope: Scope
-    rows: list[Row]
-    currency: str
-
-    @classmethod
-    def rank(
-        cls,
-        kpi: Kpi,
-        period: Period,
-        scope: Scope,
-        results: dict[int, tuple[str, Result]],
-        currency: str,
-        paces: Mapping[int, Pace | None] | None = None,
-    ):
-        def order(item: tuple[int, tuple[str, Result]]):
-            _, (name, result) = item
-            value = result.value
-            return (value is None, -value if value is not None and kpi.higher_is_better else value or 0, name)
-
-        ranked = sorted(results.items(), key=order)
-        paces = paces or {}
-        rows = [Row(i, pid, name, result, paces.get(pid)) for i, (pid, (name, result)) in enumerate(ranked, start=1)]
-        return cls(kpi, period, scope, rows, currency)
-
-    @property
-    def text(self) -> str:
-        lines = [f"{self.kpi.label} leaderboard, {self.scope.name}, {self.period.label} ({self.period.dates()}):"]
-        for row in self.rows:
-            lines.append(f"{row.rank:>3}. {row.name}: {formatted(row.result.value, self.kpi.format, self.currency)}")
-        if not self.rows:
-            lines.append("Nobody to rank in this scope.")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kpi": self.kpi.key,
-            "label": self.kpi.label,
-            "period": _period_json(self.period),
-            "scope": {"type": self.scope.type, "name": self.scope.name},
-            "rows": [
-                {
-                    "rank": row.rank,
-                    "name": row.name,
-                    "value": raw(row.result.value, self.kpi.format),
-                    "formatted": formatted(row.result.value, self.kpi.format, self.currency),
-                }
-                for row in self.rows
-            ],
+            "against": self._against_json(self.against) if self.against else None,
             "text": self.text,
         }
 

@@ -83,6 +83,12 @@ class KpiSpec(Spec):
     parts: Literal["number", "currency", "none"] = "number"
     measured: Measured = Field("as_asked", description="which periods the KPI has a value for, and when")
     ahead: AheadSpec | None = Field(None, description="how the KPI reads a period ahead, when it can lie ahead")
+    part_names: tuple[str, str] | None = Field(None, description="what the numerator and denominator count")
+    change: Literal["points", "relative"] | None = Field(None, description="default: points for a percentage")
+    min_sample: int = Field(5, ge=0, description="fewest cases for a fair place on a leaderboard")
+    gap: dict[Literal["deal_size", "win_rate", "pipeline"], str] = Field(
+        default_factory=dict, description="the KPIs that turn what remains of a target into deals and pipeline"
+    )
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> KpiSpec:
@@ -205,6 +211,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
         except formula.FormulaError as exc:
             raise ConfigError(f"{path_of[key]}: KPI '{key}': {exc}.") from None
     _check_names_unique(kpis, path_of)
+    _check_gaps(kpis, path_of)
     return Catalog(kpis, path_of)
 
 
@@ -278,6 +285,10 @@ def _expand(key: str, specs: dict[str, KpiSpec], done: dict[str, Kpi], stack: tu
         requires=dict(spec.requires),
         parts=spec.parts,
         measured=spec.measured,
+        part_names=spec.part_names,
+        change=spec.change or ("points" if spec.format == "percent" else "relative"),
+        min_sample=spec.min_sample,
+        gap={str(role): key for role, key in spec.gap.items()},
     )
     return replace(kpi, ahead=_ahead(kpi, spec.ahead)) if spec.ahead else kpi
 
@@ -319,6 +330,18 @@ def _inline(
             measures[prefix + measure_name] = measure
         replacements[name] = formula.rename(other.numerator, {n: prefix + n for n in other.measures})
     return formula.substitute(tree, replacements) if replacements else tree
+
+
+def _check_gaps(kpis: dict[str, Kpi], path_of: dict[str, Path]) -> None:
+    """A ``gap:`` entry names KPIs of the catalog."""
+    for kpi in kpis.values():
+        for role, key in kpi.gap.items():
+            if key not in kpis:
+                close = process.extractOne(key, list(kpis), scorer=fuzz.ratio)
+                hint = f" Did you mean '{close[0]}'?" if close and close[1] >= 60 else ""
+                raise ConfigError(
+                    f"{path_of[kpi.key]}: KPI '{kpi.key}': gap.{role} names '{key}', which is not a KPI.{hint}"
+                )
 
 
 def _check_names_unique(kpis: dict[str, Kpi], path_of: dict[str, Path]) -> None:

@@ -29,6 +29,7 @@ from kpi.types import Role
 M = TypeVar("M", bound=BaseModel)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+SCORECARD = ("revenue", "quota-attainment", "win-rate", "pipeline", "deals-won", "calls", "meetings")
 
 
 class ConfigError(Exception):
@@ -71,6 +72,11 @@ class OrgConfig(Strict):
     pace: PaceConfig = Field(default_factory=PaceConfig)
     access_after_leaving_days: int = Field(
         1, ge=0, le=365, description="days after a person's leaving date (left_at) that they may still ask"
+    )
+    scorecard: list[str] = Field(
+        default_factory=lambda: list(SCORECARD),
+        min_length=1,
+        description="the KPIs of 'how am I doing', by key (checked against the catalog at start)",
     )
 
     @field_validator("country", mode="before")

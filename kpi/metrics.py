@@ -306,6 +306,68 @@ class Metrics:
             for person_id, member in members.items()
         }
 
+    def results_by_team(
+        self,
+        kpi: Kpi,
+        period: Period,
+        teams: Mapping[int, Scope],
+        scope: Scope,
+        as_of: dt.date,
+        *,
+        target: bool = False,
+    ) -> dict[int, Result]:
+        """Each of ``teams``' result (the sub-teams of ``scope``, keyed by team id) from the scope's one
+        statement grouped by owner: each team's measures are the sums of its owners' (its reps', and for a
+        team-owned model its teams'), then its formulas apply, with its own target (or its reps') with
+        ``target``."""
+        team_of: dict[tuple[str, int], int] = {}
+        for team_id, ranked in teams.items():
+            team_of.update({("rep", rep_id): team_id for rep_id in ranked.filter.rep_ids or ()})
+            team_of.update({("team", sub_id): team_id for sub_id in ranked.filter.team_ids or ()})
+        sums: dict[int, dict[str, Decimal]] = {team_id: dict.fromkeys(kpi.measures, ZERO) for team_id in teams}
+        for owner, owning_team, (totals,) in self.totals_by_owner(kpi, [period], scope, as_of):
+            key = ("rep", owner) if owner is not None else ("team", owning_team or 0)
+            found = team_of.get(key)
+            if found is not None:
+                sums[found] = {name: sums[found][name] + value for name, value in totals.items()}
+        keys = set(kpi.targets) | ({kpi.key} if target else set())
+        every_team = dataclasses.replace(scope, type="team", team_ids=tuple(sorted(teams)))
+        targets = self.targets(keys, period, every_team, members=True)
+        combiner = _Combiner(kpi, period, as_of, self.absent(kpi), target=target)
+        return {team_id: combiner.result(teams[team_id], sums[team_id], targets) for team_id in teams}
+
+    def results_of_many(
+        self, kpis: Sequence[Kpi], periods: Sequence[Period], scope: Scope, as_of: dt.date, *, target: bool = False
+    ) -> dict[str, list[Result]]:
+        """Several KPIs measured the same way (see :attr:`Kpi.measured`) for the whole scope in each of
+        ``periods``, keyed by KPI: one statement for their measures, whose models share scans as one KPI's do
+        (a scorecard's revenue, deals won and win rate are one pass over deals), and one for their targets."""
+        if len({kpi.measured for kpi in kpis}) > 1:
+            raise ValueError("results_of_many measures KPIs measured the same way; group them by 'measured'")
+        measures = {f"k{i}__{name}": m for i, kpi in enumerate(kpis) for name, m in kpi.measures.items()}
+        merged = dataclasses.replace(kpis[0], key="+".join(kpi.key for kpi in kpis), measures=measures)
+        windows = [self.windows(merged, period, as_of) for period in periods]
+        statement = compile_query(merged, windows, scope.filter, by_owner=False).add_columns(
+            *_supplied(merged).values()
+        )
+        keys = set().union(*(kpi.targets | ({kpi.key} if target else set()) for kpi in kpis))
+        with self.engine.connect() as connection:
+            row = connection.execute(statement).one()
+            branches = self._target_selects(keys, periods, scope) if keys else []
+            rows = connection.execute(union_all(*branches) if len(branches) > 1 else branches[0]).all() if keys else []
+        per_period = _totals(merged, row, len(periods))
+        results: dict[str, list[Result]] = {}
+        for i, kpi in enumerate(kpis):
+            prefix = f"k{i}__"
+            absent = self.absent(kpi, row)
+            results[kpi.key] = [
+                _Combiner(kpi, period, as_of, absent, target=target).result(
+                    scope, {name: totals[prefix + name] for name in kpi.measures}, self._targets(rows, period)
+                )
+                for period, totals in zip(periods, per_period, strict=True)
+            ]
+        return results
+
 
 def _supplied(kpi: Kpi) -> dict[str, ColumnElement[bool]]:
     """The "was any record of this model supplied?" column of each of the KPI's models that needs one."""

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from kpi.metrics import Result
 
 #: Every status a pace can have: the first four for a running period, then a finished one, then no value.
-STATUSES = ("ahead", "on track", "behind", "at risk", "reached", "missed", "no value")
+#: "no working day": a target prorated to a span without a working day (a Saturday) is 0, which means none.
+STATUSES = ("ahead", "on track", "behind", "at risk", "reached", "missed", "no value", "no working day")
 
 
 def is_flow(kpi: Kpi) -> bool:
@@ -225,4 +226,9 @@ class Pacing:
 
     def pace(self, result: Result) -> Pace | None:
         """The pace of a result computed with its target, or None when no target applies."""
-        return None if result.target is None else self.of(result.kpi, result.value, result.target, result.period)
+        if result.target is None:
+            return None
+        period = result.period
+        if result.target == 0 and is_flow(result.kpi) and self.workdays.count(period.start, period.full_end) == 0:
+            return Pace(result.target, None, None, None, "no working day")
+        return self.of(result.kpi, result.value, result.target, period)

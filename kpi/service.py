@@ -6,27 +6,59 @@ line, the Slack bot and the digests call these; none of them computes anything i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import statistics
 import time
 from pathlib import Path
+from typing import Literal, overload
 
 from sqlalchemy import Engine
 
 from kpi import access
-from kpi.answers import Answer, Help, Leaderboard
+from kpi.answers import Answer, Comparison, Help
 from kpi.catalog import Catalog, load_catalog
 from kpi.compiler import checked
 from kpi.config import OrgConfig, config_dir, load_org
 from kpi.db import get_engine
 from kpi.directory import Directory, Person
+from kpi.gap import Gap
 from kpi.grammar.lexicon import lexicon
 from kpi.grammar.parser import parse_question, to_query
 from kpi.grammar.periods import parse_period, understood_phrases
-from kpi.grammar.queries import HelpQuery, LeaderboardQuery, ListQuery, PeriodAsked, Query
-from kpi.metrics import Metrics
+from kpi.grammar.queries import (
+    GapQuery,
+    HelpQuery,
+    LeaderboardQuery,
+    ListQuery,
+    PeriodAsked,
+    Query,
+    ScorecardQuery,
+    ValueQuery,
+)
+from kpi.metrics import Metrics, Result
 from kpi.pacing import Pacing
 from kpi.periods import Calendar, Period, PeriodError
-from kpi.types import Kpi, Scope
+from kpi.rankings import Leaderboard, entries
+from kpi.scorecard import Scorecard, scorecard_kpis
+from kpi.types import Kpi, Scope, ScopeRef
+
+#: What a query is answered with.
+Reply = Answer | Leaderboard | Scorecard | Gap | Help
+
+#: The forms of a question, for help: each with examples that work for anyone.
+FORMS = (
+    'A number:  [my | team | org | a person | a team] KPI [period]: "my win rate this quarter", "team calls this week"',
+    'A ranking of people:  leaderboard | top N | bottom N  KPI [% of target] [period]: "top 5 reps by revenue", '
+    '"bottom 3 by calls", "leaderboard revenue % of target"',
+    'A ranking of teams:  KPI by team, which team ...: "revenue by team", "which team has the best win rate"',
+    'A scorecard:  "how am I doing", "my numbers this month", "how is my team doing"',
+    'The gap to a target:  "what do I need to hit my quota", "how far am I from my calls target"',
+    'A comparison:  "my revenue vs last year", "compare my win rate to last quarter", "my win rate vs the team"',
+)
+
+#: The period of a scorecard or a gap that names none: the quarter, to date (a gap: the whole quarter's target).
+RUNNING_PERIOD = "this quarter"
 
 
 class Kpibot:
@@ -42,6 +74,7 @@ class Kpibot:
         self.metrics = Metrics(self.engine, self.org.ramp_threshold, self.pacing.prorate, self.pacing.adds_up)
         self.directory = Directory.load(self.engine)
         self._directory_loaded = time.monotonic()
+        self.scorecard = scorecard_kpis(self.org.scorecard, self.catalog, self.config_dir / "org.yaml")
 
     def reload_directory(self) -> None:
         """Pick up people and teams changed by a sync."""
@@ -56,9 +89,7 @@ class Kpibot:
     def person(self, who: str) -> Person:
         return self.directory.find_person(who)
 
-    def ask(
-        self, text: str, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None
-    ) -> Answer | Leaderboard | Help:
+    def ask(self, text: str, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None) -> Reply:
         """Answer ``text`` for ``asker``: :meth:`parse` then :meth:`run`; raises UnknownKpi, PeriodError,
         UnknownPerson, LookupError or AccessDenied."""
         self._check_still_here(asker)
@@ -73,9 +104,20 @@ class Kpibot:
         )
         return to_query(question, self.directory)
 
+    @overload
     def run(
-        self, query: Query, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None
-    ) -> Answer | Leaderboard | Help:
+        self, query: ValueQuery, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None
+    ) -> Answer: ...
+
+    @overload
+    def run(
+        self, query: LeaderboardQuery, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None
+    ) -> Leaderboard: ...
+
+    @overload
+    def run(self, query: Query, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None) -> Reply: ...
+
+    def run(self, query: Query, asker: Person, as_of: dt.date | None = None, *, pace: bool | None = None) -> Reply:
         """Answer a typed query for ``asker``, within what they may see.
 
         ``pace``: progress against the target, of an answer (by default) or of each row of a leaderboard (not
@@ -88,17 +130,37 @@ class Kpibot:
     def _check_still_here(self, asker: Person) -> None:
         access.check_still_here(asker, self.calendar.today(), self.org.access_after_leaving_days)
 
-    def _run(self, query: Query, asker: Person, as_of: dt.date, pace: bool | None) -> Answer | Leaderboard | Help:
+    def _run(self, query: Query, asker: Person, as_of: dt.date, pace: bool | None) -> Reply:
         if isinstance(query, HelpQuery):
             return self.help()
         if isinstance(query, ListQuery):
             return self.kpi_list()
+        if isinstance(query, ScorecardQuery):
+            scope = access.resolve(self.directory, asker, query.scope)
+            period = self.period(query.period or RUNNING_PERIOD, as_of)
+            return Scorecard.measure(self.metrics, self.pacing, self.scorecard, period, scope, as_of, self.org.currency)
+        if isinstance(query, GapQuery):
+            scope = access.resolve(self.directory, asker, query.scope)
+            period = self.period(query.period or RUNNING_PERIOD, as_of)
+            workdays, kpis = self.pacing.workdays, self.catalog.kpis
+            return Gap.measure(self.metrics, workdays, query.kpi, kpis, period, scope, as_of, self.org.currency)
         period = self.period(query.period, as_of)
+        if period.ahead:  # what has not started has no pace, and only KPIs that can lie ahead have a value
+            query, pace = dataclasses.replace(query, kpi=self.measured_over(query.kpi, period)), False
         if isinstance(query, LeaderboardQuery):
-            scope = access.leaderboard_scope(self.directory, asker, query.scope)
-            return self.leaderboard(query.kpi, period, scope, as_of, paces=bool(pace))
+            return self._leaderboard(query, period, asker, as_of, paces=bool(pace))
         scope = access.resolve(self.directory, asker, query.scope)
-        return self.answer(query.kpi, period, scope, as_of, pace=pace is not False)
+        against, kpi = query.against, query.kpi
+        if against is not None and against.kind == "team":
+            answer = self.answer(kpi, period, scope, as_of, pace=pace is not False)
+            return dataclasses.replace(answer, against=self._against_team(kpi, period, scope, asker, as_of))
+        beside: tuple[Literal["year-ago", "period"], Period] | None = None
+        if against is not None:
+            if against.kind == "year-ago":
+                beside = ("year-ago", year_ago(period))
+            else:
+                beside = ("period", self.period(against.period, as_of))
+        return self.answer(kpi, period, scope, as_of, pace=pace is not False, beside=beside)
 
     def period(self, asked: PeriodAsked, as_of: dt.date) -> Period:
         """A query's period on ``as_of``: as given, a phrase resolved that day, or the org's default."""
@@ -106,24 +168,75 @@ class Kpibot:
             return asked
         return parse_period(asked or self.org.default_period, self.calendar, as_of)
 
-    def answer(self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date, *, pace: bool = True) -> Answer:
-        kpi = self.measured_over(kpi, period)
-        comparable = self.metrics.comparable(kpi, period)
-        target = pace and not period.ahead  # no pace for what has not started
-        result, previous = self.metrics.results(kpi, [period, comparable], scope, as_of, target=target)
-        return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result))
+    def answer(
+        self,
+        kpi: Kpi,
+        period: Period,
+        scope: Scope,
+        as_of: dt.date,
+        *,
+        pace: bool = True,
+        beside: tuple[Literal["year-ago", "period"], Period] | None = None,
+    ) -> Answer:
+        """The KPI for the scope and period with the previous period and, ``beside``, the kind of comparison
+        asked and the other period: one statement for all of them."""
+        periods = [period, self.metrics.comparable(kpi, period)] + ([beside[1]] if beside else [])
+        result, previous, *other = self.metrics.results(kpi, periods, scope, as_of, target=pace)
+        against = Comparison(beside[0], other[0]) if beside else None
+        return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result), against)
 
-    def leaderboard(
-        self, kpi: Kpi, period: Period, scope: Scope, as_of: dt.date, *, paces: bool = False
+    def _against_team(self, kpi: Kpi, period: Period, scope: Scope, asker: Person, as_of: dt.date) -> Comparison:
+        """One person's team beside them: the team's value and the median of its reps' (who worked in the period)."""
+        person = self.directory.people.get(scope.rep_id) if scope.type == "rep" and scope.rep_id else None
+        if person is None or person.team_id not in self.directory.teams:
+            raise LookupError(
+                f"A comparison with the team is of one person's numbers with their team's, and {scope.name} "
+                f"is not one person in a team. Try `my {kpi.key}` or `leaderboard {kpi.key}`."
+            )
+        team = access.resolve(self.directory, asker, ScopeRef("team", person.team_id))
+        reps = {pid: access.rep_scope(self.directory.people[pid]) for pid in self._members(team, period)}
+        results = self.metrics.results_by_owner(kpi, period, reps, team, as_of).values()
+        values = [result.value for result in results if result.value is not None]
+        median = statistics.median(values) if values else None
+        return Comparison("team", self.metrics.result(kpi, period, team, as_of), team, median, len(values))
+
+    def _leaderboard(
+        self,
+        query: LeaderboardQuery,
+        period: Period,
+        asker: Person,
+        as_of: dt.date,
+        *,
+        paces: bool = False,
     ) -> Leaderboard:
-        kpi = self.measured_over(kpi, period)
-        paces = paces and not period.ahead
-        members = self._members(scope, period)
-        scopes = {pid: access.rep_scope(self.directory.people[pid]) for pid in members}
-        results = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
-        named = {pid: (self.directory.people[pid].name, result) for pid, result in results.items()}
-        progress = {pid: self.pacing.pace(result) for pid, result in results.items()} if paces else None
-        return Leaderboard.rank(kpi, period, scope, named, self.org.currency, progress)
+        """A ranking of reps or teams as ``query`` asks, for ``asker`` (who is told their place, or their team's)."""
+        kpi, paces = query.kpi, paces or query.of_target
+        scope = access.leaderboard_scope(self.directory, asker, query.scope)
+        results: dict[int, tuple[str, Result]]
+        if query.ranks == "teams":
+            teams = access.ranked_teams(self.directory, asker, scope, kpi.key)
+            found = self.metrics.results_by_team(kpi, period, teams, scope, as_of, target=paces)
+            results = {tid: (teams[tid].name, result) for tid, result in found.items()}
+            you = next((tid for tid, team in teams.items() if asker.id in (team.filter.rep_ids or ())), None)
+        else:
+            members = self._members(scope, period)
+            scopes = {pid: access.rep_scope(self.directory.people[pid]) for pid in members}
+            found = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
+            results = {pid: (self.directory.people[pid].name, result) for pid, result in found.items()}
+            you = asker.id
+        progress = {key: self.pacing.pace(result) for key, (_, result) in results.items()} if paces else None
+        return Leaderboard.rank(
+            kpi,
+            period,
+            scope,
+            entries(results, progress),
+            self.org.currency,
+            ranks=query.ranks,
+            bottom=query.bottom,
+            of_target=query.of_target,
+            limit=query.limit,
+            you=you,
+        )
 
     def measured_over(self, kpi: Kpi, period: Period) -> Kpi:
         """The KPI as it reads ``period``: one ahead ("next quarter") needs a KPI that can lie in the future
@@ -147,9 +260,9 @@ class Kpibot:
 
     def help(self) -> Help:
         lines = [
-            "Ask:  [leaderboard] [my | team | org | a person | a team] KPI [period]",
-            "Examples: " + " · ".join(f'"{example}"' for example in lexicon().examples),
-            f"Without a period: {self.org.default_period} (to date).",
+            *FORMS,
+            "More examples: " + " · ".join(f'"{example}"' for example in lexicon().examples),
+            f"Without a period: {self.org.default_period} (to date); a scorecard or a gap: {RUNNING_PERIOD}.",
             "Periods: " + understood_phrases().replace("\n", " "),
             '"list" shows every KPI with its definition.',
         ]
@@ -158,3 +271,13 @@ class Kpibot:
     def kpi_list(self) -> Help:
         lines = [f"{kpi.key} ({kpi.label}): {kpi.description}" for kpi in self.catalog]
         return Help(f"{len(self.catalog)} KPIs:", lines)
+
+
+def year_ago(period: Period) -> Period:
+    """The same days one year earlier ("my revenue vs last year": 1 April to 15 June, a year before)."""
+
+    def back(day: dt.date) -> dt.date:
+        return day.replace(year=day.year - 1, day=28 if (day.month, day.day) == (2, 29) else day.day)
+
+    start, end, full_end = back(period.start), back(period.end), back(period.full_end)
+    return dataclasses.replace(period, label=f"{period.label}, a year earlier", start=start, end=end, full_end=full_end)

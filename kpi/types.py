@@ -68,6 +68,14 @@ class Kpi:
     #: The KPI as it reads a period that lies ahead ("meetings next week": those scheduled in it), from the
     #: catalog's ``ahead:``; ``None`` for what is only counted as it happens (revenue next quarter).
     ahead: Kpi | None = field(default=None, repr=False)
+    #: What the numerator and denominator count, for an answer's parts: ("won", "closed") reads "17 won of 40 closed".
+    part_names: tuple[str, str] | None = None
+    #: How a change reads: ``points`` (a score or rate: "+11.3 pts") or ``relative`` (an amount: "+12.0%").
+    change: Literal["points", "relative"] = "relative"
+    #: The fewest cases (a rate's denominator) for a row of a leaderboard to be ranked fairly.
+    min_sample: int = 5
+    #: For a gap ("what do I need"): the KPIs that turn what remains into deals and pipeline (see kpis.yaml).
+    gap: dict[str, str] = field(default_factory=dict)
 
     def __hash__(self) -> int:
         """By key (the fields hold dicts): a query naming a KPI can key a cache."""
@@ -82,6 +90,12 @@ class Kpi:
         """KPI keys whose target this KPI needs (quota attainment needs the revenue target)."""
         trees = [self.numerator] + ([self.denominator] if self.denominator is not None else [])
         return set().union(*(formula.target_calls(tree) for tree in trees))
+
+    @property
+    def has_sample(self) -> bool:
+        """Whether the value is a share or average of counted cases (win rate: of deals closed), whose
+        denominator is its sample size: a rate of 1 won of 1 closed is not ranked beside 30 of 60."""
+        return self.denominator is not None and self.parts == "number"
 
     @property
     def models(self) -> set[str]:

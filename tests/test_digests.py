@@ -276,7 +276,7 @@ def test_weekly_digest_for_a_team_on_monday_2017_06_05(kpibot):
         ("meetings", Decimal(0), "0", "0", "no change", None),
         ("demos", Decimal(0), "0", "0", "no change", None),
     ]
-    assert digest.figures[2].parts == "4 of 5"
+    assert digest.figures[2].parts == "4 won of 5 closed"
     assert digest.leaderboard_label == "Revenue"
     assert [(r.rank, r.name, r.mention, r.formatted) for r in digest.leaders] == [
         (1, "Alice Adams", "<@U0ALICE>", "$4,500.00"),

@@ -949,12 +949,12 @@ def _rows(leaderboard) -> list[tuple[str, Decimal | None]]:
     return [(row.name, row.result.value) for row in leaderboard.rows]
 
 
-def test_leaderboard_ranks_best_first_with_ties_broken_by_name(board):
+def test_leaderboard_ranks_best_first_and_ties_share_a_rank_in_name_order(board):
     answer = board.ask("leaderboard revenue 2017-Q2", board.person("Alice Adams"), AS_OF)
 
     # The asker's team, reps active in Q2 only (no manager, nobody who left before Q2).
     assert _rows(answer) == [("Zed Zorro", 3000), ("Alice Adams", 1000), ("Bob Brown", 1000), ("Carl Cole", 0)]
-    assert [row.rank for row in answer.rows] == [1, 2, 3, 4]
+    assert [row.rank for row in answer.rows] == [1, 2, 2, 4]
 
 
 def test_leaderboard_puts_members_without_a_value_last(board):

@@ -4,6 +4,7 @@ directly exactly as it answers the words."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -44,6 +45,47 @@ def test_a_query_survives_a_button_and_reads_as_words(bot):
     assert carried == {"k": "value", "kpi": "win-rate", "s": f"person:{alice.id}", "p": "this quarter"}
     assert from_json(carried, bot.catalog, bot.directory) == query
     assert words(query) == "Alice Adams win-rate this quarter"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how am I doing this month",
+        "how is West doing",
+        "how is the company doing last quarter",
+        "what do I need to hit my calls target",
+        "how far is West Enterprise from the revenue target",
+        "revenue by team",
+        "bottom 3 by win rate on team West last month",
+        "top 5 reps by revenue % of target",
+        "my revenue vs last year",
+        "compare my win rate to last quarter",
+        "my win rate vs the team",
+    ],
+)
+def test_every_kind_of_query_survives_a_button_and_reads_back_as_itself(bot, text):
+    query = bot.parse(text, AS_OF)
+
+    carried = json.loads(json.dumps(to_json(query)))
+
+    assert from_json(carried, bot.catalog, bot.directory) == query
+    assert bot.parse(words(query), AS_OF) == query
+
+
+def test_a_button_keeps_only_what_differs_from_a_plain_query(bot):
+    west = bot.directory.find_team("West")
+    query = LeaderboardQuery(bot.catalog["revenue"], "last month", ScopeRef("team", west.id, "West"), "teams", True, 3)
+
+    assert to_json(query) == {
+        "k": "leaderboard",
+        "kpi": "revenue",
+        "s": f"team:{west.id}",
+        "p": "last month",
+        "r": "teams",
+        "b": True,
+        "n": 3,
+    }
+    assert words(query) == "bottom 3 team West teams revenue last month"
 
 
 def test_a_button_naming_someone_gone_is_refused_in_words(bot):

@@ -136,6 +136,18 @@ def test_a_rep_gets_her_revenue_as_an_ephemeral_answer_with_target_progress(serv
     assert reply["blocks"][-1]["block_id"] == "kpi_answer_actions"
 
 
+def test_how_am_i_doing_replies_with_the_scorecard_in_a_section(server, slack):
+    status, reply = slash(server, slack, "U0ALICE", "how am I doing 2017-Q2")
+
+    # Revenue 1,500 of a 3,000 target (50%, the quarter is over: missed); nothing won in Q1.
+    assert status == 200
+    assert reply["text"].splitlines()[:2] == [
+        "Scorecard for Alice Adams, 2017-Q2 (2017-04-01 to 2017-06-30):",
+        "• Revenue: $1.5k, 50% of $3k, missed; new on 2017-Q1",
+    ]
+    assert reply["blocks"] == [{"type": "section", "text": {"type": "mrkdwn", "text": reply["text"]}}]
+
+
 def test_a_rep_asking_for_a_teammates_number_is_refused_without_it(server, slack):
     status, reply = slash(server, slack, "U0ALICE", "bob revenue 2017-Q2")
 

@@ -89,41 +89,95 @@ class ListQuery:
 
 Query = ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery | HelpQuery | ListQuery
 KpiQuery = ValueQuery | LeaderboardQuery
+#: The queries a button carries (see :func:`to_json`): every one that asks for numbers.
+Carried = ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery
+KINDS: dict[str, type[Carried]] = {
+    "value": ValueQuery,
+    "leaderboard": LeaderboardQuery,
+    "scorecard": ScorecardQuery,
+    "gap": GapQuery,
+}
 
 
-def to_json(query: KpiQuery) -> dict[str, Any]:
-    """A compact, JSON-safe form for a Slack button (a Period becomes its dates; its grain is not kept)."""
-    period = query.period.dates() if isinstance(query.period, Period) else query.period
-    kind = "leaderboard" if isinstance(query, LeaderboardQuery) else "value"
-    return {"k": kind, "kpi": query.kpi.key, "s": query.scope.key, "p": period}
+def _said(period: PeriodAsked) -> str | None:
+    """A period as words: a Period by its dates (its grain is not kept), a phrase as said."""
+    return period.dates() if isinstance(period, Period) else period
 
 
-def words(query: KpiQuery) -> str:
-    """The query as a person would type it ("team West 1 revenue this month"), to show what was asked."""
+def to_json(query: Carried) -> dict[str, Any]:
+    """A compact, JSON-safe form for a Slack button (a Period becomes its dates; its grain is not kept). Fields
+    at their default are left out: a button's value holds 2,000 characters."""
+    kind = next(name for name, cls in KINDS.items() if isinstance(query, cls))
+    data: dict[str, Any] = {"k": kind, "s": query.scope.key, "p": _said(query.period)}
+    if not isinstance(query, ScorecardQuery):
+        data["kpi"] = query.kpi.key
+    if isinstance(query, ValueQuery) and query.against:
+        data["a"] = query.against.kind
+        if query.against.period is not None:
+            data["ap"] = _said(query.against.period)
+    if isinstance(query, LeaderboardQuery):
+        ranking = {"r": query.ranks, "b": query.bottom, "n": query.limit, "t": query.of_target}
+        data.update({key: value for key, value in ranking.items() if value not in ("reps", False, None)})
+    return data
+
+
+def words(query: Carried) -> str:
+    """The query as a person would type it ("team West 1 revenue this month"), to show what was asked; the
+    grammar reads it back as the same query."""
     scope = {"me": "my", "my-team": "team", "org": "org"}.get(query.scope.kind)
     if scope is None:
         scope = f"team {query.scope.name}" if query.scope.kind == "team" else query.scope.name
     period = query.period.label if isinstance(query.period, Period) else query.period or ""
-    if isinstance(query, LeaderboardQuery):
-        parts = ["leaderboard", "" if query.scope.kind == "me" else scope, query.kpi.key, period]
+    if isinstance(query, ScorecardQuery):
+        parts = [scope, "scorecard", period]
+    elif isinstance(query, GapQuery):
+        parts = [scope, "gap to", query.kpi.key, "target", period]
+    elif isinstance(query, LeaderboardQuery):
+        head = "bottom" if query.bottom else "top" if query.limit else "leaderboard"
+        parts = [head, str(query.limit or ""), "" if query.scope.kind == "me" else scope]
+        parts += ["teams" if query.ranks == "teams" else "", query.kpi.key, "% of target" if query.of_target else ""]
+        parts.append(period)
     else:
-        parts = [scope, query.kpi.key, period]
+        parts = [scope, query.kpi.key, period, _against_words(query.against)]
     return " ".join(part for part in parts if part)
 
 
-def from_json(data: Any, catalog: Catalog, directory: Directory) -> KpiQuery:
+def _against_words(against: Against | None) -> str:
+    if against is None:
+        return ""
+    if against.kind == "period":
+        other = against.period
+        return f"vs {other.label if isinstance(other, Period) else other}"
+    return "vs last year" if against.kind == "year-ago" else "vs the team"
+
+
+def from_json(data: Any, catalog: Catalog, directory: Directory) -> Carried:
     """The query :func:`to_json` wrote; raises LookupError (worded for the person who pressed the button) when
     it is not one, or names a KPI, person or team that is gone."""
-    if not isinstance(data, dict) or not isinstance(data.get("kpi"), str):
+    kind = KINDS.get(data.get("k", "value")) if isinstance(data, dict) else None
+    if kind is None or (kind is not ScorecardQuery and not isinstance(data.get("kpi"), str)):
         raise LookupError("That button no longer works; ask the question again.")
+    period = _phrase(data.get("p"))
+    scope = _scope_from_key(str(data.get("s", "me")), directory)
+    if kind is ScorecardQuery:
+        return ScorecardQuery(period, scope)
     kpi = catalog.lookup(data["kpi"])
     if kpi is None:
         raise LookupError(f"The KPI '{data['kpi']}' is no longer in the catalog; type `list` to see every KPI.")
-    period = data.get("p")
-    period = period if isinstance(period, str) and period.strip() else None
-    scope = _scope_from_key(str(data.get("s", "me")), directory)
-    kind = LeaderboardQuery if data.get("k") == "leaderboard" else ValueQuery
-    return kind(kpi, period, scope)
+    if kind is GapQuery:
+        return GapQuery(kpi, period, scope)
+    if kind is LeaderboardQuery:
+        ranks: Literal["reps", "teams"] = "teams" if data.get("r") == "teams" else "reps"
+        limit = data.get("n") if isinstance(data.get("n"), int) and data["n"] > 0 else None
+        return LeaderboardQuery(kpi, period, scope, ranks, bool(data.get("b")), limit, bool(data.get("t")))
+    against = None
+    if data.get("a") in ("year-ago", "period", "team"):
+        against = Against(data["a"], _phrase(data.get("ap")))
+    return ValueQuery(kpi, period, scope, against)
+
+
+def _phrase(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _scope_from_key(key: str, directory: Directory) -> ScopeRef:

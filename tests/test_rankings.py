@@ -1,0 +1,171 @@
+"""Leaderboards of people and rankings of teams (issue 14): ties share a rank, the asker learns their place,
+bottom and top N, % of target, rates ranked fairly on their sample, and team rankings within what the asker may
+see.
+
+The world: West (Morgan) with the sub-team West Enterprise, East (Evan), Ada the admin; Alice and Bob in West,
+Wendy in West Enterprise, Erin in East. Period 2017-Q2, asked on 2017-07-10 (the quarter is over).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import event
+
+from kpi.access import AccessDenied
+from kpi.rankings import Leaderboard
+from kpi.schema import Rep, Team
+from kpi.service import Kpibot
+
+AS_OF = dt.date(2017, 7, 10)
+
+
+def rep(world, name: str) -> Rep:
+    return world.session.query(Rep).filter_by(name=name).one()
+
+
+@pytest.fixture
+def bot(engine, world, us_config) -> Kpibot:
+    """Q2 revenue: Alice 1,000, Bob 3,000, Wendy 1,000, Erin 500."""
+    world.two_teams()
+    for name, amount in (("Alice Adams", 1000), ("Bob Brown", 3000), ("Wendy Wu", 1000), ("Erin Evans", 500)):
+        world.deal(rep(world, name), amount, "won", closed="2017-05-10")
+    world.commit()
+    return Kpibot(engine, us_config)
+
+
+def ask(bot: Kpibot, who: str, text: str) -> Leaderboard:
+    board = bot.ask(text, bot.person(who), AS_OF)
+    assert isinstance(board, Leaderboard)
+    return board
+
+
+def ranked(board: Leaderboard) -> list[tuple[int, str]]:
+    return [(row.rank, row.name) for row in board.rows]
+
+
+def test_reps_with_equal_values_share_a_rank_and_the_asker_is_told_their_place(bot):
+    board = ask(bot, "alice@example.com", "leaderboard revenue 2017-Q2")
+
+    assert board.text == (
+        "Revenue leaderboard, West, 2017-Q2 (2017-04-01 to 2017-06-30):\n"
+        "  1. Bob Brown: $3k\n"
+        "  2. Alice Adams: $1k\n"
+        "  2. Wendy Wu: $1k\n"
+        "You're #2 of 3."
+    )
+    assert (board.to_json()["kind"], board.to_json()["ranks"], board.to_json()["you"]) == (
+        "leaderboard",
+        "reps",
+        {"rank": 2, "of": 3},
+    )
+
+
+def test_bottom_ranks_from_the_lowest_and_a_limit_keeps_the_first_rows_but_not_the_askers_place(bot):
+    board = ask(bot, "Bob Brown", "bottom 2 by revenue 2017-Q2")
+
+    assert ranked(board) == [(1, "Alice Adams"), (1, "Wendy Wu")]
+    assert board.text.splitlines()[-2:] == ["Top 2 of 3 shown.", "You're #3 of 3."]
+
+
+def test_an_admin_ranks_the_top_level_teams_each_on_its_own_total(bot):
+    board = ask(bot, "admin@example.com", "revenue by team 2017-Q2")
+
+    # West: Alice 1,000 + Bob 3,000 + Wendy 1,000 (West Enterprise is below West); East: Erin 500.
+    assert [(row.rank, row.name, row.result.value) for row in board.rows] == [(1, "West", 5000), (2, "East", 500)]
+    assert board.to_json()["ranks"] == "teams"
+    assert board.you is None  # Ada is in no team
+
+
+def test_a_ranking_of_teams_reads_its_measures_in_one_statement_grouped_by_owner(bot, engine):
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    ask(bot, "admin@example.com", "revenue by team 2017-Q2")
+
+    # The measures of every team, then whether the CRM supplied any deal at all (as every leaderboard asks).
+    assert len(statements) == 2
+    assert "GROUP BY deals.owner_id" in statements[0] and "supplied_deals" in statements[1]
+
+
+def test_a_manager_of_several_teams_ranks_them_and_is_told_their_own_teams_place(bot, world):
+    world.manage(world.session.query(Team).filter_by(name="East").one(), rep(world, "Morgan Manager"))
+    world.commit()
+    bot.reload_directory()
+
+    board = ask(bot, "manager@example.com", "revenue by team 2017-Q2")
+
+    assert board.text == (
+        "Revenue team ranking, East + West, 2017-Q2 (2017-04-01 to 2017-06-30):\n"
+        "  1. West: $5k\n"
+        "  2. East: $500\n"
+        "Your team, West, is #1 of 2."
+    )
+    assert board.to_json()["you"] == {"rank": 1, "of": 2}
+
+
+def test_a_manager_of_one_team_ranks_the_teams_below_it(bot):
+    board = ask(bot, "manager@example.com", "which team has the most revenue 2017-Q2")
+
+    assert [(row.rank, row.name, row.result.value) for row in board.rows] == [(1, "West Enterprise", 1000)]
+
+
+def test_a_team_with_no_team_below_it_has_nothing_to_rank_and_says_what_works(bot):
+    with pytest.raises(LookupError) as refused:
+        bot.ask("revenue by team 2017-Q2", bot.person("Evan East"), AS_OF)
+
+    assert str(refused.value) == "East has no teams below it to rank. Try `leaderboard revenue` to rank its people."
+    assert bot.ask("leaderboard revenue", bot.person("Evan East"), AS_OF).rows
+
+
+def test_a_rep_may_not_rank_teams_whose_totals_they_may_not_see(bot):
+    alice = bot.person("alice@example.com")
+
+    with pytest.raises(AccessDenied) as refused:
+        bot.ask("revenue by team org 2017-Q2", alice, AS_OF)
+
+    assert str(refused.value) == (
+        "A ranking of teams shows each team's totals, and you can see those of your own team and of teams you "
+        "manage, not of East. Try `leaderboard revenue` to rank people, or `team revenue` for your team's total."
+    )
+    assert bot.ask("leaderboard revenue", alice, AS_OF).rows and bot.ask("team revenue", alice, AS_OF).result
+
+
+def test_percent_of_target_ranks_by_attainment_of_each_ones_own_target(bot, world):
+    # Alice 1,000 of 2,000 (50%), Bob 3,000 of 10,000 (30%), Wendy 1,000 of 500 (200%).
+    for name, target in (("Alice Adams", 2000), ("Bob Brown", 10000), ("Wendy Wu", 500)):
+        world.target("revenue", target, "2017-04-01", "2017-07-01", rep=rep(world, name))
+    world.commit()
+
+    board = ask(bot, "alice@example.com", "leaderboard revenue % of target 2017-Q2")
+
+    assert board.text == (
+        "Revenue leaderboard, by % of target, West, 2017-Q2 (2017-04-01 to 2017-06-30):\n"
+        "  1. Wendy Wu: 200% of $500 ($1k)\n"
+        "  2. Alice Adams: 50% of $2k ($1k)\n"
+        "  3. Bob Brown: 30% of $10k ($3k)\n"
+        "You're #2 of 3."
+    )
+    assert [row["attainment"] for row in board.to_json()["rows"]] == [2.0, 0.5, 0.3]
+
+
+def test_a_rate_shows_its_sample_and_too_few_cases_rank_after_the_fair_rows(bot, world):
+    alice, bob, wendy = (rep(world, name) for name in ("Alice Adams", "Bob Brown", "Wendy Wu"))
+    # Closed in Q2 besides the won deals above: Alice 3 won of 5, Bob 1 of 1, Wendy 2 of 6.
+    for owner, won, lost in ((alice, 2, 2), (bob, 0, 0), (wendy, 1, 4)):
+        for _ in range(won):
+            world.deal(owner, 10, "won", closed="2017-06-01")
+        for _ in range(lost):
+            world.deal(owner, 10, "lost", closed="2017-06-01")
+    world.commit()
+
+    board = ask(bot, "alice@example.com", "leaderboard win rate 2017-Q2")
+
+    assert board.text.splitlines()[1:] == [
+        "  1. Alice Adams: 60.0% (5 closed)",
+        "  2. Wendy Wu: 33.3% (6 closed)",
+        "  3. Bob Brown: 100.0% (1 closed), fewer than 5 cases: not ranked among the others",
+        "You're #1 of 3.",
+    ]
+    assert [(row["sample"], row["fair"]) for row in board.to_json()["rows"]] == [(5, True), (6, True), (1, False)]
