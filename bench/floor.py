@@ -114,7 +114,7 @@ def floor_of(kpibot: Kpibot, ask: Ask, as_of: dt.date) -> Floor:
     key, period = question.kpi.key, question.period
     answer = kpibot.ask(ask.text, ask.person, as_of)
     if isinstance(answer, Leaderboard):
-        owners = sorted(row.person_id for row in answer.rows)
+        owners = sorted(answer.by_person())
         query, params = statement(key, [period.utc_bounds()], owners, by_owner=True)
         expected: dict[int | None, tuple[Decimal | None, ...]] = {
             row.person_id: (row.result.value,) for row in answer.rows

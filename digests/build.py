@@ -22,7 +22,7 @@ from digests.model import ON_PACE, Digest, Figure, Mover, PeriodInfo, Progress, 
 from digests.planning import Audience, DigestError, Recipient
 from digests.windows import Span, Windows, windows
 from kpi import access
-from kpi.answers import Answer, Help, Leaderboard
+from kpi.answers import Answer, Help, Leaderboard, Row
 from kpi.directory import Person
 from kpi.formats import change, formatted
 from kpi.grammar.queries import KpiQuery, LeaderboardQuery, ValueQuery, words
@@ -168,8 +168,8 @@ class _Build:
         person = self.people.get(person_id)
         return mention(person) if person else escape(name)
 
-    def _row(self, board: Leaderboard, person_id: int):
-        return next((row for row in board.rows if row.person_id == person_id), None)
+    def _row(self, board: Leaderboard, person_id: int) -> Row | None:
+        return board.by_person().get(person_id)
 
     def _personal_answer(self, key: str, span: Span, previous: Span) -> Answer | None:
         """The rep's numbers from the audience's leaderboards (one per KPI and period for everyone)."""
@@ -199,13 +199,13 @@ class _Build:
         return [
             Ranked(
                 row.rank,
-                row.person_id,
+                person_id,
                 row.name,
-                self._mention(row.person_id, row.name),
+                self._mention(person_id, row.name),
                 row.result.value,
                 formatted(row.result.value, board.kpi.format, currency),
             )
-            for row in board.rows
+            for person_id, row in board.by_person().items()
         ]
 
     def leaders(self) -> None:
@@ -225,20 +225,20 @@ class _Build:
             return
         key = self.spec.leaderboard_kpi
         now = self.numbers.leaderboard(key, self.w.main, self.audience)
-        before = {row.person_id: row for row in self.numbers.leaderboard(key, self.w.previous, self.audience).rows}
+        before = self.numbers.leaderboard(key, self.w.previous, self.audience).by_person()
         kpi, currency = now.kpi, self.kpibot.org.currency
         candidates: list[tuple[Decimal, str, Mover]] = []
-        for row in now.rows:
-            earlier = before.get(row.person_id)
+        for person_id, row in now.by_person().items():
+            earlier = before.get(person_id)
             value, previous = row.result.value, earlier.result.value if earlier else None
             if value is None or previous is None:
                 continue
             gain = value - previous if kpi.higher_is_better else previous - value
             if gain > 0:
                 mover = Mover(
-                    row.person_id,
+                    person_id,
                     row.name,
-                    self._mention(row.person_id, row.name),
+                    self._mention(person_id, row.name),
                     kpi.label,
                     formatted(value, kpi.format, currency),
                     formatted(previous, kpi.format, currency),
@@ -251,18 +251,18 @@ class _Build:
     def wins(self) -> None:
         """Who won deals in the period (daily): the deals-won and revenue leaderboards."""
         deals = self.numbers.leaderboard("deals-won", self.w.main, self.audience)
-        revenue = {row.person_id: row for row in self.numbers.leaderboard("revenue", self.w.main, self.audience).rows}
+        revenue = self.numbers.leaderboard("revenue", self.w.main, self.audience).by_person()
         currency = self.kpibot.org.currency
         wins = []
-        for row in deals.rows:
-            if not row.result.value or (self.person is not None and row.person_id != self.person.id):
+        for person_id, row in deals.by_person().items():
+            if not row.result.value or (self.person is not None and person_id != self.person.id):
                 continue
-            amount = revenue[row.person_id].result.value if row.person_id in revenue else None
+            amount = revenue[person_id].result.value if person_id in revenue else None
             wins.append(
                 Win(
-                    row.person_id,
+                    person_id,
                     row.name,
-                    self._mention(row.person_id, row.name),
+                    self._mention(person_id, row.name),
                     row.result.value,
                     formatted(row.result.value, deals.kpi.format, currency),
                     amount,
@@ -297,8 +297,8 @@ class _Build:
             return
         board = self.numbers.leaderboard(key, span, self.audience, pace=True)
         rows: dict[int, Progress] = {}
-        for row in board.rows:
-            rep = self.people[row.person_id]
+        for person_id, row in board.by_person().items():
+            rep = self.people[person_id]
             progress = Progress.of_row(row, rep, currency)
             if progress is None:
                 self.digest.without_target.append(rep.name)
@@ -325,7 +325,7 @@ class _Build:
             if day < span.start or not running:
                 break
             board = self.numbers.leaderboard(self.spec.target, replace(span, as_of=day), self.audience, pace=True)
-            paces = {row.person_id: row.pace for row in board.rows}
+            paces = {pid: row.pace for pid, row in board.by_person().items()}
             running = [pid for pid in running if (pace := paces.get(pid)) is not None and pace.status in ON_PACE]
             for pid in running:
                 counts[pid] += 1

@@ -216,9 +216,10 @@ def load_catalog(directory: Path | None = None) -> Catalog:
 
 
 def _measure(spec: MeasureSpec) -> Measure:
+    model = spec.from_ or spec.count or ""  # the validator saw to one of them
     if spec.count is not None:
-        return Measure("count", spec.from_ or spec.count, None, spec.where, spec.time, spec.window)
-    return Measure("sum", spec.from_, spec.sum, spec.where, spec.time, spec.window)
+        return Measure("count", model, None, spec.where, spec.time, spec.window)
+    return Measure("sum", model, spec.sum, spec.where, spec.time, spec.window)
 
 
 def _expand(key: str, specs: dict[str, KpiSpec], done: dict[str, Kpi], stack: tuple[str, ...]) -> Kpi:
@@ -245,14 +246,15 @@ def _expand(key: str, specs: dict[str, KpiSpec], done: dict[str, Kpi], stack: tu
             measures["count"] = replace(simple, agg="count", expr=None)
             numerator, denominator = formula.parse("total"), formula.parse("count")
         case "cohort":
-            measures["converted"] = Measure("count", spec.from_, None, {**spec.where, **spec.converted}, spec.time)
-            measures["cohort"] = Measure("count", spec.from_, None, spec.where, spec.time)
+            measures["converted"] = replace(simple, agg="count", expr=None, where={**spec.where, **spec.converted})
+            measures["cohort"] = replace(simple, agg="count", expr=None)
             numerator, denominator = formula.parse("converted"), formula.parse("cohort")
         case "growth":
             base = _expand(spec.of, specs, done, (*stack, key)) if spec.of in specs else None
             if base is None or base.denominator is not None:
                 raise formula.FormulaError(f"'of: {spec.of}' must name a KPI that is a sum or a count")
-            for prefix, window in (("current", "period"), ("previous", "previous")):
+            windows: tuple[tuple[str, WindowName], ...] = (("current", "period"), ("previous", "previous"))
+            for prefix, window in windows:
                 for name, measure in base.measures.items():
                     measures[f"{prefix}_{name}"] = replace(measure, window=window)
             current = formula.rename(base.numerator, {n: f"current_{n}" for n in base.measures})

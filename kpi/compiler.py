@@ -38,7 +38,7 @@ from kpi.catalog import Catalog
 from kpi.config import ConfigError
 from kpi.periods import Calendar, Period
 from kpi.semantic import MODELS, Model, Window
-from kpi.types import EVERYONE, Kpi, Measure, ScopeFilter
+from kpi.types import EVERYONE, Kpi, Measure, ScopeFilter, WindowName
 
 COMPARISONS = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
 
@@ -138,7 +138,7 @@ def _scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
 
 
 def compile_query(
-    kpi: Kpi, windows: Sequence[Mapping[str, Window]], scope: ScopeFilter = EVERYONE, *, by_owner: bool = True
+    kpi: Kpi, windows: Sequence[Mapping[WindowName, Window]], scope: ScopeFilter = EVERYONE, *, by_owner: bool = True
 ) -> Select:
     """One statement returning ``owner_id, team_id, m_0...`` grouped by owner (and team): a column per measure
     for each set of windows in turn (a period and its previous period: ``m_0..m_<n-1>``, then ``m_<n>``...).

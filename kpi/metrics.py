@@ -24,7 +24,7 @@ from kpi.compiler import compile_query
 from kpi.periods import Period, utc_midnight
 from kpi.schema import Target
 from kpi.semantic import SUPPLIED_BY, Window, supplied
-from kpi.types import Kpi, Scope
+from kpi.types import Kpi, Scope, WindowName
 
 ZERO = Decimal(0)
 
@@ -147,7 +147,7 @@ class Metrics:
         self.prorate = prorate
         self.adds_up = adds_up or (lambda _key: True)
 
-    def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[str, Window]:
+    def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[WindowName, Window]:
         now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
         needed = {measure.window for measure in kpi.measures.values()}
         builders = {
@@ -426,7 +426,9 @@ class _Combiner:
         own = targets.for_scope(self.kpi.key, scope) if self.target else None
         return Result(self.kpi, self.period, *self._value(scope, totals, targets), target=own)
 
-    def _value(self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets) -> tuple[Any, ...]:
+    def _value(
+        self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets
+    ) -> tuple[Decimal | None, Decimal | None, Decimal | None, str | None]:
         """``(value, numerator, denominator, reason)``."""
         kpi, period = self.kpi, self.period
         if self.absent:

@@ -74,6 +74,10 @@ class Leaderboard:
     ranked: int = 0  # rows before ``limit`` cut them
     you: Row | None = None  # the asker's row (their team's, for teams), wherever it is
 
+    def by_person(self) -> dict[int, Row]:
+        """A ranking of people's rows by person id, in rank order (a ranking of teams has none)."""
+        return {row.person_id: row for row in self.rows if row.person_id is not None}
+
     @classmethod
     def rank(
         cls,
