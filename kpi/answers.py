@@ -175,10 +175,11 @@ class Help:
 
     title: str
     lines: list[str] = field(default_factory=list)
+    kind: Literal["help", "list"] = "help"
 
     @property
     def text(self) -> str:
         return "\n".join([self.title, *self.lines])
 
     def to_json(self) -> dict[str, Any]:
-        return {"help": self.title, "lines": self.lines, "text": self.text}
+        return {"kind": self.kind, "help": self.title, "lines": self.lines, "text": self.text}

@@ -16,6 +16,7 @@ from typing import Literal, overload
 from sqlalchemy import Engine
 
 from kpi import access
+from kpi.access import AccessDenied
 from kpi.answers import Answer, Comparison, Help
 from kpi.catalog import Catalog, load_catalog
 from kpi.compiler import checked
@@ -45,17 +46,6 @@ from kpi.types import Kpi, Scope, ScopeRef
 
 #: What a query is answered with.
 Reply = Answer | Leaderboard | Scorecard | Gap | Help
-
-#: The forms of a question, for help: each with examples that work for anyone.
-FORMS = (
-    'A number:  [my | team | org | a person | a team] KPI [period]: "my win rate this quarter", "team calls this week"',
-    'A ranking of people:  leaderboard | top N | bottom N  KPI [% of target] [period]: "top 5 reps by revenue", '
-    '"bottom 3 by calls", "leaderboard revenue % of target"',
-    'A ranking of teams:  KPI by team, which team ...: "revenue by team", "which team has the best win rate"',
-    'A scorecard:  "how am I doing", "my numbers this month", "how is my team doing"',
-    'The gap to a target:  "what do I need to hit my quota", "how far am I from my calls target"',
-    'A comparison:  "my revenue vs last year", "compare my win rate to last quarter", "my win rate vs the team"',
-)
 
 #: The period of a scorecard or a gap that names none: the quarter, to date (a gap: the whole quarter's target).
 RUNNING_PERIOD = "this quarter"
@@ -132,7 +122,7 @@ class Kpibot:
 
     def _run(self, query: Query, asker: Person, as_of: dt.date, pace: bool | None) -> Reply:
         if isinstance(query, HelpQuery):
-            return self.help()
+            return self.help(asker, as_of)
         if isinstance(query, ListQuery):
             return self.kpi_list()
         if isinstance(query, ScorecardQuery):
@@ -187,8 +177,8 @@ class Kpibot:
 
     def _against_team(self, kpi: Kpi, period: Period, scope: Scope, asker: Person, as_of: dt.date) -> Comparison:
         """One person's team beside them: the team's value and the median of its reps' (who worked in the period)."""
-        person = self.directory.people.get(scope.rep_id) if scope.type == "rep" and scope.rep_id else None
-        if person is None or person.team_id not in self.directory.teams:
+        person = self._in_a_team(scope)
+        if person is None or person.team_id is None:
             raise LookupError(
                 f"A comparison with the team is of one person's numbers with their team's, and {scope.name} "
                 f"is not one person in a team. Try `my {kpi.key}` or `leaderboard {kpi.key}`."
@@ -199,6 +189,11 @@ class Kpibot:
         values = [result.value for result in results if result.value is not None]
         median = statistics.median(values) if values else None
         return Comparison("team", self.metrics.result(kpi, period, team, as_of), team, median, len(values))
+
+    def _in_a_team(self, scope: Scope) -> Person | None:
+        """The one person a scope is, when they are in a team (whom "vs the team" compares with their team)."""
+        person = self.directory.people.get(scope.rep_id) if scope.type == "rep" and scope.rep_id else None
+        return person if person is not None and person.team_id in self.directory.teams else None
 
     def _leaderboard(
         self,
@@ -258,19 +253,38 @@ class Kpibot:
         people = (self.directory.people[pid] for pid in ids)
         return [p.id for p in people if p.role == "rep" and p.active_during(period.start, period.end)]
 
-    def help(self) -> Help:
-        lines = [
-            *FORMS,
-            "More examples: " + " · ".join(f'"{example}"' for example in lexicon().examples),
+    def help(self, asker: Person, as_of: dt.date) -> Help:
+        """How to ask, with the examples of each form that work for ``asker`` (a form with none is left out)."""
+        lines = []
+        for form in lexicon().forms:
+            examples = [text for text in form.examples if self.may_ask(self.parse(text, as_of), asker)]
+            if examples:
+                lines.append(f"{form.name}:  {form.syntax}: " + ", ".join(f'"{text}"' for text in examples))
+        lines += [
             f"Without a period: {self.org.default_period} (to date); a scorecard or a gap: {RUNNING_PERIOD}.",
             "Periods: " + understood_phrases().replace("\n", " "),
             '"list" shows every KPI with its definition.',
         ]
         return Help("kpibot answers sales KPIs from your CRM.", lines)
 
+    def may_ask(self, query: Query, asker: Person) -> bool:
+        """Whether ``asker`` may have ``query`` answered, by the access rules alone (nothing is measured)."""
+        try:
+            if isinstance(query, LeaderboardQuery):
+                scope = access.leaderboard_scope(self.directory, asker, query.scope)
+                if query.ranks == "teams":
+                    access.ranked_teams(self.directory, asker, scope, query.kpi.key)
+            elif isinstance(query, ValueQuery | ScorecardQuery | GapQuery):
+                scope = access.resolve(self.directory, asker, query.scope)
+                if isinstance(query, ValueQuery) and query.against is not None and query.against.kind == "team":
+                    return self._in_a_team(scope) is not None
+        except (AccessDenied, LookupError):
+            return False
+        return True
+
     def kpi_list(self) -> Help:
         lines = [f"{kpi.key} ({kpi.label}): {kpi.description}" for kpi in self.catalog]
-        return Help(f"{len(self.catalog)} KPIs:", lines)
+        return Help(f"{len(self.catalog)} KPIs:", lines, kind="list")
 
 
 def year_ago(period: Period) -> Period:

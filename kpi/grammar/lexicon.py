@@ -66,6 +66,14 @@ class Scopes(Strict):
         return self.me | self.my_team | self.org
 
 
+class Form(Strict):
+    """A form of question, for help: what it is, how it is put, and examples (shown to those they work for)."""
+
+    name: str
+    syntax: str
+    examples: tuple[str, ...]
+
+
 class Verb(Strict):
     """Verbs of one event, and the KPI they name when a question asks how much, how many, or neither."""
 
@@ -98,6 +106,7 @@ class Lexicon(Strict):
     amount_words: frozenset[str]
     count_words: frozenset[str]
     filler: frozenset[str]
+    forms: tuple[Form, ...]
     examples: tuple[str, ...]
 
 
