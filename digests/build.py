@@ -25,6 +25,7 @@ from kpi import access
 from kpi.answers import Answer, Help, Leaderboard, Row
 from kpi.directory import Person
 from kpi.formats import change, formatted
+from kpi.gap import Gap
 from kpi.grammar.queries import KpiQuery, LeaderboardQuery, ValueQuery, words
 from kpi.metrics import Result
 from kpi.periods import utc_now
@@ -303,7 +304,7 @@ class _Build:
             if progress is None:
                 self.digest.without_target.append(rep.name)
             else:
-                rows[rep.id] = progress
+                rows[rep.id] = replace(progress, takes=self._takes(row, rep, span)) if progress.behind else progress
         if streaks:
             counts = self._streaks(rows, span)
             rows = {pid: replace(row, streak=counts[pid]) for pid, row in rows.items()}
@@ -312,6 +313,18 @@ class _Build:
             return (row.attainment is None, -(row.attainment or 0), row.name.lower())
 
         self.digest.progress = sorted(rows.values(), key=order)
+
+    def _takes(self, row: Row, rep: Person, span: Span) -> str | None:
+        """What it takes to reach the whole target (the gap's rule, from the row's number and target): "$6.8k
+        per working day for the 19 working days left"."""
+        kpibot = self.kpibot
+        gap = Gap.of(row.result, access.rep_scope(rep), span.as_of, kpibot.pacing.workdays, kpibot.org.currency)
+        per_day = gap.per_working_day
+        if per_day is None:
+            return None
+        amount = formatted(per_day, row.result.kpi.format, kpibot.org.currency, compact=True)
+        days = gap.working_days_left
+        return f"{amount} per working day for the {days} working day{'s' if days > 1 else ''} left"
 
     def _streaks(self, rows: dict[int, Progress], span: Span) -> dict[int, int]:
         """Weeks in a row each rep was on pace at the week's end, counting back from the reported week

@@ -138,6 +138,7 @@ class Progress:
     status: str
     catch_up: str | None  # how much more puts them back on pace, when behind
     streak: int = 0  # consecutive weeks on pace, ending with the reported week (weekly digests)
+    takes: str | None = None  # what it takes to reach the whole target, when behind: per working day left
 
     @property
     def on_pace(self) -> bool:

@@ -62,12 +62,10 @@ class Gap:
     ) -> Gap:
         """``kpis``: the catalog, for the KPIs ``kpi.gap`` names. Two statements (the period's KPI and open
         pipeline; the trailing year's deal size and win rate) and one for the target."""
-        whole = dataclasses.replace(period, end=period.full_end)
         now = [kpi] + ([kpis[kpi.gap["pipeline"]]] if "pipeline" in kpi.gap else [])
         found = metrics.results_of_many(now, [period], scope, as_of, target=True)
         result = found[kpi.key][0]
-        left = workdays.count(max(period.end, period.start), period.full_end) if not period.over(as_of) else 0
-        gap = cls(kpi, scope, whole, as_of, result.value, result.target, left, currency)
+        gap = cls.of(result, scope, as_of, workdays, currency)
         if period.over(as_of) or gap.remaining is None or gap.remaining <= 0 or not kpi.gap:
             return gap
         rates = [kpis[kpi.gap[role]] for role in ("deal_size", "win_rate") if role in kpi.gap]
@@ -78,6 +76,15 @@ class Gap:
             win_rate=trailing[kpi.gap["win_rate"]][0] if "win_rate" in kpi.gap else None,
             pipeline=found[kpi.gap["pipeline"]][0].value if "pipeline" in kpi.gap else None,
         )
+
+    @classmethod
+    def of(cls, result: Result, scope: Scope, as_of: dt.date, workdays: WorkingDays, currency: str) -> Gap:
+        """The gap of a result measured with its target (no deals or pipeline): what a digest shows a rep who
+        is behind pace, from the numbers it already has."""
+        period = result.period
+        left = workdays.count(max(period.end, period.start), period.full_end) if not period.over(as_of) else 0
+        whole = dataclasses.replace(period, end=period.full_end)
+        return cls(result.kpi, scope, whole, as_of, result.value, result.target, left, currency)
 
     @property
     def ended(self) -> bool:

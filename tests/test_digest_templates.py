@@ -59,7 +59,10 @@ def test_every_shipped_template_renders_valid_block_kit_with_a_text_fallback(kpi
     if who == "team" and kind == "weekly":
         for text in ("<@U0ALICE> `", ":rocket: *Biggest mover:* <@U0ALICE>", "On a roll", "Room to catch up"):
             assert text in parent
-        assert "<@U0CAROL> is at 64% of $9,100.00: $450.00 more puts them back on pace" in parent
+        assert (
+            "<@U0CAROL> is at 64% of $9,100.00: $450.00 more puts them back on pace ($6,300.00 expected by now); "
+            "to reach the target: $163 per working day for the 20 working days left."
+        ) in parent
 
 
 def test_a_template_in_the_config_folder_replaces_the_shipped_one(kpibot, config_dir):
