@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from crm.status import ago, freshness, last_successful_sync, local_moment
 from digests.config import DigestSpec
-from digests.model import ON_PACE, Digest, Figure, Mover, PeriodInfo, Progress, Ranked, TrendPoint, Win
+from digests.model import ON_PACE, Digest, Figure, Mover, PeriodInfo, Progress, Ranked, TeamPlace, TrendPoint, Win
 from digests.planning import Audience, DigestError, Recipient
 from digests.windows import Span, Windows, windows
 from kpi import access
@@ -29,6 +29,7 @@ from kpi.gap import Gap
 from kpi.grammar.queries import KpiQuery, LeaderboardQuery, ValueQuery, words
 from kpi.metrics import Result
 from kpi.periods import utc_now
+from kpi.rankings import Ranks
 from kpi.service import Kpibot
 from kpi.types import Kpi, Role
 from slackui.text import escape, mention
@@ -61,9 +62,12 @@ class Numbers:
         assert isinstance(result, Answer)
         return result
 
-    def leaderboard(self, kpi: str, span: Span, audience: Audience, *, pace: bool = False) -> Leaderboard:
-        """Every member's value; with each one's progress against their own target when ``pace``."""
-        query = LeaderboardQuery(self._kpi(kpi), span.period(self.kpibot.calendar), audience.ref)
+    def leaderboard(
+        self, kpi: str, span: Span, audience: Audience, *, pace: bool = False, ranks: Ranks = "reps"
+    ) -> Leaderboard:
+        """Every member's value (or, ``ranks="teams"``, every team's below the audience); with each one's progress
+        against their own target when ``pace``."""
+        query = LeaderboardQuery(self._kpi(kpi), span.period(self.kpibot.calendar), audience.ref, ranks=ranks)
         result = self._run(query, span, pace)
         assert isinstance(result, Leaderboard)
         return result
@@ -137,6 +141,7 @@ def build_digest(
         build.wins()
     else:
         build.leaders()
+        build.teams()
     if spec.kind == "weekly":
         build.mover()
     build.progress(streaks=spec.kind == "weekly", per_rep=spec.kind != "daily")
@@ -219,6 +224,20 @@ class _Build:
         self.digest.ranked = len(ranked)
         if self.person is not None:
             self.digest.rank = next((r for r in ranked if r.person_id == self.person.id), None)
+
+    def teams(self) -> None:
+        """The teams below the audience (the organisation's top-level teams), ranked on the leaderboard KPI, when
+        there are at least two."""
+        parent = self.audience.team_id if self.audience.kind == "team" else None
+        below = [team for team in self.kpibot.directory.teams.values() if team.parent_id == parent]
+        if self.person is not None or len(below) < 2:
+            return
+        board = self.numbers.leaderboard(self.spec.leaderboard_kpi, self.w.main, self.audience, ranks="teams")
+        currency = self.kpibot.org.currency
+        self.digest.teams = [
+            TeamPlace(row.rank, row.name, formatted(row.result.value, board.kpi.format, currency, compact=True))
+            for row in board.rows
+        ]
 
     def mover(self) -> None:
         """The biggest improvement on the leaderboard KPI, last period against the one before."""

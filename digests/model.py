@@ -193,6 +193,15 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class TeamPlace:
+    """A team's place in the ranking of the teams below the audience."""
+
+    rank: int
+    name: str
+    formatted: str
+
+
+@dataclass(frozen=True)
 class TrendPoint:
     label: str
     short: str
@@ -225,6 +234,7 @@ class Digest:
     rank: Ranked | None = None  # the rep's place on the leaderboard (personal digests)
     ranked: int = 0  # how many are on the leaderboard
     mover: Mover | None = None
+    teams: list[TeamPlace] = field(default_factory=list)  # the teams below the audience, ranked
     wins: list[Win] = field(default_factory=list)
     target_label: str | None = None
     progress_period: PeriodInfo | None = None

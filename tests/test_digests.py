@@ -333,6 +333,19 @@ def test_weekly_digest_for_a_team_on_monday_2017_06_05(kpibot):
     assert not digest.empty and not digest.skip
 
 
+def test_the_org_weekly_digest_ranks_its_top_level_teams_and_a_team_without_sub_teams_ranks_none(kpibot):
+    org = build_digest(kpibot, spec(), Audience("org", "Acme"), None, MONDAY, now=NOW)
+    west = build_digest(kpibot, spec(), team(kpibot), None, MONDAY, now=NOW)
+
+    # Revenue 05-29..06-04: West 1 = Alice 4,500 + Carol 2,500 + Dan 500; East 1 = Dave 7,000; Solo none.
+    assert [(t.rank, t.name, t.formatted) for t in org.teams] == [
+        (1, "West 1", "$7.5k"),
+        (2, "East 1", "$7k"),
+        (3, "Solo", "$0"),
+    ]
+    assert west.teams == []
+
+
 def test_a_reps_weekly_dm_carries_their_own_numbers_rank_and_progress(kpibot):
     digest = build_digest(kpibot, spec(), team(kpibot), rep_recipient(kpibot, "Alice Adams"), MONDAY, now=NOW)
 
