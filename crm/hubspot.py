@@ -62,6 +62,7 @@ from typing import Any
 from crm.http import ApiError, JsonApi, Throttle, seconds
 from crm.interface import Page, Reject
 from crm.values import amount, crm_id, lead_source, parse_time, probability
+from kpi.links import templates
 
 #: HubSpot's burst limit for a private app: requests per rolling 10-second window.
 RATE_LIMIT = (100, 10.0)
@@ -74,6 +75,9 @@ SEARCH_LIMIT = 200
 MQL = "hs_lifecyclestage_marketingqualifiedlead_date"
 SQL = "hs_lifecyclestage_salesqualifiedlead_date"
 OPPORTUNITY = "hs_lifecyclestage_opportunity_date"
+
+#: The web app's domain of an account whose details do not say (accounts hosted in the US).
+UI_DOMAIN = "app.hubspot.com"
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _MS = dt.timedelta(milliseconds=1)
@@ -174,6 +178,14 @@ class HubSpotConnector:
         if object == "activities":
             return self._pages("activities", [(CALLS, _call), (MEETINGS, _meeting)], cursor)
         raise KeyError(f"HubSpot offers no {object!r}")
+
+    def links(self) -> dict[str, str]:
+        """Where deals and contacts open: the account's portal id and UI domain (app-eu1.hubspot.com for an
+        account hosted in the EU), from ``GET /account-info/v3/details``."""
+        account = self._get("/account-info/v3/details")
+        portal = account.get("portalId")
+        base = {"portal_id": str(portal) if portal is not None else "", "ui_domain": account.get("uiDomain") or UI_DOMAIN}
+        return templates(self.source, base)
 
     # -- objects -------------------------------------------------------------------------------------
 

@@ -61,6 +61,7 @@ from typing import Any
 from crm.http import ApiError, JsonApi, Throttle, retry_after
 from crm.interface import Page, Reject
 from crm.values import amount, crm_id, lead_source, parse_date, parse_time, probability
+from kpi.links import templates
 from kpi.periods import utc_now
 
 log = logging.getLogger("kpibot.salesforce")
@@ -179,6 +180,11 @@ class SalesforceConnector:
         if object not in self.objects:
             raise KeyError(f"Salesforce offers no {object!r}")
         return self._read(object, cursor)
+
+    def links(self) -> dict[str, str]:
+        """Where opportunities and leads open in Lightning: under the org's instance URL, the one the token
+        was issued for (the login's ``instance_url``)."""
+        return templates(self.source, {"instance_url": self.api.base_url})
 
     # -- reading -------------------------------------------------------------------------------------
 

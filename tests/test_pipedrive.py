@@ -34,6 +34,7 @@ NOW = dt.datetime(2026, 4, 2, 12, 0)
 LATER = dt.datetime(2026, 4, 3, 12, 0)
 
 USERS, STAGES, DEALS, ACTIVITIES = "/api/v1/users", "/api/v2/stages", "/api/v2/deals", "/api/v2/activities"
+ME = "/api/v1/users/me"
 
 #: What the seeded won deals are worth: 108 live ones, 1002's "1,200.50" included, 1005's "" and 1007's null not.
 REVENUE = Decimal("318058.00")
@@ -146,6 +147,7 @@ def test_deals_keep_non_ascii_titles_odd_amounts_stage_names_and_their_close_dat
         "created_at": dt.datetime(2025, 9, 1, 9, 0),
         "close_date": dt.datetime(2026, 4, 1),  # an open deal: its expected close date
         "updated_at": dt.datetime(2026, 3, 10, 8, 0),
+        "stage_changed_at": dt.datetime(2025, 9, 1, 9, 0),  # stage_change_time: in its stage since it was added
         "deleted_at": None,
     }
     assert deals["1002"] == {
@@ -158,6 +160,7 @@ def test_deals_keep_non_ascii_titles_odd_amounts_stage_names_and_their_close_dat
         "created_at": dt.datetime(2025, 9, 1, 21, 0),
         "close_date": dt.datetime(2025, 9, 5, 21, 0),  # won_time
         "updated_at": dt.datetime(2026, 3, 13, 9, 23),
+        "stage_changed_at": dt.datetime(2025, 9, 1, 21, 0),
     }
     assert (deals["1005"]["amount"], deals["1007"]["amount"]) == (None, None)  # "" and null
     assert deals["1014"]["amount"] == Decimal("4550.75")
@@ -236,6 +239,7 @@ def test_an_incremental_sync_asks_for_what_changed_since_the_cursor_and_updates_
         (DEALS, {**since, "updated_since": DEALS_CURSOR}),
         (DEALS, {**since, "status": "deleted", "updated_since": DEALS_CURSOR}),
         (ACTIVITIES, {**since, "updated_since": ACTIVITIES_CURSOR}),
+        (ME, {}),  # the company's domain, for record links
     ]
     after = rows(engine, Deal)
     assert changed(before, after) == {"1010"}
@@ -299,7 +303,8 @@ def test_a_stage_change_and_an_owner_change_show_up_after_an_incremental_sync(en
 
     after = rows(engine, Deal)
     assert changed(before, after) == {"1010", "1011"}
-    assert after["1010"] == {**before["1010"], "stage": "Négociation", "updated_at": dt.datetime(2026, 4, 1, 9, 0)}
+    moved = dt.datetime(2026, 4, 1, 9, 0)
+    assert after["1010"] == {**before["1010"], "stage": "Négociation", "updated_at": moved, "stage_changed_at": moved}
     assert after["1011"] == {**before["1011"], "owner": "105", "updated_at": dt.datetime(2026, 4, 1, 9, 1)}
 
 
@@ -355,8 +360,9 @@ def test_the_throttle_keeps_every_2_second_window_to_20_requests(engine, fake, c
     report = sync(engine, fake, clock, full=True, now=NOW, page_size=10)
 
     assert report.status == "ok"
-    # 2 pages of users, 1 of stages, 29 of deals, 20 of activities: the 21st and 41st requests wait 2 s
-    assert Counter(request.at for request in fake.requests) == {0.0: 20, 2.0: 20, 4.0: 12}
+    # 2 pages of users, 1 of stages, 29 of deals, 20 of activities, then the company's domain: the 21st and
+    # 41st requests wait 2 s
+    assert Counter(request.at for request in fake.requests) == {0.0: 20, 2.0: 20, 4.0: 13}
     assert clock.sleeps == [2.0, 2.0]
 
 
@@ -503,6 +509,7 @@ def test_the_neutral_business_syncs_as_its_facts_say(engine, fake, clock):
         "created_at": dt.datetime(2026, 1, 1, 9, 30),
         "close_date": dt.datetime(2026, 4, 1),
         "updated_at": dt.datetime(2026, 1, 1, 9, 30),
+        "stage_changed_at": dt.datetime(2026, 1, 1, 9, 30),
         "deleted_at": None,
     }
     assert (deals["1004"]["status"], deals["1004"]["close_date"]) == ("won", dt.datetime(2026, 3, 4, 15, 45))

@@ -6,6 +6,9 @@ It behaves as Pipedrive does where the connector relies on it:
 
 * every request carries ``x-api-token: TOKEN``, else 401 with Pipedrive's error body;
 * ``GET /api/v1/users`` pages with ``start`` and ``limit``, and says so in ``additional_data.pagination``;
+  ``GET /api/v1/users/me`` is the token's user (101) with the company's data, ``company_domain``
+  (:data:`COMPANY_DOMAIN`, or ``fake.company_domain``) among them;
+* deals carry ``stage_change_time``: when they entered their stage (their creation, until a change);
 * ``GET /api/v2/deals``, ``/activities``, ``/stages`` and ``/pipelines`` page with ``limit`` (at most 500)
   and ``cursor``, an opaque marker of the first item of the next page (``additional_data.next_cursor``,
   null on the last page): a record changed between two requests moves to its new place in the order, and
