@@ -264,6 +264,7 @@ def test_the_lookback_reads_again_what_changed_that_long_before_the_cursor(engin
         (DEALS, None, "2026-03-17T23:23:00Z"),  # the cursor, 00:23, less an hour
         (DEALS, "deleted", "2026-03-17T23:23:00Z"),
         (ACTIVITIES, None, "2026-03-24T07:11:00Z"),
+        (ME, None, None),
     ]
 
 
