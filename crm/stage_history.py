@@ -77,6 +77,8 @@ class StageTracker:
                 continue
             ends = [entered for _, entered in stays[1:]] + [None]
             for (stage, entered), left in zip(stays, ends, strict=True):
-                rows.append({"deal_id": ids[crm_id], "stage": stage, "entered_at": entered, "left_at": left, "origin": CRM})
+                rows.append(
+                    {"deal_id": ids[crm_id], "stage": stage, "entered_at": entered, "left_at": left, "origin": CRM}
+                )
         if rows:
             connection.execute(insert(DealStage), rows)

@@ -61,7 +61,7 @@ def templates(source: str, base: Mapping[str, Any]) -> dict[str, str]:
     for name, pattern in shape.base.items():
         value = base.get(name)
         if not isinstance(value, str) or not re.fullmatch(pattern, value):
-            raise ValueError(f"{source}: {name} {value!r} is not a {name} ({pattern})")
+            raise ValueError(f"{source}'s {name} {value!r} does not have the expected shape {pattern}")
     return {object: _fill(template, base) for object, template in shape.records.items()}
 
 
@@ -84,7 +84,9 @@ def template_problem(template: str, fields: Collection[str]) -> str | None:
         if name is None:
             continue
         if name not in known:
-            return f"{template!r}: {{{name}}} is neither {{id}} nor a field of this import ({', '.join(sorted(fields))})"
+            return (
+                f"{template!r}: {{{name}}} is neither {{id}} nor a field of this import ({', '.join(sorted(fields))})"
+            )
         if spec or conversion:
             return f"{template!r}: write {{{name}}} without a format"
     if ID not in placeholders(template):
