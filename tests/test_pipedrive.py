@@ -22,6 +22,7 @@ from crm.http import ApiError, Throttle
 from crm.interface import SyncReport
 from crm.pipedrive import RATE_LIMIT, PipedriveConnector
 from crm.sync import SyncBusy, run_sync
+from kpi.links import link_templates
 from kpi.locks import DatabaseLock
 from kpi.schema import Activity, Deal, Rep
 from tests import crm_rows
@@ -29,6 +30,7 @@ from tests.conftest import emptied
 from tests.crm_rows import changed, counts
 from tests.fakes.business import sample
 from tests.fakes.pipedrive import RATE_LIMITED, TOKEN, FakePipedrive
+from tests.test_stage_history import stays
 
 NOW = dt.datetime(2026, 4, 2, 12, 0)
 LATER = dt.datetime(2026, 4, 3, 12, 0)
@@ -292,6 +294,33 @@ def test_a_deal_restored_in_pipedrive_counts_again(engine, fake, clock):
     restored = rows(engine, Deal)["1010"]
     assert (restored["status"], restored["deleted_at"]) == ("won", None)
     assert revenue(engine) == REVENUE
+
+
+def test_a_stage_change_closes_the_deals_stay_at_pipedrives_stage_change_time(engine, fake, clock):
+    sync(engine, fake, clock, full=True, now=NOW)
+    fake.change_stage(1010, 3)  # stamped 2026-04-01 09:00
+
+    sync(engine, fake, clock, full=False, now=LATER)
+
+    added, moved = dt.datetime(2025, 9, 5, 21, 0), dt.datetime(2026, 4, 1, 9, 0)  # added 9 * 12 h after 1001
+    assert [stay for stay in stays(engine) if stay[0] == "1010"] == [
+        ("1010", "Contract sent", added, moved, "crm"),
+        ("1010", "Négociation", moved, None, "crm"),
+    ]
+
+
+def test_deals_open_under_the_company_domain_users_me_gives_and_a_missing_one_keeps_the_last(engine, fake, clock):
+    sync(engine, fake, clock, full=True, now=NOW)
+    fake.company_domain = None
+
+    report = sync(engine, fake, clock, full=False, now=LATER)
+
+    assert report.warnings == [
+        "record links not learned, the previous ones are kept: pipedrive's company_domain None does not have the "
+        "expected shape [a-z0-9][a-z0-9-]*"
+    ]
+    with engine.connect() as connection:
+        assert link_templates(connection) == {("pipedrive", "deals"): "https://cafe-zurich.pipedrive.com/deal/{id}"}
 
 
 def test_a_stage_change_and_an_owner_change_show_up_after_an_incremental_sync(engine, fake, clock):

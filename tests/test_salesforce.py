@@ -22,12 +22,14 @@ from crm.http import ApiError
 from crm.interface import SyncReport
 from crm.salesforce import SalesforceConnector, salesforce_login
 from crm.sync import run_sync
+from kpi.links import link_templates
 from kpi.schema import Activity, Deal, Lead, Rep
 from tests import crm_rows
 from tests.conftest import emptied
 from tests.crm_rows import changed, counts
 from tests.fakes.business import sample
 from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, DATA, QUEUE, TOKEN, TOKEN_PATH, FakeSalesforce, sfid
+from tests.test_stage_history import stays
 
 NOW = dt.datetime(2026, 4, 1, 12, 0)
 LATER = dt.datetime(2026, 4, 2, 12, 0)
@@ -310,6 +312,30 @@ def test_an_org_without_multi_currency_gives_deals_without_a_currency(engine, sl
     assert str(report.counts["deals"]) == "248 created, 0 updated, 0 unchanged, 0 deleted, 0 rejected"
     assert {row["currency"] for row in rows(engine, Deal).values()} == {None}
     assert not any("CurrencyIsoCode" in text for _, text in soql(fake))
+
+
+def test_an_org_without_stage_dates_has_its_stage_changes_dated_by_the_sync_that_sees_them(engine, sleeps):
+    with FakeSalesforce(stage_dates=False) as fake:
+        sync(engine, fake, sleeps, full=True, now=NOW)
+        fake.change_stage(opp(7), "Closed Won")
+
+        sync(engine, fake, sleeps, full=False, now=LATER)
+
+    assert rows(engine, Deal)[opp(1)]["stage_changed_at"] is None  # in its stage since nobody knows when
+    assert [stay[1:] for stay in stays(engine) if stay[0] == opp(7)] == [
+        ("Qualification", None, LATER, "sync"),
+        ("Closed Won", LATER, None, "sync"),
+    ]
+
+
+def test_opportunities_and_leads_open_in_lightning_under_the_instance_url(engine, fake, sleeps):
+    sync(engine, fake, sleeps, full=True, now=NOW)
+
+    with engine.connect() as connection:
+        assert link_templates(connection) == {
+            ("salesforce", "deals"): f"{fake.url}/lightning/r/Opportunity/{{id}}/view",
+            ("salesforce", "leads"): f"{fake.url}/lightning/r/Lead/{{id}}/view",
+        }
 
 
 def test_a_wrong_token_fails_at_once_and_says_what_to_do(engine, fake, sleeps):
