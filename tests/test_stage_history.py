@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import inspect, select
 
 from crm.interface import Page
 from crm.sync import run_sync
+from kpi.db import alembic_config
 from kpi.schema import Deal, DealStage
 from kpi.stages import days_in_stage, in_stage_longer_than, stage_at
 from tests.test_sync_runner import FakeConnector
@@ -157,3 +159,24 @@ def test_deals_in_their_stage_for_more_than_n_days_at_a_moment(engine, session):
     assert stuck(10.5, dt.datetime(2026, 4, 4, 12, 0)) == ["d1"]  # more than: exactly 10.5 is not
     assert stuck(8, dt.datetime(2026, 3, 10)) == ["d1"]  # 9 days in Qualified on March 10th
     assert stuck(30, dt.datetime(2026, 4, 4, 12, 0)) == []
+
+
+# -- the migration ---------------------------------------------------------------------------------------
+
+
+def test_the_migration_adds_stage_history_and_record_links_and_its_downgrade_removes_them(engine):
+    config = alembic_config(engine)
+
+    command.downgrade(config, "-1")
+    removed = inspect(engine)
+    tables, deal_columns = set(removed.get_table_names()), {column["name"] for column in removed.get_columns("deals")}
+    command.upgrade(config, "head")
+    restored = inspect(engine)
+
+    assert {"deal_stage_history", "record_links"} & tables == set()
+    assert "stage_changed_at" not in deal_columns
+    assert {"deal_stage_history", "record_links"} <= set(restored.get_table_names())
+    assert "stage_changed_at" in {column["name"] for column in restored.get_columns("deals")}
+    assert [index["column_names"] for index in restored.get_indexes("deal_stage_history")] == [
+        ["deal_id", "entered_at"]
+    ]
