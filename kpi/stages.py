@@ -14,39 +14,42 @@ of deals; the correlated lookups go through the ``(deal_id, entered_at)`` index.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import ColumnElement, DateTime, ScalarSelect, exists, literal, or_, select
 
 from kpi.schema import Deal, DealStage
 from kpi.sqlfuncs import days_between
 
+deals, stays = Deal.__table__, DealStage.__table__
+
 
 def _covering(as_of: dt.datetime) -> ColumnElement[bool]:
     """The stay of the outer query's deal that covers ``as_of``."""
     return (
-        (DealStage.deal_id == Deal.id)
-        & (DealStage.entered_at <= as_of)
-        & or_(DealStage.left_at.is_(None), DealStage.left_at > as_of)
+        (stays.c.deal_id == deals.c.id)
+        & (stays.c.entered_at <= as_of)
+        & or_(stays.c.left_at.is_(None), stays.c.left_at > as_of)
     )
 
 
-def _of_stay(column: ColumnElement, as_of: dt.datetime) -> ScalarSelect:
-    latest = select(column).where(_covering(as_of)).order_by(DealStage.entered_at.desc()).limit(1)
-    return latest.correlate(Deal).scalar_subquery()
+def _of_stay(column: ColumnElement[Any], as_of: dt.datetime) -> ScalarSelect[Any]:
+    latest = select(column).where(_covering(as_of)).order_by(stays.c.entered_at.desc()).limit(1)
+    return latest.correlate(deals).scalar_subquery()
 
 
-def stage_at(as_of: dt.datetime) -> ScalarSelect:
+def stage_at(as_of: dt.datetime) -> ScalarSelect[Any]:
     """The stage each deal was in at ``as_of`` (naive UTC); NULL when not known."""
-    return _of_stay(DealStage.stage, as_of)
+    return _of_stay(stays.c.stage, as_of)
 
 
-def days_in_stage(as_of: dt.datetime) -> ScalarSelect:
+def days_in_stage(as_of: dt.datetime) -> ScalarSelect[Any]:
     """The days (fractional) each deal had spent in its stage at ``as_of``; NULL when not known."""
-    return _of_stay(days_between(DealStage.entered_at, literal(as_of, DateTime)), as_of)
+    return _of_stay(days_between(stays.c.entered_at, literal(as_of, DateTime)), as_of)
 
 
 def in_stage_longer_than(days: float, as_of: dt.datetime) -> ColumnElement[bool]:
     """Deals that, at ``as_of``, had been in their stage for more than ``days`` days: a condition that
     compares stored times with one bound (no arithmetic on the column), so an index can serve it."""
     since = as_of - dt.timedelta(days=days)
-    return exists().where(_covering(as_of), DealStage.entered_at < since)
+    return exists().where(_covering(as_of), stays.c.entered_at < since)
