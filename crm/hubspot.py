@@ -271,7 +271,7 @@ class HubSpotConnector:
                         raw = {"id": item["id"], **(item.get("properties") or {})}
                         page.rejects.append(Reject(object, location, str(problem), raw, record_id))
                         continue
-                    if stays := record.pop("stage_history", None):
+                    if stays := record.pop("stage_history", None):  # a deal's stays travel beside it
                         page.stage_history[record_id] = stays
                     page.records.append(record)
                     page.locations.append(location)

@@ -11,7 +11,7 @@ Two ways to know them, per deal:
   the deal's ``stage_changed_at`` (origin "sync": the change happened between two syncs, at the latest then).
 
 A few statements per page: one ``UPDATE`` (executemany) closing stays, one ``DELETE`` for the deals whose
-history the CRM gave, one bulk ``INSERT``.
+history the CRM gave, one bulk ``INSERT`` (``COPY`` on PostgreSQL: a first import opens a stay per deal).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, update
+from sqlalchemy import Connection, and_, bindparam, delete, update
 
+from kpi import bulk
 from kpi.schema import DealStage
 
 CRM = "crm"
@@ -32,7 +33,7 @@ class StageTracker:
     """The stage facts of one page of deals, gathered while it is upserted and written after it."""
 
     def __init__(self, histories: Mapping[str, list[tuple[str, dt.datetime]]], now: dt.datetime) -> None:
-        self.histories = histories  # crm_id -> the CRM's stays, oldest first
+        self.histories = histories  # crm_id -> the CRM's stays, oldest first (of the page's valid deals only)
         self.now = now
         self.opened: dict[str, tuple[str, dt.datetime | None, str]] = {}  # crm_id -> (stage, entered_at, origin)
         self.moved: set[str] = set()  # crm_ids of stored deals read in another stage
@@ -69,16 +70,12 @@ class StageTracker:
             {"deal_id": ids[crm_id], "stage": stage, "entered_at": entered, "left_at": None, "origin": origin}
             for crm_id, (stage, entered, origin) in self.opened.items()
         ]
-        known = [ids[crm_id] for crm_id in self.histories if crm_id in ids]
-        if known:
-            connection.execute(delete(DealStage).where(DealStage.deal_id.in_(known)))
+        if self.histories:
+            connection.execute(delete(DealStage).where(DealStage.deal_id.in_([ids[key] for key in self.histories])))
         for crm_id, stays in self.histories.items():
-            if crm_id not in ids:  # rejected
-                continue
             ends = [entered for _, entered in stays[1:]] + [None]
             for (stage, entered), left in zip(stays, ends, strict=True):
                 rows.append(
                     {"deal_id": ids[crm_id], "stage": stage, "entered_at": entered, "left_at": left, "origin": CRM}
                 )
-        if rows:
-            connection.execute(insert(DealStage), rows)
+        bulk.insert_rows(connection, DealStage.__table__, rows)
