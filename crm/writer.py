@@ -32,7 +32,7 @@ from sqlalchemy import (
 from crm import canonical
 from crm.canonical import OBJECTS, ObjectSpec, Reference
 from crm.interface import Counts, Page, Reject, SyncReport, jsonable, origin
-from crm.stage_history import StageTracker
+from crm.stage_history import StageTracker, open_first_stays
 from kpi import bulk
 from kpi.schema import Reject as RejectRow
 
@@ -101,12 +101,15 @@ class PageWriter:
         self.dropped[name] = bulk.drop_indexes(self.connection, [table], constraints=False)
 
     def end(self, name: str) -> None:
-        """After an object's last page: rebuild the indexes a bulk load dropped; on a full sync, mark deleted
-        what the source no longer has (nothing, on a first import: every record of the source was just read).
+        """After an object's last page: rebuild the indexes a bulk load dropped; open the stays of the deals a
+        first import brought; on a full sync, mark deleted what the source no longer has (nothing, on a first
+        import: every record of the source was just read).
         """
         dropped = self.dropped.pop(name, None)
         if dropped:
             dropped.rebuild(self.connection)
+        if name == "deals" and name in self.fresh:
+            open_first_stays(self.connection, self.source)
         if self.report.full and name not in self.fresh:
             self.delete_missing(name)
 
@@ -130,7 +133,7 @@ class PageWriter:
         stages = None
         if name == "deals":
             histories = {crm_id: page.stage_history[crm_id] for crm_id in records if crm_id in page.stage_history}
-            stages = StageTracker(histories, self.now)
+            stages = StageTracker(histories, self.now, first_import=name in self.fresh)
         self._upsert(spec, records, stored, stages)
         if stages is not None:
             stages.write(self.connection, functools.partial(self._ids_of, "deals"))
@@ -194,7 +197,7 @@ class PageWriter:
                 if row["deleted_at"] is not None:
                     changes["deleted_at"] = None
                 if stages is not None:
-                    stages.compared(crm_id, record, changes)
+                    stages.compared(crm_id, row, record, changes)
                 if not changes:
                     counts.unchanged += 1
                     continue

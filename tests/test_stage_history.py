@@ -45,27 +45,34 @@ def stage_changed_at(engine, crm_id: str) -> dt.datetime | None:
 
 
 def test_a_deal_first_seen_is_in_its_stage_since_the_time_its_crm_gives(engine):
-    run_sync(engine, deals({"crm_id": "d1", "stage": "Proposal", "stage_changed_at": MONDAY}), full=True, now=TUESDAY)
+    first = {"crm_id": "d1", "stage": "Proposal", "stage_changed_at": MONDAY}
+    run_sync(engine, deals(first), full=True, now=TUESDAY)  # a first import: its stays are opened at the end
+    later = {"crm_id": "d2", "stage": "Qualified", "stage_changed_at": TUESDAY}
 
-    assert stays(engine) == [("d1", "Proposal", MONDAY, None, "crm")]
+    run_sync(engine, deals(later), full=False, now=WEDNESDAY)
+
+    assert stays(engine) == [("d1", "Proposal", MONDAY, None, "crm"), ("d2", "Qualified", TUESDAY, None, "crm")]
     assert stage_changed_at(engine, "d1") == MONDAY
 
 
-def test_a_deal_first_seen_from_a_crm_that_gives_no_time_is_in_its_stage_since_an_unknown_time(engine):
-    run_sync(engine, deals({"crm_id": "d1", "stage": "Proposal"}, {"crm_id": "d2"}), full=True, now=TUESDAY)
+def test_a_deal_first_seen_from_a_crm_that_gives_no_time_has_no_stay_since_nobody_knows_its_start(engine):
+    run_sync(engine, deals({"crm_id": "d1", "stage": "Proposal"}, {"crm_id": "d2"}), full=True, now=MONDAY)
+    new = {"crm_id": "d3", "stage": "Proposal"}
 
-    assert stays(engine) == [("d1", "Proposal", None, None, "sync")]  # d2 has no stage: no stay
-    assert stage_changed_at(engine, "d1") is None
+    run_sync(engine, deals({"crm_id": "d1", "stage": "Proposal"}, {"crm_id": "d2"}, new), full=True, now=TUESDAY)
+
+    assert stays(engine) == []
+    assert stage_changed_at(engine, "d1") is stage_changed_at(engine, "d3") is None
 
 
-def test_a_stage_change_the_sync_sees_closes_the_stay_and_opens_the_next_at_the_sync_time(engine):
+def test_a_stage_change_the_sync_sees_ends_the_stage_left_and_opens_the_next_at_the_sync_time(engine):
     run_sync(engine, deals({"crm_id": "d1", "stage": "Proposal"}), full=True, now=MONDAY)
 
     report = run_sync(engine, deals({"crm_id": "d1", "stage": "Negotiation"}), full=True, now=WEDNESDAY)
 
     assert str(report.counts["deals"]) == "0 created, 1 updated, 0 unchanged, 0 deleted, 0 rejected"
     assert stays(engine) == [
-        ("d1", "Proposal", None, WEDNESDAY, "sync"),
+        ("d1", "Proposal", None, WEDNESDAY, "sync"),  # since a time nobody knows
         ("d1", "Negotiation", WEDNESDAY, None, "sync"),
     ]
     assert stage_changed_at(engine, "d1") == WEDNESDAY
@@ -84,21 +91,22 @@ def test_a_stage_change_the_crm_dates_is_dated_so(engine):
 
 
 def test_reading_a_deal_again_in_the_same_stage_keeps_its_stays_as_they_are(engine):
-    record = {"crm_id": "d1", "name": "Acme", "stage": "Proposal"}
-    run_sync(engine, deals(record), full=True, now=MONDAY)
+    record = {"crm_id": "d1", "name": "Acme", "stage": "Proposal", "stage_changed_at": MONDAY}
+    run_sync(engine, deals(record), full=False, now=MONDAY)
 
-    report = run_sync(engine, deals({**record, "name": "Acme Corp"}), full=True, now=WEDNESDAY)
+    report = run_sync(engine, deals({**record, "name": "Acme Corp"}), full=False, now=WEDNESDAY)
 
     assert str(report.counts["deals"]) == "0 created, 1 updated, 0 unchanged, 0 deleted, 0 rejected"
-    assert stays(engine) == [("d1", "Proposal", None, None, "sync")]
+    assert stays(engine) == [("d1", "Proposal", MONDAY, None, "crm")]
 
 
 def test_the_crms_own_history_replaces_the_stays_the_sync_had_seen(engine):
-    run_sync(engine, deals({"crm_id": "d1", "stage": "Proposal"}), full=True, now=MONDAY)
+    run_sync(engine, deals({"crm_id": "d1", "stage": "Qualified"}), full=True, now=MONDAY)
+    run_sync(engine, deals({"crm_id": "d1", "stage": "Proposal"}), full=True, now=TUESDAY)
     history = {"d1": [("Qualified", dt.datetime(2026, 3, 2)), ("Proposal", dt.datetime(2026, 3, 20))]}
 
     record = {"crm_id": "d1", "stage": "Proposal", "stage_changed_at": dt.datetime(2026, 3, 20)}
-    run_sync(engine, deals(record, history=history), full=True, now=TUESDAY)
+    run_sync(engine, deals(record, history=history), full=True, now=WEDNESDAY)
 
     assert stays(engine) == [
         ("d1", "Qualified", dt.datetime(2026, 3, 2), dt.datetime(2026, 3, 20), "crm"),
