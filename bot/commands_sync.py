@@ -98,6 +98,10 @@ def status() -> None:
         console.print(f"\n[bold]{state.source}[/bold]{chosen}: full reconcile {due}", highlight=False)
         for cursor in state.cursors:
             console.print(f"  cursor {cursor.object}: {cursor.value}  (saved {cursor.saved_at:%Y-%m-%d %H:%M} UTC)")
+        for object, template in state.links.items():
+            console.print(f"  {object} open at {template}", highlight=False, markup=False)
+        if not state.links:
+            console.print("  no record links: its records are listed without a link into the CRM", highlight=False)
         table = Table("run", "started (UTC)", "kind", "status", "took", "changes")
         for run in state.runs:
             took = f"{run.duration.total_seconds():.1f} s" if run.duration is not None else "running"

@@ -14,6 +14,7 @@ The format, in brief (config/csv.yaml is the commented example to copy)::
         id: deal_id              # the column (or {template: ...}) that identifies a record
         distinct: false          # true: many rows share an id (derived records); one record per id
         where: {type: [Call, Meeting]}   # optional: only the rows whose column holds one of these values
+        url: "https://crm.example.com/deals/{id}"   # optional: where a record opens ({id}: its id)
         fields:                  # canonical field -> where its value comes from
           name: deal_name                                   # a column
           currency: {value: EUR}                            # a constant
@@ -46,6 +47,7 @@ from crm import canonical
 from crm.canonical import ALLOWED_VALUES, OBJECTS
 from crm.people import CONFIG_CRM
 from kpi.config import ConfigError, Strict, load_model
+from kpi.links import template_problem
 
 MAPPING_FILE = "csv.yaml"
 
@@ -110,6 +112,7 @@ class Import(Strict):
     distinct: bool = False
     where: dict[str, str | list[str]] = Field(default_factory=dict)
     fields: dict[str, FieldSpec]
+    url: str | None = Field(None, description="where a record opens in the CRM: {id} and the record's fields")
 
     @field_validator("where", mode="before")
     @classmethod
@@ -199,6 +202,8 @@ def _problems(mapping: CsvMapping) -> Iterator[str]:
         missing = sorted(spec.required - set(item.fields))
         if missing:
             yield f"key '{key}.fields': {item.object} need {', '.join(missing)}; add them"
+        if item.url is not None and (problem := template_problem(item.url, set(item.fields) & set(spec.columns))):
+            yield f"key '{key}.url': {problem}"
 
 
 def _field_problems(mapping: CsvMapping, item: Import, name: str, field: FieldSpec, key: str) -> Iterator[str]:

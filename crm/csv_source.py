@@ -86,6 +86,14 @@ class CsvConnector:
         #: Set for a large export: builds this connector again in the process that reads it (crm.reading).
         self.reopen: Callable[[], CsvConnector] | None = None
 
+    def links(self) -> dict[str, str]:
+        """The ``url:`` templates csv.yaml gives, by object (the first import of an object that gives one)."""
+        links: dict[str, str] = {}
+        for item in self.mapping.imports:
+            if item.url is not None:
+                links.setdefault(item.object, item.url)
+        return links
+
     def size(self) -> int:
         """The bytes of the files the mapping reads."""
         files = {item.file for item in self.mapping.imports}

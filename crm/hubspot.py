@@ -8,8 +8,11 @@
 * ``deals``, with stages from ``GET /crm/v3/pipelines/deals``: a closed stage (``metadata.isClosed``) with
   probability 1 is won, any other closed stage lost, the rest open; ``stage`` is the stage's label and
   ``close_date`` is ``closedate`` (the expected close date while open). A deal in a stage no pipeline lists
-  is rejected: its status would be a guess. ``dealtype`` is not read: HubSpot's two default values (new
-  and existing business) do not say upsell, cross-sell or renewal, so every deal is "new".
+  is rejected: its status would be a guess. Its stage history is ``dealstage``'s property history
+  (``propertiesWithHistory``: lists and batch reads then serve 50 deals a request): every stay, handed to
+  the runner in :attr:`crm.interface.Page.stage_history`, the last one's start its ``stage_changed_at``.
+  ``dealtype`` is not read: HubSpot's two default values (new and existing business) do not say upsell,
+  cross-sell or renewal, so every deal is "new".
 * ``leads`` from contacts. Every contact is a lead (HubSpot's contacts are the people marketing and sales
   work on); ``lead_source`` is ``hs_analytics_source`` (``REFERRALS`` becomes "referral"), ``mql_at`` and
   ``sql_at`` the dates the contact entered those lifecycle stages. A contact associated with a deal
@@ -29,7 +32,8 @@ read *began* (one search, newest first): a record changed during a long full syn
 
 An *incremental* sync searches (``POST /crm/v3/objects/{type}/search``) for the records modified since the
 cursor minus ``lookback`` (HubSpot's search index lags behind writes), oldest change first, and reads the
-deal associations of each page with one ``POST /crm/v4/associations/{type}/deals/batch/read``. It pages by
+deal associations of each page with one ``POST /crm/v4/associations/{type}/deals/batch/read`` (and the
+deals' stage histories with ``POST /crm/v3/objects/deals/batch/read``: search gives no history). It pages by
 *seeking*, not with search's ``after`` offset: each page is a new query from the last modification time
 read (the records of that instant already read are skipped). An offset shifts when a record is modified
 while the pages are read (it moves to the end of the results), which would silently skip the record after
@@ -44,6 +48,9 @@ Rate limits: private apps may send 100 requests per 10 s, and search 5 per secon
 throttles (a search waits for both). A 429 waits ``Retry-After``, else the 10-second window when its
 budget is spent (``X-HubSpot-RateLimit-Remaining: 0``), else a second; 5xx and network errors are
 retried after a back-off (:mod:`crm.http`). A 401 or 403 says to check the token and its scopes.
+
+Record links: deals and contacts open at ``https://{uiDomain}/contacts/{portalId}/record/0-3/{id}`` (0-1 for
+contacts), both read from ``GET /account-info/v3/details`` (:meth:`HubSpotConnector.links`).
 
 A record that cannot be read (an amount "abc", an unknown stage) becomes a :class:`crm.interface.Reject`
 ("HubSpot deal 123") and the rest of its page is imported.
@@ -62,18 +69,23 @@ from typing import Any
 from crm.http import ApiError, JsonApi, Throttle, seconds
 from crm.interface import Page, Reject
 from crm.values import amount, crm_id, lead_source, parse_time, probability
+from kpi.links import templates
 
 #: HubSpot's burst limit for a private app: requests per rolling 10-second window.
 RATE_LIMIT = (100, 10.0)
 #: The search endpoints' own limit: requests per second.
 SEARCH_RATE_LIMIT = (5, 1.0)
-#: Records per request: lists and batch reads serve at most 100, search 200.
+#: Records per request: lists and batch reads serve at most 100, search 200, and 50 with property histories.
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
+HISTORY_LIMIT = 50
 
 MQL = "hs_lifecyclestage_marketingqualifiedlead_date"
 SQL = "hs_lifecyclestage_salesqualifiedlead_date"
 OPPORTUNITY = "hs_lifecyclestage_opportunity_date"
+
+#: The web app's domain of an account whose details do not say (accounts hosted in the US).
+UI_DOMAIN = "app.hubspot.com"
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _MS = dt.timedelta(milliseconds=1)
@@ -89,6 +101,7 @@ class Kind:
     properties: tuple[str, ...]
     prefix: str = ""  # of the crm_id, when two types make one canonical object
     associated: bool = False  # whether its deal associations are read
+    history: tuple[str, ...] = ()  # properties whose history is read (propertiesWithHistory)
 
 
 DEALS = Kind(
@@ -97,6 +110,7 @@ DEALS = Kind(
     "hs_lastmodifieddate",
     ("dealname", "amount", "dealstage", "closedate", "createdate", "hubspot_owner_id", "deal_currency_code")
     + ("hs_deal_stage_probability",),
+    history=("dealstage",),
 )
 CONTACTS = Kind(
     "contacts",
@@ -175,6 +189,17 @@ class HubSpotConnector:
             return self._pages("activities", [(CALLS, _call), (MEETINGS, _meeting)], cursor)
         raise KeyError(f"HubSpot offers no {object!r}")
 
+    def links(self) -> dict[str, str]:
+        """Where deals and contacts open: the account's portal id and UI domain (app-eu1.hubspot.com for an
+        account hosted in the EU), from ``GET /account-info/v3/details``."""
+        account = self._get("/account-info/v3/details")
+        portal = account.get("portalId")
+        base = {
+            "portal_id": str(portal) if portal is not None else "",
+            "ui_domain": account.get("uiDomain") or UI_DOMAIN,
+        }
+        return templates(self.source, base)
+
     # -- objects -------------------------------------------------------------------------------------
 
     def _teams(self) -> Iterator[Page]:
@@ -246,6 +271,8 @@ class HubSpotConnector:
                         raw = {"id": item["id"], **(item.get("properties") or {})}
                         page.rejects.append(Reject(object, location, str(problem), raw, record_id))
                         continue
+                    if stays := record.pop("stage_history", None):  # a deal's stays travel beside it
+                        page.stage_history[record_id] = stays
                     page.records.append(record)
                     page.locations.append(location)
                 yield page
@@ -258,9 +285,12 @@ class HubSpotConnector:
         """
         if mark is None:
             latest = self._latest(kind)
-            params = {"limit": min(self.page_size, LIST_LIMIT), "properties": ",".join(_properties(kind))}
+            limit = min(self.page_size, HISTORY_LIMIT if kind.history else LIST_LIMIT)
+            params = {"limit": limit, "properties": ",".join(_properties(kind))}
             if kind.associated:
                 params["associations"] = "deals"
+            if kind.history:
+                params["propertiesWithHistory"] = ",".join(kind.history)
             for items in self._list(f"/crm/v3/objects/{kind.name}", {**params, "archived": "false"}):
                 for item in items:
                     links = ((item.get("associations") or {}).get("deals") or {}).get("results") or []
@@ -287,6 +317,8 @@ class HubSpotConnector:
             items = [item for item in results if not (item["id"] in read_at_low and _modified(kind, item) == low)]
             if kind.associated:
                 self._associate(kind, items)
+            if kind.history:
+                self._add_history(kind, items)
             yield items
             more = _next(body) is not None
             if tied_after is not None:
@@ -334,6 +366,17 @@ class HubSpotConnector:
                 deals[str((result.get("from") or {}).get("id"))] = _oldest(link.get("toObjectId") for link in links)
         for item in items:
             item["deal"] = deals.get(item["id"])
+
+    def _add_history(self, kind: Kind, items: list[dict[str, Any]]) -> None:
+        """Give search results (which carry no history) their ``propertiesWithHistory``, by batch reads."""
+        histories: dict[str, Any] = {}
+        for start in range(0, len(items), HISTORY_LIMIT):
+            inputs = [{"id": item["id"]} for item in items[start : start + HISTORY_LIMIT]]
+            body = {"properties": [], "propertiesWithHistory": list(kind.history), "inputs": inputs}
+            for found in self._post(f"/crm/v3/objects/{kind.name}/batch/read", body).get("results") or []:
+                histories[str(found.get("id"))] = found.get("propertiesWithHistory")
+        for item in items:
+            item["propertiesWithHistory"] = histories.get(item["id"])  # None: archived since the search
 
     def _add_deal_creation(self, contacts: list[dict[str, Any]]) -> None:
         """Give the contacts converted without an opportunity date their deal's ``createdate``."""
@@ -407,7 +450,7 @@ def _deal(item: dict[str, Any], stages: dict[str, Stage]) -> dict[str, Any]:
     stage = stages.get(str(properties.get("dealstage")))
     if stage is None:
         raise ValueError(f"dealstage: {properties.get('dealstage')!r} is not a stage of any deal pipeline")
-    return {
+    record = {
         "name": properties.get("dealname") or None,
         "owner_crm_id": crm_id(properties.get("hubspot_owner_id")),
         "amount": amount(properties.get("amount")),
@@ -419,6 +462,28 @@ def _deal(item: dict[str, Any], stages: dict[str, Stage]) -> dict[str, Any]:
         "close_date": _time(properties, "closedate"),
         "updated_at": _time(properties, DEALS.modified),
     }
+    stays = _stays(item, stages)
+    if stays:
+        record["stage_changed_at"] = stays[-1][1]
+        record["stage_history"] = stays
+    return record
+
+
+def _stays(item: dict[str, Any], stages: dict[str, Stage]) -> list[tuple[str, dt.datetime]]:
+    """The stages a deal entered, oldest first, from its ``dealstage`` history (newest first, and repeating a
+    stage that is set again: a repeat is no new stay). A stage no pipeline lists any more keeps its id."""
+    changes = ((item.get("propertiesWithHistory") or {}).get("dealstage")) or []
+    moments = []
+    for change in changes:
+        entered = parse_time(change.get("timestamp"), "the dealstage history's timestamp")
+        if entered is not None:
+            moments.append((entered, str(change.get("value"))))
+    stays: list[tuple[str, dt.datetime]] = []
+    for entered, value in sorted(moments):
+        label = stages[value].label if value in stages else value
+        if not stays or stays[-1][0] != label:
+            stays.append((label, entered))
+    return stays
 
 
 def _lead(item: dict[str, Any]) -> dict[str, Any]:

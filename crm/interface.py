@@ -7,6 +7,7 @@ A connector implements :class:`Connector`: for each canonical object it yields :
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
@@ -53,6 +54,10 @@ class Page:
     one. A connector reads records in cursor order (oldest change first) for that to hold.
     ``total`` (optional) is how many records the source expects to yield for this object in this run,
     for a progress bar. The runner normalises the records in place: hand it fresh dicts.
+
+    ``stage_history`` (deals only, optional) is the CRM's own stage history of some of the page's deals, by
+    ``crm_id``: every stage each entered, oldest first, as ``(stage, entered_at)``. It replaces what the sync
+    knew of those deals' stays; the other deals' stage changes are the ones the sync sees (:mod:`crm.stage_history`).
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -61,6 +66,7 @@ class Page:
     deleted: list[str] = field(default_factory=list)
     cursor: str | None = None
     total: int | None = None
+    stage_history: dict[str, list[tuple[str, dt.datetime]]] = field(default_factory=dict)
 
 
 class Connector(Protocol):
@@ -81,6 +87,9 @@ class Connector(Protocol):
     # Optional: ``warnings: list[str]``, what the connector could not vouch for during the read ("the
     # delete log starts after the cursor: deletions before it wait for the next full sync"); the runner
     # copies them into the report.
+    # Optional: ``links() -> dict[str, str]``, the URL template of each object's records in the CRM's web app
+    # (:mod:`kpi.links`), learned from the CRM; called once the records are read. ValueError or
+    # crm.http.ApiError: the sync warns and keeps the templates learned before.
 
     def read(self, object: str, cursor: str | None) -> Iterable[Page]:
         """Yield the pages of one object; ``cursor`` is None on a full sync.

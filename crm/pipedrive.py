@@ -3,7 +3,8 @@
 ``PipedriveConnector(base_url, api_token)`` reads
 
 * ``reps`` from ``GET /api/v1/users`` (always the whole list: users have no update filter);
-* ``deals`` from ``GET /api/v2/deals`` and the stage names from ``GET /api/v2/stages``;
+* ``deals`` from ``GET /api/v2/deals`` and the stage names from ``GET /api/v2/stages``; a deal entered its
+  stage at its ``stage_change_time``;
 * ``activities`` from ``GET /api/v2/activities`` (type ``call`` and ``meeting`` only; the rest is skipped).
 
 The v2 endpoints page with ``additional_data.next_cursor``. On an incremental sync the runner hands back the
@@ -19,6 +20,9 @@ has no deleted filter). Users are never deleted: a deactivated user becomes an i
 Requests stay under Pipedrive's burst limit (:data:`RATE_LIMIT`); a 429 waits ``x-ratelimit-reset`` (or
 ``Retry-After``) seconds, 5xx and network errors an exponential back-off; both a bounded number of times,
 then :class:`crm.http.ApiError` is raised.
+
+Record links: deals open at ``https://{company_domain}.pipedrive.com/deal/{id}``, the company's domain read
+from ``GET /api/v1/users/me`` (:meth:`PipedriveConnector.links`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 from crm.http import ApiError, JsonApi, Throttle, seconds
 from crm.interface import Page, Reject
 from crm.values import amount, crm_id, parse_date, parse_time, probability
+from kpi.links import templates
 
 #: The canonical activity type of each Pipedrive activity type imported; other types are skipped.
 ACTIVITY_TYPES = {"call": "call", "meeting": "meeting"}
@@ -71,6 +76,11 @@ class PipedriveConnector:
         if object == "activities":
             return self._activities(cursor)
         raise KeyError(f"Pipedrive offers no {object!r}")
+
+    def links(self) -> dict[str, str]:
+        """Where deals open: the company's own subdomain, ``company_domain`` of ``GET /api/v1/users/me``."""
+        me = self.get("/api/v1/users/me", {}).get("data") or {}
+        return templates(self.source, {"company_domain": me.get("company_domain")})
 
     # -- objects -------------------------------------------------------------------------------------
 
@@ -231,6 +241,7 @@ def _deal(deal: dict[str, Any], stages: dict[int, str | None]) -> dict[str, Any]
         "created_at": _first_time(deal, "add_time"),
         "updated_at": _first_time(deal, "update_time"),
         "close_date": closed,
+        "stage_changed_at": _first_time(deal, "stage_change_time"),
     }
 
 

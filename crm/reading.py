@@ -50,7 +50,14 @@ def checked(name: str, page: Page) -> Page:
     """The page with its records checked against the schema: those that fail become rejects."""
     spec = canonical.spec(name)
     locations = page.locations or [f"{name} {record.get('crm_id')}" for record in page.records]
-    result = Page(rejects=list(page.rejects), locations=[], deleted=page.deleted, cursor=page.cursor, total=page.total)
+    result = Page(
+        rejects=list(page.rejects),
+        locations=[],
+        deleted=page.deleted,
+        cursor=page.cursor,
+        total=page.total,
+        stage_history=page.stage_history,
+    )
     for record, location in zip(page.records, locations, strict=True):
         reason = spec.clean(record)
         if reason is None:

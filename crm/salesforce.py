@@ -5,7 +5,8 @@
 * ``reps`` from ``User`` (standard users only: not the automated-process, partner or portal users);
 * ``deals`` from ``Opportunity``. Whether a stage is won, lost or open comes from ``OpportunityStage``
   (read once), keyed by ``StageName``, and the stage is stored under its label; a stage missing from
-  that list falls back to the opportunity's own ``IsClosed`` and ``IsWon``;
+  that list falls back to the opportunity's own ``IsClosed`` and ``IsWon``. A deal entered its stage at
+  ``LastStageChangeDate`` (else at its creation) where the org's describe lists that field;
 * ``leads`` from ``Lead``: an owner that is a queue (id prefix ``00G``) becomes no owner; a converted lead
   keeps its ``ConvertedDate`` (a date: midnight UTC) and its opportunity;
 * ``activities`` from two objects, in this order: ``Task`` with ``TaskSubtype = 'Call'`` (calls, which
@@ -44,6 +45,9 @@ Limits: 429 and 503 are retried after ``Retry-After``, 5xx and network errors af
 :class:`~crm.http.ApiError` saying so, leaving the rest to the org's other integrations (an incremental
 sync keeps the pages it committed, and the next one resumes from there). ``REQUEST_LIMIT_EXCEEDED`` (403)
 is not retried.
+
+Record links: opportunities and leads open in Lightning under the instance URL the connector was given
+(the login's ``instance_url``): ``{instance_url}/lightning/r/Opportunity/{id}/view``.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from typing import Any
 from crm.http import ApiError, JsonApi, Throttle, retry_after
 from crm.interface import Page, Reject
 from crm.values import amount, crm_id, lead_source, parse_date, parse_time, probability
+from kpi.links import templates
 from kpi.periods import utc_now
 
 log = logging.getLogger("kpibot.salesforce")
@@ -124,7 +129,7 @@ USER = SObject("User", "Id, Name, Email, IsActive", "UserType = 'Standard'", del
 OPPORTUNITY = SObject(
     "Opportunity",
     "Id, Name, Amount, StageName, IsClosed, IsWon, Probability, CloseDate, Type, OwnerId, CreatedDate",
-    optional=("CurrencyIsoCode",),
+    optional=("CurrencyIsoCode", "LastStageChangeDate"),
 )
 LEAD = SObject(
     "Lead", "Id, Name, OwnerId, LeadSource, Status, IsConverted, ConvertedDate, ConvertedOpportunityId, CreatedDate"
@@ -179,6 +184,11 @@ class SalesforceConnector:
         if object not in self.objects:
             raise KeyError(f"Salesforce offers no {object!r}")
         return self._read(object, cursor)
+
+    def links(self) -> dict[str, str]:
+        """Where opportunities and leads open in Lightning: under the org's instance URL, the one the token
+        was issued for (the login's ``instance_url``)."""
+        return templates(self.source, {"instance_url": self.api.base_url})
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -401,7 +411,17 @@ def _deal(row: Row, stages: dict[str, tuple[str, str]]) -> dict[str, Any]:
         "created_at": parse_time(row.get("CreatedDate"), "CreatedDate"),
         "close_date": parse_date(row.get("CloseDate"), "CloseDate"),
         "updated_at": parse_time(row.get("SystemModstamp"), "SystemModstamp"),
+        **_stage_change(row),
     }
+
+
+def _stage_change(row: Row) -> dict[str, Any]:
+    """``stage_changed_at`` where the org has ``LastStageChangeDate`` (empty until a stage change: then the
+    opportunity is in the stage it was created in); nothing otherwise, and the sync dates the changes it sees."""
+    if "LastStageChangeDate" not in row:
+        return {}
+    changed = parse_time(row.get("LastStageChangeDate"), "LastStageChangeDate")
+    return {"stage_changed_at": changed or parse_time(row.get("CreatedDate"), "CreatedDate")}
 
 
 def _lead(row: Row) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 
+from kpi.links import link_templates
 from kpi.periods import utc_now
 from kpi.schema import SyncRun, SyncState
 
@@ -107,13 +108,16 @@ class SourceState:
     source: str
     cursors: list[Cursor]
     runs: list[Run]  # newest first
+    links: dict[str, str]  # object -> where its records open in the CRM (kpi.links), as the last sync learned
 
 
 def sources(engine: Engine, runs: int = 5) -> list[SourceState]:
-    """Every source that has synced or holds cursors, with its cursors and its last ``runs`` runs."""
+    """Every source that has synced or holds cursors, with its cursors, its last ``runs`` runs and its record
+    links."""
     with engine.connect() as connection:
         names = set(connection.execute(select(SyncRun.source).distinct()).scalars())
         names |= set(connection.execute(select(SyncState.source).distinct()).scalars())
+        links = link_templates(connection)
         states = []
         for name in sorted(names):
             cursors = connection.execute(
@@ -138,5 +142,6 @@ def sources(engine: Engine, runs: int = 5) -> list[SourceState]:
                 .order_by(SyncRun.id.desc())
                 .limit(runs)
             )
-            states.append(SourceState(name, [Cursor(*row) for row in cursors], [Run(*row) for row in last]))
+            learned = {object: template for (source, object), template in sorted(links.items()) if source == name}
+            states.append(SourceState(name, [Cursor(*row) for row in cursors], [Run(*row) for row in last], learned))
     return states

@@ -33,11 +33,13 @@ from sqlalchemy import Connection, Engine, insert, select, text, update
 
 from crm import canonical
 from crm.canonical import OBJECTS
+from crm.http import ApiError
 from crm.interface import Connector, Counts, Page, Reject, SyncReport
 from crm.people import apply_people, pinned_columns
 from crm.reading import Pages, process_reader, thread_reader
 from crm.writer import PageWriter
 from kpi.config import PeopleConfig
+from kpi.links import save_templates
 from kpi.locks import DatabaseLock
 from kpi.schema import SyncRun, SyncState
 
@@ -99,7 +101,10 @@ def run_sync(
                 for name, cursor in plan:
                     _sync_object(connection, connector.source, writer, name, cursor, pages(name), checkpoint, progress)
             writer.link_deferred()
-            report.warnings = list(getattr(connector, "warnings", ()))
+            learned = _learned_links(connector, report)
+            report.warnings = [*getattr(connector, "warnings", ()), *report.warnings]
+            if learned is not None:
+                save_templates(connection, connector.source, learned, now)
             refusal = report.too_many_rejects(max_rejected_share) if full and max_rejected_share is not None else None
             if refusal is not None:
                 connection.rollback()
@@ -200,6 +205,19 @@ def _sync_object(
     writer.end(name)
     if cursor is not None:
         _save_cursor(connection, source, name, cursor, writer.now)
+
+
+def _learned_links(connector: Connector, report: SyncReport) -> dict[str, str] | None:
+    """The record link templates the connector learned (:mod:`kpi.links`); None, and a warning, when it could
+    not learn them (the ones learned before stay), or when it offers none (a connector without ``links``)."""
+    links = getattr(connector, "links", None)
+    if links is None:
+        return None
+    try:
+        return links()
+    except (ApiError, ValueError) as problem:
+        report.warnings.append(f"record links not learned, the previous ones are kept: {problem}")
+        return None
 
 
 def _naive_utc(moment: dt.datetime) -> dt.datetime:

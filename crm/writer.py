@@ -9,6 +9,7 @@ columns a record carries are compared and written, and the columns people.yaml o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from sqlalchemy import (
 from crm import canonical
 from crm.canonical import OBJECTS, ObjectSpec, Reference
 from crm.interface import Counts, Page, Reject, SyncReport, jsonable, origin
+from crm.stage_history import StageTracker, open_first_stays
 from kpi import bulk
 from kpi.schema import Reject as RejectRow
 
@@ -99,12 +101,15 @@ class PageWriter:
         self.dropped[name] = bulk.drop_indexes(self.connection, [table], constraints=False)
 
     def end(self, name: str) -> None:
-        """After an object's last page: rebuild the indexes a bulk load dropped; on a full sync, mark deleted
-        what the source no longer has (nothing, on a first import: every record of the source was just read).
+        """After an object's last page: rebuild the indexes a bulk load dropped; open the stays of the deals a
+        first import brought; on a full sync, mark deleted what the source no longer has (nothing, on a first
+        import: every record of the source was just read).
         """
         dropped = self.dropped.pop(name, None)
         if dropped:
             dropped.rebuild(self.connection)
+        if name == "deals" and name in self.fresh:
+            open_first_stays(self.connection, self.source)
         if self.report.full and name not in self.fresh:
             self.delete_missing(name)
 
@@ -125,7 +130,13 @@ class PageWriter:
         if self.report.full:
             self.seen[name].update(records)
         self._resolve(spec, records)
-        self._upsert(spec, records, stored)
+        stages = None
+        if name == "deals":
+            histories = {crm_id: page.stage_history[crm_id] for crm_id in records if crm_id in page.stage_history}
+            stages = StageTracker(histories, self.now, first_import=name in self.fresh)
+        self._upsert(spec, records, stored, stages)
+        if stages is not None:
+            stages.write(self.connection, functools.partial(self._ids_of, "deals"))
         self._flush_rejects()
 
     def _resolve(self, spec: ObjectSpec, records: dict[str, tuple[dict[str, Any], str]]) -> None:
@@ -156,8 +167,15 @@ class PageWriter:
                     link = _Link(crm_id, reference, record.pop(reference.field), location)
                     self.links[spec.name].append(link)
 
-    def _upsert(self, spec: ObjectSpec, records: dict[str, tuple[dict[str, Any], str]], stored: list[str]) -> None:
-        """Insert the new records, update the changed ones; ``stored``: the crm_ids that may exist."""
+    def _upsert(
+        self,
+        spec: ObjectSpec,
+        records: dict[str, tuple[dict[str, Any], str]],
+        stored: list[str],
+        stages: StageTracker | None,
+    ) -> None:
+        """Insert the new records, update the changed ones; ``stored``: the crm_ids that may exist.
+        ``stages`` (deals) hears of each deal, so that it keeps their stage history."""
         counts = self.report.counts[spec.name]
         keep_touched = any(_is_deferred(spec.name, ref) for ref in spec.references.values())
         existing = self._existing(spec.table, stored, _columns(record for record, _ in records.values()))
@@ -167,6 +185,8 @@ class PageWriter:
             if row is None:
                 inserts.append({**record, "crm": self.source})
                 counts.created += 1
+                if stages is not None:
+                    stages.created(crm_id, record)
             else:
                 owned = self.pinned.get(spec.name, {}).get(row["id"], ())
                 changes = {
@@ -176,6 +196,8 @@ class PageWriter:
                 }
                 if row["deleted_at"] is not None:
                     changes["deleted_at"] = None
+                if stages is not None:
+                    stages.compared(crm_id, row, record, changes)
                 if not changes:
                     counts.unchanged += 1
                     continue

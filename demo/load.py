@@ -22,6 +22,7 @@ from kpi.schema import (
     Account,
     Activity,
     Deal,
+    DealStage,
     Forecast,
     Lead,
     MarketingSpend,
@@ -35,7 +36,20 @@ from kpi.schema import (
 
 DATA_TABLES = [  # what the demo writes (and what fresh=True empties)
     model.__table__
-    for model in (Team, Rep, Account, Lead, Deal, Activity, Quote, MarketingSpend, NpsResponse, Forecast, Target)
+    for model in (
+        Team,
+        Rep,
+        Account,
+        Lead,
+        Deal,
+        DealStage,
+        Activity,
+        Quote,
+        MarketingSpend,
+        NpsResponse,
+        Forecast,
+        Target,
+    )
 ]
 
 
@@ -48,6 +62,7 @@ class DemoSummary:
     accounts: int
     leads: int
     deals: int
+    deal_stage_history: int
     activities: int
     quotes: int
     marketing_spend: int
@@ -134,7 +149,8 @@ REPLACEABLE = (CRM, CONFIG_CRM)
 def _refuse_to_replace_other_data(connection: sa.Connection) -> None:
     """Raise :class:`NotDemoData` naming what is there when any record comes from another source.
 
-    Targets are checked by who set them: the demo signs its own ``demo``.
+    Targets are checked by who set them: the demo signs its own ``demo``. A deal's stage history goes with the
+    deal, which is checked.
     """
     found = []
     for table in DATA_TABLES:
@@ -142,7 +158,7 @@ def _refuse_to_replace_other_data(connection: sa.Connection) -> None:
             query = sa.select(table.c.crm, sa.func.count()).where(table.c.crm.not_in(REPLACEABLE))
             for crm, count in connection.execute(query.group_by(table.c.crm).order_by(table.c.crm)):
                 found.append(f"{count:,} {table.name.replace('_', ' ')} from {crm}")
-        else:
+        elif table is Target.__table__:
             query = sa.select(sa.func.count()).where(sa.func.coalesce(table.c.set_by, "") != CRM)
             count = connection.execute(query).scalar_one()
             if count:
@@ -164,7 +180,19 @@ def _clear_data_tables(connection: sa.Connection) -> None:
         tables = [SlackUser.__tablename__, *(table.name for table in DATA_TABLES)]
         connection.execute(sa.text("TRUNCATE " + ", ".join(tables)))
         return
-    for model in (SlackUser, Target, Forecast, NpsResponse, Quote, Activity, Lead, Deal, Account, MarketingSpend):
+    for model in (
+        SlackUser,
+        Target,
+        Forecast,
+        NpsResponse,
+        Quote,
+        Activity,
+        Lead,
+        DealStage,
+        Deal,
+        Account,
+        MarketingSpend,
+    ):
         connection.execute(sa.delete(model))
     connection.execute(sa.update(Team).values(manager_id=None, parent_id=None))
     connection.execute(sa.delete(Rep))

@@ -228,6 +228,25 @@ def _stages(status: np.ndarray, created: np.ndarray, close: np.ndarray, cal: Cal
     return np.select([status == WON, status == LOST], [WON_STAGE, LOST_STAGE], open_stage)
 
 
+def stage_entries(deals: Deals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every stage each deal entered, as three arrays of one row per stay: the deal, the stage and when.
+
+    A deal walks the four open stages at even steps of its cycle (as :func:`_stages` places open deals), so
+    it enters open stage k at ``created + k/4 of (close - created)``, but every sixth deal stalls: it went
+    through its first stages twice as fast (k/8) and has waited in its stage since. A closed deal went through
+    all four open stages and entered Closed Won or Lost when it closed. No draw: the history follows from
+    the deals alone, and changes no other number of the demo.
+    """
+    closed = deals.status != OPEN
+    stays = np.where(closed, 5, deals.stage + 1)
+    deal = np.repeat(np.arange(len(stays)), stays)
+    step = np.arange(len(deal)) - np.repeat(np.cumsum(stays) - stays, stays)  # 0, 1... within each deal
+    stage = np.where(step == 4, deals.stage[deal], step)
+    created, close = deals.created[deal], deals.close[deal]
+    pace = np.where(deal % 6 == 5, 8, 4)  # steps per cycle: a stalled deal's first ones take half as long
+    return deal, stage, np.where(step == 4, close, created + (close - created) * step // pace)
+
+
 def _costs(rng: np.random.Generator, amount: np.ndarray) -> np.ndarray:
     """Cost for 70% of deals, for a profit margin of 30% give or take (NaN: no cost recorded)."""
     margin = np.clip(rng.normal(0.3, 0.06, len(amount)), 0.12, 0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from collections.abc import Callable
 
@@ -24,11 +25,13 @@ from demo.assumptions import (
     TYPE_LABEL,
 )
 from demo.calendar import DAY, NEVER, NEVER_DAY, add_months, date_of, day_of
+from demo.pipeline import stage_entries
 from demo.world import World
 from kpi.schema import (
     Account,
     Activity,
     Deal,
+    DealStage,
     Forecast,
     Lead,
     MarketingSpend,
@@ -55,6 +58,7 @@ class RowBuilder:
             Rep.__table__: self.reps,
             Account.__table__: self.accounts,
             Deal.__table__: self.deals,
+            DealStage.__table__: self.deal_stage_history,
             Lead.__table__: self.leads,
             Activity.__table__: self.activities,
             Quote.__table__: self.quotes,
@@ -157,6 +161,29 @@ class RowBuilder:
                 "created_at": self.stamps(deals.created),
                 "close_date": self.stamps(deals.close),
                 "updated_at": self.stamps(deals.updated),
+                "stage_changed_at": self.stamps(self.stays[2][_last_of_each(self.stays[0])]),
+            }
+        )
+
+    @functools.cached_property
+    def stays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(deal, stage, entered) of every stage each deal entered, in order (demo.pipeline.stage_entries)."""
+        return stage_entries(self.world.deals)
+
+    def deal_stage_history(self) -> pd.DataFrame:
+        """The deals' stays: each left when the next one of the same deal began; the last one is current."""
+        deal, stage, entered = self.stays
+        last = np.zeros(len(deal), dtype=bool)
+        last[_last_of_each(deal)] = True
+        left = np.where(last, NEVER, np.roll(entered, -1))
+        return pd.DataFrame(
+            {
+                "id": self.ids("deal_stage_history", np.arange(len(deal))),
+                "deal_id": self.ids("deals", deal),
+                "stage": STAGES[stage],
+                "entered_at": self.stamps(entered),
+                "left_at": self.stamps(left),
+                "origin": "crm",
             }
         )
 
@@ -274,6 +301,11 @@ class RowBuilder:
                 "set_at": self.stamps(set_at),
             }
         )
+
+
+def _last_of_each(group: np.ndarray) -> np.ndarray:
+    """The index of the last row of each run of equal values in ``group`` (sorted, every value present)."""
+    return np.flatnonzero(np.r_[group[1:] != group[:-1], True]) if len(group) else np.zeros(0, dtype=np.int64)
 
 
 def _dates(days: np.ndarray) -> np.ndarray:

@@ -157,6 +157,41 @@ class Deal(FromCrm, Base):
     created_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     close_date: Mapped[dt.datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: When the deal entered its current stage: from the CRM when it says, else when a sync saw the change;
+    #: None while unknown (a deal first seen in its stage, from a source that does not say since when).
+    stage_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class DealStage(Base):
+    """One stay of a deal in a stage, ``[entered_at, left_at)``; ``left_at`` None for the stage it is in now.
+
+    ``origin`` says where the fact comes from: "crm" (the CRM's own stage history, or the time it gives for
+    the current stage) or "sync" (a change the sync saw between two reads: its time is the sync's). An
+    ``entered_at`` of None: the deal was in that stage when the sync first saw it, since a time nobody said.
+    """
+
+    __tablename__ = "deal_stage_history"
+    __table_args__ = (Index("ix_deal_stage_history_deal", "deal_id", "entered_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"))
+    stage: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    left_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    origin: Mapped[str] = mapped_column(String(8))
+
+
+class RecordLink(Base):
+    """Where a source's records of one object open in its CRM: a URL template with ``{id}`` (the record's
+    ``crm_id``) and, from a CSV mapping, other fields of the record (:mod:`kpi.links`). Learned by each sync
+    (HubSpot's portal, Salesforce's instance, Pipedrive's company domain); no row, no link."""
+
+    __tablename__ = "record_links"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object: Mapped[str] = mapped_column(String(32), primary_key=True)
+    template: Mapped[str] = mapped_column(String(1000))
+    learned_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class Activity(FromCrm, Base):

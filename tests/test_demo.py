@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 import numpy as np
@@ -11,7 +12,20 @@ from sqlalchemy import Engine, func, insert, select
 
 import demo
 from demo.calendar import add_months, date_of, day_of, weekday_of, workday, workday_number, workdays_later
-from kpi.schema import Account, Activity, Deal, Forecast, Lead, MarketingSpend, NpsResponse, Quote, Rep, Target, Team
+from kpi.schema import (
+    Account,
+    Activity,
+    Deal,
+    DealStage,
+    Forecast,
+    Lead,
+    MarketingSpend,
+    NpsResponse,
+    Quote,
+    Rep,
+    Target,
+    Team,
+)
 
 AS_OF = dt.date(2026, 11, 16)  # a Monday: "this week" is as_of alone
 END = dt.datetime(2026, 11, 17)  # the first moment after as_of, in UTC
@@ -128,6 +142,27 @@ def test_every_deal_status_agrees_with_its_stage_and_probability(demo_engine):
         ("lost", "Closed Lost", 0.0),
     }
     assert combinations == expected
+
+
+def test_every_deal_walks_the_stages_in_order_and_its_last_stay_is_its_stage_since_stage_changed_at(demo_engine):
+    deals = {row.id: row for row in rows(demo_engine, select(Deal))}
+    query = select(DealStage).order_by(DealStage.deal_id, DealStage.entered_at, DealStage.id)
+    stays: dict[int, list] = {}
+    for stay in rows(demo_engine, query):
+        stays.setdefault(stay.deal_id, []).append(stay)
+
+    assert stays.keys() == deals.keys()
+    for deal_id, path in stays.items():
+        deal, last = deals[deal_id], path[-1]
+        opening = ["Prospecting", "Qualification", "Proposal", "Negotiation"]
+        assert [stay.stage for stay in path] == (
+            opening + [deal.stage] if deal.status != "open" else opening[: len(path)]
+        )
+        assert (last.stage, last.entered_at, last.left_at) == (deal.stage, deal.stage_changed_at, None)
+        assert path[0].entered_at == deal.created_at and deal.stage_changed_at < END
+        assert all(stay.left_at == after.entered_at for stay, after in itertools.pairwise(path))
+    open_days = [(END - deal.stage_changed_at).days for deal in deals.values() if deal.status == "open"]
+    assert min(open_days) == 0 and max(open_days) > 30  # some deals just moved, a few are stuck
 
 
 def test_deals_look_like_b2b_sales(demo_engine):

@@ -22,11 +22,13 @@ from sqlalchemy.orm import aliased
 from crm.http import ApiError, Throttle
 from crm.hubspot import RATE_LIMIT, SEARCH_RATE_LIMIT, HubSpotConnector, rate_limit_wait
 from crm.sync import run_sync
+from kpi.links import link_templates
 from kpi.schema import Activity, Deal, Lead, Rep, Team
 from tests import crm_rows
 from tests.crm_rows import counts
 from tests.fakes.business import sample
 from tests.fakes.hubspot import START, TOKEN, FakeHubSpot, iso, ms
+from tests.test_stage_history import stays
 
 NOW = dt.datetime(2026, 4, 2, 12, 0)
 LATER = NOW + dt.timedelta(days=1)
@@ -70,6 +72,11 @@ def at(seconds: int) -> dt.datetime:
 def _by_id(engine: Engine, query) -> dict[str, dict]:
     with engine.connect() as connection:
         return {row.crm_id: row._asdict() for row in connection.execute(query)}
+
+
+def link_rows(engine: Engine) -> dict[tuple[str, str], str]:
+    with engine.connect() as connection:
+        return link_templates(connection)
 
 
 def deals(engine: Engine) -> dict[str, dict]:
@@ -369,6 +376,47 @@ def test_incremental_sync_reads_what_changed_since_the_cursor(engine, fake):
     }
 
 
+def test_a_deals_stages_come_from_its_dealstage_history_in_full_and_incremental_syncs(engine, fake):
+    fake.change_stage(1001, "contractsent", at=dt.datetime(2026, 2, 10, 11, 0))  # from "Qualified to buy"
+    run_sync(engine, connector(fake), full=True, now=NOW)
+    full = stays(engine)
+    fake.requests.clear()
+    fake.change_stage(1000, "qualifiedtobuy", at=at(0))  # from "Appointment scheduled"
+
+    run_sync(engine, connector(fake), full=False, now=LATER)
+
+    created_0, created_1 = dt.datetime(2026, 1, 1, 9, 30), dt.datetime(2026, 1, 2, 9, 30)
+    assert [stay for stay in full if stay[0] in ("1000", "1001")] == [
+        ("1000", "Appointment scheduled", created_0, None, "crm"),
+        ("1001", "Qualified to buy", created_1, dt.datetime(2026, 2, 10, 11, 0), "crm"),
+        ("1001", "Contract sent", dt.datetime(2026, 2, 10, 11, 0), None, "crm"),
+    ]
+    assert len(full) == 148  # one stay per live deal (147), two for 1001
+    assert [stay for stay in stays(engine) if stay[0] == "1000"] == [
+        ("1000", "Appointment scheduled", created_0, at(0), "crm"),
+        ("1000", "Qualified to buy", at(0), None, "crm"),
+    ]
+    searched = ["1141", "1142", "1143", "1144", "1145", "1146", "1000"]  # with the deals of the lookback
+    read = [request.body for request in fake.requests if "propertiesWithHistory" in (request.body or {})]
+    assert read == [
+        {"properties": [], "propertiesWithHistory": ["dealstage"], "inputs": [{"id": id} for id in searched]}
+    ]
+
+
+def test_deals_and_contacts_open_in_the_portal_the_account_details_name(engine, fake):
+    run_sync(engine, connector(fake), full=True, now=NOW)
+    eu = link_rows(engine)
+    del fake.account["uiDomain"]  # an account that does not say: hosted in the US
+
+    run_sync(engine, connector(fake), full=True, now=LATER)
+
+    assert eu == {
+        ("hubspot", "deals"): "https://app-eu1.hubspot.com/contacts/62515/record/0-3/{id}",
+        ("hubspot", "leads"): "https://app-eu1.hubspot.com/contacts/62515/record/0-1/{id}",
+    }
+    assert link_rows(engine)[("hubspot", "deals")] == "https://app.hubspot.com/contacts/62515/record/0-3/{id}"
+
+
 def test_an_archived_record_is_deleted_and_comes_back_when_restored(engine, fake):
     run_sync(engine, connector(fake), full=True, now=NOW)
     fake.archive("deals", 1003, at=at(0))  # a won deal
@@ -546,10 +594,11 @@ def test_searches_keep_to_five_a_second_and_other_requests_to_a_hundred_in_ten_s
     assert sum(len(page.records) for page in pages) == 66  # with the 6 deals of the lookback
     assert len(searches(fake)) == 11  # 6 new deals a page: each query starts with the last deal read
     assert slept == [1.0, 1.0]  # the 6th and the 11th search wait for the second of the 1st and the 6th to pass
-    assert hubspot.api.requests == 13  # with the pipelines and the archived deals
-    for _ in range(44):
+    # with the pipelines, the archived deals and a batch read of stage histories per search
+    assert hubspot.api.requests == 24
+    for _ in range(39):
         list(hubspot.read("reps", None))  # 2 owner lists each
-    assert hubspot.api.requests == 101
+    assert hubspot.api.requests == 102
     assert slept == [1.0, 1.0, 8.0]  # the 101st request since 0 s, at 2 s, waits until 10 s
 
 
@@ -621,5 +670,5 @@ def test_the_fake_seeds_and_serves_100_000_deals_quickly():
         changed = list(connector(fake, page_size=100, lookback=dt.timedelta(0)).read("deals", cursor))
     assert seeded - started < 5
     assert time.monotonic() - seeded < 2
-    assert len(first.records) == 100
+    assert len(first.records) == 50  # a list with property histories serves 50 deals a page
     assert sum(len(page.records) for page in changed) == 40

@@ -22,6 +22,7 @@ from crm.http import ApiError, Throttle
 from crm.interface import SyncReport
 from crm.pipedrive import RATE_LIMIT, PipedriveConnector
 from crm.sync import SyncBusy, run_sync
+from kpi.links import link_templates
 from kpi.locks import DatabaseLock
 from kpi.schema import Activity, Deal, Rep
 from tests import crm_rows
@@ -29,11 +30,13 @@ from tests.conftest import emptied
 from tests.crm_rows import changed, counts
 from tests.fakes.business import sample
 from tests.fakes.pipedrive import RATE_LIMITED, TOKEN, FakePipedrive
+from tests.test_stage_history import stays
 
 NOW = dt.datetime(2026, 4, 2, 12, 0)
 LATER = dt.datetime(2026, 4, 3, 12, 0)
 
 USERS, STAGES, DEALS, ACTIVITIES = "/api/v1/users", "/api/v2/stages", "/api/v2/deals", "/api/v2/activities"
+ME = "/api/v1/users/me"
 
 #: What the seeded won deals are worth: 108 live ones, 1002's "1,200.50" included, 1005's "" and 1007's null not.
 REVENUE = Decimal("318058.00")
@@ -146,6 +149,7 @@ def test_deals_keep_non_ascii_titles_odd_amounts_stage_names_and_their_close_dat
         "created_at": dt.datetime(2025, 9, 1, 9, 0),
         "close_date": dt.datetime(2026, 4, 1),  # an open deal: its expected close date
         "updated_at": dt.datetime(2026, 3, 10, 8, 0),
+        "stage_changed_at": dt.datetime(2025, 9, 1, 9, 0),  # stage_change_time: in its stage since it was added
         "deleted_at": None,
     }
     assert deals["1002"] == {
@@ -158,6 +162,7 @@ def test_deals_keep_non_ascii_titles_odd_amounts_stage_names_and_their_close_dat
         "created_at": dt.datetime(2025, 9, 1, 21, 0),
         "close_date": dt.datetime(2025, 9, 5, 21, 0),  # won_time
         "updated_at": dt.datetime(2026, 3, 13, 9, 23),
+        "stage_changed_at": dt.datetime(2025, 9, 1, 21, 0),
     }
     assert (deals["1005"]["amount"], deals["1007"]["amount"]) == (None, None)  # "" and null
     assert deals["1014"]["amount"] == Decimal("4550.75")
@@ -236,6 +241,7 @@ def test_an_incremental_sync_asks_for_what_changed_since_the_cursor_and_updates_
         (DEALS, {**since, "updated_since": DEALS_CURSOR}),
         (DEALS, {**since, "status": "deleted", "updated_since": DEALS_CURSOR}),
         (ACTIVITIES, {**since, "updated_since": ACTIVITIES_CURSOR}),
+        (ME, {}),  # the company's domain, for record links
     ]
     after = rows(engine, Deal)
     assert changed(before, after) == {"1010"}
@@ -260,6 +266,7 @@ def test_the_lookback_reads_again_what_changed_that_long_before_the_cursor(engin
         (DEALS, None, "2026-03-17T23:23:00Z"),  # the cursor, 00:23, less an hour
         (DEALS, "deleted", "2026-03-17T23:23:00Z"),
         (ACTIVITIES, None, "2026-03-24T07:11:00Z"),
+        (ME, None, None),
     ]
 
 
@@ -289,6 +296,33 @@ def test_a_deal_restored_in_pipedrive_counts_again(engine, fake, clock):
     assert revenue(engine) == REVENUE
 
 
+def test_a_stage_change_closes_the_deals_stay_at_pipedrives_stage_change_time(engine, fake, clock):
+    sync(engine, fake, clock, full=True, now=NOW)
+    fake.change_stage(1010, 3)  # stamped 2026-04-01 09:00
+
+    sync(engine, fake, clock, full=False, now=LATER)
+
+    added, moved = dt.datetime(2025, 9, 5, 21, 0), dt.datetime(2026, 4, 1, 9, 0)  # added 9 * 12 h after 1001
+    assert [stay for stay in stays(engine) if stay[0] == "1010"] == [
+        ("1010", "Contract sent", added, moved, "crm"),
+        ("1010", "Négociation", moved, None, "crm"),
+    ]
+
+
+def test_deals_open_under_the_company_domain_users_me_gives_and_a_missing_one_keeps_the_last(engine, fake, clock):
+    sync(engine, fake, clock, full=True, now=NOW)
+    fake.company_domain = None
+
+    report = sync(engine, fake, clock, full=False, now=LATER)
+
+    assert report.warnings == [
+        "record links not learned, the previous ones are kept: pipedrive's company_domain None does not have the "
+        "expected shape [a-z0-9][a-z0-9-]*"
+    ]
+    with engine.connect() as connection:
+        assert link_templates(connection) == {("pipedrive", "deals"): "https://cafe-zurich.pipedrive.com/deal/{id}"}
+
+
 def test_a_stage_change_and_an_owner_change_show_up_after_an_incremental_sync(engine, fake, clock):
     sync(engine, fake, clock, full=True, now=NOW)
     before = rows(engine, Deal)
@@ -299,7 +333,8 @@ def test_a_stage_change_and_an_owner_change_show_up_after_an_incremental_sync(en
 
     after = rows(engine, Deal)
     assert changed(before, after) == {"1010", "1011"}
-    assert after["1010"] == {**before["1010"], "stage": "Négociation", "updated_at": dt.datetime(2026, 4, 1, 9, 0)}
+    moved = dt.datetime(2026, 4, 1, 9, 0)
+    assert after["1010"] == {**before["1010"], "stage": "Négociation", "updated_at": moved, "stage_changed_at": moved}
     assert after["1011"] == {**before["1011"], "owner": "105", "updated_at": dt.datetime(2026, 4, 1, 9, 1)}
 
 
@@ -355,8 +390,9 @@ def test_the_throttle_keeps_every_2_second_window_to_20_requests(engine, fake, c
     report = sync(engine, fake, clock, full=True, now=NOW, page_size=10)
 
     assert report.status == "ok"
-    # 2 pages of users, 1 of stages, 29 of deals, 20 of activities: the 21st and 41st requests wait 2 s
-    assert Counter(request.at for request in fake.requests) == {0.0: 20, 2.0: 20, 4.0: 12}
+    # 2 pages of users, 1 of stages, 29 of deals, 20 of activities, then the company's domain: the 21st and
+    # 41st requests wait 2 s
+    assert Counter(request.at for request in fake.requests) == {0.0: 20, 2.0: 20, 4.0: 13}
     assert clock.sleeps == [2.0, 2.0]
 
 
@@ -503,6 +539,7 @@ def test_the_neutral_business_syncs_as_its_facts_say(engine, fake, clock):
         "created_at": dt.datetime(2026, 1, 1, 9, 30),
         "close_date": dt.datetime(2026, 4, 1),
         "updated_at": dt.datetime(2026, 1, 1, 9, 30),
+        "stage_changed_at": dt.datetime(2026, 1, 1, 9, 30),
         "deleted_at": None,
     }
     assert (deals["1004"]["status"], deals["1004"]["close_date"]) == ("won", dt.datetime(2026, 3, 4, 15, 45))

@@ -22,12 +22,14 @@ from crm.http import ApiError
 from crm.interface import SyncReport
 from crm.salesforce import SalesforceConnector, salesforce_login
 from crm.sync import run_sync
+from kpi.links import link_templates
 from kpi.schema import Activity, Deal, Lead, Rep
 from tests import crm_rows
 from tests.conftest import emptied
 from tests.crm_rows import changed, counts
 from tests.fakes.business import sample
 from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, DATA, QUEUE, TOKEN, TOKEN_PATH, FakeSalesforce, sfid
+from tests.test_stage_history import stays
 
 NOW = dt.datetime(2026, 4, 1, 12, 0)
 LATER = dt.datetime(2026, 4, 2, 12, 0)
@@ -153,7 +155,7 @@ def test_a_full_sync_imports_every_live_standard_user_opportunity_lead_call_and_
         (
             QUERY_ALL,
             "SELECT Id, Name, Amount, StageName, IsClosed, IsWon, Probability, CloseDate, Type, OwnerId, CreatedDate, "
-            "CurrencyIsoCode, SystemModstamp, IsDeleted FROM Opportunity WHERE IsDeleted = false "
+            "CurrencyIsoCode, LastStageChangeDate, SystemModstamp, IsDeleted FROM Opportunity WHERE IsDeleted = false "
             "ORDER BY SystemModstamp, Id",
         ),
         (f"{NEXT_PAGE}01g5g0000000003AAA-200", ""),  # the third query's next page
@@ -196,6 +198,7 @@ def test_opportunities_keep_their_names_odd_amounts_stage_labels_status_and_clos
         "created_at": dt.datetime(2026, 1, 2, 9, 30),
         "close_date": dt.datetime(2026, 3, 2),  # an open opportunity: its expected close date
         "updated_at": dt.datetime(2026, 3, 25, 0, 0),  # SystemModstamp
+        "stage_changed_at": dt.datetime(2026, 1, 2, 9, 30),  # no LastStageChangeDate: in its first stage
         "deleted_at": None,
     }
     assert deals[opp(4)] == {
@@ -211,6 +214,7 @@ def test_opportunities_keep_their_names_odd_amounts_stage_labels_status_and_clos
         "created_at": dt.datetime(2026, 1, 5, 9, 30),
         "close_date": dt.datetime(2026, 3, 5),
         "updated_at": dt.datetime(2026, 3, 25, 1, 0),
+        "stage_changed_at": dt.datetime(2026, 1, 5, 9, 30),
     }
     assert (deals[opp(2)]["amount"], deals[opp(3)]["amount"]) == (Decimal("0.00"), Decimal("1200.50"))
     # stages are stored under their labels: StageName holds the API name
@@ -310,6 +314,30 @@ def test_an_org_without_multi_currency_gives_deals_without_a_currency(engine, sl
     assert not any("CurrencyIsoCode" in text for _, text in soql(fake))
 
 
+def test_an_org_without_stage_dates_has_its_stage_changes_dated_by_the_sync_that_sees_them(engine, sleeps):
+    with FakeSalesforce(stage_dates=False) as fake:
+        sync(engine, fake, sleeps, full=True, now=NOW)
+        fake.change_stage(opp(7), "Closed Won")
+
+        sync(engine, fake, sleeps, full=False, now=LATER)
+
+    assert rows(engine, Deal)[opp(1)]["stage_changed_at"] is None  # in its stage since nobody knows when
+    assert [stay[1:] for stay in stays(engine) if stay[0] == opp(7)] == [
+        ("Qualification", None, LATER, "sync"),
+        ("Closed Won", LATER, None, "sync"),
+    ]
+
+
+def test_opportunities_and_leads_open_in_lightning_under_the_instance_url(engine, fake, sleeps):
+    sync(engine, fake, sleeps, full=True, now=NOW)
+
+    with engine.connect() as connection:
+        assert link_templates(connection) == {
+            ("salesforce", "deals"): f"{fake.url}/lightning/r/Opportunity/{{id}}/view",
+            ("salesforce", "leads"): f"{fake.url}/lightning/r/Lead/{{id}}/view",
+        }
+
+
 def test_a_wrong_token_fails_at_once_and_says_what_to_do(engine, fake, sleeps):
     with pytest.raises(ApiError) as raised:
         run_sync(engine, SalesforceConnector(fake.url, "expired", sleep=sleeps.append), full=True, now=NOW)
@@ -356,6 +384,7 @@ def test_an_incremental_sync_reads_what_changed_since_the_cursor_less_the_lookba
         "status": "won",
         "probability": Decimal("1"),
         "updated_at": dt.datetime(2026, 4, 1, 9, 0, 0),
+        "stage_changed_at": dt.datetime(2026, 4, 1, 9, 0, 0),  # LastStageChangeDate
     }
     assert after[opp(8)] == {**before[opp(8)], "owner": user(6), "updated_at": dt.datetime(2026, 4, 1, 9, 0, 1)}
     assert after[opp(9)] == {
@@ -380,6 +409,7 @@ def test_an_incremental_sync_reads_what_changed_since_the_cursor_less_the_lookba
         "created_at": dt.datetime(2026, 4, 1, 9, 0, 4),
         "close_date": dt.datetime(2026, 6, 30),
         "updated_at": dt.datetime(2026, 4, 1, 9, 0, 4),
+        "stage_changed_at": dt.datetime(2026, 4, 1, 9, 0, 4),
         "deleted_at": None,
     }
     assert revenue(engine) == REVENUE + 1070 - 1100
@@ -399,8 +429,8 @@ def test_an_incremental_sync_reads_what_changed_since_the_cursor_less_the_lookba
         (
             QUERY_ALL,
             "SELECT Id, Name, Amount, StageName, IsClosed, IsWon, Probability, CloseDate, Type, OwnerId, CreatedDate, "
-            "CurrencyIsoCode, SystemModstamp, IsDeleted FROM Opportunity WHERE SystemModstamp >= 2026-03-27T14:25:00Z "
-            "ORDER BY SystemModstamp, Id",
+            "CurrencyIsoCode, LastStageChangeDate, SystemModstamp, IsDeleted FROM Opportunity "
+            "WHERE SystemModstamp >= 2026-03-27T14:25:00Z ORDER BY SystemModstamp, Id",
         ),
         (f"{DATA}/sobjects/Lead/deleted/", f"2026-03-29T06:25:00+00:00 {window}"),
         (QUERY_ALL, f"SELECT Id, IsDeleted FROM Lead WHERE Id IN ('{lead(40)}')"),  # is lead 40 still deleted?
@@ -795,6 +825,7 @@ def test_the_neutral_business_syncs_as_its_facts_say(engine, fake, sleeps):
         "created_at": dt.datetime(2026, 1, 4, 9, 30),
         "close_date": dt.datetime(2026, 3, 4),  # Salesforce keeps the day of 15:45
         "updated_at": dt.datetime(2026, 3, 25, 0, 0, 13),  # loaded a second apart: 5 users, 5 stages, d0..
+        "stage_changed_at": dt.datetime(2026, 1, 4, 9, 30),
         "deleted_at": None,
     }
     won = sum((sale.amount or 0 for sale in business.sales if sale.status == "won"), Decimal(0))

@@ -99,7 +99,7 @@ def test_sync_source_runs_full_first_and_incremental_after(engine):
     assert (second.full, second.status, second.total.created) == (False, "ok", 0)
 
 
-def test_kpibot_sync_prints_what_changed_and_sync_status_shows_cursors_and_runs(engine, tmp_path):
+def test_kpibot_sync_prints_what_changed_and_sync_status_shows_cursors_runs_and_links(engine, tmp_path):
     (tmp_path / "crm.yaml").write_text("source: pipedrive\n")
     with FakePipedrive() as fake:
         env = cli_env(engine, tmp_path, PIPEDRIVE_API_TOKEN=TOKEN, PIPEDRIVE_BASE_URL=fake.url, COLUMNS="160")
@@ -114,6 +114,7 @@ def test_kpibot_sync_prints_what_changed_and_sync_status_shows_cursors_and_runs(
     assert status.returncode == 0, status.stderr
     assert "pipedrive (crm.yaml's source): full reconcile not due" in status.stdout
     assert "cursor deals: " in status.stdout
+    assert "  deals open at https://cafe-zurich.pipedrive.com/deal/{id}\n" in status.stdout
     run = re.search(
         r"│ \d+ +│ [\d-]+ [\d:]+ +│ full +│ ok +│ [\d.]+ s +│ (\d+) created, 0 updated, 0 deleted", status.stdout
     )

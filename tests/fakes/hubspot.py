@@ -13,6 +13,9 @@ It behaves as HubSpot does where the connector relies on it:
   and serves at most ``search_cap`` results per query: a request whose ``after`` reaches it gets a 400;
 * ``POST /crm/v4/associations/{type}/deals/batch/read`` and ``POST /crm/v3/objects/deals/batch/read``
   answer 207 with ``errors`` for the ids they cannot serve; links to archived deals are hidden;
+* the list and the batch read of deals give ``propertiesWithHistory`` when asked (``dealstage``'s history
+  only: every stage a deal was put in, newest first), and then serve at most 50 records;
+* ``GET /account-info/v3/details`` answers the portal's details (:data:`ACCOUNT`: portal 62515, an EU one);
 * property values are text or null; times are ISO 8601 with milliseconds (a few seeded ones epoch ms).
 
 Changes as a user makes them: :meth:`add`, :meth:`update`, :meth:`change_stage`, :meth:`change_owner`,
@@ -56,6 +59,21 @@ START = dt.datetime(2026, 4, 1, 9, 0)
 
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
+#: Lists and batch reads asking for ``propertiesWithHistory`` serve at most 50 records.
+HISTORY_LIMIT = 50
+
+#: ``GET /account-info/v3/details`` of the portal (``fake.account``, which a test may change).
+ACCOUNT = {
+    "portalId": 62515,
+    "accountType": "STANDARD",
+    "timeZone": "Europe/Paris",
+    "companyCurrency": "EUR",
+    "additionalCurrencies": ["USD"],
+    "utcOffset": "+01:00",
+    "utcOffsetMilliseconds": 3600000,
+    "uiDomain": "app-eu1.hubspot.com",
+    "dataHostingLocation": "eu1",
+}
 
 #: What HubSpot answers when the ten-secondly burst limit is spent.
 BURST_LIMITED = {
@@ -113,6 +131,7 @@ class Record:
     modified: int
     archived: int | None = None  # when it was archived
     deals: list[int] = field(default_factory=list)  # the deals it is associated with
+    stages: list[tuple[str | None, int]] = field(default_factory=list)  # the dealstage history: (value, when)
 
 
 @dataclass
@@ -136,6 +155,7 @@ class FakeHubSpot(api.FakeApi):
         self.pipelines: list[dict[str, Any]] = []
         self.objects: dict[str, dict[int, Record]] = {kind: {} for kind in TYPES}
         self.search_cap = search_cap
+        self.account: dict[str, Any] = dict(ACCOUNT)
         self.clock, self.tick = ms(START), 1000
         self._indexes: dict[str, _Index] = {}
         if seed:
@@ -359,6 +379,8 @@ class FakeHubSpot(api.FakeApi):
         """Create a record of ``kind`` (deals, contacts, calls, meetings), last modified ``at`` (or now)."""
         with self.lock:
             record = Record(record_id, properties, ms(created), self._stamp(at), deals=list(deals or []))
+            if "dealstage" in properties:
+                record.stages.append((properties["dealstage"], record.created))
             self.objects[kind][record_id] = record
             self._indexes.pop(kind, None)
             return record
@@ -374,6 +396,8 @@ class FakeHubSpot(api.FakeApi):
             record = self.objects[kind][record_id]
             record.properties.update(properties)
             record.modified = self._stamp(at)
+            if "dealstage" in properties:
+                record.stages.append((properties["dealstage"], record.modified))
             self._indexes.pop(kind, None)
 
     def change_stage(self, deal_id: int, stage_id: str, *, at: dt.datetime | None = None) -> None:
@@ -442,6 +466,8 @@ class FakeHubSpot(api.FakeApi):
                 return 200, self._owners(params)
             case "GET", ["crm", "v3", "pipelines", "deals"]:
                 return 200, {"results": self.pipelines}
+            case "GET", ["account-info", "v3", "details"]:
+                return 200, self.account
             case "GET", ["crm", "v3", "objects", kind] if kind in TYPES:
                 return 200, self._list(kind, params)
             case "POST", ["crm", "v3", "objects", kind, "search"] if kind in TYPES:
@@ -462,12 +488,13 @@ class FakeHubSpot(api.FakeApi):
     def _list(self, kind: str, params: dict[str, str]) -> dict[str, Any]:
         index = self._index(kind)
         ids = index.archived if params.get("archived") == "true" else index.live
-        limit = min(int(params.get("limit", 10)), LIST_LIMIT)
+        history = [name for name in params.get("propertiesWithHistory", "").split(",") if name]
+        limit = min(int(params.get("limit", 10)), HISTORY_LIMIT if history else LIST_LIMIT)
         start = bisect.bisect_left(ids, int(params.get("after") or 0))
         chunk = ids[start : start + limit]
         wanted = [name for name in params.get("properties", "").split(",") if name]
         associated = "deals" in params.get("associations", "").split(",")
-        results = [self._json(kind, self.objects[kind][record_id], wanted, associated) for record_id in chunk]
+        results = [self._json(kind, self.objects[kind][record_id], wanted, associated, history) for record_id in chunk]
         following = ids[start + limit] if start + limit < len(ids) else None
         return _paged(results, following)
 
@@ -521,13 +548,17 @@ class FakeHubSpot(api.FakeApi):
 
     def _batch_read(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         wanted = list(body.get("properties") or [])
+        history = list(body.get("propertiesWithHistory") or [])
+        inputs = body.get("inputs") or []
+        if len(inputs) > (HISTORY_LIMIT if history else LIST_LIMIT):
+            raise Refused(400, f"at most {HISTORY_LIMIT if history else LIST_LIMIT} inputs", "VALIDATION_ERROR")
         found, missing = [], []
-        for item in body.get("inputs") or []:
+        for item in inputs:
             record = self.objects["deals"].get(int(item["id"]))
             if record is None or record.archived is not None:
                 missing.append(item["id"])
             else:
-                found.append(self._json("deals", record, wanted, False))
+                found.append(self._json("deals", record, wanted, False, history))
         errors = [_not_found("DEAL", missing)] if missing else []
         return _batch(found, errors)
 
@@ -552,7 +583,9 @@ class FakeHubSpot(api.FakeApi):
         deals = self.objects["deals"]
         return [deal for deal in record.deals if deal in deals and deals[deal].archived is None]
 
-    def _json(self, kind: str, record: Record, wanted: list[str], associated: bool) -> dict[str, Any]:
+    def _json(
+        self, kind: str, record: Record, wanted: list[str], associated: bool, history: list[str] | None = None
+    ) -> dict[str, Any]:
         modified, created = MODIFIED.get(kind, "hs_lastmodifieddate"), CREATED.get(kind, "createdate")
         stored = {**record.properties, "hs_object_id": str(record.id)}
         stored[created], stored[modified] = iso(record.created), iso(record.modified)
@@ -566,6 +599,13 @@ class FakeHubSpot(api.FakeApi):
         }
         if record.archived is not None:
             item["archivedAt"] = iso(record.archived)
+        if history:
+            item["propertiesWithHistory"] = {name: [] for name in history}
+        if history and "dealstage" in history:
+            item["propertiesWithHistory"]["dealstage"] = [
+                {"value": value, "timestamp": iso(at), "sourceType": "CRM_UI", "sourceId": "userId:9001"}
+                for value, at in reversed(record.stages)  # newest first
+            ]
         if associated and (deals := self._live_deals(record)):
             links = [{"id": str(deal), "type": f"{kind[:-1]}_to_deal"} for deal in deals]
             item["associations"] = {"deals": {"results": links}}

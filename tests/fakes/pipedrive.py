@@ -6,6 +6,9 @@ It behaves as Pipedrive does where the connector relies on it:
 
 * every request carries ``x-api-token: TOKEN``, else 401 with Pipedrive's error body;
 * ``GET /api/v1/users`` pages with ``start`` and ``limit``, and says so in ``additional_data.pagination``;
+  ``GET /api/v1/users/me`` is the token's user (101) with the company's data, ``company_domain``
+  (:data:`COMPANY_DOMAIN`, or ``fake.company_domain``) among them;
+* deals carry ``stage_change_time``: when they entered their stage (their creation, until a change);
 * ``GET /api/v2/deals``, ``/activities``, ``/stages`` and ``/pipelines`` page with ``limit`` (at most 500)
   and ``cursor``, an opaque marker of the first item of the next page (``additional_data.next_cursor``,
   null on the last page): a record changed between two requests moves to its new place in the order, and
@@ -100,12 +103,17 @@ def rfc3339(moment: dt.datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
 
 
+#: The company's subdomain: its deals open at https://cafe-zurich.pipedrive.com/deal/{id}.
+COMPANY_DOMAIN = "cafe-zurich"
+
+
 class FakePipedrive(api.FakeApi):
     content_type = "application/json; charset=utf-8"
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(timer=clock)
         self.now = CHANGES_FROM
+        self.company_domain: str | None = COMPANY_DOMAIN
         self.users: dict[int, dict[str, Any]] = {}
         self.pipelines: dict[int, dict[str, Any]] = {}
         self.stages: dict[int, dict[str, Any]] = {}
@@ -445,6 +453,8 @@ class FakePipedrive(api.FakeApi):
     def _route(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         if path == "/api/v1/users":
             return self._users(params)
+        if path == "/api/v1/users/me":
+            return self._me()
         if path == "/api/v2/pipelines":
             return _paged(list(self.pipelines.values()), params, "id")
         if path == "/api/v2/stages":
@@ -459,6 +469,11 @@ class FakePipedrive(api.FakeApi):
             activities = [activity for activity in self.activities.values() if not activity["is_deleted"]]
             return _paged(_updated_since(activities, params), params, _sort_key(params))
         raise Refused(404, f"Unknown method {path}")
+
+    def _me(self) -> dict[str, Any]:
+        """The token's user, with the company it belongs to (v1's shape)."""
+        company = {"company_id": 7001, "company_name": "Café Zürich SARL", "company_domain": self.company_domain}
+        return {"success": True, "data": {**self.users[101], **company, "company_country": "FR"}}
 
     def _users(self, params: dict[str, str]) -> dict[str, Any]:
         users = list(self.users.values())

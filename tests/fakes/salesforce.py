@@ -21,7 +21,8 @@
   ``{deletedRecords: [{id, deletedDate}], earliestDateAvailable, latestDateCovered}``; seconds are ignored,
   a window of a minute or less, or a start more than 15 days back, answers 400 ``INVALID_REPLICATION_DATE``;
 * ``GET /services/data/v60.0/sobjects/{Type}/describe`` lists the fields (``CurrencyIsoCode`` on
-  Opportunity only in a multi-currency org);
+  Opportunity only in a multi-currency org; ``LastStageChangeDate`` unless ``stage_dates=False``);
+* an opportunity's ``LastStageChangeDate`` is empty until :meth:`FakeSalesforce.change_stage` moves it;
 * every answer carries ``Sforce-Limit-Info: api-usage=N/M``; once ``api_used`` reaches ``api_limit``,
   requests answer 403 ``REQUEST_LIMIT_EXCEEDED``. Errors are Salesforce's ``[{"message", "errorCode"}]``.
 
@@ -102,6 +103,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "Type": "picklist",
         "OwnerId": "reference",
         "CurrencyIsoCode": "picklist",
+        "LastStageChangeDate": "datetime",
         "CreatedDate": "datetime",
         "SystemModstamp": "datetime",
         "IsDeleted": "boolean",
@@ -428,11 +430,13 @@ class _Cursor:
 class FakeSalesforce(api.FakeApi):
     content_type = "application/json;charset=UTF-8"
 
-    def __init__(self, *, seed: bool = True, multi_currency: bool = True) -> None:
+    def __init__(self, *, seed: bool = True, multi_currency: bool = True, stage_dates: bool = True) -> None:
         super().__init__()
         self.schema = {name: dict(fields) for name, fields in SCHEMA.items()}
         if not multi_currency:
             del self.schema["Opportunity"]["CurrencyIsoCode"]
+        if not stage_dates:
+            del self.schema["Opportunity"]["LastStageChangeDate"]
         self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.schema}
         self.deletions: list[tuple[str, str, dt.datetime]] = []  # the delete log: (object, id, when)
         self.deletions_since = DELETE_LOG_START
@@ -699,7 +703,11 @@ class FakeSalesforce(api.FakeApi):
         with self.lock:
             row = next(row for row in self.tables["OpportunityStage"].values() if row["ApiName"] == stage)
             closed, won, probability = row["IsClosed"], row["IsWon"], row["DefaultProbability"]
-            self.update(record_id, at=at, StageName=stage, IsClosed=closed, IsWon=won, Probability=probability)
+            changes = dict(StageName=stage, IsClosed=closed, IsWon=won, Probability=probability)
+            self.update(record_id, at=at, **changes)
+            record = self.record(record_id)
+            if "LastStageChangeDate" in record:
+                record["LastStageChangeDate"] = record["SystemModstamp"]
 
     def delete(self, record_id: str, *, at: dt.datetime | None = None) -> None:
         """Move a record to the recycle bin: ``queryAll`` still lists it (IsDeleted), getDeleted too."""
