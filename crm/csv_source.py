@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import collections
 import csv
-import datetime as dt
 import functools
 import re
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import Any, TextIO
 
-from crm import canonical, values
+from crm import canonical
 from crm.canonical import Problem
 from crm.csv_mapping import MAPPING_FILE, CsvMapping, Fallback, FieldSpec, Import, load_csv_mapping
+from crm.csv_values import NumberFormat, converter, identity
 from crm.interface import Page, Reject
 from kpi.config import ConfigError, load_org
 
@@ -40,8 +39,6 @@ PROCESS_FROM_BYTES = 16 * 1024**2
 Row = Sequence[str]
 Reader = Callable[[Row], Any]
 
-TRUE = {"true", "yes", "y", "1"}
-FALSE = {"false", "no", "n", "0"}
 AMBIGUOUS = object()  # marks a name shared by several people in a by-name index
 
 
@@ -316,7 +313,7 @@ class _ImportReader:
     def _compile(self, field: FieldSpec, kind: str, key: str, name: str = "") -> Reader:
         """A function of a row giving the field's canonical value (or raising Problem)."""
         number = self._number(name, field.decimal)
-        convert = _converter(kind, self._formats(field, kind), self.connector.timezone, number)
+        convert = converter(kind, self._formats(field, kind), self.connector.timezone, number)
         if "value" in field.model_fields_set:
             try:
                 constant = None if field.value is None else convert(str(field.value))
@@ -328,7 +325,7 @@ class _ImportReader:
             read = _mapped(read, field, field.map)
         if field.required:
             read = _required(read, field.describe())
-        return read if convert is _identity else _converted(read, convert)
+        return read if convert is identity else _converted(read, convert)
 
     def _filter(self, where: dict[str, str | list[str]], key: str) -> Callable[[Row], bool] | None:
         """The test of ``where:``: every named column holds one of its values (case and spaces ignored)."""
@@ -395,7 +392,7 @@ class _ImportReader:
         lookup = self.connector.lookups[fallback.lookup]
         header, file = self.connector.lookup_headers[fallback.lookup], self.connector.mapping.lookups[fallback.lookup]
         self.connector.column(header, fallback.take, file.file, f"{key}.take")
-        convert = _converter(self.spec.kind(name), [], self.connector.timezone, self._number(name))
+        convert = converter(self.spec.kind(name), [], self.connector.timezone, self._number(name))
         by_key = self._record_key(fallback.by_field)
         when = [(self._record_key(other), value) for other, value in fallback.when.items()]
 
@@ -515,87 +512,3 @@ def _converted(read: Reader, convert: Callable[[str], Any]) -> Reader:
         return convert(value) if isinstance(value, str) else value
 
     return converted
-
-
-# -- text -> canonical values ----------------------------------------------------------------------------
-
-
-class NumberFormat(NamedTuple):
-    """How a number column is written: its decimal mark ("." or ","), and whether "40%" may mean 0.4."""
-
-    decimal_mark: str = "."
-    rate: bool = False
-
-
-def _converter(
-    kind: str, formats: list[str], timezone: zoneinfo.ZoneInfo, number: NumberFormat
-) -> Callable[[str], Any]:
-    """The function turning a cell's text into the canonical value of ``kind`` (cached for dates)."""
-    if kind in ("text", "json", "reference"):
-        return _identity
-    if kind == "datetime":
-        return functools.lru_cache(maxsize=4096)(functools.partial(_datetime, formats, timezone))
-    if kind == "date":
-        return functools.lru_cache(maxsize=4096)(functools.partial(_date, formats))
-    if kind == "decimal":
-        return functools.partial(_decimal, number)
-    if kind == "integer":
-        return functools.partial(_integer, number)
-    return _boolean
-
-
-def _identity(text: str) -> str:
-    return text
-
-
-def _datetime(formats: list[str], timezone: zoneinfo.ZoneInfo, text: str) -> dt.datetime:
-    """A moment as naive UTC; a date alone, or a time without zone, is local to ``timezone``."""
-    moment = _parse(text, formats, dt.datetime.fromisoformat, "a date or date and time")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone)
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _date(formats: list[str], text: str) -> dt.date:
-    """A calendar date (hire date, period start): no time zone applies."""
-    value = _parse(text, formats, dt.date.fromisoformat, "a date")
-    return value.date() if isinstance(value, dt.datetime) else value
-
-
-def _parse(text: str, formats: list[str], iso: Callable[[str], Any], what: str) -> Any:
-    for fmt in formats:
-        try:
-            return dt.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    if formats:
-        raise Problem(f"{text!r} is not {what} in the format {' or '.join(formats)}")
-    try:
-        return iso(text)
-    except ValueError:
-        raise Problem(f"{text!r} is not {what} (expected YYYY-MM-DD or YYYY-MM-DD HH:MM)") from None
-
-
-def _decimal(number: NumberFormat, text: str) -> Decimal | None:
-    """A number as exports write it ("12,500.00", "$1,200", "(300)"): :func:`crm.values.number`; None for
-    blank text (a value map or a constant may give one)."""
-    try:
-        return values.number(text, "", decimal_mark=number.decimal_mark, rate=number.rate)
-    except ValueError as error:
-        raise Problem(str(error)) from None
-
-
-def _integer(number: NumberFormat, text: str) -> int | None:
-    parsed = _decimal(number, text)
-    if parsed is None:
-        return None
-    if parsed != parsed.to_integral_value():
-        raise Problem(f"{text!r} is not a whole number")
-    return int(parsed)
-
-
-def _boolean(text: str) -> bool:
-    folded = text.casefold()
-    if folded in TRUE or folded in FALSE:
-        return folded in TRUE
-    raise Problem(f"{text!r} is not yes or no")

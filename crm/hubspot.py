@@ -61,14 +61,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from email.message import Message
 from typing import Any
 
+from crm import hubspot_records as records
 from crm.http import ApiError, JsonApi, Throttle, seconds
+from crm.hubspot_records import CALLS, CONTACTS, DEALS, MEETINGS, OPPORTUNITY, Kind, Parse, Stage
 from crm.interface import Page, Reject
-from crm.values import amount, crm_id, lead_source, parse_time, probability
+from crm.values import crm_id, parse_time, probability
 from kpi.links import templates
 
 #: HubSpot's burst limit for a private app: requests per rolling 10-second window.
@@ -80,70 +81,12 @@ LIST_LIMIT = 100
 SEARCH_LIMIT = 200
 HISTORY_LIMIT = 50
 
-MQL = "hs_lifecyclestage_marketingqualifiedlead_date"
-SQL = "hs_lifecyclestage_salesqualifiedlead_date"
-OPPORTUNITY = "hs_lifecyclestage_opportunity_date"
 
 #: The web app's domain of an account whose details do not say (accounts hosted in the US).
 UI_DOMAIN = "app.hubspot.com"
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _MS = dt.timedelta(milliseconds=1)
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A HubSpot object type as the connector reads it."""
-
-    name: str  # in HubSpot's paths: "deals", "calls"
-    label: str  # in reject locations: "HubSpot call 123"
-    modified: str  # its last-modification property: contacts have their own name for it
-    properties: tuple[str, ...]
-    prefix: str = ""  # of the crm_id, when two types make one canonical object
-    associated: bool = False  # whether its deal associations are read
-    history: tuple[str, ...] = ()  # properties whose history is read (propertiesWithHistory)
-
-
-DEALS = Kind(
-    "deals",
-    "deal",
-    "hs_lastmodifieddate",
-    ("dealname", "amount", "dealstage", "closedate", "createdate", "hubspot_owner_id", "deal_currency_code")
-    + ("hs_deal_stage_probability",),
-    history=("dealstage",),
-)
-CONTACTS = Kind(
-    "contacts",
-    "contact",
-    "lastmodifieddate",
-    ("firstname", "lastname", "email", "createdate", "hubspot_owner_id", "hs_analytics_source", MQL, SQL, OPPORTUNITY),
-    associated=True,
-)
-CALLS = Kind(
-    "calls",
-    "call",
-    "hs_lastmodifieddate",
-    ("hs_timestamp", "hs_createdate", "hubspot_owner_id", "hs_call_status"),
-    prefix="call-",
-    associated=True,
-)
-MEETINGS = Kind(
-    "meetings",
-    "meeting",
-    "hs_lastmodifieddate",
-    ("hs_timestamp", "hs_createdate", "hs_meeting_start_time", "hubspot_owner_id", "hs_meeting_outcome"),
-    prefix="meeting-",
-    associated=True,
-)
-
-#: How a HubSpot object becomes a canonical record (without its crm_id); ValueError when it cannot.
-Parse = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Stage:
-    label: str
-    status: str  # open, won or lost
 
 
 class HubSpotConnector:
@@ -184,9 +127,9 @@ class HubSpotConnector:
         if object == "deals":
             return self._deals(cursor)
         if object == "leads":
-            return self._pages("leads", [(CONTACTS, _lead)], cursor)
+            return self._pages("leads", [(CONTACTS, records.lead)], cursor)
         if object == "activities":
-            return self._pages("activities", [(CALLS, _call), (MEETINGS, _meeting)], cursor)
+            return self._pages("activities", [(CALLS, records.call), (MEETINGS, records.meeting)], cursor)
         raise KeyError(f"HubSpot offers no {object!r}")
 
     def links(self) -> dict[str, str]:
@@ -217,7 +160,7 @@ class HubSpotConnector:
             team = next((team for team in teams if team.get("primary")), teams[0] if teams else None)
             record = {
                 "crm_id": crm_id(owner.get("id")),
-                "name": _full_name(owner.get("firstName"), owner.get("lastName")) or owner.get("email") or None,
+                "name": records.full_name(owner.get("firstName"), owner.get("lastName")) or owner.get("email") or None,
                 "email": owner.get("email") or None,
                 "active": not owner.get("archived", False),
                 "team_crm_id": crm_id(team.get("id")) if team else None,
@@ -227,7 +170,7 @@ class HubSpotConnector:
         yield page
 
     def _deals(self, cursor: str | None) -> Iterator[Page]:
-        yield from self._pages("deals", [(DEALS, functools.partial(_deal, stages=self.stages()))], cursor)
+        yield from self._pages("deals", [(DEALS, functools.partial(records.deal, stages=self.stages()))], cursor)
 
     def stages(self) -> dict[str, Stage]:
         """Deal stage id -> label and status, over every pipeline (read at each deals sync: stages change)."""
@@ -442,92 +385,6 @@ class HubSpotConnector:
         return answer
 
 
-# -- records -----------------------------------------------------------------------------------------
-
-
-def _deal(item: dict[str, Any], stages: dict[str, Stage]) -> dict[str, Any]:
-    properties = item["properties"]
-    stage = stages.get(str(properties.get("dealstage")))
-    if stage is None:
-        raise ValueError(f"dealstage: {properties.get('dealstage')!r} is not a stage of any deal pipeline")
-    record = {
-        "name": properties.get("dealname") or None,
-        "owner_crm_id": crm_id(properties.get("hubspot_owner_id")),
-        "amount": amount(properties.get("amount")),
-        "currency": properties.get("deal_currency_code") or None,
-        "stage": stage.label,
-        "status": stage.status,
-        "probability": probability(properties.get("hs_deal_stage_probability"), percent=False),
-        "created_at": _time(properties, "createdate"),
-        "close_date": _time(properties, "closedate"),
-        "updated_at": _time(properties, DEALS.modified),
-    }
-    stays = _stays(item, stages)
-    if stays:
-        record["stage_changed_at"] = stays[-1][1]
-        record["stage_history"] = stays
-    return record
-
-
-def _stays(item: dict[str, Any], stages: dict[str, Stage]) -> list[tuple[str, dt.datetime]]:
-    """The stages a deal entered, oldest first, from its ``dealstage`` history (newest first, and repeating a
-    stage that is set again: a repeat is no new stay). A stage no pipeline lists any more keeps its id."""
-    changes = ((item.get("propertiesWithHistory") or {}).get("dealstage")) or []
-    moments = []
-    for change in changes:
-        entered = parse_time(change.get("timestamp"), "the dealstage history's timestamp")
-        if entered is not None:
-            moments.append((entered, str(change.get("value"))))
-    stays: list[tuple[str, dt.datetime]] = []
-    for entered, value in sorted(moments):
-        label = stages[value].label if value in stages else value
-        if not stays or stays[-1][0] != label:
-            stays.append((label, entered))
-    return stays
-
-
-def _lead(item: dict[str, Any]) -> dict[str, Any]:
-    properties = item["properties"]
-    converted = _time(properties, OPPORTUNITY)
-    if converted is None and item["deal"]:
-        converted = parse_time(item.get("deal_createdate"), "the createdate of its deal")
-    name = _full_name(properties.get("firstname"), properties.get("lastname"))
-    return {
-        "name": name or properties.get("email") or None,
-        "owner_crm_id": crm_id(properties.get("hubspot_owner_id")),
-        "lead_source": lead_source(properties.get("hs_analytics_source")),
-        "status": "converted" if converted else "open",
-        "created_at": _time(properties, "createdate"),
-        "mql_at": _time(properties, MQL),
-        "sql_at": _time(properties, SQL),
-        "converted_at": converted,
-        "converted_deal_crm_id": item["deal"],
-    }
-
-
-def _call(item: dict[str, Any]) -> dict[str, Any]:
-    properties = item["properties"]
-    return _activity(item, "call", _time(properties, "hs_timestamp"), properties.get("hs_call_status"))
-
-
-def _meeting(item: dict[str, Any]) -> dict[str, Any]:
-    properties = item["properties"]
-    start = _time(properties, "hs_meeting_start_time") or _time(properties, "hs_timestamp")
-    return _activity(item, "meeting", start, properties.get("hs_meeting_outcome"))
-
-
-def _activity(item: dict[str, Any], kind: str, at: dt.datetime | None, outcome: Any) -> dict[str, Any]:
-    """A call or meeting: it took place at ``at`` once its status or outcome is COMPLETED."""
-    properties = item["properties"]
-    return {
-        "type": kind,
-        "owner_crm_id": crm_id(properties.get("hubspot_owner_id")),
-        "deal_crm_id": item["deal"],
-        "created_at": _time(properties, "hs_createdate") or at,
-        "occurred_at": at if outcome == "COMPLETED" else None,
-    }
-
-
 # -- helpers -----------------------------------------------------------------------------------------
 
 
@@ -546,16 +403,8 @@ def rate_limit_wait(status: int, headers: Message) -> float | None:
     return spent
 
 
-def _full_name(first: Any, last: Any) -> str:
-    return " ".join(part.strip() for part in (first, last) if isinstance(part, str) and part.strip())
-
-
 def _properties(kind: Kind) -> list[str]:
     return [*kind.properties, kind.modified]
-
-
-def _time(properties: dict[str, Any], name: str) -> dt.datetime | None:
-    return parse_time(properties.get(name), name)
 
 
 def _ms(moment: dt.datetime) -> int:
@@ -571,7 +420,7 @@ def _mark(text: Any, name: str) -> int:
 
 
 def _modified(kind: Kind, item: dict[str, Any]) -> int:
-    modified = _time(item.get("properties") or {}, kind.modified)
+    modified = records.time_of(item.get("properties") or {}, kind.modified)
     if modified is None:
         raise ApiError(f"HubSpot {kind.label} {item.get('id')} came without {kind.modified}")
     return _ms(modified)

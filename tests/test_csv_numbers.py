@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.csv_source import NumberFormat, _decimal, _integer
+from crm.csv_values import NumberFormat, _decimal, _integer
 from crm.values import number, probability
 
 CASES = Path(__file__).parent / "data/number_formats.csv"

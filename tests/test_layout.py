@@ -1,5 +1,6 @@
 """The layout: imports point down (bot and digests over slackui and kpi, crm over kpi, demo over crm and kpi)
-and no two modules import each other, directly or round a loop. Walked with ``ast``, so it stays so."""
+and no two modules import each other, directly or round a loop. Walked with ``ast``, so it stays so. And no module
+outside tests and migrations is over 600 lines."""
 
 from __future__ import annotations
 
@@ -82,3 +83,15 @@ def test_no_module_imports_itself_round_a_loop():
         if name not in state:
             visit(name, [name])
     assert loops == []
+
+
+#: The most lines a module may hold: a module that grows past it holds two things and is split by what it holds.
+MAX_LINES = 600
+
+
+def test_no_module_outside_tests_and_migrations_is_over_600_lines():
+    modules = {**_modules(), **{f"bench.{path.stem}": path for path in (ROOT / "bench").glob("*.py")}}
+
+    long = {name: lines for name, path in modules.items() if (lines := len(path.read_text().splitlines())) > MAX_LINES}
+
+    assert long == {}
