@@ -23,7 +23,8 @@ from bot.server import JsonLines
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from kpi.service import Kpibot
 from slackui import limits as slack_limits
-from tests.fakes import FakeSlack, wait_for
+from tests.fakes import FakeSlack
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).parents[1]
 SECRET = "in-process-secret"
