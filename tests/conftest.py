@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text, update
 from sqlalchemy.orm import Session
 
-from kpi.db import engine_for, normalise_url
+from kpi.db import engine_for, new_engine, normalise_url
 from kpi.schema import Base, Lead, Team
 from tests.world import World
 
@@ -93,13 +93,16 @@ def emptied(engine: Engine) -> Engine:
 
 
 @pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path) -> Engine:
+def engine(request, tmp_path) -> Iterator[Engine]:
     """An engine on a migrated, empty database of each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "kpibot.db"
-        shutil.copy(request.getfixturevalue("_migrated_sqlite"), path)
-        return engine_for(f"sqlite:///{path}")
-    return emptied(request.getfixturevalue("_postgres_engine"))
+    if request.param == "postgresql":
+        yield emptied(request.getfixturevalue("_postgres_engine"))
+        return
+    path = tmp_path / "kpibot.db"
+    shutil.copy(request.getfixturevalue("_migrated_sqlite"), path)
+    engine = new_engine(f"sqlite:///{path}")  # a copy of a migrated file: nothing for Alembic to check
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
