@@ -98,9 +98,7 @@ def engine(request, tmp_path) -> Iterator[Engine]:
     if request.param == "postgresql":
         yield emptied(request.getfixturevalue("_postgres_engine"))
         return
-    path = tmp_path / "kpibot.db"
-    shutil.copy(request.getfixturevalue("_migrated_sqlite"), path)
-    engine = new_engine(f"sqlite:///{path}")  # a copy of a migrated file: nothing for Alembic to check
+    engine = _migrated_copy(request.getfixturevalue("_migrated_sqlite"), tmp_path)
     yield engine
     engine.dispose()
 
@@ -114,11 +112,16 @@ def module_engine(request, tmp_path_factory) -> Iterator[Engine]:
         with _postgres_database(f"_{request.module.__name__.rpartition('.')[2]}") as engine:
             yield engine
         return
-    path = tmp_path_factory.mktemp("module") / "kpibot.db"
-    shutil.copy(request.getfixturevalue("_migrated_sqlite"), path)
-    engine = engine_for(f"sqlite:///{path}")
+    engine = _migrated_copy(request.getfixturevalue("_migrated_sqlite"), tmp_path_factory.mktemp("module"))
     yield engine
     engine.dispose()
+
+
+def _migrated_copy(migrated: Path, folder: Path) -> Engine:
+    """An engine on a copy of the migrated SQLite file in ``folder``, made without asking Alembic again."""
+    path = folder / "kpibot.db"
+    shutil.copy(migrated, path)
+    return new_engine(f"sqlite:///{path}")
 
 
 @pytest.fixture
