@@ -32,21 +32,27 @@ def normalise_url(url: str) -> str:
 @functools.cache
 def engine_for(url: str) -> Engine:
     """Create the engine for ``url`` and bring its schema up to date (once per process)."""
-    url = normalise_url(url)
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        # Server-side prepared statements would freeze plans chosen on small or empty tables.
-        engine = create_engine(
-            url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"prepare_threshold": None}
-        )
+    engine = new_engine(url)
     try:
         upgrade(engine)
     except OperationalError as error:
         engine.dispose()
         raise DatabaseProblem(_unreachable(url, error)) from error
     return engine
+
+
+def new_engine(url: str) -> Engine:
+    """An engine for ``url`` with kpibot's connection settings, its schema as it is: :func:`engine_for` is the one
+    to use, but for a copy of a database known to be migrated (each test's)."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # Server-side prepared statements would freeze plans chosen on small or empty tables.
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"prepare_threshold": None}
+    )
 
 
 class DatabaseProblem(Exception):

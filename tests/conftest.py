@@ -5,6 +5,9 @@ is then parametrised over both backends. Each test gets an empty, migrated datab
 migrated SQLite file, or a PostgreSQL database of this run's own with every row deleted. That database
 (``<name>_<pid>`` beside the one the URL names) is created and migrated afresh for each run and dropped
 after it, so runs side by side never share rows and a database left by an older version never lies.
+
+A world that is costly to build (the demo company, an imported CRM sample) and that a module's tests only read is
+built once per module on ``module_engine``; tests that write to such a world build their own on ``engine``.
 """
 
 from __future__ import annotations
@@ -14,34 +17,45 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text, update
 from sqlalchemy.orm import Session
 
-from kpi.db import engine_for, normalise_url
+from kpi.db import engine_for, new_engine, normalise_url
 from kpi.schema import Base, Lead, Team
 from tests.world import World
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KPIBOT_TEST_DATABASE_URL") else [])
 
 
-@pytest.fixture(scope="session")
-def _postgres_engine() -> Iterator[Engine]:
+@contextmanager
+def _postgres_database(suffix: str = "") -> Iterator[Engine]:
+    """An engine on a migrated database of this run's own (``<name>_<pid><suffix>`` beside the one the URL names),
+    dropped afterwards."""
     base = make_url(normalise_url(os.environ["KPIBOT_TEST_DATABASE_URL"]))
-    name = f"{base.database}_{os.getpid()}"
+    name = f"{base.database}_{os.getpid()}{suffix}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
     engine = engine_for(url)
-    yield engine
-    engine.dispose()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _postgres_engine() -> Iterator[Engine]:
+    with _postgres_database() as engine:
+        yield engine
 
 
 @pytest.fixture(scope="session")
@@ -79,13 +93,35 @@ def emptied(engine: Engine) -> Engine:
 
 
 @pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path) -> Engine:
+def engine(request, tmp_path) -> Iterator[Engine]:
     """An engine on a migrated, empty database of each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "kpibot.db"
-        shutil.copy(request.getfixturevalue("_migrated_sqlite"), path)
-        return engine_for(f"sqlite:///{path}")
-    return emptied(request.getfixturevalue("_postgres_engine"))
+    if request.param == "postgresql":
+        yield emptied(request.getfixturevalue("_postgres_engine"))
+        return
+    engine = _migrated_copy(request.getfixturevalue("_migrated_sqlite"), tmp_path)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_engine(request, tmp_path_factory) -> Iterator[Engine]:
+    """An engine on a migrated, empty database of each backend that one test module shares: for a world built once
+    that its tests only read. (A test that writes takes ``engine``, a database of its own.) On PostgreSQL it is a
+    database apart, which the ``engine`` of the module's other tests does not empty."""
+    if request.param == "postgresql":
+        with _postgres_database(f"_{request.module.__name__.rpartition('.')[2]}") as engine:
+            yield engine
+        return
+    engine = _migrated_copy(request.getfixturevalue("_migrated_sqlite"), tmp_path_factory.mktemp("module"))
+    yield engine
+    engine.dispose()
+
+
+def _migrated_copy(migrated: Path, folder: Path) -> Engine:
+    """An engine on a copy of the migrated SQLite file in ``folder``, made without asking Alembic again."""
+    path = folder / "kpibot.db"
+    shutil.copy(migrated, path)
+    return new_engine(f"sqlite:///{path}")
 
 
 @pytest.fixture

@@ -21,9 +21,7 @@ from sqlalchemy.orm import Session
 
 from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
-from kpi.db import engine_for
 from kpi.service import Kpibot
-from tests.conftest import BACKENDS, emptied
 from tests.world import World
 
 AS_OF = dt.date(2018, 1, 15)
@@ -32,15 +30,11 @@ REVENUE = {"Alice Adams": 1100, "Amy Allen": 2300, "Wendy Wu": 4700, "Bob Brown"
 SECRETS = [text for amount in (1100, 2300, 4700, 8100, 8900, 17000) for text in (f"{amount:,}", str(amount))]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def bot(request, tmp_path_factory) -> Kpibot:
+@pytest.fixture(scope="module")
+def bot(module_engine, tmp_path_factory) -> Kpibot:
     """One world per backend for the whole module: every test only reads it."""
     folder = tmp_path_factory.mktemp("access")
-    if request.param == "sqlite":
-        engine = engine_for(f"sqlite:///{folder / 'kpibot.db'}")
-    else:
-        engine = emptied(request.getfixturevalue("_postgres_engine"))
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(module_engine, expire_on_commit=False) as session:
         world = World(session)
         west, east = world.team("West"), world.team("East")
         enterprise = world.team("West Enterprise", parent=west)
@@ -52,7 +46,7 @@ def bot(request, tmp_path_factory) -> Kpibot:
         world.commit()
     config = folder / "config"
     config.mkdir()
-    return Kpibot(engine, config)
+    return Kpibot(module_engine, config)
 
 
 def ask(bot: Kpibot, asker: str, question: str) -> Answer | Leaderboard:

@@ -32,8 +32,16 @@ END = dt.datetime(2026, 11, 17)  # the first moment after as_of, in UTC
 SMALL = {"seed": 11, "reps": 12, "months": 6, "as_of": AS_OF}
 
 
+@pytest.fixture(scope="module")
+def demo_engine(module_engine: Engine) -> Engine:
+    """The small company, generated once for the module's tests that only read it."""
+    demo.generate(module_engine, **SMALL)
+    return module_engine
+
+
 @pytest.fixture
-def demo_engine(engine: Engine) -> Engine:
+def own_demo(engine: Engine) -> Engine:
+    """The small company, generated for one test that writes to it."""
     demo.generate(engine, **SMALL)
     return engine
 
@@ -98,10 +106,10 @@ def test_the_same_seed_gives_the_same_company_and_another_seed_another(engine):
     assert other != first and scalar(engine, total) != first_total
 
 
-def test_the_summary_counts_the_rows_written(demo_engine):
-    summary = demo.generate(demo_engine, **SMALL)  # fresh: replaces, never adds
+def test_the_summary_counts_the_rows_written(own_demo):
+    summary = demo.generate(own_demo, **SMALL)  # fresh: replaces, never adds
     for model in (Team, Rep, Account, Lead, Deal, Activity, Quote, MarketingSpend, NpsResponse, Forecast, Target):
-        assert scalar(demo_engine, select(func.count()).select_from(model)) == summary.as_dict()[model.__tablename__]
+        assert scalar(own_demo, select(func.count()).select_from(model)) == summary.as_dict()[model.__tablename__]
     assert min(summary.as_dict().values()) > 0
 
 
@@ -288,26 +296,26 @@ def test_volume_grows_linearly_with_reps(engine):
         assert 1.6 < ratio < 2.4, (table, ratio)
 
 
-def test_fresh_false_adds_next_to_other_data_but_not_a_second_demo(demo_engine):
+def test_fresh_false_adds_next_to_other_data_but_not_a_second_demo(own_demo):
     with pytest.raises(ValueError, match="already loaded"):
-        demo.generate(demo_engine, **SMALL, fresh=False)
-    with demo_engine.begin() as connection:  # ids keep counting after the demo's own (PostgreSQL sequences too)
+        demo.generate(own_demo, **SMALL, fresh=False)
+    with own_demo.begin() as connection:  # ids keep counting after the demo's own (PostgreSQL sequences too)
         connection.execute(insert(Team).values(name="Imported", crm="csv", crm_id="t-1"))
-    assert scalar(demo_engine, select(func.count()).select_from(Team).where(Team.crm == "csv")) == 1
+    assert scalar(own_demo, select(func.count()).select_from(Team).where(Team.crm == "csv")) == 1
 
 
-def test_a_fresh_demo_replaces_demo_and_people_yaml_records_but_refuses_anything_else(demo_engine):
-    with demo_engine.begin() as connection:
+def test_a_fresh_demo_replaces_demo_and_people_yaml_records_but_refuses_anything_else(own_demo):
+    with own_demo.begin() as connection:
         connection.execute(insert(Team).values(name="From people.yaml", crm="config", crm_id="t-1"))
-    demo.generate(demo_engine, **SMALL)  # demo data and people.yaml's are made again: replaced
-    with demo_engine.begin() as connection:
+    demo.generate(own_demo, **SMALL)  # demo data and people.yaml's are made again: replaced
+    with own_demo.begin() as connection:
         connection.execute(insert(Team).values(name="Imported", crm="csv", crm_id="t-1"))
         connection.execute(insert(Target).values(kpi="revenue", scope_type="org", value=1, set_by="ops@example.com",
             period_start=dt.date(2026, 1, 1), period_end=dt.date(2027, 1, 1)))  # fmt: skip
 
     with pytest.raises(demo.NotDemoData, match=r"\(1 teams from csv, 1 targets set by people\)"):
-        demo.generate(demo_engine, **SMALL)
-    assert scalar(demo_engine, select(func.count()).select_from(Team).where(Team.crm == "csv")) == 1
+        demo.generate(own_demo, **SMALL)
+    assert scalar(own_demo, select(func.count()).select_from(Team).where(Team.crm == "csv")) == 1
 
 
 def test_office_hours_follow_the_organisation_time_zone(engine):

@@ -28,8 +28,9 @@ from digests.render import render_digest
 from digests.scheduler import sync_notice
 from kpi.service import Kpibot
 from slackui.text import FENCE, escape
-from tests.fakes import FakeSlack, wait_for
+from tests.fakes import FakeSlack
 from tests.test_slack_app import SECRET, press
+from tests.waiting import wait_for
 
 AS_OF = dt.date(2017, 6, 5)
 HOSTILE = ["<@U0ADMIN>", "*bold*", "~strike~", "<https://evil.example|click me>"]

@@ -56,13 +56,14 @@ def of_team(engine, team) -> Scope:
     return access.team_scope(directory, [directory.teams[team.id]], team.name)
 
 
-def near(value: Decimal | None, expected: Decimal | int | str, tolerance: str = "0.000001") -> bool:
-    """For values that go through a division or a float day count in the database."""
-    return value is not None and abs(value - Decimal(expected)) < Decimal(tolerance)
+def assert_near(value: Decimal | None, expected: Decimal | float | str, tolerance: str = "0.000001") -> None:
+    """For values that go through a division or a float day count in the database (a failure shows both)."""
+    assert value == pytest.approx(Decimal(expected), abs=Decimal(tolerance))
 
 
-def no_value(result: Result, reason: str) -> bool:
-    return result.value is None and result.reason == reason
+def assert_no_value(result: Result, reason: str) -> None:
+    """No value, and the reason the asker is told (a failure shows the value and the reason there were)."""
+    assert (result.value, result.reason) == (None, reason)
 
 
 @pytest.fixture
@@ -162,7 +163,7 @@ def test_avg_deal_size_without_won_deals_has_no_value(engine, world):
     world.deal(alice, 5000, "lost", closed="2017-06-11")
     world.commit()
 
-    assert no_value(evaluate(engine, "avg-deal-size"), "no deals won in 2017-Q2")
+    assert_no_value(evaluate(engine, "avg-deal-size"), "no deals won in 2017-Q2")
 
 
 # --- sales growth ---------------------------------------------------------------------------------
@@ -229,9 +230,9 @@ def test_sales_growth_without_previous_revenue_has_no_value(engine, world):
     world.deal(alice, 3000, "won", closed="2017-05-05")
     world.commit()
 
-    assert no_value(evaluate(engine, "sales-growth"), "no revenue in 2017-Q1")
+    assert_no_value(evaluate(engine, "sales-growth"), "no revenue in 2017-Q1")
     month = evaluate(engine, "sales-growth", "this month", as_of=dt.date(2017, 3, 15))
-    assert no_value(month, "no revenue in February 2017 through 2017-02-15")
+    assert_no_value(month, "no revenue in February 2017 through 2017-02-15")
 
 
 # --- annual contract value, revenue per rep, profit margin, upsell rate --------------------------------
@@ -255,7 +256,7 @@ def test_acv_counts_a_deal_without_contract_months_as_twelve_months(engine, worl
     world.commit()
 
     # Money sums come back to the cent: allow half a cent.
-    assert near(evaluate(engine, "acv").value, (Decimal(600) + Decimal(12000) / 9) / 2, tolerance="0.005")
+    assert_near(evaluate(engine, "acv").value, (Decimal(600) + Decimal(12000) / 9) / 2, tolerance="0.005")
 
 
 def test_acv_counts_a_deal_with_zero_contract_months_as_twelve_months(engine, world):
@@ -272,7 +273,7 @@ def test_acv_without_won_deals_has_no_value(engine, world):
     world.deal(alice, 600, "lost", closed="2017-04-10", months=12)
     world.commit()
 
-    assert no_value(evaluate(engine, "acv"), "no deals won in 2017-Q2")
+    assert_no_value(evaluate(engine, "acv"), "no deals won in 2017-Q2")
 
 
 def test_revenue_per_rep_divides_by_reps_active_at_any_time_in_the_period(engine, world):
@@ -296,7 +297,7 @@ def test_revenue_per_rep_divides_by_reps_active_at_any_time_in_the_period(engine
 
     assert (team.value, team.numerator, team.denominator) == ((Decimal(3000) + 1500) / 2, 4500, 2)
     assert (org.value, org.numerator, org.denominator) == ((Decimal(3000) + 1500 + 1000) / 3, 5500, 3)
-    assert no_value(evaluate(engine, "revenue-per-rep", scope=of_team(engine, empty)), "no reps were active in 2017-Q2")
+    assert_no_value(evaluate(engine, "revenue-per-rep", scope=of_team(engine, empty)), "no reps were active in 2017-Q2")
 
 
 def test_profit_margin_counts_only_won_deals_that_have_a_cost(engine, world):
@@ -319,7 +320,7 @@ def test_profit_margin_without_costed_won_deals_has_no_value(engine, world):
     world.deal(alice, 2000, "won", closed="2017-04-12")
     world.commit()
 
-    assert no_value(evaluate(engine, "profit-margin"), "no won deals with a cost in 2017-Q2")
+    assert_no_value(evaluate(engine, "profit-margin"), "no won deals with a cost in 2017-Q2")
 
 
 def test_upsell_rate_is_won_upsell_and_cross_sell_deals_over_all_won_deals(engine, world):
@@ -342,7 +343,7 @@ def test_upsell_rate_without_won_deals_has_no_value(engine, world):
     world.deal(alice, 900, "lost", closed="2017-04-14", type="upsell")
     world.commit()
 
-    assert no_value(evaluate(engine, "upsell-rate"), "no deals won in 2017-Q2")
+    assert_no_value(evaluate(engine, "upsell-rate"), "no deals won in 2017-Q2")
 
 
 # --- activities and quotes -------------------------------------------------------------------------
@@ -419,7 +420,7 @@ def test_win_rate_with_only_open_deals_has_no_value(engine, world):
 
     result = evaluate(engine, "win-rate")
 
-    assert no_value(result, "no deals closed in 2017-Q2")
+    assert_no_value(result, "no deals closed in 2017-Q2")
     assert result.denominator == 0
 
 
@@ -443,7 +444,7 @@ def test_closing_ratio_without_quotes_has_no_value(engine, world):
     world.quote(alice, "2017-03-30")
     world.commit()
 
-    assert no_value(evaluate(engine, "closing-ratio"), "no quotes sent in 2017-Q2")
+    assert_no_value(evaluate(engine, "closing-ratio"), "no quotes sent in 2017-Q2")
 
 
 # --- cohort conversions ("as of now") ----------------------------------------------------------------
@@ -493,8 +494,8 @@ def test_cohort_conversions_without_leads_have_no_value(engine, world):
     world.lead(alice, "2017-03-31 23:59", converted="2017-04-15")
     world.commit()
 
-    assert no_value(evaluate(engine, "lead-conversion"), "no leads created in 2017-Q2")
-    assert no_value(evaluate(engine, "end-to-end-conversion"), "no leads created in 2017-Q2")
+    assert_no_value(evaluate(engine, "lead-conversion"), "no leads created in 2017-Q2")
+    assert_no_value(evaluate(engine, "end-to-end-conversion"), "no leads created in 2017-Q2")
 
 
 def test_pipeline_conversion_is_the_share_of_deals_created_in_period_won_so_far(engine, world):
@@ -518,7 +519,7 @@ def test_pipeline_conversion_without_deals_created_has_no_value(engine, world):
     world.deal(alice, 1000, "won", created="2017-03-31 23:59", closed="2017-04-20")
     world.commit()
 
-    assert no_value(evaluate(engine, "pipeline-conversion"), "no deals created in 2017-Q2")
+    assert_no_value(evaluate(engine, "pipeline-conversion"), "no deals created in 2017-Q2")
 
 
 # --- sales cycle ---------------------------------------------------------------------------------------
@@ -534,7 +535,7 @@ def test_sales_cycle_averages_days_from_creation_to_close_of_won_deals(engine, w
 
     result = evaluate(engine, "sales-cycle")
 
-    assert near(result.value, (10 + 50) / 2)
+    assert_near(result.value, (10 + 50) / 2)
     assert result.denominator == 2
 
 
@@ -546,7 +547,7 @@ def test_sales_cycle_leaves_out_won_deals_without_a_creation_date(engine, world)
 
     result = evaluate(engine, "sales-cycle")
 
-    assert near(result.value, 10)
+    assert_near(result.value, 10)
     assert result.denominator == 1
 
 
@@ -555,7 +556,7 @@ def test_sales_cycle_without_won_deals_has_no_value(engine, world):
     world.deal(alice, 1000, "lost", created="2016-01-01", closed="2017-04-23")
     world.commit()
 
-    assert no_value(evaluate(engine, "sales-cycle"), "no deals won in 2017-Q2")
+    assert_no_value(evaluate(engine, "sales-cycle"), "no deals won in 2017-Q2")
 
 
 # --- leads: new leads, referrals, MQLs, SQLs, cost per lead ------------------------------------------------
@@ -609,8 +610,8 @@ def test_cost_per_lead_has_no_value_without_leads_or_for_one_person(engine, worl
     world.lead(alice, "2017-03-02")
     world.commit()
 
-    assert no_value(evaluate(engine, "cost-per-lead", scope=of_team(engine, west)), "no leads created in 2017-Q2")
-    assert no_value(
+    assert_no_value(evaluate(engine, "cost-per-lead", scope=of_team(engine, west)), "no leads created in 2017-Q2")
+    assert_no_value(
         evaluate(engine, "cost-per-lead", scope=of_rep(engine, alice)),
         "marketing spend is recorded per team, so cost per lead has no value for one person",
     )
@@ -673,7 +674,7 @@ def test_lead_age_of_a_past_period_averages_ages_at_the_period_end(engine, lead_
     result = evaluate(engine, "lead-age")
 
     # At 2017-07-01: leads of 06-01 (30 days) and 05-01 (61 days), deal of 03-01 (122 days).
-    assert near(result.value, Decimal(30 + 61 + 122) / 3)
+    assert_near(result.value, Decimal(30 + 61 + 122) / 3)
 
 
 def test_lead_age_of_a_running_period_averages_ages_at_the_as_of_day(engine, lead_age_world):
@@ -681,7 +682,7 @@ def test_lead_age_of_a_running_period_averages_ages_at_the_as_of_day(engine, lea
 
     # At the end of 2017-06-15 (06-16 00:00): lead 06-01 (15 days), lead 05-01 (31 + 15 = 46 days),
     # the lead disqualified on 06-15 is closed, deal 03-01 (31 + 30 + 31 + 15 = 107 days).
-    assert near(result.value, Decimal(15 + 46 + 107) / 3)
+    assert_near(result.value, Decimal(15 + 46 + 107) / 3)
 
 
 def test_lead_age_leaves_out_open_deals_without_a_creation_date(engine, world):
@@ -690,7 +691,7 @@ def test_lead_age_leaves_out_open_deals_without_a_creation_date(engine, world):
     world.deal(alice, 900, "open", created=None, closed="2017-08-15")
     world.commit()
 
-    assert near(evaluate(engine, "lead-age").value, 30)
+    assert_near(evaluate(engine, "lead-age").value, 30)
     assert evaluate(engine, "pipeline").value == 900  # still in the pipeline, just without an age
 
 
@@ -699,7 +700,7 @@ def test_lead_age_with_nothing_open_has_no_value(engine, world):
     world.lead(alice, "2017-04-01", converted="2017-06-01")
     world.commit()
 
-    assert no_value(evaluate(engine, "lead-age"), "nothing open at the end of 2017-Q2")
+    assert_no_value(evaluate(engine, "lead-age"), "nothing open at the end of 2017-Q2")
 
 
 # --- forecasts and targets ------------------------------------------------------------------------------
@@ -746,8 +747,8 @@ def test_forecast_accuracy_without_an_earlier_forecast_or_revenue_has_no_value(e
     alone = evaluate(engine, "forecast-accuracy", scope=of_rep(engine, alice))
     no_revenue = evaluate(engine, "forecast-accuracy", scope=of_rep(engine, bob))
 
-    assert no_value(alone, "no forecast for 2017-Q2 was submitted before it began")
-    assert no_value(no_revenue, "no revenue in 2017-Q2")
+    assert_no_value(alone, "no forecast for 2017-Q2 was submitted before it began")
+    assert_no_value(no_revenue, "no revenue in 2017-Q2")
 
 
 def test_quota_attainment_is_revenue_over_the_revenue_target_of_the_same_scope(engine, world):
@@ -781,7 +782,7 @@ def test_quota_attainment_without_a_revenue_target_has_no_value(engine, world):
 
     result = evaluate(engine, "quota-attainment", scope=of_rep(engine, alice))
 
-    assert no_value(result, "no revenue target is set for Alice Adams in 2017-Q2")
+    assert_no_value(result, "no revenue target is set for Alice Adams in 2017-Q2")
 
 
 def test_quota_attainment_with_a_zero_revenue_target_has_no_value(engine, world):
@@ -792,7 +793,7 @@ def test_quota_attainment_with_a_zero_revenue_target_has_no_value(engine, world)
 
     result = evaluate(engine, "quota-attainment", scope=of_rep(engine, alice))
 
-    assert no_value(result, "the revenue target for 2017-Q2 is zero")
+    assert_no_value(result, "the revenue target for 2017-Q2 is zero")
 
 
 @pytest.fixture
@@ -824,7 +825,7 @@ def test_pipeline_coverage_without_a_revenue_target_has_no_value(engine, coverag
 
     result = evaluate(engine, "pipeline-coverage", scope=of_rep(engine, alice), as_of=dt.date(2017, 5, 15))
 
-    assert no_value(result, "no revenue target is set for Alice Adams in 2017-Q2")
+    assert_no_value(result, "no revenue target is set for Alice Adams in 2017-Q2")
 
 
 def test_pipeline_coverage_once_the_target_is_reached_has_no_value(engine, world, coverage_alice):
@@ -834,7 +835,7 @@ def test_pipeline_coverage_once_the_target_is_reached_has_no_value(engine, world
 
     result = evaluate(engine, "pipeline-coverage", scope=of_rep(engine, alice), as_of=dt.date(2017, 5, 15))
 
-    assert no_value(result, "the revenue target for 2017-Q2 is already reached")
+    assert_no_value(result, "the revenue target for 2017-Q2 is already reached")
 
 
 # --- people: rep retention and ramp time ---------------------------------------------------------------
@@ -856,7 +857,7 @@ def test_rep_retention_is_reps_active_at_start_still_active_at_end(engine, world
     # At the start: Alice, Dave, Fay; still there at the end: Alice, Fay.
     assert (result.value, result.numerator, result.denominator) == (Decimal(2) / 3, 2, 3)
     empty_result = evaluate(engine, "rep-retention", scope=of_team(engine, empty))
-    assert no_value(empty_result, "no reps were active at the start of 2017-Q2")
+    assert_no_value(empty_result, "no reps were active at the start of 2017-Q2")
 
 
 def _monthly_revenue(world, rep, amounts: dict[str, int]) -> None:
@@ -891,9 +892,9 @@ def test_ramp_time_averages_days_to_the_end_of_the_first_month_at_80_percent(eng
 
     result = evaluate(engine, "ramp-time")
 
-    assert near(result.value, Decimal(90 + 75) / 2)
-    assert near(evaluate(engine, "ramp-time", scope=of_rep(engine, alice)).value, 90)
-    assert near(evaluate(engine, "ramp-time", scope=of_team(engine, east)).value, 75)
+    assert_near(result.value, Decimal(90 + 75) / 2)
+    assert_near(evaluate(engine, "ramp-time", scope=of_rep(engine, alice)).value, 90)
+    assert_near(evaluate(engine, "ramp-time", scope=of_team(engine, east)).value, 75)
 
 
 def test_ramp_time_without_a_ramped_new_rep_has_no_value(engine, world):
@@ -904,7 +905,7 @@ def test_ramp_time_without_a_ramped_new_rep_has_no_value(engine, world):
     _monthly_revenue(world, dan, {"2017-05": 100})
     world.commit()
 
-    assert no_value(evaluate(engine, "ramp-time"), "no rep hired in the 24 months to 2017-06-30 has ramped yet")
+    assert_no_value(evaluate(engine, "ramp-time"), "no rep hired in the 24 months to 2017-06-30 has ramped yet")
 
 
 def test_ramp_time_team_median_of_an_even_team_is_the_mean_of_the_two_middle_months(engine, world):
@@ -917,7 +918,7 @@ def test_ramp_time_team_median_of_an_even_team_is_the_mean_of_the_two_middle_mon
     world.commit()
 
     # 2017-02-15 -> 2017-05-01: 14 + 31 + 30 = 75 days.
-    assert near(evaluate(engine, "ramp-time").value, 75)
+    assert_near(evaluate(engine, "ramp-time").value, 75)
 
 
 # --- leaderboards ------------------------------------------------------------------------------------
@@ -973,7 +974,8 @@ def test_leaderboard_of_a_lower_is_better_kpi_ranks_ascending(board):
     answer = board.ask("leaderboard sales-cycle 2017-Q2", board.person("Alice Adams"), AS_OF)
 
     assert [name for name, _ in _rows(answer)] == ["Zed Zorro", "Bob Brown", "Alice Adams", "Carl Cole"]
-    assert [near(value, days) for (_, value), days in zip(_rows(answer)[:3], (10, 20, 30), strict=True)] == [True] * 3
+    for (_, value), days in zip(_rows(answer)[:3], (10, 20, 30), strict=True):
+        assert_near(value, days)
     assert answer.rows[-1].result.value is None
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from tests import test_kpis as kpis
 
-evaluate, of_rep, of_team, near, no_value = kpis.evaluate, kpis.of_rep, kpis.of_team, kpis.near, kpis.no_value
+evaluate, of_rep, of_team = kpis.evaluate, kpis.of_rep, kpis.of_team
+assert_near, assert_no_value = kpis.assert_near, kpis.assert_no_value
 
 
 # --- new customers ----------------------------------------------------------------------------------
@@ -96,8 +97,8 @@ def test_customer_retention_is_customers_at_end_minus_new_over_customers_at_star
 
 
 def test_churn_and_retention_without_customers_at_the_start_have_no_value(engine, customers):
-    assert no_value(evaluate(engine, "churn-rate", "2015-Q4"), "no active customers at the start of 2015-Q4")
-    assert no_value(evaluate(engine, "customer-retention", "2015-Q4"), "no active customers at the start of 2015-Q4")
+    assert_no_value(evaluate(engine, "churn-rate", "2015-Q4"), "no active customers at the start of 2015-Q4")
+    assert_no_value(evaluate(engine, "customer-retention", "2015-Q4"), "no active customers at the start of 2015-Q4")
 
 
 def test_a_customer_churned_at_midnight_of_the_first_day_was_active_at_the_start(engine, world):
@@ -127,7 +128,7 @@ def test_clv_is_monthly_revenue_per_customer_over_monthly_churn_for_the_trailing
     monthly_revenue_per_customer = Decimal(6000) / 12 / 5
     # Active on 2016-07-01: A, B; lost in the 12 months: B and F.
     monthly_churn = Decimal(2) / 2 / 12
-    assert near(result.value, monthly_revenue_per_customer / monthly_churn)
+    assert_near(result.value, monthly_revenue_per_customer / monthly_churn)
 
 
 def test_clv_without_churn_in_the_trailing_12_months_has_no_value(engine, world):
@@ -136,7 +137,7 @@ def test_clv_without_churn_in_the_trailing_12_months_has_no_value(engine, world)
     world.deal(alice, 1000, "won", closed="2017-02-01", account=acme)
     world.commit()
 
-    assert no_value(evaluate(engine, "clv"), "no customer churned in the 12 months to 2017-06-30")
+    assert_no_value(evaluate(engine, "clv"), "no customer churned in the 12 months to 2017-06-30")
 
 
 def test_clv_without_customers_at_the_start_of_the_12_months_has_no_value(engine, world):
@@ -174,7 +175,7 @@ def test_nps_is_percent_promoters_minus_percent_detractors_attributed_like_accou
 
     # Org: promoters 10, 9, 9; detractors 3; 5 answers. 7 is passive.
     assert org.value == (Decimal(3) / 5 - Decimal(1) / 5) * 100
-    assert near(mine.value, (Decimal(2) / 3 - Decimal(1) / 3) * 100)
+    assert_near(mine.value, (Decimal(2) / 3 - Decimal(1) / 3) * 100)
     assert his.value == (Decimal(1) / 2 - Decimal(0) / 2) * 100
 
 
@@ -182,7 +183,7 @@ def test_nps_without_answers_has_no_value(engine, world):
     world.nps(world.account("Acme"), 10, "2017-03-31 23:59:59")
     world.commit()
 
-    assert no_value(evaluate(engine, "nps"), "no survey answers in 2017-Q2")
+    assert_no_value(evaluate(engine, "nps"), "no survey answers in 2017-Q2")
 
 
 # --- customer acquisition cost ---------------------------------------------------------------------------
@@ -226,8 +227,8 @@ def test_cac_of_the_organisation_includes_org_level_spend(engine, acquisition):
 def test_cac_has_no_value_without_new_customers_or_for_one_person(engine, acquisition):
     _, _, north, alice = acquisition
 
-    assert no_value(evaluate(engine, "cac", scope=of_team(engine, north)), "no new customers in 2017-Q2")
-    assert no_value(
+    assert_no_value(evaluate(engine, "cac", scope=of_team(engine, north)), "no new customers in 2017-Q2")
+    assert_no_value(
         evaluate(engine, "cac", scope=of_rep(engine, alice)),
         "marketing spend is recorded per team, so customer acquisition cost has no value for one person",
     )

@@ -39,10 +39,11 @@ def closed_in(row: dict[str, str], start: str, end: str) -> bool:
     return bool(row["close_date"]) and start <= row["close_date"] < end
 
 
-@pytest.fixture
-def bot(engine) -> Kpibot:
-    run_sync(engine, csv_connector(MAVEN, CONFIG), full=True, people=load_people(CONFIG))
-    return Kpibot(engine, CONFIG)
+@pytest.fixture(scope="module")
+def bot(module_engine) -> Kpibot:
+    """The sample imported once for the module's tests, which only read it."""
+    run_sync(module_engine, csv_connector(MAVEN, CONFIG), full=True, people=load_people(CONFIG))
+    return Kpibot(module_engine, CONFIG)
 
 
 def test_deals_by_stage_after_import_match_the_export(bot):

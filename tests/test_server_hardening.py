@@ -4,10 +4,7 @@ database that goes away. Every request here is real HTTP to `kpibot serve` on lo
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,10 +14,9 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import MAX_QUESTION, TOO_LONG, UNREACHABLE
-from tests.fakes import FakeSlack, signed_request, slow_connection, wait_for
-from tests.test_slack_bot import SECRET, free_port, seed
-
-ROOT = Path(__file__).parents[1]
+from tests.fakes import FakeSlack, signed_request, slow_connection
+from tests.test_slack_bot import SECRET, seed, serving
+from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -37,33 +33,8 @@ def served(slack, tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     database, log = folder / "kpibot.db", folder / "server.log"
     seed(f"sqlite:///{database}")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
-        "KPIBOT_CONFIG_DIR": str(ROOT / "config"),
-        "SLACK_BOT_TOKEN": slack.token,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack.url,
-        "WEB_CONCURRENCY": "1",
-    }
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env, cwd=ROOT, stderr=sink
-        )
-        base = f"http://127.0.0.1:{port}"
-        assert wait_for(lambda: _healthy(base), timeout=20), log.read_text()
+    with serving(f"sqlite:///{database}", slack, log) as base:
         yield base, database, log
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _healthy(base: str) -> bool:
-    try:
-        urllib.request.urlopen(f"{base}/healthz", timeout=1)
-        return True
-    except OSError:
-        return False
 
 
 def post(request: urllib.request.Request) -> tuple[int, str]:
@@ -76,6 +47,13 @@ def post(request: urllib.request.Request) -> tuple[int, str]:
 
 def raw(base: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     return post(urllib.request.Request(f"{base}/slack/events", data=body, headers=headers))
+
+
+def logged(log: Path, what: str) -> int:
+    """How many of the server's log records say ``what``, as message or command: a share logs its request once
+    it has posted (or failed to), a replay as soon as it is recognised."""
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return sum(what in (record["message"], record.get("command")) for record in records)
 
 
 def signed(body: str, content_type: str = "application/x-www-form-urlencoded") -> dict[str, str]:
@@ -182,7 +160,7 @@ def test_a_signed_body_that_is_not_utf8_gets_400(served):
 
 
 def test_a_replayed_share_is_answered_and_posts_once(served, slack):
-    base, _, _ = served
+    base, _, log = served
     element = {
         "block_id": "kpi_answer_actions",
         "action_id": "kpi_share",
@@ -190,11 +168,10 @@ def test_a_replayed_share_is_answered_and_posts_once(served, slack):
     }
     body = slack.block_actions("U0ALICE", element, slack.response_url(), channel_id="C0SALES")
     headers = signed(body)
-    before = len(slack.messages)
+    before, shared, ignored = len(slack.messages), logged(log, "share"), logged(log, "replay ignored")
 
     first, again = raw(base, body.encode(), headers), raw(base, body.encode(), headers)
-    wait_for(lambda: len(slack.messages) > before)
-    time.sleep(0.5)
+    wait_for(lambda: logged(log, "share") > shared and logged(log, "replay ignored") > ignored, then=log.read_text)
 
     assert (first[0], again[0]) == (200, 200)
     assert len(slack.messages) == before + 1

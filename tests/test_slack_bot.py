@@ -11,13 +11,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
 from kpi.db import engine_for
-from tests.fakes import FakeSlack, signed_request, wait_for
+from tests.fakes import FakeSlack, signed_request
+from tests.waiting import wait_for
 from tests.world import World
 
 ROOT = Path(__file__).parents[1]
@@ -63,39 +66,52 @@ def slack():
 
 @pytest.fixture(scope="module")
 def server(slack, tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('bot') / 'kpibot.db'}"
+    folder = tmp_path_factory.mktemp("bot")
+    url = f"sqlite:///{folder / 'kpibot.db'}"
     seed(url)
-    port = free_port()
+    with serving(url, slack, folder / "server.log") as base:
+        yield base
+
+
+@contextmanager
+def serving(database_url: str, slack: FakeSlack, log: Path) -> Iterator[str]:
+    """`kpibot serve` with one worker on ``database_url`` and ``slack``, logging to ``log``: its base URL once
+    /healthz answers (the test fails with the log if it never does); stopped afterwards."""
     env = {
         **os.environ,
-        "DATABASE_URL": url,
+        "DATABASE_URL": database_url,
         "KPIBOT_CONFIG_DIR": str(ROOT / "config"),
         "SLACK_BOT_TOKEN": slack.token,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": slack.url,
         "WEB_CONCURRENCY": "1",
     }
-    env.pop("SLACK_APP_TOKEN", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env.pop("SLACK_APP_TOKEN", None)  # it would start Socket Mode instead of HTTP
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read()) from None
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    try:
+        wait_for(lambda: process.poll() is not None or healthy(base), timeout=20, then=log.read_text)
+        assert process.poll() is None, f"kpibot serve exited with {process.returncode}:\n{log.read_text()}"
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def healthy(base: str) -> bool:
+    try:
+        urllib.request.urlopen(f"{base}/healthz", timeout=1)
+        return True
+    except OSError:
+        return False
 
 
 def signed_post(base: str, body: str, *, timestamp: int | None = None, secret: str = SECRET):

@@ -1,5 +1,5 @@
 """Fakes of the outside services kpibot talks to, so no test reaches the network."""
 
-from tests.fakes.slack import Call, FakeSlack, signed_request, slow_connection, wait_for
+from tests.fakes.slack import Call, FakeSlack, signed_request, slow_connection
 
-__all__ = ["Call", "FakeSlack", "signed_request", "slow_connection", "wait_for"]
+__all__ = ["Call", "FakeSlack", "signed_request", "slow_connection"]

@@ -984,15 +984,6 @@ def slow_connection(base: str, announced: int, sent: bytes = b"0123456789") -> s
     return connection
 
 
-def wait_for(found: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """``found()`` once it is truthy (what the app does after acknowledging lands a moment later), or its last
-    falsy value after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (result := found()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return result
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the default backlog of 5 stalls concurrent clients for a second (SYN retry)
