@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from digests.model import Digest, Progress, TrendPoint
-from kpi.formats import CURRENCY_SYMBOLS
+from kpi.formats import compact_money, compact_number
 from slackui.limits import MAX_ALT_TEXT
 from slackui.text import clip
 
@@ -148,12 +148,9 @@ def _compact(value: Decimal | None, fmt: str, currency: str) -> str:
         return "n/a"
     if fmt == "percent":
         return f"{value * 100:.0f}%"
-    number = float(value)
-    prefix = CURRENCY_SYMBOLS.get(currency, "") if fmt == "currency" else ""
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(number) >= size:
-            return f"{prefix}{number / size:.1f}{suffix}".replace(".0" + suffix, suffix)
-    return f"{prefix}{number:,.0f}" if number == int(number) or fmt == "currency" else f"{prefix}{number:.1f}"
+    if fmt == "currency":
+        return compact_money(value, currency)
+    return compact_number(value) if abs(value) >= 1000 or value == value.to_integral_value() else f"{value:.1f}"
 
 
 def _png(figure: Figure) -> bytes:

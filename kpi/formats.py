@@ -47,19 +47,24 @@ UNITS = ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 3, "k
 
 def compact_money(value: Decimal, currency: str = "USD") -> str:
     """``$4.44M``, ``$83.9k``, ``$950``: three significant digits, for places a person scans (a leaderboard, a
-    scorecard), where ``$4,437,912.18`` would be read as a row of digits."""
+    scorecard, a chart's axis), where ``$4,437,912.18`` would be read as a row of digits."""
+    text = compact_number(abs(value))
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    sign = "-" if value < 0 else ""
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+
+
+def compact_number(value: Decimal) -> str:
+    """``4.44M``, ``83.9k``, ``950``: a number to three significant digits with its unit, whole below a thousand."""
     amount = abs(value)
     if amount >= 1000:
         exponent = amount.adjusted() - 2  # keep three significant digits
         amount = amount.scaleb(-exponent).quantize(Decimal(1), ROUND_HALF_UP).scaleb(exponent)
-    text = f"{amount.quantize(Decimal(1), ROUND_HALF_UP):,}"
+    sign = "-" if value < 0 else ""
     for size, suffix in UNITS:
         if amount >= size:
-            text = f"{(amount / size).normalize():f}{suffix}"
-            break
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    sign = "-" if value < 0 else ""
-    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+            return f"{sign}{(amount / size).normalize():f}{suffix}"
+    return f"{sign}{amount.quantize(Decimal(1), ROUND_HALF_UP):,}"
 
 
 def formatted(value: Decimal | None, fmt: str, currency: str = "USD", *, compact: bool = False) -> str:

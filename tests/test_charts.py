@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from digests.build import build_digest
-from digests.charts import charts_for, progress_chart, trend_chart
+from digests.charts import _compact, charts_for, progress_chart, trend_chart
 from digests.model import Progress, TrendPoint
 from digests.render import render_digest
 from digests.send import send_digest
@@ -141,3 +141,19 @@ def test_charts_are_uploaded_into_the_digests_thread_with_alt_text(kpibot):
             assert fake.uploads[file_id] == chart.png and png_size(chart.png)[0] == 1200
         assert [m["ts"] for m in fake.history("C0SALES") if m.get("files")] != []
         assert not fake.internal_errors
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "label"),
+    [
+        ("4437912.18", "currency", "$4.44M"),  # money reads as in leaderboards and scorecards: one rule
+        ("12500", "currency", "$12.5k"),
+        ("950", "currency", "$950"),
+        ("0.615", "percent", "62%"),
+        ("1204", "number", "1.2k"),
+        ("42", "number", "42"),
+        ("3.5", "days", "3.5"),
+    ],
+)
+def test_a_charts_axis_labels_are_compact(value, fmt, label):
+    assert _compact(Decimal(value), fmt, "USD") == label
