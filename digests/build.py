@@ -209,7 +209,7 @@ class _Build:
                 row.name,
                 self._mention(person_id, row.name),
                 row.result.value,
-                formatted(row.result.value, board.kpi.format, currency),
+                formatted(row.result.value, board.kpi.format, currency, compact=True),
             )
             for person_id, row in board.by_person().items()
         ]
@@ -260,8 +260,8 @@ class _Build:
                     row.name,
                     self._mention(person_id, row.name),
                     kpi.label,
-                    formatted(value, kpi.format, currency),
-                    formatted(previous, kpi.format, currency),
+                    formatted(value, kpi.format, currency, compact=True),
+                    formatted(previous, kpi.format, currency, compact=True),
                     change(value, previous, kpi.format)[1],
                 )
                 candidates.append((gain, row.name.lower(), mover))
@@ -284,9 +284,9 @@ class _Build:
                     row.name,
                     self._mention(person_id, row.name),
                     row.result.value,
-                    formatted(row.result.value, deals.kpi.format, currency),
+                    formatted(row.result.value, deals.kpi.format, currency, compact=True),
                     amount,
-                    formatted(amount, "currency", currency),
+                    formatted(amount, "currency", currency, compact=True),
                 )
             )
         wins.sort(key=lambda win: (-(win.revenue or 0), win.name.lower()))

@@ -167,7 +167,7 @@ class Progress:
         kpi = result.kpi
 
         def fmt(value: Decimal | None) -> str | None:
-            return None if value is None else formatted(value, kpi.format, currency)
+            return None if value is None else formatted(value, kpi.format, currency, compact=True)
 
         value = result.value
         catch_up = None
@@ -178,9 +178,9 @@ class Progress:
             person.name if person else scope_name,
             mention(person) if person else escape(scope_name),
             value,
-            formatted(value, kpi.format, currency),
+            formatted(value, kpi.format, currency, compact=True),
             pace.target,
-            formatted(pace.target, kpi.format, currency),
+            formatted(pace.target, kpi.format, currency, compact=True),
             pace.attainment,
             "n/a" if pace.attainment is None else f"{pace.attainment * 100:.0f}%",
             pace.expected,

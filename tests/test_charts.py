@@ -114,7 +114,7 @@ def test_a_weekly_digest_draws_progress_and_trend_and_the_daily_none(kpibot):
         "weekly-west-1-trend-2017-05-29.png",
     ]
     assert charts[0].alt_text.startswith(
-        "Bar chart. West 1: Revenue target progress, 2017-Q2 (to 2017-06-04). Alice Adams 118% of $9,100.00, ahead;"
+        "Bar chart. West 1: Revenue target progress, 2017-Q2 (to 2017-06-04). Alice Adams 118% of $9.1k, ahead;"
     )
     assert "week of 2017-05-29: $7,500.00." in charts[1].alt_text
     assert charts_for(daily) == []

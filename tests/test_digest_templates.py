@@ -60,7 +60,7 @@ def test_every_shipped_template_renders_valid_block_kit_with_a_text_fallback(kpi
         for text in ("<@U0ALICE> `", ":rocket: *Biggest mover:* <@U0ALICE>", "On a roll", "Room to catch up"):
             assert text in parent
         assert (
-            "<@U0CAROL> is at 64% of $9,100.00: $450.00 more puts them back on pace ($6,300.00 expected by now); "
+            "<@U0CAROL> is at 64% of $9.1k: $450 more puts them back on pace ($6.3k expected by now); "
             "to reach the target: $163 per working day for the 20 working days left."
         ) in parent
 
@@ -154,7 +154,7 @@ def test_names_are_escaped_for_mrkdwn_and_mentions_are_not(engine, world, config
 
     assert digest.leaders[0].mention == "Tom &amp; &lt;Jerry&gt;"
     assert blocks[0]["text"]["text"] == "Weekly digest: R&D <West>"  # a header is plain text
-    assert "Tom &amp; &lt;Jerry&gt; · *$100.00*" in json.dumps(blocks, ensure_ascii=False)
+    assert "Tom &amp; &lt;Jerry&gt; · *$100*" in json.dumps(blocks, ensure_ascii=False)
 
 
 # ------------------------------------------------------------------------------------------------------
