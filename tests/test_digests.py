@@ -317,7 +317,7 @@ def test_weekly_digest_for_a_team_on_monday_2017_06_05(kpibot):
     assert digest.without_target == ["Dan Diaz"]
     assert [(p.name, p.streak) for p in digest.streaks] == [("Alice Adams", 7), ("Bob Brown", 2)]
     assert [(p.name, p.catch_up) for p in digest.behind] == [("Carol Chen", "$450")]
-    # What it takes, the gap's rule: ($9,100 - $5,850) / the 20 working days of 06-05..06-30 = $162.50 a day (shown compact).
+    # What it takes (the gap rule): ($9,100 - $5,850) / 20 working days (06-05..06-30) = $162.50 a day.
     assert [p.takes for p in digest.behind] == ["$163 per working day for the 20 working days left"]
     assert [(t.short, t.value) for t in digest.trend] == [
         ("Apr 10", Decimal(0)),
