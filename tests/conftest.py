@@ -32,9 +32,9 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KPIBOT_TEST_DATABASE_
 
 
 @contextmanager
-def _postgres_database(suffix: str = "") -> Iterator[Engine]:
-    """An engine on a migrated database of this run's own (``<name>_<pid><suffix>`` beside the one the URL names),
-    dropped afterwards."""
+def postgres_database(suffix: str = "", *, migrated: bool = True) -> Iterator[Engine]:
+    """An engine on a database of this run's own (``<name>_<pid><suffix>`` beside the one the URL names), migrated
+    unless ``migrated`` is false (a migration test starts from no tables), dropped afterwards."""
     base = make_url(normalise_url(os.environ["KPIBOT_TEST_DATABASE_URL"]))
     name = f"{base.database}_{os.getpid()}{suffix}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -42,7 +42,7 @@ def _postgres_database(suffix: str = "") -> Iterator[Engine]:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
-    engine = engine_for(url)
+    engine = engine_for(url) if migrated else create_engine(url)
     try:
         yield engine
     finally:
@@ -54,7 +54,7 @@ def _postgres_database(suffix: str = "") -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def _postgres_engine() -> Iterator[Engine]:
-    with _postgres_database() as engine:
+    with postgres_database() as engine:
         yield engine
 
 
@@ -109,7 +109,7 @@ def module_engine(request, tmp_path_factory) -> Iterator[Engine]:
     that its tests only read. (A test that writes takes ``engine``, a database of its own.) On PostgreSQL it is a
     database apart, which the ``engine`` of the module's other tests does not empty."""
     if request.param == "postgresql":
-        with _postgres_database(f"_{request.module.__name__.rpartition('.')[2]}") as engine:
+        with postgres_database(f"_{request.module.__name__.rpartition('.')[2]}") as engine:
             yield engine
         return
     engine = _migrated_copy(request.getfixturevalue("_migrated_sqlite"), tmp_path_factory.mktemp("module"))

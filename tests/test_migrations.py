@@ -7,19 +7,18 @@ revision before, writes rows as that revision's code wrote them, and migrates.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, Table, create_engine, event, inspect, make_url, select, text
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from kpi.db import _sqlite_pragmas, alembic_config, normalise_url
+from kpi.db import _sqlite_pragmas, alembic_config
 from kpi.schema import Base
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, postgres_database
 
 T0 = dt.datetime(2017, 6, 5, 8, 0)
 T1 = dt.datetime(2017, 6, 5, 8, 1)
@@ -34,18 +33,8 @@ def blank(request, tmp_path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    base = make_url(normalise_url(os.environ["KPIBOT_TEST_DATABASE_URL"]))
-    name = f"{base.database}_{os.getpid()}_migrations"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(base.set(database=name))
-    yield engine
-    engine.dispose()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_database("_migrations", migrated=False) as engine:
+        yield engine
 
 
 def migrate(engine: Engine, revision: str) -> None:
