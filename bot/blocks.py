@@ -229,8 +229,9 @@ def board_heading(board: Leaderboard) -> str:
 
 
 def board_row(board: Leaderboard, row: Row, who: str, *, medals: bool = True) -> str:
-    """ "🥇 Alice — *$1.5k*" (no medal from the bottom), with the sample of a rate, a row too small to rank fairly marked, and the pace
-    against the row's own target when the board was asked with paces (the App Home's)."""
+    """ "🥇 Alice — *$1.5k*" (no medal from the bottom), with the sample of a rate, a row too small to rank
+    fairly marked, and the pace against the row's own target when the board was asked with paces (the App
+    Home's)."""
     place = MEDALS.get(row.rank, f"{row.rank}.") if medals and not board.bottom else f"{row.rank}."
     line = f"{place} {who} — *{escape(board.value(row))}*"  # a rate's case names come from kpis.yaml
     if row.pace is not None and not board.of_target:
