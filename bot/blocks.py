@@ -205,7 +205,8 @@ def answer_actions(query: Carried, question: str) -> dict[str, Any]:
     """
     carried = to_json(query)
     value = json.dumps({**carried, "q": question[:QUOTED]})
-    periods = [(p.capitalize(), json.dumps({**carried, "p": p})) for p in PERIOD_CHOICES]
+    # An option's value holds 150 characters: the query is written without spaces.
+    periods = [(p.capitalize(), json.dumps({**carried, "p": p}, separators=(",", ":"))) for p in PERIOD_CHOICES]
     return {
         "type": "actions",
         "block_id": "kpi_answer_actions",

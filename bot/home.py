@@ -67,8 +67,10 @@ def periods(chosen: Mapping[str, Any] | None) -> dict[str, str]:
 
 def _period_menu(name: str, current: dict[str, str]) -> dict[str, Any]:
     """A section's period menu: each option carries every section's period, this one's changed."""
-    options = [(p.capitalize(), json.dumps({**current, name: p})) for p in PERIOD_CHOICES]
-    return slack.static_select(PERIOD_ACTION, "Another period", options, initial=json.dumps(current))
+    options = [(p.capitalize(), json.dumps({**current, name: p}, separators=(",", ":"))) for p in PERIOD_CHOICES]
+    return slack.static_select(
+        PERIOD_ACTION, "Another period", options, initial=json.dumps(current, separators=(",", ":"))
+    )
 
 
 def _overview(

@@ -117,7 +117,7 @@ def test_a_team_ranking_a_scorecard_and_a_gap_of_hostile_team_names_are_inert(kp
         ("what does my team need to hit quota", blocks.gap_message),
     ]:
         query = kpibot.parse(question, AS_OF)
-        assert_inert(view(kpibot.run(query, mia, AS_OF), query, question, fresh))  # type: ignore[operator]
+        assert_inert(view(kpibot.run(query, mia, AS_OF), query, question, fresh))
 
 
 def test_the_app_home_of_a_manager_of_a_hostile_team_is_inert(kpibot):
