@@ -21,9 +21,10 @@ import pytest
 from bot.app import create_app, web_client
 from kpi.periods import Calendar
 from kpi.service import Kpibot
-from tests.fakes import FakeSlack, wait_for
+from tests.fakes import FakeSlack
 from tests.fakes.slack import validate_blocks
 from tests.test_slack_app import SECRET, check_limits, dispatch, press, signed_dispatch
+from tests.waiting import wait_for
 
 AS_OF = dt.date(2017, 6, 15)
 FRESHNESS = "CRM never synced (demo or local data)"
