@@ -38,13 +38,11 @@ from kpi.catalog import UnknownKpi
 from kpi.directory import Person, UnknownPerson
 from kpi.gap import Gap
 from kpi.grammar.lexicon import lexicon
-from kpi.grammar.queries import LeaderboardQuery, Query, ValueQuery, from_json, words
+from kpi.grammar.queries import GapQuery, LeaderboardQuery, Query, ScorecardQuery, ValueQuery, from_json, words
 from kpi.periods import PeriodError
 from kpi.scorecard import Scorecard
 from kpi.service import Kpibot
-from slackui.blocks import section
 from slackui.limits import MAX_TYPED
-from slackui.text import escape
 
 SLACK_API = "https://slack.com/api/"
 #: Answer in the acknowledgement when ready by then, else "working on it" and the answer through response_url.
@@ -147,14 +145,15 @@ class Replies:
         if isinstance(answer, Leaderboard):
             assert isinstance(query, LeaderboardQuery)
             mentions = {p.id: p.slack_user_id for p in kpibot.directory.people.values() if p.slack_user_id}
-            message = blocks.leaderboard_message(
-                answer, query, question, fresh, shared_by=by, mentions=mentions, you=person.id
-            )
-            return message, answer.kpi.key
+            return blocks.leaderboard_message(
+                answer, query, question, fresh, shared_by=by, mentions=mentions
+            ), answer.kpi.key
         if isinstance(answer, Scorecard):
-            return text_message(answer.text), ReplyKind.SCORECARD
+            assert isinstance(query, ScorecardQuery)
+            return blocks.scorecard_message(answer, query, question, fresh, shared_by=by), ReplyKind.SCORECARD
         if isinstance(answer, Gap):
-            return text_message(answer.text), answer.kpi.key
+            assert isinstance(query, GapQuery)
+            return blocks.gap_message(answer, query, question, fresh, shared_by=by), answer.kpi.key
         return blocks.help_message(answer), ReplyKind.HELP
 
     def safe(self, reply: Callable[[], tuple[dict[str, Any], str]], slack_user_id: str) -> tuple[dict[str, Any], str]:
@@ -169,13 +168,6 @@ class Replies:
             log.exception("answer failed", extra={"reference": reference, "user": slack_user_id})
             text = f"Sorry, something went wrong on my side (reference {reference}). It has been logged."
             return blocks.problem_message(text), ReplyKind.FAILED
-
-
-def text_message(text: str) -> dict[str, Any]:
-    """A reply's text in one section: how a scorecard and a gap read in Slack until their own views come
-    (names in them come from the CRM: escaped)."""
-    body = escape(text)
-    return {"text": body, "blocks": [section(body)]}
 
 
 def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebClient | None = None) -> App:
@@ -304,13 +296,23 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         ack()
         later(lambda: publish_home(event["user"], client, started))
 
-    def publish_home(user: str, client: WebClient, started: float) -> None:
+    @app.action(home.PERIOD_ACTION)
+    def home_period(ack, body, client) -> None:
+        """A period menu of the App Home: the home again, its sections at the periods the option carries."""
+        started = time.monotonic()
+        ack()
+        chosen = json.loads(body["actions"][0]["selected_option"]["value"])
+        later(lambda: publish_home(body["user"]["id"], client, started, chosen, "home_period"))
+
+    def publish_home(
+        user: str, client: WebClient, started: float, chosen: dict[str, Any] | None = None, how: str = "app_home_opened"
+    ) -> None:
         try:
-            view = home.home_view(kpibot, replies.identities, user)
+            view = home.home_view(kpibot, replies.identities, user, chosen)
         except SQLAlchemyError:
             view = home.unavailable_view(UNREACHABLE)
         client.views_publish(user_id=user, view=view)
-        _log_request(user, "app_home_opened", "", ReplyKind.HOME, started)
+        _log_request(user, how, "", ReplyKind.HOME, started)
 
     return app
 

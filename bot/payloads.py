@@ -82,11 +82,14 @@ def _actions(actions: Any) -> str | None:
     if not all(_text(a.get("action_id")) for a in actions):
         return "an action without its action_id"
     action = actions[0]
-    if action.get("action_id") == "kpi_share":
-        return None if _question(action.get("value"), "q", "kpi") else "a share without its question"
+    if action.get("action_id") == "kpi_share":  # a scorecard's names no KPI: the query is checked when it is read
+        return None if _question(action.get("value"), "q") else "a share without its question"
     if action.get("action_id") == "kpi_period":
         value = _get(action, "selected_option", "value")
-        return None if _question(value, "kpi", "p") else "a period choice without its question"
+        return None if _question(value, "p") else "a period choice without its question"
+    if action.get("action_id") == "home_period":
+        value = _get(action, "selected_option", "value")
+        return None if _question(value, "numbers", "board") else "a home period choice without its periods"
     return None
 
 

@@ -82,9 +82,10 @@ class Answer:
         """The change against the previous period, and its words; without a previous value, the reason."""
         if self.previous.value is None and self.previous.reason:
             return None, self.previous.reason
-        return self._change(self.previous)
+        return self.change_from(self.previous)
 
-    def _change(self, other: Result) -> tuple[float | None, str]:
+    def change_from(self, other: Result) -> tuple[float | None, str]:
+        """The change from another result of the same KPI (the previous period, a comparison), and its words."""
         kpi = self.kpi
         return change(self.result.value, other.value, kpi.format, points=kpi.change == "points")
 
@@ -116,15 +117,15 @@ class Answer:
         kpi, other = self.kpi, against.other
         value = formatted(other.value, kpi.format, self.currency)
         if against.kind != "team":
-            return f"Against {against.name}: {value} ({self._change(other)[1]})."
+            return f"Against {against.name}: {value} ({self.change_from(other)[1]})."
         median = formatted(against.median, kpi.format, self.currency)
         reps = f"{against.reps} rep" + ("" if against.reps == 1 else "s")
-        change_text = self._change(other)[1]
+        change_text = self.change_from(other)[1]
         return f"Against {against.name}: {value} for the team ({change_text}), median of its {reps} {median}."
 
     def _against_json(self, against: Comparison) -> dict[str, Any]:
         kpi, other = self.kpi, against.other
-        delta, delta_text = self._change(other)
+        delta, delta_text = self.change_from(other)
         found: dict[str, Any] = {
             "kind": against.kind,
             "name": against.name,

@@ -26,6 +26,7 @@ from digests.config import DigestSpec
 from digests.planning import audiences
 from digests.render import render_digest
 from digests.scheduler import sync_notice
+from kpi.schema import Team
 from kpi.service import Kpibot
 from slackui.text import FENCE, escape
 from tests.fakes import FakeSlack
@@ -98,6 +99,25 @@ def test_an_answer_and_a_leaderboard_about_hostile_names_are_inert(kpibot):
     assert_inert(blocks.answer_message(answer, asked, "team revenue 2017-Q2", "CRM synced just now"))
     assert_inert(blocks.leaderboard_message(board, ranked, "leaderboard revenue 2017-Q2", "CRM synced just now"))
     assert_inert(blocks.help_message(kpibot.kpi_list()))
+
+
+def test_a_team_ranking_a_scorecard_and_a_gap_of_hostile_team_names_are_inert(kpibot, world):
+    """Mia's team ``<!channel>`` gets a sub-team named like a ping and a link, so that her teams are ranked."""
+    (parent,) = [team for team in world.session.query(Team) if team.name == "<!channel>"]
+    below = world.team("<!here> <https://evil.example|click me>", parent=parent)
+    world.deal(world.rep("*bold* too", team=below, email="below@example.com"), 500, "won", closed="2017-05-11")
+    world.commit()
+    kpibot.reload_directory()
+    mia = kpibot.person("mia@example.com")
+    fresh = "CRM synced just now"
+
+    for question, view in [
+        ("revenue by team 2017-Q2", blocks.leaderboard_message),
+        ("how is my team doing 2017-Q2", blocks.scorecard_message),
+        ("what does my team need to hit quota", blocks.gap_message),
+    ]:
+        query = kpibot.parse(question, AS_OF)
+        assert_inert(view(kpibot.run(query, mia, AS_OF), query, question, fresh))
 
 
 def test_the_app_home_of_a_manager_of_a_hostile_team_is_inert(kpibot):

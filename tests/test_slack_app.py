@@ -221,13 +221,13 @@ def test_a_long_leaderboard_shows_the_top_25_and_the_askers_own_row(slack, kpibo
 
     lines = "\n".join(block["text"]["text"] for block in message["blocks"] if block["type"] == "section")
     rows = lines.splitlines()
-    assert rows[0] == ":first_place_medal: Rep 59 With A Rather Long Name For Layout — *$1,059.00*"
-    assert rows[24] == "25. Rep 35 With A Rather Long Name For Layout — *$1,035.00*"
-    assert rows[25:] == ["…", "60. Alice Adams — *$1,000.00*"]
-    assert {"type": "mrkdwn", "text": "Top 25 of 61 ranked."} in [
-        element for block in message["blocks"] if block["type"] == "context" for element in block["elements"]
+    assert rows[0] == ":first_place_medal: Rep 59 With A Rather Long Name For Layout — *$1.06k*"
+    assert rows[24] == "25. Rep 35 With A Rather Long Name For Layout — *$1.04k*"  # money compact: a list is scanned
+    assert rows[25:] == ["…", "60. Alice Adams — *$1k*"]
+    assert [{"type": "mrkdwn", "text": "Top 25 of 61 ranked."}, {"type": "mrkdwn", "text": "You're #60 of 61."}] in [
+        block["elements"] for block in message["blocks"] if block["type"] == "context"
     ]
-    assert len(message["text"].splitlines()) == 26  # the title and the rows shown
+    assert len(message["text"].splitlines()) == 27  # the title, the rows shown and the asker's place
 
 
 def test_a_request_is_logged_as_one_json_line_without_secrets(app, slack, kpibot, caplog):

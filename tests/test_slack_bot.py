@@ -152,7 +152,7 @@ def test_a_rep_gets_her_revenue_as_an_ephemeral_answer_with_target_progress(serv
     assert reply["blocks"][-1]["block_id"] == "kpi_answer_actions"
 
 
-def test_how_am_i_doing_replies_with_the_scorecard_in_a_section(server, slack):
+def test_how_am_i_doing_replies_with_the_scorecard_one_row_per_kpi(server, slack):
     status, reply = slash(server, slack, "U0ALICE", "how am I doing 2017-Q2")
 
     # Revenue 1,500 of a 3,000 target (50%, the quarter is over: missed); nothing won in Q1.
@@ -161,7 +161,10 @@ def test_how_am_i_doing_replies_with_the_scorecard_in_a_section(server, slack):
         "Scorecard for Alice Adams, 2017-Q2 (2017-04-01 to 2017-06-30):",
         "• Revenue: $1.5k, 50% of $3k, missed; new on 2017-Q1",
     ]
-    assert reply["blocks"] == [{"type": "section", "text": {"type": "mrkdwn", "text": reply["text"]}}]
+    assert reply["blocks"][0]["text"]["text"] == "Scorecard · Alice Adams · 2017-Q2"
+    assert reply["blocks"][2]["text"]["text"].splitlines()[0] == (
+        "*Revenue*  $1.5k · `▓▓▓▓▓░░░░░` 50% of $3k, *missed* · :left_right_arrow: new on 2017-Q1"
+    )
 
 
 def test_a_rep_asking_for_a_teammates_number_is_refused_without_it(server, slack):
@@ -269,5 +272,37 @@ def test_opening_the_app_home_publishes_my_numbers(server, slack):
         assert response.status == 200
 
     view = wait_for(lambda: slack.home_views.get("U0MANAGER"))
-    assert view["blocks"][0]["text"]["text"] == "My numbers · Morgan Manager"
-    assert "Revenue leaderboard · West 1 · this quarter" in json.dumps(view["blocks"], ensure_ascii=False)
+    assert view["blocks"][0]["text"]["text"] == "My teams · Morgan Manager"
+    assert "*Revenue leaderboard* · West 1 · this quarter" in json.dumps(view["blocks"], ensure_ascii=False)
+
+
+def test_share_in_channel_posts_a_scorecard_which_names_no_kpi(server, slack):
+    _, reply = slash(server, slack, "U0ALICE", "how am I doing 2017-Q2")
+    button = reply["blocks"][-1]["elements"][0]
+    before = len(slack.messages)
+
+    status, _ = action(
+        server, slack, "U0ALICE", {**button, "type": "button", "block_id": "kpi_answer_actions"}, slack.response_url()
+    )
+
+    assert status == 200
+    posted = wait_for(lambda: slack.messages[before:])[0]
+    assert (posted["channel"], posted["blocks"][0]["text"]["text"]) == ("C0SALES", "Scorecard · Alice Adams · 2017-Q2")
+
+
+def test_a_period_menu_of_a_managers_app_home_republishes_it(server, slack):
+    before = len(slack.calls_to("views.publish"))
+    choice = {"numbers": "this quarter", "board": "last quarter"}
+    element = {"action_id": "home_period", "block_id": "home_board", "selected_option": {"value": json.dumps(choice)}}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0MANAGER"},
+        "container": {"type": "view"},
+        "actions": [element],
+    }
+
+    status, _ = signed_post(server, urllib.parse.urlencode({"payload": json.dumps(payload)}))
+
+    assert status == 200
+    view = wait_for(lambda: slack.calls_to("views.publish")[before:])[0].params["view"]
+    assert "*Revenue leaderboard* · West 1 · last quarter" in json.dumps(view["blocks"], ensure_ascii=False)
