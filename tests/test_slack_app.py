@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
@@ -181,12 +181,16 @@ def test_kpi_targets_opens_the_form_with_the_trigger_id_after_the_acknowledgemen
         max_size=6,
     ).map(" ".join)
 )
+@example(text=" TARGETS ")  # hypothesis found it once: the targets form's empty acknowledgement
 def test_any_text_gets_a_200_and_a_helpful_message(app, text, slack, monkeypatch):
     monkeypatch.setattr(bot.app, "ACK_BUDGET_SECONDS", 60)  # the answer itself, however busy the machine
 
     response = dispatch(app, slack, "U0ADMIN", text)
 
     assert response.status == 200
+    if text.strip().lower() == "targets":  # the targets form opens after an empty acknowledgement
+        assert response.body == ""
+        return
     message = json.loads(response.body)
     assert "something went wrong" not in message["text"]
     check_limits(message)
