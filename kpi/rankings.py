@@ -148,10 +148,18 @@ class Leaderboard:
         return f"{self.kpi.label} {ranking}{how}, {self.scope.name}, {self.period.label} ({self.period.dates()})"
 
     @property
+    def unplaced(self) -> bool:
+        """The asker is not on the board, or has no target on a board by % of target."""
+        return self.you is None or (self.of_target and self.you.pace is None)
+
+    @property
     def place(self) -> str | None:
         """ "You're #8 of 9." (or "Your team, West 1, is #2 of 4."), when the asker is on the board."""
         if self.you is None:
             return None
+        if self.unplaced:
+            mine = "Your team has" if self.ranks == "teams" else "You have"
+            return f"{mine} no {self.kpi.label.lower()} target for {self.period.label}, so no place on this board."
         if self.ranks == "teams":
             return f"Your team, {self.you.name}, is #{self.you.rank} of {self.ranked}."
         return f"You're #{self.you.rank} of {self.ranked}."
@@ -162,6 +170,9 @@ class Leaderboard:
         lines += [f"{row.rank:>3}. {row.name}: {self.value(row)}" for row in self.rows]
         if not self.rows:
             lines.append("Nobody to rank in this scope." if self.ranks == "reps" else "No team to rank here.")
+        elif self.of_target and all(row.pace is None for row in self.rows):
+            label, period = self.kpi.label.lower(), self.period.label
+            lines.append(f"No one here has a {label} target for {period}: nothing to rank by.")
         elif len(self.rows) < self.ranked:
             lines.append(f"Top {len(self.rows)} of {self.ranked} shown.")
         if self.place:
@@ -181,7 +192,7 @@ class Leaderboard:
             "of_target": self.of_target,
             "rows": [self._row_json(row) for row in self.rows],
             "ranked": self.ranked,
-            "you": None if self.you is None else {"rank": self.you.rank, "of": self.ranked},
+            "you": None if self.you is None or self.unplaced else {"rank": self.you.rank, "of": self.ranked},
             "text": self.text,
         }
 

@@ -150,6 +150,16 @@ def test_percent_of_target_ranks_by_attainment_of_each_ones_own_target(bot, worl
     assert [row["attainment"] for row in board.to_json()["rows"]] == [2.0, 0.5, 0.3]
 
 
+def test_percent_of_target_where_no_one_has_a_target_says_there_is_nothing_to_rank_by(bot):
+    board = ask(bot, "alice@example.com", "leaderboard revenue % of target 2017-Q2")
+
+    assert board.text.splitlines()[-2:] == [
+        "No one here has a revenue target for 2017-Q2: nothing to rank by.",
+        "You have no revenue target for 2017-Q2, so no place on this board.",
+    ]
+    assert board.to_json()["you"] is None
+
+
 def test_a_rate_shows_its_sample_and_too_few_cases_rank_after_the_fair_rows(bot, world):
     alice, bob, wendy = (rep(world, name) for name in ("Alice Adams", "Bob Brown", "Wendy Wu"))
     # Closed in Q2 besides the won deals above: Alice 3 won of 5, Bob 1 of 1, Wendy 2 of 6.
