@@ -128,13 +128,29 @@ def _aggregate(model: Model, measure: Measure, window: Window) -> ColumnElement:
     return func.sum(case((when, formula.to_sql(_parse(measure.expr), model.columns))))
 
 
-def _scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
+def scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
+    """The rows of the scope's owners (None: every row), in a model's terms."""
     if model.owned_by == "rep":
         return None if scope.rep_ids is None else model.key.in_(sorted(scope.rep_ids))
     if scope.team_ids is None:
         return None
     teams = model.key.in_(sorted(scope.team_ids))
     return or_(teams, model.key.is_(None)) if scope.include_org_level else teams
+
+
+def compile_records(
+    measure: Measure, window: Window, scope: ScopeFilter = EVERYONE, extra: Sequence[ColumnElement] = ()
+) -> tuple[Model, list[ColumnElement], ColumnElement]:
+    """The records mode: the rows one measure counts, for a list of the records behind a number.
+
+    Returns the measure's model, the conditions that select its rows (the model's own, the scope's, the
+    measure's filters and time window, and ``extra`` ones such as "stuck in stage"), and what each row adds
+    to the measure (1 for a count, the summed expression for a sum): the very pieces :func:`compile_query`
+    aggregates, so that the rows listed add up to the number shown."""
+    model = MODELS[measure.model](window)
+    where = [model.where, scope_clause(model, scope), condition(model, measure, window), *extra]
+    value = literal_column("1") if measure.agg == "count" else formula.to_sql(_parse(measure.expr), model.columns)
+    return model, [w for w in where if w is not None], value
 
 
 def compile_query(
@@ -167,7 +183,7 @@ def compile_query(
         if not by_owner:
             owner = team = null()
         aggregates = [_aggregate(*columns[k]) if k in ks else literal_column("0") for k in range(len(columns))]
-        filters = [model.where, _scope_clause(model, scope), _rows_read([columns[k] for k in ks])]
+        filters = [model.where, scope_clause(model, scope), _rows_read([columns[k] for k in ks])]
         branch = (
             select(
                 owner.label("owner_id"),
