@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     Date,
+    Numeric,
     Select,
     and_,
     case,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.sql.expression import ColumnElement
@@ -149,7 +151,9 @@ def compile_records(
     aggregates, so that the rows listed add up to the number shown."""
     model = MODELS[measure.model](window)
     where = [model.where, scope_clause(model, scope), condition(model, measure, window), *extra]
-    value = literal_column("1") if measure.agg == "count" else formula.to_sql(_parse(measure.expr), model.columns)
+    summed = formula.to_sql(_parse(measure.expr), model.columns) if measure.agg == "sum" else None
+    # a row's share unrounded (a sum's type is its first column's: money, rounded to the cent row by row)
+    value = literal_column("1") if summed is None else type_coerce(summed, Numeric())
     return model, [w for w in where if w is not None], value
 
 

@@ -66,14 +66,20 @@ class Side:
     """The records one measure of a KPI counts, named as an answer names them ("won", "closed")."""
 
     label: str
+    key: str  # the measure's name in its KPI
     measure: Measure
     #: Conditions beyond the measure's own (a deal question's "stuck for more than 30 days", "Acme's").
     extra: tuple[ColumnElement, ...] = ()
 
 
 def sides(kpi: Kpi) -> list[Side]:
-    """Every side of a KPI that is made of records, in the order of its measures; NoRecords when none is."""
-    found = [Side(_label(kpi, name), measure) for name, measure in kpi.measures.items() if measure.model in listings()]
+    """Every side of a KPI that is made of records, the numerator's first; NoRecords when none is."""
+    numerator = formula.names(kpi.numerator)
+    found = [
+        Side(_label(kpi, name), name, measure)
+        for name, measure in sorted(kpi.measures.items(), key=lambda item: item[0] not in numerator)
+        if measure.model in listings()
+    ]
     if not found:
         raise NoRecords(
             f"{kpi.label} is not counted from CRM records (it reads {', '.join(sorted(kpi.models))} and targets), "

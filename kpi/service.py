@@ -43,7 +43,7 @@ from kpi.metrics import Metrics, Result
 from kpi.pacing import Pacing
 from kpi.periods import Calendar, Period, PeriodError, utc_midnight
 from kpi.rankings import Leaderboard, entries
-from kpi.records import PAGE_SIZE, Page, RecordList, Side, page, sides
+from kpi.records import PAGE_SIZE, Cursor, Page, RecordList, Side, page, sides
 from kpi.schema import Account, Deal
 from kpi.scorecard import Scorecard, scorecard_kpis
 from kpi.semantic import Window
@@ -161,11 +161,18 @@ class Kpibot:
         return self.answer(kpi, period, scope, as_of, pace=pace is not False, beside=beside)
 
     def records(
-        self, query: ValueQuery, asker: Person, as_of: dt.date | None = None, *, limit: int = PAGE_SIZE
+        self,
+        query: ValueQuery,
+        asker: Person,
+        as_of: dt.date | None = None,
+        *,
+        limit: int = PAGE_SIZE,
+        after: Cursor | None = None,
     ) -> RecordList:
         """The records behind the answer to ``query``: the first page of each side of its KPI (both sides of
         a ratio, each period of a growth or a comparison with another period), for someone who may open
-        them (:func:`kpi.access.records_scope`). NoRecords for a KPI not counted from records."""
+        them (:func:`kpi.access.records_scope`). ``after``: the next page, of the first side (a button pages one
+        side). NoRecords for a KPI not counted from records."""
         self._check_still_here(asker)
         as_of = as_of or self.calendar.today()
         scope = access.records_scope(self.directory, asker, query.scope)
@@ -188,7 +195,7 @@ class Kpibot:
             kpi.measures[next(iter(kpi.measures))].model,
             scope,
             period,
-            self._pages(asked, scope, limit),
+            self._pages(asked[:1] if after else asked, scope, limit, after),
             self.org.currency,
         )
 
@@ -203,18 +210,32 @@ class Kpibot:
         if query.account:
             named = func.lower(Account.name).like(_beginning(query.account), escape="\\")
             extra.append(Deal.account_id.in_(select(Account.id).where(named, Account.deleted_at.is_(None))))
-        side = Side(query.model, Measure("count", query.model, None, query.where, query.time), tuple(extra))
+        side = Side(
+            query.model, query.model, Measure("count", query.model, None, query.where, query.time), tuple(extra)
+        )
         title = f"{query.model.capitalize()}, {scope.name}" + (f", {period.label}" if query.time else "")
         return RecordList(
             title, query.model, scope, period, self._pages([(side, window)], scope, limit), self.org.currency
         )
 
-    def _pages(self, asked: list[tuple[Side, Window]], scope: Scope, limit: int) -> list[Page]:
+    def _pages(
+        self, asked: list[tuple[Side, Window]], scope: Scope, limit: int, after: Cursor | None = None
+    ) -> list[Page]:
         owners = {person.id: person.name for person in self.directory.people.values()}
         with self.metrics.engine.connect() as connection:
             links = link_templates(connection)
             return [
-                page(connection, side, window, scope, owners, limit=limit, templates=links, period=window.period)
+                page(
+                    connection,
+                    side,
+                    window,
+                    scope,
+                    owners,
+                    after=after,
+                    limit=limit,
+                    templates=links,
+                    period=window.period,
+                )
                 for side, window in asked
             ]
 
