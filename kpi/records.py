@@ -144,6 +144,11 @@ class Page:
     records: list[Record]
     after: Cursor | None  # where the next page starts; None on the last page
 
+    @property
+    def sums_money(self) -> bool:
+        """Whether the side adds up an amount (revenue, pipeline) rather than counting records."""
+        return self.side.measure.agg == "sum" and listings()[self.side.measure.model].amount is not None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "label": self.side.label,
@@ -257,7 +262,7 @@ class RecordList:
     def text(self) -> str:
         lines = [self.title]
         for shown in self.pages:
-            amount = f", {money(shown.total, self.currency)}" if _sums_money(shown) else ""
+            amount = f", {money(shown.total, self.currency)}" if shown.sums_money else ""
             lines.append(f"{shown.side.label}: {shown.count} records{amount}")
             lines += [f"• {_line(record, self.currency)}" for record in shown.records]
             if shown.count > len(shown.records):
@@ -277,10 +282,6 @@ class RecordList:
             "sides": [shown.to_json() for shown in self.pages],
             "text": self.text,
         }
-
-
-def _sums_money(shown: Page) -> bool:
-    return shown.side.measure.agg == "sum" and listings()[shown.side.measure.model].amount is not None
 
 
 def _line(record: Record, currency: str) -> str:

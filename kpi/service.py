@@ -162,7 +162,7 @@ class Kpibot:
 
     def records(
         self,
-        query: ValueQuery,
+        query: ValueQuery | RecordsQuery,
         asker: Person,
         as_of: dt.date | None = None,
         *,
@@ -172,9 +172,12 @@ class Kpibot:
         """The records behind the answer to ``query``: the first page of each side of its KPI (both sides of
         a ratio, each period of a growth or a comparison with another period), for someone who may open
         them (:func:`kpi.access.records_scope`). ``after``: the next page, of the first side (a button pages one
-        side). NoRecords for a KPI not counted from records."""
+        side). A deal question (:class:`RecordsQuery`) lists its deals. NoRecords for a KPI not counted from
+        records."""
         self._check_still_here(asker)
         as_of = as_of or self.calendar.today()
+        if isinstance(query, RecordsQuery):
+            return self._listed(query, asker, as_of, limit, after)
         scope = access.records_scope(self.directory, asker, query.scope)
         period = self.period(query.period, as_of)
         kpi = self.measured_over(query.kpi, period)
@@ -199,7 +202,9 @@ class Kpibot:
             self.org.currency,
         )
 
-    def _listed(self, query: RecordsQuery, asker: Person, as_of: dt.date, limit: int = PAGE_SIZE) -> RecordList:
+    def _listed(
+        self, query: RecordsQuery, asker: Person, as_of: dt.date, limit: int = PAGE_SIZE, after: Cursor | None = None
+    ) -> RecordList:
         """The records a question asks for directly ("my open deals closing this month")."""
         scope = access.records_scope(self.directory, asker, query.scope)
         period = self.period(query.period, as_of)
@@ -215,7 +220,7 @@ class Kpibot:
         )
         title = f"{query.model.capitalize()}, {scope.name}" + (f", {period.label}" if query.time else "")
         return RecordList(
-            title, query.model, scope, period, self._pages([(side, window)], scope, limit), self.org.currency
+            title, query.model, scope, period, self._pages([(side, window)], scope, limit, after), self.org.currency
         )
 
     def _pages(
