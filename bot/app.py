@@ -40,9 +40,12 @@ from kpi.gap import Gap
 from kpi.grammar.lexicon import lexicon
 from kpi.grammar.queries import GapQuery, LeaderboardQuery, Query, ScorecardQuery, ValueQuery, from_json, words
 from kpi.periods import PeriodError
+from kpi.records import RecordList
 from kpi.scorecard import Scorecard
 from kpi.service import Kpibot
-from slackui.limits import MAX_TYPED
+from slackui.fitting import sections
+from slackui.limits import MAX_BLOCKS, MAX_TYPED
+from slackui.text import escape
 
 SLACK_API = "https://slack.com/api/"
 #: Answer in the acknowledgement when ready by then, else "working on it" and the answer through response_url.
@@ -84,6 +87,7 @@ class ReplyKind(StrEnum):
     SCORECARD = "scorecard"  # a scorecard of several KPIs
     TARGETS = "targets"  # the targets form, opened or submitted
     HOME = "home"  # the App Home, published
+    RECORDS = "records"  # a list of deals a question asked for
 
 
 class Replies:
@@ -154,6 +158,9 @@ class Replies:
         if isinstance(answer, Gap):
             assert isinstance(query, GapQuery)
             return blocks.gap_message(answer, query, question, fresh, shared_by=by), answer.kpi.key
+        if isinstance(answer, RecordList):  # deal names from the CRM, as text, in as many sections as they need
+            body = escape(answer.text)
+            return {"text": body, "blocks": sections(body)[:MAX_BLOCKS]}, ReplyKind.RECORDS
         return blocks.help_message(answer), ReplyKind.HELP
 
     def safe(self, reply: Callable[[], tuple[dict[str, Any], str]], slack_user_id: str) -> tuple[dict[str, Any], str]:

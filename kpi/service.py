@@ -366,6 +366,8 @@ class Kpibot:
                 scope = access.leaderboard_scope(self.directory, asker, query.scope)
                 if query.ranks == "teams":
                     access.ranked_teams(self.directory, asker, scope, query.kpi.key)
+            elif isinstance(query, RecordsQuery):
+                access.records_scope(self.directory, asker, query.scope)
             elif isinstance(query, ValueQuery | ScorecardQuery | GapQuery):
                 scope = access.resolve(self.directory, asker, query.scope)
                 if isinstance(query, ValueQuery) and query.against is not None and query.against.kind == "team":
