@@ -20,9 +20,10 @@ from kpi.config import load_people
 from kpi.directory import Person
 from kpi.grammar.queries import RecordsQuery, ValueQuery
 from kpi.records import NoRecords, sides
-from kpi.schema import Rep
+from kpi.schema import Deal, DealStage, RecordLink, Rep
 from kpi.service import Kpibot
 from kpi.types import ME, MY_TEAM, WHOLE_ORG, Kpi, ScopeRef
+from tests.conftest import cli_env, run_kpibot
 from tests.world import World
 
 AS_OF = dt.date(2017, 6, 15)
@@ -186,7 +187,59 @@ def test_deal_lists_open_closing_stuck_over_and_of_an_account(bot):
     ]
     assert names(where={"open": True, "amount": {">": 5000}}) == ["Acme Expansion"]
     assert names(account="acme") == ["Acme Expansion", "Acme Renewal"]
-    assert names(where={"open": True}, stuck_days=30) == []  # no stage history in this world: never stuck
+    assert names(where={"open": True}, stuck_days=30) == []  # no stage history yet: never stuck
+
+
+def test_deals_stuck_in_their_stage_longer_than_asked_and_their_days_in_stage(bot, session):
+    expansion = session.scalars(select(Deal).where(Deal.name == "Acme Expansion")).one()
+    session.add(DealStage(deal_id=expansion.id, stage="Proposal", entered_at=dt.datetime(2017, 5, 1), origin="crm"))
+    session.commit()
+    alice = bot.person("alice@example.com")
+
+    stuck = bot.ask("my deals stuck in stage for more than 30 days", alice, AS_OF).to_json()
+    recent = bot.ask("my deals stuck for more than 50 days", alice, AS_OF).to_json()
+
+    assert [(r["name"], r["days_in_stage"]) for r in stuck["rows"]] == [("Acme Expansion", 46.0)]  # 1 May to 16 June
+    assert recent["rows"] == []
+
+
+def test_a_record_opens_in_its_crm_by_the_sources_template(bot, session):
+    session.add(
+        RecordLink(
+            source="local",
+            object="deals",
+            template="https://crm.example.com/deals/{id}",
+            learned_at=dt.datetime(2017, 6, 1),
+        )
+    )
+    session.commit()
+    alice = bot.person("alice@example.com")
+
+    listed = bot.ask("show me Acme's deals", alice, AS_OF).to_json()
+
+    assert [(r["name"], r["url"]) for r in listed["rows"]] == [
+        ("Acme Expansion", f"https://crm.example.com/deals/{listed['rows'][0]['id']}"),
+        ("Acme Renewal", f"https://crm.example.com/deals/{listed['rows'][1]['id']}"),
+    ]
+    assert listed["rows"][0]["id"].startswith("t")  # the id in the CRM (crm_id), not kpibot's
+
+
+def test_kpibot_ask_records_prints_a_table_and_writes_csv(bot, session, us_config, tmp_path):
+    session.get(Deal, session.scalars(select(Deal.id).where(Deal.name == "Globex")).one()).name = "=HYPERLINK(1)"
+    session.commit()
+    env = cli_env(session.get_bind(), us_config)
+    asked = ["ask", "my revenue last month", "--as", "alice@example.com", "--as-of", "2017-06-15", "--records"]
+
+    printed = run_kpibot(*asked, "--limit", "2", env=env)
+    written = run_kpibot(*asked, "--csv", str(tmp_path / "won.csv"), env=env)
+
+    assert printed.returncode == 0, printed.stderr
+    assert "revenue: 2 of 3, $11,000.00" in printed.stdout and "Acme Renewal" in printed.stdout
+    assert "=HYPERLINK" not in printed.stdout  # the third record is on the next page
+    assert written.stdout.strip() == f"Wrote 3 records to {tmp_path / 'won.csv'}."
+    lines = (tmp_path / "won.csv").read_text().splitlines()
+    assert lines[0] == "side,id,name,owner,amount,type,date,days_in_stage,url"
+    assert [line.split(",")[2] for line in lines[1:]] == ["Acme Renewal", "Initech", "'=HYPERLINK(1)"]
 
 
 # --- The drill specification: every KPI counted from records, its records add up to its number ---------------
