@@ -82,22 +82,26 @@ def sides(kpi: Kpi) -> list[Side]:
     ]
     if not found:
         raise NoRecords(
-            f"{kpi.label} is not counted from CRM records (it reads {', '.join(sorted(kpi.models))} and targets), "
+            f"{kpi.label} is not counted from CRM records (it reads {', '.join(sorted(kpi.models))}), "
             "so there are no records to show behind it."
         )
     return found
 
 
 def _label(kpi: Kpi, name: str) -> str:
-    """A side's name: the KPI's for a sum or a count, a ratio's part names for its parts, else the measure's."""
+    """A side's name: a ratio's part names for its parts ("won", "closed"), the KPI's for its own value (a sum,
+    a count, each period of a growth), else the measure's ("active at start"); a window other than the period
+    asked is said ("sales growth (previous period)")."""
     parts = [formula.names(kpi.numerator)] + ([formula.names(kpi.denominator)] if kpi.denominator else [])
-    label = name.replace("__value", "").replace("_", " ").replace("-", " ")
-    if kpi.denominator is None and len(kpi.measures) == 1:
-        label = kpi.label.lower()
-    elif kpi.part_names is not None:
+    label = name.removeprefix("current_").removeprefix("previous_").replace("__value", "")
+    label = kpi.label.lower() if label == "value" else label.replace("_", " ").replace("-", " ")
+    if kpi.part_names is not None:
         label = next((said for said, part in zip(kpi.part_names, parts, strict=False) if part == {name}), label)
-    window = kpi.measures[name].window
-    return label if window == "period" else f"{label} ({window.replace('_', ' ')})"
+    return label + WINDOW_WORDS[kpi.measures[name].window]
+
+
+#: How a side over another window than the period asked says so.
+WINDOW_WORDS = {"period": "", "previous": " (previous period)", "trailing_12_months": " (trailing 12 months)"}
 
 
 #: Where a page starts: after the row with this sort value and id (None: the first page).

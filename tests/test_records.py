@@ -102,8 +102,8 @@ def test_a_growth_lists_each_period(bot):
     listed = bot.records(ask(bot, "sales-growth"), alice, AS_OF).to_json()
 
     assert [(side["label"], side["total"], side["sum"]) for side in listed["sides"]] == [
-        ("current value", 3, 11000),
-        ("previous value (previous)", 0, 0),
+        ("sales growth", 3, 11000),
+        ("sales growth (previous period)", 0, 0),
     ]
 
 
