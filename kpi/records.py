@@ -108,6 +108,23 @@ WINDOW_WORDS = {"period": "", "previous": " (previous period)", "trailing_12_mon
 Cursor = tuple[Any, int]
 
 
+def cursor_to_json(cursor: Cursor) -> list[Any]:
+    """A cursor for a button's value: the sort value as text (an amount, or a date in ISO form), and the id."""
+    value, key = cursor
+    return [None if value is None else value.isoformat() if isinstance(value, dt.datetime) else str(value), key]
+
+
+def cursor_from_json(data: Any, model: str) -> Cursor:
+    """The cursor :func:`cursor_to_json` wrote, typed as ``model``'s lists sort (ValueError for anything else)."""
+    value, key = data
+    if not isinstance(key, int) or not (value is None or isinstance(value, str)):
+        raise ValueError(f"not a cursor: {data!r}")
+    if value is None:
+        return None, key
+    by_amount = listings()[model].order == "amount"
+    return (Decimal(value) if by_amount else dt.datetime.fromisoformat(value)), key
+
+
 @dataclass(frozen=True)
 class Record:
     """One record as a list shows it; ``value`` is what it adds to its side (1 for a count)."""

@@ -167,13 +167,14 @@ class Kpibot:
         as_of: dt.date | None = None,
         *,
         limit: int = PAGE_SIZE,
+        side: int | None = None,
         after: Cursor | None = None,
     ) -> RecordList:
         """The records behind the answer to ``query``: the first page of each side of its KPI (both sides of
         a ratio, each period of a growth or a comparison with another period), for someone who may open
-        them (:func:`kpi.access.records_scope`). ``after``: the next page, of the first side (a button pages one
-        side). A deal question (:class:`RecordsQuery`) lists its deals. NoRecords for a KPI not counted from
-        records."""
+        them (:func:`kpi.access.records_scope`). ``side`` (an index) keeps one side, whose page begins ``after``
+        a cursor (a button pages one side). A deal question (:class:`RecordsQuery`) lists its deals. NoRecords
+        for a KPI not counted from records."""
         self._check_still_here(asker)
         as_of = as_of or self.calendar.today()
         if isinstance(query, RecordsQuery):
@@ -189,16 +190,16 @@ class Kpibot:
         asked = []
         for shown in periods:
             windows = self.metrics.windows(kpi, shown, as_of)
-            for side in sides(kpi):
-                label = side.label if shown is period else f"{side.label}, {shown.label}"
-                asked.append((dataclasses.replace(side, label=label), windows[side.measure.window]))
+            for listed in sides(kpi):
+                label = listed.label if shown is period else f"{listed.label}, {shown.label}"
+                asked.append((dataclasses.replace(listed, label=label), windows[listed.measure.window]))
         title = f"{kpi.label}, {scope.name}, {period.label}: the records behind it"
         return RecordList(
             title,
             kpi.measures[next(iter(kpi.measures))].model,
             scope,
             period,
-            self._pages(asked[:1] if after else asked, scope, limit, after),
+            self._pages(asked if side is None else _one(asked, side), scope, limit, after),
             self.org.currency,
         )
 
@@ -379,6 +380,13 @@ class Kpibot:
     def kpi_list(self) -> Help:
         lines = [f"{kpi.key} ({kpi.label}): {kpi.description}" for kpi in self.catalog]
         return Help(f"{len(self.catalog)} KPIs:", lines, kind="list")
+
+
+def _one(sides: list[tuple[Side, Window]], index: int) -> list[tuple[Side, Window]]:
+    """The side a button names, as a list; LookupError when the KPI no longer has it (its definition changed)."""
+    if not 0 <= index < len(sides):
+        raise LookupError("That button no longer works; ask the question again.")
+    return [sides[index]]
 
 
 def _beginning(name: str) -> str:

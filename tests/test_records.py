@@ -18,7 +18,7 @@ from crm.sync import run_sync
 from kpi.access import AccessDenied, records_scope
 from kpi.config import load_people
 from kpi.directory import Person
-from kpi.grammar.queries import RecordsQuery, ValueQuery
+from kpi.grammar.queries import Against, RecordsQuery, ValueQuery
 from kpi.records import NoRecords, sides
 from kpi.schema import Deal, DealStage, RecordLink, Rep
 from kpi.service import Kpibot
@@ -104,6 +104,18 @@ def test_a_growth_lists_each_period(bot):
     assert [(side["label"], side["total"], side["sum"]) for side in listed["sides"]] == [
         ("sales growth", 3, 11000),
         ("sales growth (previous period)", 0, 0),
+    ]
+
+
+def test_a_comparison_with_another_period_lists_each_period(bot):
+    alice = bot.person("alice@example.com")
+    query = ValueQuery(bot.catalog["deals-won"], "last month", ME, Against("period", "april 2017"))
+
+    listed = bot.records(query, alice, AS_OF).to_json()
+
+    assert [(side["label"], side["total"]) for side in listed["sides"]] == [
+        ("deals won", 3),
+        ("deals won, april 2017", 0),
     ]
 
 
