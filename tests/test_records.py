@@ -115,7 +115,7 @@ def test_a_comparison_with_another_period_lists_each_period(bot):
 
     assert [(side["label"], side["total"]) for side in listed["sides"]] == [
         ("deals won", 3),
-        ("deals won, april 2017", 0),
+        ("deals won, April 2017", 0),
     ]
 
 
