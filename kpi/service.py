@@ -196,7 +196,7 @@ class Kpibot:
         title = f"{kpi.label}, {scope.name}, {period.label}: the records behind it"
         return RecordList(
             title,
-            kpi.measures[next(iter(kpi.measures))].model,
+            asked[0][0].measure.model,
             scope,
             period,
             self._pages(asked if side is None else _one(asked, side), scope, limit, after),
@@ -227,6 +227,7 @@ class Kpibot:
     def _pages(
         self, asked: list[tuple[Side, Window]], scope: Scope, limit: int, after: Cursor | None = None
     ) -> list[Page]:
+        """A page of each side, in one connection, with owners named and links from the stored templates."""
         owners = {person.id: person.name for person in self.directory.people.values()}
         with self.metrics.engine.connect() as connection:
             links = link_templates(connection)
