@@ -167,7 +167,7 @@ class Replies:
             assert isinstance(query, GapQuery)
             return blocks.gap_message(answer, query, question, fresh, shared_by=by), answer.kpi.key
         if isinstance(answer, RecordList):
-            return records_view.records_message(answer, question, None, []), ReplyKind.RECORDS
+            return records_view.records_message(answer, {"q": question}, None, []), ReplyKind.RECORDS
         return blocks.help_message(answer), ReplyKind.HELP
 
     def safe(self, reply: Callable[[], tuple[dict[str, Any], str]], slack_user_id: str) -> tuple[dict[str, Any], str]:

@@ -1,7 +1,7 @@
 """The records behind an answer in Slack: a "Show the records" button under an answer, and the reply, to the asker
 alone, with a page of records of each side and Previous/Next.
 
-A button carries the question's words (pressing reads them again, as the other buttons of an answer do), the side
+A button carries the query (an answer's, as its other buttons do; a deal question's words, read again), the side
 it pages and where each page before began (keyset cursors), never the rows: 10 records with their links would not
 fit the 2,000 characters of a button's value, and what a person may see is decided again at each press.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from kpi.directory import Person
 from kpi.formats import money
-from kpi.grammar.queries import RecordsQuery, ValueQuery
+from kpi.grammar.queries import RecordsQuery, ValueQuery, from_json
 from kpi.records import PAGE_SIZE, Page, Record, RecordList, cursor_from_json, cursor_to_json, sides
 from kpi.service import Kpibot
 from slackui.blocks import context, section
@@ -30,41 +30,56 @@ MAX_VALUE = 2000
 _LINKABLE = re.compile(r"https?://[^\s<>|]+")
 
 
-def records_button(question: str, label: str = "Show the records") -> dict[str, Any] | None:
-    """The button under an answer that opens the records behind it (None when the question is too long to carry)."""
-    value = json.dumps({"q": question}, ensure_ascii=False)
+def records_button(carried: dict[str, Any]) -> dict[str, Any] | None:
+    """The button under an answer that opens the records behind it, carrying the answer's query
+    (:func:`kpi.grammar.queries.to_json`); None when it would not fit a button's value."""
+    value = json.dumps(carried, ensure_ascii=False)
     if len(value) > MAX_VALUE:
         return None
-    return {"type": "button", "action_id": OPEN, "text": {"type": "plain_text", "text": label}, "value": value}
+    text = {"type": "plain_text", "text": "Show the records"}
+    return {"type": "button", "action_id": OPEN, "text": text, "value": value}
 
 
 def reply(kpibot: Kpibot, asker: Person, value: dict[str, Any]) -> dict[str, Any]:
-    """The message for a records button: the question read again, the side and page it names, for ``asker``.
+    """The message for a records button: the query it carries (an answer's, or a deal question's words, read
+    again), the side and page it names, for ``asker``.
 
     Raises what asking raises (LookupError, AccessDenied, ...), and LookupError for a button that is not one."""
-    question, side, starts = value.get("q"), value.get("s"), value.get("at", [])
-    if not isinstance(question, str) or not (side is None or isinstance(side, int)) or not isinstance(starts, list):
+    side, starts = value.get("side"), value.get("at", [])
+    if not (side is None or isinstance(side, int)) or not isinstance(starts, list):
         raise LookupError("That button no longer works; ask the question again.")
-    query = kpibot.parse(question)
-    if not isinstance(query, ValueQuery | RecordsQuery):
-        raise LookupError("Records are listed behind one number, or for a question about deals.")
+    query = _carried(kpibot, value)
     model = query.model if isinstance(query, RecordsQuery) else sides(query.kpi)[side or 0].measure.model
     try:
         after = cursor_from_json(starts[-1], model) if starts else None
     except (ValueError, TypeError):
         raise LookupError("That button no longer works; ask the question again.") from None
-    return records_message(kpibot.records(query, asker, side=side, after=after), question, side, starts)
+    source = {key: item for key, item in value.items() if key not in ("side", "at")}
+    return records_message(kpibot.records(query, asker, side=side, after=after), source, side, starts)
 
 
-def records_message(listed: RecordList, question: str, side: int | None, starts: list[Any]) -> dict[str, Any]:
+def _carried(kpibot: Kpibot, value: dict[str, Any]) -> ValueQuery | RecordsQuery:
+    """The query a button carries: an answer's (``k``), or the words of a deal question (``q``)."""
+    if "k" in value:
+        query = from_json(value, kpibot.catalog, kpibot.directory)
+    elif isinstance(value.get("q"), str):
+        query = kpibot.parse(value["q"])
+    else:
+        raise LookupError("That button no longer works; ask the question again.")
+    if not isinstance(query, ValueQuery | RecordsQuery):
+        raise LookupError("Records are listed behind one number, or for a question about deals.")
+    return query
+
+
+def records_message(listed: RecordList, source: dict[str, Any], side: int | None, starts: list[Any]) -> dict[str, Any]:
     """A page of each side (or of the one side ``side``), each with its count, its sum for money, and Previous
-    and Next; every value from the CRM escaped."""
+    and Next, which carry ``source`` (the query, see :func:`reply`); every value from the CRM escaped."""
     blocks: list[dict[str, Any]] = [section(f"*{escape(listed.title)}*")]
     for index, page in enumerate(listed.pages):
         number = index if side is None else side
         begun = starts if side is not None else []
         blocks += sections(_page_text(page, len(begun), listed.currency))
-        buttons = _buttons(question, number, begun, page)
+        buttons = _buttons(source, number, begun, page)
         if buttons:
             blocks.append({"type": "actions", "elements": buttons})
     if len(blocks) > MAX_BLOCKS:
@@ -100,7 +115,7 @@ def _line(record: Record, currency: str) -> str:
     return " · ".join(parts)
 
 
-def _buttons(question: str, side: int, starts: list[Any], page: Page) -> list[dict[str, Any]]:
+def _buttons(source: dict[str, Any], side: int, starts: list[Any], page: Page) -> list[dict[str, Any]]:
     """Previous (the page that began where the one before this began) and Next (after this page's last record)."""
     wanted = []
     if starts:
@@ -109,7 +124,7 @@ def _buttons(question: str, side: int, starts: list[Any], page: Page) -> list[di
         wanted.append(("Next", [*starts, cursor_to_json(page.after)]))
     buttons = []
     for label, at in wanted:
-        value = json.dumps({"q": question, "s": side, "at": at}, ensure_ascii=False)
+        value = json.dumps({**source, "side": side, "at": at}, ensure_ascii=False)
         if len(value) <= MAX_VALUE:
             text = {"type": "plain_text", "text": label}
             buttons.append({"type": "button", "action_id": f"{PAGE}_{label.lower()}", "text": text, "value": value})

@@ -88,6 +88,11 @@ def sides(kpi: Kpi) -> list[Side]:
     return found
 
 
+def counted_from_records(kpi: Kpi) -> bool:
+    """Whether any measure of the KPI counts CRM records (so that an answer offers them)."""
+    return any(measure.model in listings() for measure in kpi.measures.values())
+
+
 def _label(kpi: Kpi, name: str) -> str:
     """A side's name: a ratio's part names for its parts ("won", "closed"), the KPI's for its own value (a sum,
     a count, each period of a growth), else the measure's ("active at start"); a window other than the period

@@ -11,8 +11,9 @@ import pytest
 from bot import records_view
 from bot.app import create_app, web_client
 from kpi.service import Kpibot
-from tests.fakes import FakeSlack, wait_for
+from tests.fakes import FakeSlack
 from tests.test_slack_app import SECRET, check_limits, dispatch, press
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).parents[1]
 
@@ -50,13 +51,13 @@ def button(message: dict, label: str) -> dict:
         for block in message["blocks"]
         if block["type"] == "actions"
         for element in block["elements"]
-        if element["text"]["text"] == label
+        if element.get("text", {}).get("text") == label
     )
 
 
 def test_the_records_of_an_answer_open_for_the_asker_and_page_forward_and_back(app, slack):
-    opener = records_view.records_button("my revenue may 2017")
-    assert opener is not None
+    answer = json.loads(dispatch(app, slack, "U0ALICE", "my revenue may 2017").body)
+    opener = button(answer, "Show the records")
 
     press(app, slack, "U0ALICE", {k: opener[k] for k in ("action_id", "value")})
     first = wait_for(lambda: slack.responses)[0].params
@@ -77,8 +78,10 @@ def test_the_records_of_an_answer_open_for_the_asker_and_page_forward_and_back(a
         check_limits(message)
 
 
-def test_a_rep_is_refused_another_reps_records(app, slack):
-    opener = records_view.records_button("bob's revenue may 2017")
+def test_a_rep_is_refused_another_reps_records(app, slack, engine):
+    bob = Kpibot(engine, ROOT / "config").person("Bob Brown")
+    # the button of a manager's answer about Bob, forwarded to Alice
+    opener = records_view.records_button({"k": "value", "kpi": "revenue", "s": f"person:{bob.id}", "p": "may 2017"})
     assert opener is not None
 
     press(app, slack, "U0ALICE", {k: opener[k] for k in ("action_id", "value")})
@@ -97,3 +100,9 @@ def test_a_deal_question_in_slash_kpi_lists_the_deals_with_a_next_page(app, slac
     assert shown(reply)[:2] == ["Deal 12 &lt;@U0BOSS&gt;", "Deal 11 &lt;@U0BOSS&gt;"]
     assert button(reply, "Next")["action_id"] == "kpi_records_page_next"
     check_limits(reply)
+
+
+def test_a_number_not_counted_from_records_offers_no_records(app, slack):
+    answer = json.loads(dispatch(app, slack, "U0ALICE", "my rep retention may 2017").body)
+
+    assert "Show the records" not in json.dumps(answer)
