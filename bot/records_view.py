@@ -14,7 +14,7 @@ from typing import Any
 
 from kpi.directory import Person
 from kpi.formats import money
-from kpi.grammar.queries import RecordsQuery, ValueQuery, from_json
+from kpi.grammar.queries import Query, RecordsQuery, ValueQuery, from_json
 from kpi.records import PAGE_SIZE, Page, Record, RecordList, cursor_from_json, cursor_to_json, sides
 from kpi.service import Kpibot
 from slackui.blocks import context, section
@@ -60,6 +60,7 @@ def reply(kpibot: Kpibot, asker: Person, value: dict[str, Any]) -> dict[str, Any
 
 def _carried(kpibot: Kpibot, value: dict[str, Any]) -> ValueQuery | RecordsQuery:
     """The query a button carries: an answer's (``k``), or the words of a deal question (``q``)."""
+    query: Query
     if "k" in value:
         query = from_json(value, kpibot.catalog, kpibot.directory)
     elif isinstance(value.get("q"), str):
