@@ -1,4 +1,4 @@
-"""``python -m bench.run [--quick] [--only NAME ...] [--database-url URL]``: the benchmarks of issue 6.
+"""``python -m bench.run [--quick] [--only NAME ...] [--database-url URL]``: the benchmarks of issue 6 (and 15).
 
 A full run (the default) uses the issue's company on PostgreSQL (database ``kpibot_bench``) and writes the
 figures into bench/RESULTS.md; ``--quick`` uses 100 reps (database ``kpibot_bench_quick``, or any URL, SQLite
@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 from bench import data as dataset
-from bench import digests, floor, naive, serve, sync
+from bench import digests, floor, naive, records, serve, sync
 from bench.common import CONFIG_DIR, Report, Settings, write_results
 from bench.mix import mix
 from kpi.db import engine_for
 from kpi.service import Kpibot
 
-BENCHMARKS = ("serve", "floor", "naive", "digests", "sync")
+BENCHMARKS = ("serve", "floor", "naive", "digests", "sync", "records")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 GENERATION_GOAL = 600.0  # seconds
 
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> Report:
         digests.run(report, kpibot, data.as_of)
     if "sync" in only:
         sync.run(report, settings, data)
+    if "records" in only:
+        records.run(report, kpibot, data.as_of, settings.floor_repeats)
     report.close()
     results = args.results or (None if settings.quick else RESULTS)
     if results is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +28,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import blocks, home
+from bot import blocks, home, records_view
 from bot.identity import Identities, Unmatched
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from bot.targets_modal import open_targets_modal, save_submission
@@ -40,6 +41,7 @@ from kpi.gap import Gap
 from kpi.grammar.lexicon import lexicon
 from kpi.grammar.queries import GapQuery, LeaderboardQuery, Query, ScorecardQuery, ValueQuery, from_json, words
 from kpi.periods import PeriodError
+from kpi.records import RecordList
 from kpi.scorecard import Scorecard
 from kpi.service import Kpibot
 from slackui.limits import MAX_TYPED
@@ -84,6 +86,7 @@ class ReplyKind(StrEnum):
     SCORECARD = "scorecard"  # a scorecard of several KPIs
     TARGETS = "targets"  # the targets form, opened or submitted
     HOME = "home"  # the App Home, published
+    RECORDS = "records"  # a list of deals a question asked for
 
 
 class Replies:
@@ -124,6 +127,15 @@ class Replies:
 
         return self._reply(slack_user_id, decode, shared=shared)
 
+    def records(self, slack_user_id: str, value: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The message for a records button (see :mod:`bot.records_view`): a page of the records it names."""
+        try:
+            return records_view.reply(self.kpibot, self.person(slack_user_id), value), ReplyKind.RECORDS
+        except Unmatched as exc:
+            return blocks.problem_message(str(exc)), ReplyKind.REFUSED
+        except (UnknownKpi, PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:
+            return blocks.problem_message(str(exc)), ReplyKind.REFUSED
+
     def _reply(
         self, slack_user_id: str, read: Callable[[], tuple[Query, str]], *, shared: bool = False
     ) -> tuple[dict[str, Any], str]:
@@ -154,6 +166,8 @@ class Replies:
         if isinstance(answer, Gap):
             assert isinstance(query, GapQuery)
             return blocks.gap_message(answer, query, question, fresh, shared_by=by), answer.kpi.key
+        if isinstance(answer, RecordList):
+            return records_view.records_message(answer, {"q": question}, None, []), ReplyKind.RECORDS
         return blocks.help_message(answer), ReplyKind.HELP
 
     def safe(self, reply: Callable[[], tuple[dict[str, Any], str]], slack_user_id: str) -> tuple[dict[str, Any], str]:
@@ -272,6 +286,32 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         message, kpi = replies.safe(lambda: replies.pressed(user, value), user)
         respond(replace_original=True, response_type="ephemeral", **message)
         _log_request(user, "period", str(value.get("p", "")), kpi, started)
+
+    @app.action(records_view.OPEN)
+    def records_opened(ack, body, respond) -> None:
+        started = time.monotonic()
+        ack()
+        later(lambda: show_records(body, respond, started, replace=False))
+
+    @app.action(re.compile(f"^{records_view.PAGE}_"))
+    def records_paged(ack, body, respond) -> None:
+        started = time.monotonic()
+        ack()
+        later(lambda: show_records(body, respond, started, replace=True))
+
+    def show_records(body: dict[str, Any], respond: Respond, started: float, *, replace: bool) -> None:
+        """The records a button names, to the presser alone: a new message under the answer, or in place of the
+        page before (Previous, Next)."""
+        user = body["user"]["id"]
+        try:
+            value = json.loads(body["actions"][0]["value"])
+        except (KeyError, ValueError):
+            value = None
+        if not isinstance(value, dict):
+            value = {}
+        message, kind = replies.safe(lambda: replies.records(user, value), user)
+        respond(response_type="ephemeral", replace_original=replace and kind == ReplyKind.RECORDS, **message)
+        _log_request(user, "records", str(value.get("q", ""))[:200], kind, started)
 
     @app.view(TARGETS_VIEW)
     def targets_submitted(ack, body, view) -> None:

@@ -13,12 +13,14 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from bot.records_view import records_button
 from kpi.answers import Answer, Comparison, Help, Leaderboard, Pace, Row
 from kpi.formats import formatted
 from kpi.gap import HOW_TO_SET, Gap
 from kpi.grammar.queries import Carried, LeaderboardQuery, ScorecardQuery, ValueQuery, to_json
 from kpi.metrics import Result
 from kpi.periods import Period
+from kpi.records import counted_from_records
 from kpi.scorecard import Scorecard
 from kpi.types import Kpi
 from slackui.blocks import context, header, section, static_select
@@ -198,7 +200,8 @@ def footer(
 
 
 def answer_actions(query: Carried, question: str) -> dict[str, Any]:
-    """Share in channel, and a period menu that asks the same query for another period.
+    """Share in channel, a period menu that asks the same query for another period, and for a number counted
+    from CRM records, Show the records (:mod:`bot.records_view`).
 
     The buttons carry the query (:func:`kpi.grammar.queries.to_json`), not text to parse again; the share button
     also carries the question as typed, which the shared message quotes.
@@ -207,19 +210,18 @@ def answer_actions(query: Carried, question: str) -> dict[str, Any]:
     value = json.dumps({**carried, "q": question[:QUOTED]})
     # An option's value holds 150 characters: the query is written without spaces.
     periods = [(p.capitalize(), json.dumps({**carried, "p": p}, separators=(",", ":"))) for p in PERIOD_CHOICES]
-    return {
-        "type": "actions",
-        "block_id": "kpi_answer_actions",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": "kpi_share",
-                "text": {"type": "plain_text", "text": "Share in channel"},
-                "value": value,
-            },
-            static_select("kpi_period", "Another period", periods),
-        ],
-    }
+    elements = [
+        {
+            "type": "button",
+            "action_id": "kpi_share",
+            "text": {"type": "plain_text", "text": "Share in channel"},
+            "value": value,
+        },
+        static_select("kpi_period", "Another period", periods),
+    ]
+    if isinstance(query, ValueQuery) and counted_from_records(query.kpi):  # and the records behind the number
+        elements += [button for button in [records_button(carried)] if button is not None]
+    return {"type": "actions", "block_id": "kpi_answer_actions", "elements": elements}
 
 
 def board_heading(board: Leaderboard) -> str:

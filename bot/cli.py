@@ -10,7 +10,8 @@ import json
 import os
 import sys
 from importlib import metadata
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,13 +19,19 @@ from bot.commands_deliveries import deliveries
 from bot.commands_digests import digest_app
 from bot.commands_sync import sync_app
 from bot.commands_targets import targets_app
+from bot.records_export import print_tables, write_csv
 from bot.terminal import console, errors, fail
 from kpi.access import AccessDenied
 from kpi.catalog import UnknownKpi
 from kpi.config import ConfigError, config_dir, load_org
 from kpi.db import DatabaseProblem
-from kpi.directory import UnknownPerson
+from kpi.directory import Person, UnknownPerson
+from kpi.grammar.queries import RecordsQuery, ValueQuery
 from kpi.periods import PeriodError
+from kpi.records import RecordList
+
+if TYPE_CHECKING:
+    from kpi.service import Kpibot
 
 app = typer.Typer(help="kpibot: sales KPIs from your CRM, in Slack and on the command line.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -98,24 +105,47 @@ def ask(
     who: Annotated[str, typer.Option("--as", help="Ask as this person (email or name).")],
     as_of: AsOf = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    records: Annotated[bool, typer.Option("--records", help="List the records behind the answer.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="With --records: the most records per side.")] = 10,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="With --records: write the records to this CSV file.")
+    ] = None,
 ) -> None:
-    """Answer a KPI question as a given person."""
+    """Answer a KPI question as a given person (with --records: the records behind the answer)."""
     from kpi.service import Kpibot
 
     try:
         bot = Kpibot()
         asker = bot.person(who)
-        answer = bot.ask(question, asker, as_of.date() if as_of else None)
+        day = as_of.date() if as_of else None
+        answer = _records(bot, question, asker, day, limit) if records or csv_file else bot.ask(question, asker, day)
     except UnknownKpi as exc:
         fail(str(exc), as_json=as_json, suggestions=exc.suggestions)
     except UnknownPerson as exc:
         fail(str(exc), as_json=as_json, suggestions=exc.suggestions)
     except (PeriodError, AccessDenied, ConfigError, LookupError) as exc:
         fail(str(exc), as_json=as_json)
-    if as_json:
+    if csv_file is not None and isinstance(answer, RecordList):
+        written = write_csv(answer, csv_file)
+        console.print(f"Wrote {written} records to {csv_file}.", highlight=False, markup=False)
+    elif as_json:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+    elif isinstance(answer, RecordList):
+        print_tables(answer)
     else:
         console.print(answer.text, highlight=False, markup=False)
+
+
+def _records(bot: Kpibot, question: str, asker: Person, as_of: dt.date | None, limit: int) -> RecordList:
+    """The records behind the answer to ``question``, or the deals it asks for; LookupError for a question that
+    is not about a number (a leaderboard, a scorecard: ask for one person's or team's number)."""
+    query = bot.parse(question, as_of)
+    if not isinstance(query, ValueQuery | RecordsQuery):
+        raise LookupError(
+            "--records lists the records behind one number (`my revenue last month`) or the deals a question "
+            "asks for (`my open deals`); ask for one number."
+        )
+    return bot.records(query, asker, as_of, limit=limit)
 
 
 @app.command()

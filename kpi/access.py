@@ -6,6 +6,8 @@ The policy, in one place:
 * a ranking of teams shows each team's totals, so it is for teams the asker may see the totals of;
 * a manager also sees every team they manage (with the teams below) and every rep in those teams;
 * an admin sees everything, including the organisation's totals;
+* a list of records (the deals behind a number) is for those who may see every one of them: one's own, a
+  manager's reps' and teams', an admin's anyone's; a rep sees their team's total but not their teammates' deals;
 * targets are set by admins for anyone, by managers for the people and teams they manage (never their own).
 
 Anything else is refused with the reason and what the asker *can* ask, never with the number.
@@ -109,6 +111,20 @@ def _person_if_allowed(directory: Directory, asker: Person, person: Person) -> S
         else "Reps can see their own numbers and leaderboards, not another rep's numbers."
     )
     raise AccessDenied(f"{reason} Try `my revenue` or `leaderboard revenue`.")
+
+
+def records_scope(directory: Directory, asker: Person, ref: ScopeRef) -> Scope:
+    """The scope whose records ``ref`` names, if the asker may open them: the number's own rule (:func:`resolve`),
+    and a team's records only for those who manage it (or admins): a team's records are its reps' records."""
+    scope = resolve(directory, asker, ref)
+    if scope.type != "team" or asker.role == Role.ADMIN:
+        return scope
+    if not set(scope.team_ids) <= directory.managed_teams(asker):
+        raise AccessDenied(
+            f"The records of {scope.name} are its reps' records, for the team's managers. You can see its total "
+            "(`team revenue`) and your own records (`my open deals`)."
+        )
+    return scope
 
 
 def default_leaderboard_scope(directory: Directory, asker: Person) -> Scope:

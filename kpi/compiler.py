@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     Date,
+    Numeric,
     Select,
     and_,
     case,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.sql.expression import ColumnElement
@@ -128,13 +130,31 @@ def _aggregate(model: Model, measure: Measure, window: Window) -> ColumnElement:
     return func.sum(case((when, formula.to_sql(_parse(measure.expr), model.columns))))
 
 
-def _scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
+def scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
+    """The rows of the scope's owners (None: every row), in a model's terms."""
     if model.owned_by == "rep":
         return None if scope.rep_ids is None else model.key.in_(sorted(scope.rep_ids))
     if scope.team_ids is None:
         return None
     teams = model.key.in_(sorted(scope.team_ids))
     return or_(teams, model.key.is_(None)) if scope.include_org_level else teams
+
+
+def compile_records(
+    measure: Measure, window: Window, scope: ScopeFilter = EVERYONE, extra: Sequence[ColumnElement] = ()
+) -> tuple[Model, list[ColumnElement], ColumnElement]:
+    """The records mode: the rows one measure counts, for a list of the records behind a number.
+
+    Returns the measure's model, the conditions that select its rows (the model's own, the scope's, the
+    measure's filters and time window, and ``extra`` ones such as "stuck in stage"), and what each row adds
+    to the measure (1 for a count, the summed expression for a sum): the very pieces :func:`compile_query`
+    aggregates, so that the rows listed add up to the number shown."""
+    model = MODELS[measure.model](window)
+    where = [model.where, scope_clause(model, scope), condition(model, measure, window), *extra]
+    summed = formula.to_sql(_parse(measure.expr), model.columns) if measure.agg == "sum" else None
+    # a row's share unrounded (a sum's type is its first column's: money, rounded to the cent row by row)
+    value = literal_column("1") if summed is None else type_coerce(summed, Numeric())
+    return model, [w for w in where if w is not None], value
 
 
 def compile_query(
@@ -167,7 +187,7 @@ def compile_query(
         if not by_owner:
             owner = team = null()
         aggregates = [_aggregate(*columns[k]) if k in ks else literal_column("0") for k in range(len(columns))]
-        filters = [model.where, _scope_clause(model, scope), _rows_read([columns[k] for k in ks])]
+        filters = [model.where, scope_clause(model, scope), _rows_read([columns[k] for k in ks])]
         branch = (
             select(
                 owner.label("owner_id"),

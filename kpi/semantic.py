@@ -222,6 +222,9 @@ def _customers() -> FromClause:
             since.label("customer_since"),
             a.c.churned_at,
             a.c.segment,
+            a.c.name,  # the rest: for a list of the customers behind a number (kpi/records.py)
+            a.c.crm,
+            a.c.crm_id,
         )
         .select_from(a.outerjoin(first, first.c.account_id == a.c.id))
         .where(a.c.deleted_at.is_(None), since.is_not(None))

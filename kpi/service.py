@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Literal, overload
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from kpi import access
 from kpi.access import AccessDenied
@@ -34,18 +34,24 @@ from kpi.grammar.queries import (
     ListQuery,
     PeriodAsked,
     Query,
+    RecordsQuery,
     ScorecardQuery,
     ValueQuery,
 )
+from kpi.links import link_templates
 from kpi.metrics import Metrics, Result
 from kpi.pacing import Pacing
-from kpi.periods import Calendar, Period, PeriodError
+from kpi.periods import Calendar, Period, PeriodError, utc_midnight
 from kpi.rankings import Leaderboard, entries
+from kpi.records import PAGE_SIZE, Cursor, Page, RecordList, Side, page, sides
+from kpi.schema import Account, Deal
 from kpi.scorecard import Scorecard, scorecard_kpis
-from kpi.types import Kpi, Scope, ScopeRef
+from kpi.semantic import Window
+from kpi.stages import in_stage_longer_than
+from kpi.types import Kpi, Measure, Scope, ScopeRef
 
 #: What a query is answered with.
-Reply = Answer | Leaderboard | Scorecard | Gap | Help
+Reply = Answer | Leaderboard | Scorecard | Gap | RecordList | Help
 
 #: The period of a scorecard or a gap that names none: the quarter, to date (a gap: the whole quarter's target).
 RUNNING_PERIOD = "this quarter"
@@ -134,6 +140,8 @@ class Kpibot:
             period = self.period(query.period or RUNNING_PERIOD, as_of)
             workdays, kpis = self.pacing.workdays, self.catalog.kpis
             return Gap.measure(self.metrics, workdays, query.kpi, kpis, period, scope, as_of, self.org.currency)
+        if isinstance(query, RecordsQuery):
+            return self._listed(query, asker, as_of)
         period = self.period(query.period, as_of)
         if period.ahead:  # what has not started has no pace, and only KPIs that can lie ahead have a value
             query, pace = dataclasses.replace(query, kpi=self.measured_over(query.kpi, period)), False
@@ -151,6 +159,92 @@ class Kpibot:
             else:
                 beside = ("period", self.period(against.period, as_of))
         return self.answer(kpi, period, scope, as_of, pace=pace is not False, beside=beside)
+
+    def records(
+        self,
+        query: ValueQuery | RecordsQuery,
+        asker: Person,
+        as_of: dt.date | None = None,
+        *,
+        limit: int = PAGE_SIZE,
+        side: int | None = None,
+        after: Cursor | None = None,
+    ) -> RecordList:
+        """The records behind the answer to ``query``: the first page of each side of its KPI (both sides of
+        a ratio, each period of a growth or a comparison with another period), for someone who may open
+        them (:func:`kpi.access.records_scope`). ``side`` (an index) keeps one side, whose page begins ``after``
+        a cursor (a button pages one side). A deal question (:class:`RecordsQuery`) lists its deals. NoRecords
+        for a KPI not counted from records."""
+        self._check_still_here(asker)
+        as_of = as_of or self.calendar.today()
+        if isinstance(query, RecordsQuery):
+            return self._listed(query, asker, as_of, limit, after)
+        scope = access.records_scope(self.directory, asker, query.scope)
+        period = self.period(query.period, as_of)
+        kpi = self.measured_over(query.kpi, period)
+        periods = [period]
+        if query.against is not None and query.against.kind != "team":
+            periods.append(
+                year_ago(period) if query.against.kind == "year-ago" else self.period(query.against.period, as_of)
+            )
+        asked = []
+        for shown in periods:
+            windows = self.metrics.windows(kpi, shown, as_of)
+            for listed in sides(kpi):
+                label = listed.label if shown is period else f"{listed.label}, {shown.label}"
+                asked.append((dataclasses.replace(listed, label=label), windows[listed.measure.window]))
+        title = f"{kpi.label}, {scope.name}, {period.label}: the records behind it"
+        return RecordList(
+            title,
+            asked[0][0].measure.model,
+            scope,
+            period,
+            self._pages(asked if side is None else _one(asked, side), scope, limit, after),
+            self.org.currency,
+        )
+
+    def _listed(
+        self, query: RecordsQuery, asker: Person, as_of: dt.date, limit: int = PAGE_SIZE, after: Cursor | None = None
+    ) -> RecordList:
+        """The records a question asks for directly ("my open deals closing this month")."""
+        scope = access.records_scope(self.directory, asker, query.scope)
+        period = self.period(query.period, as_of)
+        window = Window.of(period, utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz))
+        extra = []
+        if query.stuck_days is not None:
+            extra.append(in_stage_longer_than(query.stuck_days, window.now))
+        if query.account:
+            named = func.lower(Account.name).like(_beginning(query.account), escape="\\")
+            extra.append(Deal.account_id.in_(select(Account.id).where(named, Account.deleted_at.is_(None))))
+        side = Side(
+            query.model, query.model, Measure("count", query.model, None, query.where, query.time), tuple(extra)
+        )
+        title = f"{query.model.capitalize()}, {scope.name}" + (f", {period.label}" if query.time else "")
+        return RecordList(
+            title, query.model, scope, period, self._pages([(side, window)], scope, limit, after), self.org.currency
+        )
+
+    def _pages(
+        self, asked: list[tuple[Side, Window]], scope: Scope, limit: int, after: Cursor | None = None
+    ) -> list[Page]:
+        """A page of each side, in one connection, with owners named and links from the stored templates."""
+        owners = {person.id: person.name for person in self.directory.people.values()}
+        with self.metrics.engine.connect() as connection:
+            links = link_templates(connection)
+            return [
+                page(
+                    connection,
+                    side,
+                    window,
+                    scope,
+                    owners,
+                    after=after,
+                    limit=limit,
+                    templates=links,
+                    period=window.period,
+                )
+                for side, window in asked
+            ]
 
     def period(self, asked: PeriodAsked, as_of: dt.date) -> Period:
         """A query's period on ``as_of``: as given, a phrase resolved that day, or the org's default."""
@@ -274,6 +368,8 @@ class Kpibot:
                 scope = access.leaderboard_scope(self.directory, asker, query.scope)
                 if query.ranks == "teams":
                     access.ranked_teams(self.directory, asker, scope, query.kpi.key)
+            elif isinstance(query, RecordsQuery):
+                access.records_scope(self.directory, asker, query.scope)
             elif isinstance(query, ValueQuery | ScorecardQuery | GapQuery):
                 scope = access.resolve(self.directory, asker, query.scope)
                 if isinstance(query, ValueQuery) and query.against is not None and query.against.kind == "team":
@@ -285,6 +381,19 @@ class Kpibot:
     def kpi_list(self) -> Help:
         lines = [f"{kpi.key} ({kpi.label}): {kpi.description}" for kpi in self.catalog]
         return Help(f"{len(self.catalog)} KPIs:", lines, kind="list")
+
+
+def _one(sides: list[tuple[Side, Window]], index: int) -> list[tuple[Side, Window]]:
+    """The side a button names, as a list; LookupError when the KPI no longer has it (its definition changed)."""
+    if not 0 <= index < len(sides):
+        raise LookupError("That button no longer works; ask the question again.")
+    return [sides[index]]
+
+
+def _beginning(name: str) -> str:
+    """A LIKE pattern for names beginning with ``name`` (its own % and _ taken literally)."""
+    escaped = name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%"
 
 
 def year_ago(period: Period) -> Period:

@@ -16,7 +16,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from kpi.db import engine_for
-from kpi.grammar.queries import GapQuery, HelpQuery, LeaderboardQuery, ListQuery, ScorecardQuery, ValueQuery
+from kpi.grammar.queries import (
+    GapQuery,
+    HelpQuery,
+    LeaderboardQuery,
+    ListQuery,
+    RecordsQuery,
+    ScorecardQuery,
+    ValueQuery,
+)
 from kpi.periods import PeriodError
 from kpi.service import Kpibot
 from tests.world import World
@@ -35,6 +43,7 @@ KINDS = {
     LeaderboardQuery: "leaderboard",
     ScorecardQuery: "scorecard",
     GapQuery: "gap",
+    RecordsQuery: "records",
     HelpQuery: "help",
     ListQuery: "list",
 }
@@ -93,6 +102,9 @@ def read_query(query: Any) -> dict[str, Any]:
             read["limit"] = query.limit
         if query.of_target:
             read["of_target"] = True
+    if isinstance(query, RecordsQuery):
+        read.update({"model": query.model, "where": query.where} if query.where else {"model": query.model})
+        read.update({key: getattr(query, key) for key in ("time", "stuck_days", "account") if getattr(query, key)})
     if isinstance(query, ValueQuery) and query.against is not None:
         against = query.against
         read["against"] = against.kind if against.period is None else f"{against.kind}: {against.period}"

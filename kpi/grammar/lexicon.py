@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from kpi.config import Strict, read_yaml
 
@@ -83,6 +84,27 @@ class Verb(Strict):
     default: str
 
 
+class DealFilter(Strict):
+    """Words that keep some deals: a ``where`` over the deals model and the time column the period bounds."""
+
+    words: frozenset[str]
+    where: dict[str, Any] = {}
+    time: str | None = None
+
+
+class DealLists(Strict):
+    """The words of a question that lists deals (see lexicon.yaml, ``deal_lists``)."""
+
+    nouns: frozenset[str]
+    not_a_list: frozenset[str]
+    filters: tuple[DealFilter, ...]
+    over: frozenset[str]
+    stuck: frozenset[str]
+    stuck_where: dict[str, Any]
+    units: frozenset[str]
+    words: frozenset[str]
+
+
 class Lexicon(Strict):
     help: frozenset[str]
     catalog: frozenset[str]
@@ -105,6 +127,7 @@ class Lexicon(Strict):
     verbs: tuple[Verb, ...]
     amount_words: frozenset[str]
     count_words: frozenset[str]
+    deal_lists: DealLists
     filler: frozenset[str]
     forms: tuple[Form, ...]
     examples: tuple[str, ...]

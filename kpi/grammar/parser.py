@@ -31,6 +31,7 @@ from typing import Literal
 
 from kpi.catalog import Catalog, UnknownKpi, normalise
 from kpi.directory import Directory, UnknownPerson, fold
+from kpi.grammar.deals import DealAsk, deal_question
 from kpi.grammar.lexicon import SLOT, Lexicon, Phrase, book, lexicon
 from kpi.grammar.periods import parse_period, split_period
 from kpi.grammar.queries import (
@@ -40,13 +41,14 @@ from kpi.grammar.queries import (
     LeaderboardQuery,
     ListQuery,
     Query,
+    RecordsQuery,
     ScorecardQuery,
     ValueQuery,
 )
 from kpi.periods import Calendar, Period, PeriodError
 from kpi.types import ME, MY_TEAM, WHOLE_ORG, Kpi, ScopeRef
 
-Kind = Literal["value", "leaderboard", "scorecard", "gap", "help", "list"]
+Kind = Literal["value", "leaderboard", "scorecard", "gap", "records", "help", "list"]
 
 #: The KPI a gap question is about when it names none ("what do I need to hit quota").
 GAP_DEFAULT_KPI = "revenue"
@@ -93,6 +95,7 @@ class Question:
     ranking: Ranking | None = None  # how a leaderboard ranks
     against: Against | None = None
     understood: tuple[str, ...] = ()  # the phrases understood, in the asker's words, for messages
+    deals: DealAsk | None = None  # what a question listing deals keeps
 
 
 @dataclass
@@ -212,6 +215,8 @@ def parse_question(
         return Question("help")
     if whole in lex.catalog:
         return Question("list")
+    if (deals := deal_question(tokens, lex, catalog, calendar, as_of)) is not None:
+        return Question("records", period=deals.period, scope=deals.scope, period_words=deals.period_words, deals=deals)
     reading = _Reading(_protect_names(tokens, names))
     kind: Kind = "value"
     against = _comparison(reading, lex, calendar, as_of)
@@ -513,6 +518,8 @@ def to_query(question: Question, directory: Directory) -> Query:
     if question.kind == "list":
         return ListQuery()
     period = question.period_words or None
+    if question.deals is not None:
+        return _deals_query(question.deals, period, directory)
     try:
         if question.kind == "scorecard":
             return ScorecardQuery(period, scope_ref(question.scope, directory))
@@ -529,6 +536,18 @@ def to_query(question: Question, directory: Directory) -> Query:
         raise NotUnderstood(
             understood, f"*{_clipped(question.scope)}*: I can't find anyone or any team called that", hint
         ) from None
+
+
+def _deals_query(deals: DealAsk, period: str | None, directory: Directory) -> RecordsQuery:
+    """The deals a question lists; the words before "'s" name a person or a team when someone is called so,
+    else an account ("Acme's deals")."""
+    scope, account = scope_ref(deals.scope, directory), None
+    if deals.owner:
+        try:
+            scope = scope_ref(deals.owner, directory)
+        except LookupError:  # UnknownPerson is one
+            account = deals.owner
+    return RecordsQuery("deals", deals.where, deals.time, period, scope, deals.stuck_days, account)
 
 
 def scope_ref(words: str, directory: Directory, *, people: bool = True) -> ScopeRef:

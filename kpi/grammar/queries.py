@@ -9,7 +9,7 @@ person by id), not with words; which numbers the asker may see is decided when i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kpi.catalog import Catalog
@@ -78,6 +78,22 @@ class GapQuery:
 
 
 @dataclass(frozen=True)
+class RecordsQuery:
+    """A list of records asked for directly ("my open deals closing this month", "deals over 50k in my pipeline"):
+    the records of ``model`` that match ``where`` (columns of the semantic model), with ``time`` in the period
+    when given, biggest first. ``stuck_days``: only deals in their stage for longer; ``account``: only deals of
+    accounts whose name begins so."""
+
+    model: str = "deals"
+    where: dict[str, Any] = field(default_factory=dict)
+    time: str | None = None
+    period: PeriodAsked = None
+    scope: ScopeRef = ME
+    stuck_days: int | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
 class HelpQuery:
     """How to ask."""
 
@@ -87,7 +103,7 @@ class ListQuery:
     """Every KPI with its definition."""
 
 
-Query = ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery | HelpQuery | ListQuery
+Query = ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery | RecordsQuery | HelpQuery | ListQuery
 KpiQuery = ValueQuery | LeaderboardQuery
 #: The queries a button carries (see :func:`to_json`): every one that asks for numbers.
 Carried = ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery
