@@ -13,14 +13,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from bot.records_view import records_button
+from bot.records_view import records_button, records_label
 from kpi.answers import Answer, Comparison, Help, Leaderboard, Pace, Row
 from kpi.formats import formatted
 from kpi.gap import HOW_TO_SET, Gap
 from kpi.grammar.queries import Carried, LeaderboardQuery, ScorecardQuery, ValueQuery, to_json
 from kpi.metrics import Result
 from kpi.periods import Period
-from kpi.records import counted_from_records
 from kpi.scorecard import Scorecard
 from kpi.types import Kpi
 from slackui.blocks import context, header, section, static_select
@@ -106,7 +105,8 @@ def answer_message(
     blocks.append(section(" ", fields))
     if target := _target_line(answer):
         blocks.append(section(target))
-    blocks += footer(kpi.description, query, question, freshness, shared_by)
+    records = records_label(answer)
+    blocks += footer(kpi.description, query, question, freshness, shared_by, records=records)
     return {"text": escape(answer.text), "blocks": blocks}
 
 
@@ -189,19 +189,25 @@ def _in_deals(gap: Gap, money: Callable[[Decimal | None], str]) -> list[str]:
 
 
 def footer(
-    description: str | None, query: Carried, question: str, freshness: str, shared_by: str | None
+    description: str | None,
+    query: Carried,
+    question: str,
+    freshness: str,
+    shared_by: str | None,
+    *,
+    records: str | None = None,
 ) -> list[dict[str, Any]]:
     """The definition and freshness; then who asked (a shared answer) or the share and period controls."""
     notes = ([f"_{escape(description)}_"] if description else []) + [freshness]
     if shared_by:
         notes.append(f"Asked by <@{shared_by}>: `/kpi {escape(question, formatting=False)}`")
         return [context(*notes)]
-    return [context(*notes), answer_actions(query, question)]
+    return [context(*notes), answer_actions(query, question, records)]
 
 
-def answer_actions(query: Carried, question: str) -> dict[str, Any]:
+def answer_actions(query: Carried, question: str, records: str | None = None) -> dict[str, Any]:
     """Share in channel, a period menu that asks the same query for another period, and for a number counted
-    from CRM records, Show the records (:mod:`bot.records_view`).
+    from CRM records, the button to its records ("Show the 17 deals", :mod:`bot.records_view`).
 
     The buttons carry the query (:func:`kpi.grammar.queries.to_json`), not text to parse again; the share button
     also carries the question as typed, which the shared message quotes.
@@ -219,8 +225,8 @@ def answer_actions(query: Carried, question: str) -> dict[str, Any]:
         },
         static_select("kpi_period", "Another period", periods),
     ]
-    if isinstance(query, ValueQuery) and counted_from_records(query.kpi):  # and the records behind the number
-        elements += [button for button in [records_button(carried)] if button is not None]
+    if isinstance(query, ValueQuery) and records is not None:  # and the records behind the number (its label)
+        elements += [button for button in [records_button(carried, records)] if button is not None]
     return {"type": "actions", "block_id": "kpi_answer_actions", "elements": elements}
 
 

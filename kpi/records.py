@@ -26,6 +26,7 @@ from kpi.compiler import compile_records
 from kpi.config import Strict, load_model
 from kpi.formats import money, period_json, raw
 from kpi.links import record_url
+from kpi.metrics import Result
 from kpi.periods import Period
 from kpi.semantic import Window
 from kpi.types import Kpi, Measure, Scope
@@ -45,6 +46,7 @@ class Listing(Strict):
     date: str
     order: Literal["amount", "date"]
     link: str | None = None
+    noun: str  # what a list of them is called ("deals"); activities are named by their type ("calls")
 
 
 class Listings(RootModel[dict[str, Listing]]):
@@ -85,6 +87,29 @@ def sides(kpi: Kpi) -> list[Side]:
             f"{kpi.label} is not counted from CRM records (it reads {', '.join(sorted(kpi.models))}), "
             "so there are no records to show behind it."
         )
+    return found
+
+
+def noun(measure: Measure) -> str:
+    """What the records of a measure are called: "deals", "leads", or an activity's type ("calls")."""
+    kind = measure.where.get("type")
+    return f"{kind}s" if measure.model == "activities" and isinstance(kind, str) else listings()[measure.model].noun
+
+
+def counts(kpi: Kpi, result: Result) -> list[tuple[Side, int | None]]:
+    """Each side of the KPI with how many records it lists, where the answer already says it: a side that counts
+    records and is the whole numerator or denominator ("17 won", "40 closed"); None for a sum (revenue: its
+    deals are not counted by the answer)."""
+    numerator = formula.names(kpi.numerator)
+    denominator = formula.names(kpi.denominator) if kpi.denominator is not None else set()
+    found: list[tuple[Side, int | None]] = []
+    for side in sides(kpi):
+        count = None
+        if side.measure.agg == "count" and numerator == {side.key}:
+            count = result.numerator if kpi.denominator is not None else result.value
+        elif side.measure.agg == "count" and denominator == {side.key}:
+            count = result.denominator
+        found.append((side, None if count is None else int(count)))
     return found
 
 

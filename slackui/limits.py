@@ -21,6 +21,8 @@ MAX_ELEMENTS = 10
 MAX_OPTIONS = 100
 MAX_OPTION_GROUPS = 100
 MAX_OPTION_TEXT = 75
+#: Characters of a button's text.
+MAX_BUTTON_TEXT = 75
 #: Characters of an uploaded file's alt text.
 MAX_ALT_TEXT = 1000
 #: Characters a person can type in Slack's message box (a longer slash command was not typed there).

@@ -57,7 +57,7 @@ def button(message: dict, label: str) -> dict:
 
 def test_the_records_of_an_answer_open_for_the_asker_and_page_forward_and_back(app, slack):
     answer = json.loads(dispatch(app, slack, "U0ALICE", "my revenue may 2017").body)
-    opener = button(answer, "Show the records")
+    opener = button(answer, "Show the deals")
 
     press(app, slack, "U0ALICE", {k: opener[k] for k in ("action_id", "value")})
     first = wait_for(lambda: slack.responses)[0].params
@@ -81,7 +81,8 @@ def test_the_records_of_an_answer_open_for_the_asker_and_page_forward_and_back(a
 def test_a_rep_is_refused_another_reps_records(app, slack, engine):
     bob = Kpibot(engine, ROOT / "config").person("Bob Brown")
     # the button of a manager's answer about Bob, forwarded to Alice
-    opener = records_view.records_button({"k": "value", "kpi": "revenue", "s": f"person:{bob.id}", "p": "may 2017"})
+    carried = {"k": "value", "kpi": "revenue", "s": f"person:{bob.id}", "p": "may 2017"}
+    opener = records_view.records_button(carried, "Show the deals")
     assert opener is not None
 
     press(app, slack, "U0ALICE", {k: opener[k] for k in ("action_id", "value")})
@@ -105,4 +106,18 @@ def test_a_deal_question_in_slash_kpi_lists_the_deals_with_a_next_page(app, slac
 def test_a_number_not_counted_from_records_offers_no_records(app, slack):
     answer = json.loads(dispatch(app, slack, "U0ALICE", "my rep retention may 2017").body)
 
-    assert "Show the records" not in json.dumps(answer)
+    assert "Show the" not in json.dumps(answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "label"),
+    [
+        ("my revenue may 2017", "Show the deals"),  # a sum: the answer does not count its deals
+        ("my deals won may 2017", "Show the 12 deals"),
+        ("my win rate may 2017", "Show the 12 won · 12 closed"),  # a ratio: both sides, as the answer names them
+    ],
+)
+def test_the_records_button_says_what_it_shows_and_how_many(app, slack, question, label):
+    answer = json.loads(dispatch(app, slack, "U0ALICE", question).body)
+
+    assert button(answer, label)["action_id"] == "kpi_records"
