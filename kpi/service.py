@@ -237,22 +237,20 @@ class Kpibot:
             you = next((tid for tid, team in teams.items() if asker.id in (team.filter.rep_ids or ())), None)
         else:
             you = asker.id
-        ranked = self.cache.get(
-            ("ranked", kpi, period, scope, as_of, query.ranks, paces),
-            lambda: self._ranked(kpi, period, scope, teams, as_of, paces),
+        board = self.cache.get(
+            ("leaderboard", kpi, period, scope, as_of, query.ranks, query.bottom, query.of_target, paces),
+            lambda: Leaderboard.rank(
+                kpi,
+                period,
+                scope,
+                self._ranked(kpi, period, scope, teams, as_of, paces),
+                self.org.currency,
+                ranks=query.ranks,
+                bottom=query.bottom,
+                of_target=query.of_target,
+            ),
         )
-        return Leaderboard.rank(
-            kpi,
-            period,
-            scope,
-            ranked,
-            self.org.currency,
-            ranks=query.ranks,
-            bottom=query.bottom,
-            of_target=query.of_target,
-            limit=query.limit,
-            you=you,
-        )
+        return board.seen_by(you, query.limit)
 
     def _ranked(
         self, kpi: Kpi, period: Period, scope: Scope, teams: dict[int, Scope] | None, as_of: dt.date, paces: bool
