@@ -243,12 +243,12 @@ def test_without_a_store_every_question_is_measured(world, us_config):
 
 def test_the_process_store_forgets_the_least_recently_used_answers_beyond_its_size():
     store = LocalStore(budget=10)
-    store.put("a", b"1234")
-    store.put("b", b"1234")
-    assert store.get("a") == b"1234"  # now b is the least recently used
+    store.put("a", "A", b"1234")  # sized by its pickle
+    store.put("b", "B", b"1234")
+    assert store.get("a") == "A"  # now b is the least recently used
 
-    store.put("c", b"1234")
-    store.put("huge", b"12345678901")  # larger than the whole store: not kept
+    store.put("c", "C", b"1234")
+    store.put("huge", "H", b"12345678901")  # larger than the whole store: not kept
 
-    assert (store.get("a"), store.get("b"), store.get("c"), store.get("huge")) == (b"1234", None, b"1234", None)
+    assert (store.get("a"), store.get("b"), store.get("c"), store.get("huge")) == ("A", None, "C", None)
     assert (len(store), store.size) == (2, 8)
