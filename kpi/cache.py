@@ -51,9 +51,10 @@ from kpi.types import Kpi
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-#: The in-process store's size when ``KPIBOT_CACHE_MB`` is not set: room for thousands of answers and hundreds of
-#: organisation leaderboards, within the server's memory budget.
-DEFAULT_MB = 32
+#: The in-process store's size, in pickled bytes, when ``KPIBOT_CACHE_MB`` is not set: thousands of answers or 40
+#: leaderboards of 2,000 reps. In memory the answers take 3 to 6 times their pickles (about 50 MB here), within
+#: the server's 400 MB.
+DEFAULT_MB = 8
 #: How long Redis keeps an entry: a generation rarely lives longer, and a forgotten one frees its memory.
 REDIS_TTL = dt.timedelta(hours=6)
 #: The code whose changes change answers (a deploy must not read its predecessor's answers from Redis).
