@@ -78,9 +78,11 @@ def recreate_database(url: str) -> None:
 
 
 def bench_env(url: str) -> dict[str, str]:
-    """The environment of the product's processes: this database and the shipped config folder."""
-    env = {**os.environ, "DATABASE_URL": url, "KPIBOT_CONFIG_DIR": str(CONFIG_DIR)}
+    """The environment of the product's processes: this database and the shipped config folder, and no answer
+    cache: they measure computing answers (benchmark 6 measures the cache)."""
+    env = {**os.environ, "DATABASE_URL": url, "KPIBOT_CONFIG_DIR": str(CONFIG_DIR), "KPIBOT_CACHE_MB": "0"}
     env.pop("SLACK_APP_TOKEN", None)
+    env.pop("REDIS_URL", None)
     return env
 
 

@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 from sqlalchemy.orm import Session
 
+from kpi import generation
 from kpi.config import ConfigError, PeopleConfig, PersonConfig, TeamConfig
 from kpi.periods import utc_now
 from kpi.schema import CONFIG_CRM, Rep, Team
@@ -79,7 +80,10 @@ def apply_people(
     """
     now = now or utc_now()
     with _connection(bind) as connection:
-        return _Applier(connection, people, now, today or now.date(), str(path)).run()
+        report = _Applier(connection, people, now, today or now.date(), str(path)).run()
+        if any(vars(report).values()):  # someone changed: answers of before are of another directory
+            generation.advance(connection)
+        return report
 
 
 def pinned_columns(bind: Connection, people: PeopleConfig) -> dict[str, dict[int, frozenset[str]]]:

@@ -38,6 +38,7 @@ from crm.interface import Connector, Counts, Page, Reject, SyncReport
 from crm.people import apply_people, pinned_columns
 from crm.reading import Pages, process_reader, thread_reader
 from crm.writer import PageWriter
+from kpi import generation
 from kpi.config import PeopleConfig
 from kpi.links import save_templates
 from kpi.locks import DatabaseLock
@@ -94,7 +95,7 @@ def run_sync(
         with engine.connect() as connection, _unprepared(connection):
             pinned = pinned_columns(connection, people) if people else {}
             writer = PageWriter(connection, report, now, pinned)
-            checkpoint = _Checkpoint(connection, report, lock)
+            checkpoint = _Checkpoint(connection, report, lock, writer)
             objects = [name for name in OBJECTS if name in connector.objects]
             plan = [(name, None if full else _load_cursor(connection, connector.source, name)) for name in objects]
             with _reader(connector, plan) as pages:
@@ -127,16 +128,21 @@ def run_sync(
 
 
 class _Checkpoint:
-    """Commits the sync's transaction and remembers what it held, so a failed run reports what it kept."""
+    """Commits the sync's transaction and remembers what it held, so a failed run reports what it kept. A commit
+    that wrote something advances the data generation in it (kpi/generation.py): cached answers are of before."""
 
-    def __init__(self, connection: Connection, report: SyncReport, lock: DatabaseLock) -> None:
+    def __init__(self, connection: Connection, report: SyncReport, lock: DatabaseLock, writer: PageWriter) -> None:
         self.connection = connection
         self.report = report
         self.lock = lock
+        self.writer = writer
 
     def commit(self) -> None:
         if not self.lock.try_acquire(self.connection):  # renews a lease; refuses if another process took it
             raise SyncBusy(f"lost the {self.report.source} sync lock to another process")
+        if self.writer.wrote:
+            generation.advance(self.connection)
+            self.writer.wrote = False
         self.connection.commit()
         self.report.committed = copy.deepcopy(self.report.counts)
 

@@ -72,6 +72,7 @@ class PageWriter:
         self.links: dict[str, list[_Link]] = defaultdict(list)
         self.touched: dict[str, set[str]] = defaultdict(set)  # created/updated crm_ids with links
         self.pending_rejects: list[dict[str, Any]] = []
+        self.wrote = False  # whether a record or a stage was written since the last commit (crm/sync.py reads it)
 
     # -- one page ------------------------------------------------------------------------------------
 
@@ -110,6 +111,7 @@ class PageWriter:
             dropped.rebuild(self.connection)
         if name == "deals" and name in self.fresh:
             open_first_stays(self.connection, self.source)
+            self.wrote = True
         if self.report.full and name not in self.fresh:
             self.delete_missing(name)
 
@@ -137,6 +139,7 @@ class PageWriter:
         self._upsert(spec, records, stored, stages)
         if stages is not None:
             stages.write(self.connection, functools.partial(self._ids_of, "deals"))
+            self.wrote = self.wrote or bool(stages.opened or stages.histories)
         self._flush_rejects()
 
     def _resolve(self, spec: ObjectSpec, records: dict[str, tuple[dict[str, Any], str]]) -> None:
@@ -219,6 +222,7 @@ class PageWriter:
         for chunk in _chunks(gone):
             statement = update(table).where(table.c.id.in_(chunk))
             self.connection.execute(statement.values(deleted_at=self.now))
+        self.wrote = self.wrote or bool(gone)
         self.report.counts.setdefault(name, Counts()).deleted += len(gone)
 
     def delete(self, name: str, crm_ids: Collection[str]) -> None:
@@ -232,6 +236,7 @@ class PageWriter:
             deleted += self.connection.execute(update(table).where(*alive).values(deleted_at=self.now)).rowcount
             self.seen[name].difference_update(chunk)
         self.report.counts.setdefault(name, Counts()).deleted += deleted
+        self.wrote = self.wrote or bool(deleted)
 
     def link_deferred(self) -> None:
         """Resolve the links kept by :meth:`_resolve`, now that every object is written."""
@@ -342,12 +347,14 @@ class PageWriter:
         """Bulk ``INSERT`` (executemany); ``COPY`` on PostgreSQL, three times faster for large pages."""
         for group in _same_keys(rows):
             bulk.insert_rows(self.connection, table, group)
+            self.wrote = True
 
     def _update(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Bulk ``UPDATE ... WHERE id = :_id``, one executemany per set of changed columns."""
         statement = update(table).where(table.c.id == bindparam("_id"))
         for group in _same_keys(rows):
             self.connection.execute(statement, group)
+            self.wrote = True
 
 
 def _is_deferred(name: str, reference: Reference) -> bool:

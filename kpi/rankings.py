@@ -13,6 +13,7 @@ The rules, in one place:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -119,9 +120,13 @@ class Leaderboard:
             rank = rows[-1].rank if tied else place
             person, team = (entry.id, None) if ranks == "reps" else (None, entry.id)
             rows.append(Row(rank, person, entry.name, entry.result, entry.pace, team, fair(entry)))
-        mine = next((row for row in rows if row.id == you), None) if you is not None else None
-        shown = rows[:limit] if limit else rows
-        return cls(kpi, period, scope, shown, currency, ranks, bottom, of_target, len(rows), mine)
+        return cls(kpi, period, scope, rows, currency, ranks, bottom, of_target, len(rows)).seen_by(you, limit)
+
+    def seen_by(self, you: int | None, limit: int | None = None) -> Leaderboard:
+        """The whole board as one asker sees it: told their place (``you``: the id of their row, a person's or a
+        team's), the first ``limit`` rows shown. One ranking serves every asker (kpi/cache.py keeps it)."""
+        mine = next((row for row in self.rows if row.id == you), None) if you is not None else None
+        return dataclasses.replace(self, rows=self.rows[:limit] if limit else self.rows, you=mine)
 
     def value(self, row: Row) -> str:
         """How a row's number reads: money compact, a share with its cases, attainment with its target."""

@@ -405,3 +405,16 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class DataGeneration(Base):
+    """The one row saying which state of the data answers are of (kpi/generation.py): ``number`` goes up with every
+    committed change of the CRM copy, the targets or the people; ``epoch`` names this life of the database, so that
+    a cache shared by two databases (or by one emptied and filled again) never mixes their answers."""
+
+    __tablename__ = "data_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    number: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from kpi import access
 from kpi.access import AccessDenied
 from kpi.answers import Answer, Comparison, Help
+from kpi.cache import AnswerCache, FromEnv, Store, fingerprint, store_from_env
 from kpi.catalog import Catalog, load_catalog
 from kpi.compiler import checked
 from kpi.config import OrgConfig, config_dir, load_org
@@ -42,7 +43,7 @@ from kpi.links import link_templates
 from kpi.metrics import Metrics, Result
 from kpi.pacing import Pacing
 from kpi.periods import Calendar, Period, PeriodError, utc_midnight
-from kpi.rankings import Leaderboard, entries
+from kpi.rankings import Entry, Leaderboard, entries
 from kpi.records import PAGE_SIZE, Cursor, Page, RecordList, Side, page, sides
 from kpi.schema import Account, Deal
 from kpi.scorecard import Scorecard, scorecard_kpis
@@ -60,7 +61,10 @@ RUNNING_PERIOD = "this quarter"
 class Kpibot:
     """Configuration, catalog, directory and metrics for one database, loaded once."""
 
-    def __init__(self, engine: Engine | None = None, directory: Path | None = None) -> None:
+    def __init__(
+        self, engine: Engine | None = None, directory: Path | None = None, store: Store | None | FromEnv = "env"
+    ) -> None:
+        """``store``: where answers are cached (kpi/cache.py): as the environment says, or None for no cache."""
         self.config_dir = directory or config_dir()
         self.org: OrgConfig = load_org(self.config_dir)
         self.catalog: Catalog = checked(load_catalog(self.config_dir))
@@ -71,6 +75,9 @@ class Kpibot:
         self.directory = Directory.load(self.engine)
         self._directory_loaded = time.monotonic()
         self.scorecard = scorecard_kpis(self.org.scorecard, self.catalog, self.config_dir / "org.yaml")
+        #: What was measured, until the data changes (kpi/cache.py); access is checked before it, every time.
+        store = store_from_env() if store == "env" else store
+        self.cache = AnswerCache(self.engine, self.catalog, store, fingerprint(self.config_dir))
 
     def reload_directory(self) -> None:
         """Pick up people and teams changed by a sync."""
@@ -90,7 +97,8 @@ class Kpibot:
         UnknownPerson, LookupError or AccessDenied."""
         self._check_still_here(asker)
         as_of = as_of or self.calendar.today()
-        return self._run(self.parse(text, as_of), asker, as_of, pace)
+        with self.cache.one_generation():
+            return self._run(self.parse(text, as_of), asker, as_of, pace)
 
     def parse(self, text: str, as_of: dt.date | None = None) -> Query:
         """The query a person's words ask (the grammar is the one place text becomes a query)."""
@@ -121,7 +129,8 @@ class Kpibot:
         number; a leaderboard's paces cost a targets query, which digests skip for the numbers they show
         without one."""
         self._check_still_here(asker)
-        return self._run(query, asker, as_of or self.calendar.today(), pace)
+        with self.cache.one_generation():
+            return self._run(query, asker, as_of or self.calendar.today(), pace)
 
     def _check_still_here(self, asker: Person) -> None:
         access.check_still_here(asker, self.calendar.today(), self.org.access_after_leaving_days)
@@ -134,12 +143,20 @@ class Kpibot:
         if isinstance(query, ScorecardQuery):
             scope = access.resolve(self.directory, asker, query.scope)
             period = self.period(query.period or RUNNING_PERIOD, as_of)
-            return Scorecard.measure(self.metrics, self.pacing, self.scorecard, period, scope, as_of, self.org.currency)
+            return self.cache.get(
+                ("scorecard", period, scope, as_of),
+                lambda: Scorecard.measure(
+                    self.metrics, self.pacing, self.scorecard, period, scope, as_of, self.org.currency
+                ),
+            )
         if isinstance(query, GapQuery):
             scope = access.resolve(self.directory, asker, query.scope)
             period = self.period(query.period or RUNNING_PERIOD, as_of)
-            workdays, kpis = self.pacing.workdays, self.catalog.kpis
-            return Gap.measure(self.metrics, workdays, query.kpi, kpis, period, scope, as_of, self.org.currency)
+            workdays, kpis, kpi = self.pacing.workdays, self.catalog.kpis, query.kpi
+            return self.cache.get(
+                ("gap", kpi, period, scope, as_of),
+                lambda: Gap.measure(self.metrics, workdays, kpi, kpis, period, scope, as_of, self.org.currency),
+            )
         if isinstance(query, RecordsQuery):
             return self._listed(query, asker, as_of)
         period = self.period(query.period, as_of)
@@ -263,11 +280,15 @@ class Kpibot:
         beside: tuple[Literal["year-ago", "period"], Period] | None = None,
     ) -> Answer:
         """The KPI for the scope and period with the previous period and, ``beside``, the kind of comparison
-        asked and the other period: one statement for all of them."""
-        periods = [period, self.metrics.comparable(kpi, period)] + ([beside[1]] if beside else [])
-        result, previous, *other = self.metrics.results(kpi, periods, scope, as_of, target=pace)
-        against = Comparison(beside[0], other[0]) if beside else None
-        return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result), against)
+        asked and the other period: one statement for all of them (none when cached)."""
+
+        def measure() -> Answer:
+            periods = [period, self.metrics.comparable(kpi, period)] + ([beside[1]] if beside else [])
+            result, previous, *other = self.metrics.results(kpi, periods, scope, as_of, target=pace)
+            against = Comparison(beside[0], other[0]) if beside else None
+            return Answer(result, scope, previous, self.org.currency, self.pacing.pace(result), against)
+
+        return self.cache.get(("answer", kpi, period, scope, as_of, pace, beside), measure)
 
     def _against_team(self, kpi: Kpi, period: Period, scope: Scope, asker: Person, as_of: dt.date) -> Comparison:
         """One person's team beside them: the team's value and the median of its reps' (who worked in the period)."""
@@ -278,11 +299,15 @@ class Kpibot:
                 f"is not one person in a team. Try `my {kpi.key}` or `leaderboard {kpi.key}`."
             )
         team = access.resolve(self.directory, asker, ScopeRef("team", person.team_id))
-        reps = {pid: access.rep_scope(self.directory.people[pid]) for pid in self._members(team, period)}
-        results = self.metrics.results_by_owner(kpi, period, reps, team, as_of).values()
-        values = [result.value for result in results if result.value is not None]
-        median = statistics.median(values) if values else None
-        return Comparison("team", self.metrics.result(kpi, period, team, as_of), team, median, len(values))
+
+        def measure() -> Comparison:
+            reps = {pid: access.rep_scope(self.directory.people[pid]) for pid in self._members(team, period)}
+            results = self.metrics.results_by_owner(kpi, period, reps, team, as_of).values()
+            values = [result.value for result in results if result.value is not None]
+            median = statistics.median(values) if values else None
+            return Comparison("team", self.metrics.result(kpi, period, team, as_of), team, median, len(values))
+
+        return self.cache.get(("team", kpi, period, team, as_of), measure)
 
     def _in_a_team(self, scope: Scope) -> Person | None:
         """The one person a scope is, when they are in a team (whom "vs the team" compares with their team)."""
@@ -301,31 +326,42 @@ class Kpibot:
         """A ranking of reps or teams as ``query`` asks, for ``asker`` (who is told their place, or their team's)."""
         kpi, paces = query.kpi, paces or query.of_target
         scope = access.leaderboard_scope(self.directory, asker, query.scope)
+        teams = access.ranked_teams(self.directory, asker, scope, kpi.key) if query.ranks == "teams" else None
+        if teams is not None:
+            you = next((tid for tid, team in teams.items() if asker.id in (team.filter.rep_ids or ())), None)
+        else:
+            you = asker.id
+        board = self.cache.get(
+            ("leaderboard", kpi, period, scope, as_of, query.ranks, query.bottom, query.of_target, paces),
+            lambda: Leaderboard.rank(
+                kpi,
+                period,
+                scope,
+                self._ranked(kpi, period, scope, teams, as_of, paces),
+                self.org.currency,
+                ranks=query.ranks,
+                bottom=query.bottom,
+                of_target=query.of_target,
+            ),
+        )
+        return board.seen_by(you, query.limit)
+
+    def _ranked(
+        self, kpi: Kpi, period: Period, scope: Scope, teams: dict[int, Scope] | None, as_of: dt.date, paces: bool
+    ) -> list[Entry]:
+        """What a leaderboard ranks, whoever asks: each of ``teams`` (or each rep of the scope who worked in the
+        period) with its result, and its pace when ``paces``."""
         results: dict[int, tuple[str, Result]]
-        if query.ranks == "teams":
-            teams = access.ranked_teams(self.directory, asker, scope, kpi.key)
+        if teams is not None:
             found = self.metrics.results_by_team(kpi, period, teams, scope, as_of, target=paces)
             results = {tid: (teams[tid].name, result) for tid, result in found.items()}
-            you = next((tid for tid, team in teams.items() if asker.id in (team.filter.rep_ids or ())), None)
         else:
             members = self._members(scope, period)
             scopes = {pid: access.rep_scope(self.directory.people[pid]) for pid in members}
             found = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
             results = {pid: (self.directory.people[pid].name, result) for pid, result in found.items()}
-            you = asker.id
         progress = {key: self.pacing.pace(result) for key, (_, result) in results.items()} if paces else None
-        return Leaderboard.rank(
-            kpi,
-            period,
-            scope,
-            entries(results, progress),
-            self.org.currency,
-            ranks=query.ranks,
-            bottom=query.bottom,
-            of_target=query.of_target,
-            limit=query.limit,
-            you=you,
-        )
+        return entries(results, progress)
 
     def measured_over(self, kpi: Kpi, period: Period) -> Kpi:
         """The KPI as it reads ``period``: one ahead ("next quarter") needs a KPI that can lie in the future

@@ -210,7 +210,8 @@ def test_request_bodies_are_never_logged(served):
 def test_when_the_database_loses_its_tables_health_says_503_and_answers_say_so(served, slack):
     base, database, _ = served
     with sqlite3.connect(database) as connection:
-        for table in ("reps", "deals"):  # what the health check reads, and what an answer reads
+        # what the health check reads, what an answer reads, and the data generation that keys cached answers
+        for table in ("reps", "deals", "data_generation"):
             connection.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
     try:
         try:
@@ -221,7 +222,7 @@ def test_when_the_database_loses_its_tables_health_says_503_and_answers_say_so(s
         status, body = post(signed_request(base, slack.slash_command("U0ALICE", "my revenue 2017-Q2"), SECRET))
     finally:
         with sqlite3.connect(database) as connection:
-            for table in ("reps", "deals"):
+            for table in ("reps", "deals", "data_generation"):
                 connection.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
 
     assert health == (503, {"ok": False, "database": "schema missing"})

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from kpi import generation
 from kpi.schema import (
     Account,
     Activity,
@@ -55,6 +56,8 @@ class World:
         return record
 
     def commit(self) -> None:
+        """Commit what was added, advancing the data generation as every writer of the data does."""
+        generation.advance(self.session.connection())
         self.session.commit()
 
     def team(self, name: str, parent: Team | None = None, manager: Rep | None = None) -> Team:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from kpi import generation
 from kpi.periods import utc_now
 from kpi.schema import Target
 from kpi.targets.parsing import PRECISION, TargetSpec
@@ -91,6 +92,8 @@ def save(
         try:
             with engine.begin() as connection:
                 outcomes = [_save_one(connection, spec, set_by, stamp) for spec in specs]
+                if any(outcome != "unchanged" for outcome in outcomes):  # paces and attainments change
+                    generation.advance(connection)
             break
         except IntegrityError:
             if attempt == 2:

@@ -1,0 +1,273 @@
+"""Answers cached until the data changes.
+
+Between two changes of the data, an answer is a pure function of what is measured (the KPI, the resolved period,
+the resolved *scope*, not the asker: two reps of one team asking "team revenue" get the same numbers), the as-of
+day, and the code and configuration that compute it. So :class:`AnswerCache` keys what :mod:`kpi.service`
+measures by all of these and by the data generation (:mod:`kpi.generation`), which every change of the data
+advances in its own transaction. Nothing is ever invalidated: a new generation makes new keys, and old entries
+age out of a store of bounded size.
+
+* **Never a stale number.** The generation is read from the database once per question (one primary-key read),
+  before anything is measured; the data a question then reads is at least as new as that generation.
+* **Never more than the asker may see.** Only what is measured is cached, after the access checks of
+  :mod:`kpi.access`, which run on every question, cached or not.
+* **Shared where it helps.** With ``REDIS_URL`` set, the web workers and the digest builders share one Redis
+  store (entries expire after :data:`REDIS_TTL`; give the server a ``maxmemory`` with an LRU policy); without it
+  each process keeps its own, bounded by ``KPIBOT_CACHE_MB`` (0 turns the cache off).
+
+Redis holds values pickled (a KPI by its key, resolved in the reading process's catalog); this process's store
+holds the values themselves, sized by their pickles.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import io
+import json
+import logging
+import os
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+import redis
+from sqlalchemy import Engine
+
+from kpi import generation
+from kpi.catalog import Catalog
+from kpi.generation import Generation
+from kpi.types import Kpi
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+#: The in-process store's size, in pickled bytes, when ``KPIBOT_CACHE_MB`` is not set: thousands of answers or 40
+#: leaderboards of 2,000 reps. In memory the answers take 3 to 6 times their pickles (about 50 MB here), within
+#: the server's 400 MB.
+DEFAULT_MB = 8
+#: How long Redis keeps an entry: a generation rarely lives longer, and a forgotten one frees its memory.
+REDIS_TTL = dt.timedelta(hours=6)
+#: The code whose changes change answers (a deploy must not read its predecessor's answers from Redis).
+CODE = Path(__file__).parent
+
+
+class Store(Protocol):
+    """Where cached answers live, under a string key: given each value and its pickle, a store keeps either, and
+    hands back what it kept (a pickle is ``bytes``; an answer never is)."""
+
+    def get(self, key: str) -> Any | None: ...
+
+    def put(self, key: str, value: Any, pickled: bytes) -> None: ...
+
+
+class LocalStore:
+    """This process's store: it keeps the values themselves (a hit allocates nothing: unpickling the 2,000 rows
+    of an organisation leaderboard cost CPython's garbage collector up to 100 ms), sized by their pickles; the
+    least recently used go first once ``budget`` bytes are held. The values are frozen: no caller changes one."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()  # the server answers in several threads
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: str, value: Any, pickled: bytes) -> None:
+        size = len(pickled)
+        if size > self.budget:  # larger than the whole store: not worth every other entry
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self.size += size - (old[1] if old is not None else 0)
+            self._entries[key] = (value, size)
+            while self.size > self.budget:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.size -= dropped
+
+
+class RedisStore:
+    """A Redis server shared by every process of the deployment (``REDIS_URL``)."""
+
+    def __init__(self, url: str, ttl: dt.timedelta = REDIS_TTL) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.ttl = ttl
+
+    def get(self, key: str) -> bytes | None:
+        """The entry, or None: Redis out of reach is a miss (logged), not a failed question."""
+        try:
+            value = self.client.get(key)
+        except redis.RedisError as error:
+            log.warning("answer cache: Redis did not answer, measuring instead: %s", error)
+            return None
+        return value if isinstance(value, bytes) else None
+
+    def put(self, key: str, value: Any, pickled: bytes) -> None:
+        try:
+            self.client.set(key, pickled, ex=self.ttl)
+        except redis.RedisError as error:
+            log.warning("answer cache: Redis did not store an answer: %s", error)
+
+
+#: The store the environment chooses (:func:`store_from_env`), as a :class:`kpi.service.Kpibot` is told.
+FromEnv = Literal["env"]
+
+
+def store_from_env() -> Store | None:
+    """Redis when ``REDIS_URL`` is set, else this process's store of ``KPIBOT_CACHE_MB`` (0: no cache)."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return RedisStore(url)
+    megabytes = float(os.environ.get("KPIBOT_CACHE_MB", DEFAULT_MB))
+    return LocalStore(int(megabytes * 1024 * 1024)) if megabytes > 0 else None
+
+
+class AnswerCache:
+    """What :mod:`kpi.service` measured, by what it measured and the data generation (see the module).
+
+    ``store`` None turns the cache off: every question is measured. ``fingerprint`` names the code and
+    configuration (:func:`fingerprint`); it is part of every key."""
+
+    def __init__(self, engine: Engine, catalog: Catalog, store: Store | None, fingerprint: str) -> None:
+        self.engine = engine
+        self.catalog = catalog
+        self.store = store
+        self.fingerprint = fingerprint
+        self.hits = 0
+        self.misses = 0
+        #: Inside :meth:`one_generation`: the generation read first in the block (empty before the first read).
+        self._pinned: contextvars.ContextVar[list[Generation] | None] = contextvars.ContextVar("pinned", default=None)
+
+    @contextmanager
+    def one_generation(self) -> Iterator[None]:
+        """Within the block (one question), every cached part is of the generation read first: the two parts
+        of an answer beside its team's are of one state of the data, for one read."""
+        token = self._pinned.set([])
+        try:
+            yield
+        finally:
+            self._pinned.reset(token)
+
+    def generation(self) -> Generation:
+        """The generation now, or the one read first in this :meth:`one_generation` block."""
+        pinned = self._pinned.get()
+        if pinned is None:
+            return generation.current(self.engine)
+        if not pinned:
+            pinned.append(generation.current(self.engine))
+        return pinned[0]
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """The value cached under ``key`` for the current generation, or ``compute()``'s, stored."""
+        if self.store is None:
+            return compute()
+        name = self.key(key)
+        found = self.store.get(name)
+        if isinstance(found, bytes):
+            try:
+                found = self._loads(found)
+            except Exception:  # an entry this code cannot read (of a version before): measure again
+                found = None
+        if found is not None:
+            self.hits += 1
+            return found
+        self.misses += 1
+        value = compute()
+        self.store.put(name, value, self._dumps(value))
+        return value
+
+    def key(self, key: tuple[Any, ...]) -> str:
+        """The store's key: what is measured, the generation and the code, as a digest."""
+        text = json.dumps([self.fingerprint, self.generation().key, canonical(key)], separators=(",", ":"))
+        return "kpibot:answer:" + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+
+    def _dumps(self, value: object) -> bytes:
+        buffer = io.BytesIO()
+        _KpiPickler(buffer, self.catalog).dump(value)
+        return buffer.getvalue()
+
+    def _loads(self, data: bytes) -> Any:
+        return _KpiUnpickler(io.BytesIO(data), self.catalog).load()
+
+
+def canonical(value: Any) -> Any:
+    """``value`` as JSON that two equal values always write the same way (a set sorted, a KPI by its key and
+    label, a dataclass by every field, those left out of its equality included). Raises TypeError for anything
+    else, rather than key an answer by less than what decides it."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Kpi):
+        return ["kpi", value.key, value.label]  # the label tells a KPI ahead from itself
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal | dt.date | ZoneInfo):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [canonical(item) for item in value]
+    if isinstance(value, frozenset | set):
+        return sorted((canonical(item) for item in value), key=json.dumps)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {field.name: canonical(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        return [type(value).__name__, fields]
+    raise TypeError(f"cannot key an answer by a {type(value).__name__}")
+
+
+def fingerprint(config: Path) -> str:
+    """A digest of the core's code and of the configuration folder's YAML: a change of either changes every key."""
+    digest = hashlib.blake2b(digest_size=16)
+    files = sorted(CODE.rglob("*.py")) + sorted(CODE.rglob("*.yaml")) + sorted(config.glob("*.yaml"))
+    for path in files:
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class _KpiPickler(pickle.Pickler):
+    """Pickles a catalog KPI (or its ahead form) as its key: it holds formulas, and the reader has the catalog."""
+
+    def __init__(self, file: io.BytesIO, catalog: Catalog) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.catalog = catalog
+
+    def persistent_id(self, obj: Any) -> tuple[str, str] | None:
+        if not isinstance(obj, Kpi):
+            return None
+        known = self.catalog.kpis.get(obj.key)
+        if obj is known:
+            return ("kpi", obj.key)
+        if known is not None and obj is known.ahead:
+            return ("ahead", obj.key)
+        return None
+
+
+class _KpiUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, catalog: Catalog) -> None:
+        super().__init__(file)
+        self.catalog = catalog
+
+    def persistent_load(self, pid: Any) -> Kpi:
+        kind, key = pid
+        kpi = self.catalog[key]
+        ahead = kpi.ahead if kind == "ahead" else kpi
+        if ahead is None:
+            raise pickle.UnpicklingError(f"the KPI {key} has no ahead form in this catalog")
+        return ahead

@@ -1,0 +1,254 @@
+"""Answers cached until the data changes (kpi/cache.py, kpi/generation.py), in this process's store and, when a
+Redis server answers at ``KPIBOT_TEST_REDIS_URL`` (default redis://127.0.0.1:6379/15), in Redis.
+
+The world: West (Morgan manages it; Alice and Bob) and East (Evan; Erin), Ada the admin, all written by a sync of
+the source "fake" so that a later sync can change a deal. 2017-Q2 revenue: Alice 1,000, Bob 3,000, Erin 500.
+Asked on 2017-07-10 (the quarter is over).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from decimal import Decimal
+
+import pytest
+import redis
+from sqlalchemy import Engine, delete, event
+
+from crm.people import apply_people
+from crm.sync import Page, run_sync
+from kpi import generation
+from kpi.access import AccessDenied
+from kpi.answers import Answer
+from kpi.cache import LocalStore, RedisStore, Store
+from kpi.config import PeopleConfig
+from kpi.rankings import Leaderboard
+from kpi.schema import DataGeneration
+from kpi.service import Kpibot
+from kpi.targets.parsing import TargetSpec
+from kpi.targets.storage import set_target
+from kpi.types import Who
+from tests.test_sync_runner import FakeConnector
+
+AS_OF = dt.date(2017, 7, 10)
+NOW = dt.datetime(2017, 7, 10, 9, 0)
+REDIS_URL = os.environ.get("KPIBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_answers() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+STORES = ["process"] + (["redis"] if _redis_answers() else [])
+
+
+@pytest.fixture(params=STORES)
+def store(request) -> Store:
+    """A store of each kind: this process's (1 MB), or Redis (entries kept a minute: tests leave nothing)."""
+    if request.param == "redis":
+        return RedisStore(REDIS_URL, ttl=dt.timedelta(minutes=1))
+    return LocalStore(1024 * 1024)
+
+
+def deal(crm_id: str, owner: str, amount: int, closed: str = "2017-05-10") -> dict:
+    return {
+        "crm_id": crm_id,
+        "owner_crm_id": owner,
+        "amount": amount,
+        "status": "won",
+        "stage": "Closed Won",
+        "created_at": dt.datetime(2017, 1, 1),
+        "close_date": dt.datetime.fromisoformat(closed),
+    }
+
+
+def sync(engine: Engine, **pages: list[dict]) -> None:
+    """An incremental sync of the source "fake" that reads these records, one page per object."""
+    connector = FakeConnector({name: [Page(records, cursor="c")] for name, records in pages.items()})
+    run_sync(engine, connector, full=False, now=NOW)
+
+
+@pytest.fixture
+def world(engine: Engine) -> Engine:
+    with engine.begin() as connection:  # a new epoch: a Redis store outlives the databases of earlier tests
+        connection.execute(delete(DataGeneration))
+    teams = [{"crm_id": "west", "name": "West", "manager_crm_id": "morgan"}, {"crm_id": "east", "name": "East"}]
+    people = [
+        ("morgan", "Morgan Manager", "manager", "west", "manager@example.com"),
+        ("ada", "Ada Admin", "admin", None, "admin@example.com"),
+        ("alice", "Alice Adams", "rep", "west", "alice@example.com"),
+        ("bob", "Bob Brown", "rep", "west", "bob@example.com"),
+        ("erin", "Erin Evans", "rep", "east", "erin@example.com"),
+    ]
+    reps = [
+        {"crm_id": crm_id, "name": name, "role": role, "team_crm_id": team, "email": email}
+        for crm_id, name, role, team, email in people
+    ]
+    deals = [deal("d1", "alice", 1000), deal("d2", "bob", 3000), deal("d3", "erin", 500)]
+    sync(engine, teams=teams, reps=reps, deals=deals)
+    return engine
+
+
+@pytest.fixture
+def bot(world: Engine, us_config, store: Store) -> Kpibot:
+    return Kpibot(world, us_config, store)
+
+
+def asked(bot: Kpibot, who: str, text: str, as_of: dt.date = AS_OF) -> tuple[Answer | Leaderboard, list[str]]:
+    """The reply to ``text`` asked by ``who``, and the statements it ran."""
+    statements: list[str] = []
+
+    def count(*args) -> None:
+        statements.append(args[2])
+
+    event.listen(bot.engine, "before_cursor_execute", count)
+    try:
+        reply = bot.ask(text, bot.person(who), as_of)
+    finally:
+        event.remove(bot.engine, "before_cursor_execute", count)
+    assert isinstance(reply, Answer | Leaderboard)
+    return reply, statements
+
+
+def test_a_second_identical_question_is_answered_from_the_cache_after_one_read_of_the_generation(bot):
+    first, measured = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+    again, statements = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+
+    assert len(measured) == 2 and "data_generation" in measured[0]  # then the answer's one statement
+    assert len(statements) == 1 and "data_generation" in statements[0]
+    assert again.text == first.text
+    assert again.text.splitlines()[0] == "Revenue for Alice Adams, 2017-Q2 (2017-04-01 to 2017-06-30): $1,000.00."
+    assert (bot.cache.hits, bot.cache.misses) == (1, 1)
+
+
+def test_a_sync_that_changes_a_deal_changes_the_next_answer(bot):
+    before, _ = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+
+    sync(bot.engine, deals=[deal("d1", "alice", 2500)])
+    after, _ = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+
+    assert before.text.splitlines()[0].endswith(": $1,000.00.")
+    assert after.text.splitlines()[0].endswith(": $2,500.00.")
+    assert (bot.cache.hits, bot.cache.misses) == (0, 2)
+
+
+def test_a_sync_that_changes_nothing_keeps_the_generation_and_the_cached_answers(bot):
+    asked(bot, "alice@example.com", "my revenue 2017-Q2")
+    was = generation.current(bot.engine)
+
+    sync(bot.engine, deals=[deal("d1", "alice", 1000)])
+    asked(bot, "alice@example.com", "my revenue 2017-Q2")
+
+    assert generation.current(bot.engine) == was
+    assert (bot.cache.hits, bot.cache.misses) == (1, 1)
+
+
+def target(bot: Kpibot, value: int) -> TargetSpec:
+    """Alice's revenue target for 2017-Q2."""
+    alice = Who("rep", bot.person("alice@example.com").id, "Alice Adams")
+    return TargetSpec(bot.catalog["revenue"], alice, dt.date(2017, 4, 1), dt.date(2017, 7, 1), Decimal(value))
+
+
+def test_a_target_change_changes_the_next_answer(bot):
+    set_target(bot.engine, target(bot, 2000), "admin@example.com")
+    before, _ = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+
+    set_target(bot.engine, target(bot, 4000), "admin@example.com")
+    after, _ = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+
+    assert before.text.splitlines()[-1] == "Target $2,000.00: 50% attained, missed."
+    assert after.text.splitlines()[-1] == "Target $4,000.00: 25% attained, missed."
+
+
+def test_people_changed_by_people_yaml_advance_the_generation_and_the_same_file_again_does_not(bot):
+    alice = {"name": "Alice Adams", "email": "alice@example.com", "hired_at": "2016-01-04"}
+    people = PeopleConfig.model_validate({"people": [alice]})
+    was = generation.current(bot.engine).number
+
+    apply_people(bot.engine, people, now=NOW)
+    once = generation.current(bot.engine).number
+    apply_people(bot.engine, people, now=NOW)
+
+    assert (once, generation.current(bot.engine).number) == (was + 1, was + 1)
+
+
+def test_two_reps_of_one_team_share_the_team_answer(bot):
+    alices, _ = asked(bot, "alice@example.com", "team revenue 2017-Q2")
+    bobs, statements = asked(bot, "bob@example.com", "team revenue 2017-Q2")
+
+    assert len(statements) == 1
+    assert bobs.text.splitlines()[0] == "Revenue for West, 2017-Q2 (2017-04-01 to 2017-06-30): $4,000.00."
+    assert bobs.text == alices.text
+
+
+def test_two_reps_of_one_team_share_its_leaderboard_and_each_is_told_their_own_place(bot):
+    alices, _ = asked(bot, "alice@example.com", "leaderboard revenue 2017-Q2")
+    bobs, statements = asked(bot, "bob@example.com", "leaderboard revenue 2017-Q2")
+
+    assert len(statements) == 1
+    assert isinstance(alices, Leaderboard) and isinstance(bobs, Leaderboard)
+    assert [(row.rank, row.name) for row in bobs.rows] == [(1, "Bob Brown"), (2, "Alice Adams")]
+    assert (alices.place, bobs.place) == ("You're #2 of 2.", "You're #1 of 2.")
+
+
+def test_answers_of_different_as_of_days_are_not_shared(bot):
+    sync(bot.engine, deals=[deal("d4", "alice", 700, closed="2017-07-11")])
+
+    on_the_10th, _ = asked(bot, "alice@example.com", "my revenue this month", dt.date(2017, 7, 10))
+    on_the_11th, _ = asked(bot, "alice@example.com", "my revenue this month", dt.date(2017, 7, 11))
+
+    assert on_the_10th.text.splitlines()[0].endswith("(2017-07-01 to 2017-07-10): $0.00.")
+    assert on_the_11th.text.splitlines()[0].endswith("(2017-07-01 to 2017-07-11): $700.00.")
+    assert (bot.cache.hits, bot.cache.misses) == (0, 2)
+
+
+def test_what_the_asker_may_not_see_is_refused_though_its_answer_is_cached(bot):
+    asked(bot, "admin@example.com", "org revenue 2017-Q2")
+    asked(bot, "manager@example.com", "team revenue 2017-Q2")
+
+    with pytest.raises(AccessDenied, match="Organisation-wide numbers are for admins"):
+        bot.ask("org revenue 2017-Q2", bot.person("alice@example.com"), AS_OF)
+    with pytest.raises(AccessDenied, match="East is neither"):
+        bot.ask("team East revenue 2017-Q2", bot.person("bob@example.com"), AS_OF)
+    with pytest.raises(AccessDenied, match="not another rep's numbers"):
+        bot.ask("Bob Brown revenue 2017-Q2", bot.person("alice@example.com"), AS_OF)
+    assert bot.cache.hits == 0
+
+
+def test_two_servers_of_one_database_share_a_redis_store(world, us_config):
+    if "redis" not in STORES:
+        pytest.skip("no Redis server answers at " + REDIS_URL)
+    web = Kpibot(world, us_config, RedisStore(REDIS_URL, ttl=dt.timedelta(minutes=1)))
+    digests = Kpibot(world, us_config, RedisStore(REDIS_URL, ttl=dt.timedelta(minutes=1)))
+
+    first, _ = asked(web, "admin@example.com", "org revenue 2017-Q2")
+    shared, statements = asked(digests, "admin@example.com", "org revenue 2017-Q2")
+
+    assert len(statements) == 1 and shared.text == first.text
+    assert shared.text.splitlines()[0].endswith(": $4,500.00.")
+
+
+def test_without_a_store_every_question_is_measured(world, us_config):
+    bot = Kpibot(world, us_config, None)
+
+    asked(bot, "alice@example.com", "my revenue 2017-Q2")
+    _, statements = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+
+    assert len(statements) == 1 and "data_generation" not in statements[0]
+
+
+def test_the_process_store_forgets_the_least_recently_used_answers_beyond_its_size():
+    store = LocalStore(budget=10)
+    store.put("a", "A", b"1234")  # sized by its pickle
+    store.put("b", "B", b"1234")
+    assert store.get("a") == "A"  # now b is the least recently used
+
+    store.put("c", "C", b"1234")
+    store.put("huge", "H", b"12345678901")  # larger than the whole store: not kept
+
+    assert (store.get("a"), store.get("b"), store.get("c"), store.get("huge")) == ("A", None, "C", None)
+    assert (len(store), store.size) == (2, 8)
