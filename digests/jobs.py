@@ -15,11 +15,11 @@ from slack_sdk import WebClient
 
 from digests.build import Numbers, build_digest
 from digests.config import DigestSpec, load_digests
-from digests.deliveries import Outcome, Rebuilt, Status, deliver
+from digests.deliveries import Outcome, Rebuilt, Status
 from digests.planning import Delivery, DigestError, delivery_from_key, plan
 from digests.render import DigestTemplateError, RenderedDigest, render_digest
 from digests.scheduler import Job
-from digests.send import PartialDigest, send_digest
+from digests.send import deliver_rendered, post_rendered
 from kpi.db import engine_for
 from kpi.service import Kpibot
 
@@ -61,7 +61,7 @@ def run_digest(
             if isinstance(rendered, str):
                 outcomes.append(Outcome(delivery.key, Status.FAILED, error=rendered))
             elif rendered is not None:
-                outcomes.append(_deliver(kpibot, client, delivery, rendered))
+                outcomes.append(deliver_rendered(kpibot, client, delivery, rendered))
     return outcomes
 
 
@@ -118,23 +118,6 @@ def _build_in_worker(config_dir: Path, spec: DigestSpec, deliveries: list[Delive
     return build_audience(_worker_kpibot, config_dir, spec, deliveries, as_of)
 
 
-def _deliver(kpibot: Kpibot, client: WebClient, delivery: Delivery, rendered: RenderedDigest) -> Outcome:
-    channel = delivery.recipient.channel
-    if delivery.recipient.kind != "channel":  # a DM: record the IM channel, where recovery can find the post
-        channel = client.conversations_open(users=channel)["channel"]["id"]
-    text = {"text": rendered.parent.text}
-    return deliver(kpibot.engine, client, delivery.key, channel, text, post=partial(_post, rendered))
-
-
-def _post(rendered: RenderedDigest, client: WebClient, channel: str, _message: dict) -> str:
-    """Post the digest; when only its thread or chart failed, the parent is in Slack: the post counts."""
-    try:
-        return send_digest(client, rendered, channel).ts
-    except PartialDigest as exc:
-        log.warning("digest posted incompletely", extra={"command": channel, "question": str(exc)})
-        return exc.sent.ts
-
-
 def digest_rebuilder(kpibot: Kpibot, config_dir: Path) -> Callable[[str], Rebuilt | None]:
     """Recreate a digest post from its delivery key, to settle a post left unconfirmed or retry a failed one."""
     specs = load_digests(config_dir, kpibot.catalog)
@@ -149,6 +132,6 @@ def digest_rebuilder(kpibot: Kpibot, config_dir: Path) -> Callable[[str], Rebuil
             rendered = render_digest(digest, config_dir)
         except (DigestError, DigestTemplateError):
             return None
-        return {"text": rendered.parent.text}, partial(_post, rendered)
+        return {"text": rendered.parent.text}, partial(post_rendered, rendered)
 
     return rebuild

@@ -22,11 +22,15 @@ from crm.interface import SyncReport
 from digests.celebrations import celebrate, crossings, message
 from digests.deliveries import STALE_SENDING, Outcome, Rebuilt, resolve_pending
 from digests.schedule_config import ScheduleConfig
+from digests.subscriptions import rebuilder as subscription_rebuilder
+from digests.subscriptions import run_due
 from kpi.locks import DatabaseLock
 from kpi.service import Kpibot
 from slackui.text import escape
 
 log = logging.getLogger("kpibot.scheduler")
+#: What the subscriptions job looks back over at least: a minute between wakes, and a late wake.
+SUBSCRIPTION_WINDOW = dt.timedelta(minutes=2)
 
 
 @dataclass
@@ -91,7 +95,8 @@ class Worker:
         for crossing in crossings(self.kpibot, cfg.thresholds, as_of, cfg.kpis):
             if crossing.key == key:
                 return message(crossing, self.kpibot.org.currency), None
-        return next((found for rebuild in self.rebuilders if (found := rebuild(key)) is not None), None)
+        rebuilders = [*self.rebuilders, subscription_rebuilder(self.kpibot, self.config_dir)]
+        return next((found for rebuild in rebuilders if (found := rebuild(key)) is not None), None)
 
     # --- jobs --------------------------------------------------------------------------------------------
 
@@ -122,6 +127,13 @@ class Worker:
             cfg.kpis,
             cfg.big_deal_amount,
         )
+
+    def run_subscriptions(self, fire_time: dt.datetime) -> list[Outcome]:
+        """The subscriptions due at ``fire_time``, each at its subscriber's local time (digests/subscriptions.py).
+
+        The job wakes every minute, so what fell due since the last wake is always within the window."""
+        grace = max(dt.timedelta(minutes=self.config.grace_minutes), SUBSCRIPTION_WINDOW)
+        return run_due(self.kpibot, self.client, self.config_dir, fire_time, grace)
 
     def settle_deliveries(self, _fire_time: dt.datetime) -> list[Outcome]:
         """Settle the posts left unconfirmed and retry the failed ones that are due (digests/deliveries.py)."""
@@ -165,6 +177,7 @@ class Worker:
         jobs = [
             Job("celebrations", IntervalTrigger(seconds=cfg.celebrations.every_seconds), self.run_celebrations),
             Job("deliveries", IntervalTrigger(seconds=STALE_SENDING.total_seconds()), self.settle_deliveries),
+            Job("subscriptions", IntervalTrigger(minutes=1), self.run_subscriptions),
         ]
         if cfg.sync:
             jobs.append(Job("sync", IntervalTrigger(minutes=cfg.sync.every_minutes), self.run_sync))

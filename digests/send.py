@@ -8,12 +8,19 @@ can avoid posting the parent twice.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from digests.deliveries import Outcome, deliver
+from digests.planning import Delivery
 from digests.render import RenderedDigest
+from kpi.service import Kpibot
+
+log = logging.getLogger("kpibot.digests")
 
 
 @dataclass(frozen=True)
@@ -62,3 +69,21 @@ def send_digest(client: WebClient, rendered: RenderedDigest, channel: str) -> Se
     except Exception as exc:  # Slack errors, and connections lost after the client's own retries
         raise PartialDigest(SentDigest(channel_id, ts, replies, files), step, exc) from exc
     return SentDigest(channel_id, ts, replies, files)
+
+
+def deliver_rendered(kpibot: Kpibot, client: WebClient, delivery: Delivery, rendered: RenderedDigest) -> Outcome:
+    """Post a built digest once through the ledger (a YAML digest's or a subscription's delivery)."""
+    channel = delivery.recipient.channel
+    if delivery.recipient.kind != "channel":  # a DM: record the IM channel, where recovery can find the post
+        channel = client.conversations_open(users=channel)["channel"]["id"]
+    text = {"text": rendered.parent.text}
+    return deliver(kpibot.engine, client, delivery.key, channel, text, post=partial(post_rendered, rendered))
+
+
+def post_rendered(rendered: RenderedDigest, client: WebClient, channel: str, _message: dict | None = None) -> str:
+    """Post the digest; when only its thread or chart failed, the parent is in Slack: the post counts."""
+    try:
+        return send_digest(client, rendered, channel).ts
+    except PartialDigest as exc:
+        log.warning("digest posted incompletely", extra={"command": channel, "question": str(exc)})
+        return exc.sent.ts

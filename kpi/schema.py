@@ -418,3 +418,25 @@ class DataGeneration(Base):
     number: Mapped[int] = mapped_column(Integer)
     epoch: Mapped[str] = mapped_column(String(32))
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Subscription(Base):
+    """A person's own digest, chosen in Slack (``/kpi subscribe``): which YAML digest's content, for whom
+    (``me``, ``team:<id>``, ``person:<id>`` or ``org``, within what the subscriber may see), how often and
+    at what local time in the subscriber's Slack time zone (refreshed from users.info daily), sent by DM or
+    to a channel."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slack_user_id: Mapped[str] = mapped_column(String(32), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    audience: Mapped[str] = mapped_column(String(32))
+    cadence: Mapped[str] = mapped_column(String(8))
+    time: Mapped[str] = mapped_column(String(5))  # HH:MM, local
+    day: Mapped[str | None] = mapped_column(String(16))  # a weekday (weekly) or a day of the month (monthly)
+    channel: Mapped[str | None] = mapped_column(String(64))  # None: by DM
+    timezone: Mapped[str] = mapped_column(String(64))
+    timezone_checked_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)

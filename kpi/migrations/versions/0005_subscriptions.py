@@ -1,0 +1,38 @@
+"""subscriptions: digests people choose for themselves in Slack (/kpi subscribe)
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "subscriptions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("slack_user_id", sa.String(length=32), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("audience", sa.String(length=32), nullable=False),
+        sa.Column("cadence", sa.String(length=8), nullable=False),
+        sa.Column("time", sa.String(length=5), nullable=False),
+        sa.Column("day", sa.String(length=16), nullable=True),
+        sa.Column("channel", sa.String(length=64), nullable=True),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("timezone_checked_at", sa.DateTime(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
+    )
+    op.create_index(op.f("ix_subscriptions_slack_user_id"), "subscriptions", ["slack_user_id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_subscriptions_slack_user_id"), table_name="subscriptions")
+    op.drop_table("subscriptions")
