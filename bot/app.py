@@ -29,10 +29,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import blocks, home, records_view
+from bot import subscriptions as subs
 from bot.identity import Identities, Unmatched
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from bot.targets_modal import open_targets_modal, save_submission
 from crm.status import freshness
+from digests.subscriptions import set_enabled, slack_timezone, unsubscribe
 from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
 from kpi.catalog import UnknownKpi
@@ -85,6 +87,7 @@ class ReplyKind(StrEnum):
     HELP = "help"  # help or the list of KPIs
     SCORECARD = "scorecard"  # a scorecard of several KPIs
     TARGETS = "targets"  # the targets form, opened or submitted
+    SUBSCRIPTIONS = "subscriptions"  # the subscription form or list, opened, submitted or changed
     HOME = "home"  # the App Home, published
     RECORDS = "records"  # a list of deals a question asked for
 
@@ -223,6 +226,14 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             ack()
             later(lambda: open_targets_form(user, command["trigger_id"], client, respond, started))
             return
+        if question.lower() == "subscribe":
+            ack()
+            later(lambda: open_subscribe_form(user, command["trigger_id"], client, respond, started))
+            return
+        if question.lower() in ("subscriptions", "unsubscribe"):
+            ack(response_type="ephemeral", **subs.subscriptions_message(kpibot, user))
+            _log_request(user, "/kpi", question, ReplyKind.SUBSCRIPTIONS, started)
+            return
         pending = answers.submit(replies.safe, lambda: replies.message(user, question), user)
         try:
             message, kpi = pending.result(timeout=ACK_BUDGET_SECONDS)
@@ -246,6 +257,60 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         if refusal:
             respond(response_type="ephemeral", **refusal)
         _log_request(user, "/kpi", "targets", ReplyKind.TARGETS, started)
+
+    def open_subscribe_form(user: str, trigger_id: str, client: WebClient, respond: Respond, started: float) -> None:
+        try:
+            zone = slack_timezone(client, user, kpibot.org.timezone)
+            refusal = subs.open_subscribe_modal(client, trigger_id, kpibot, replies.person(user), zone)
+        except Unmatched as exc:
+            refusal = blocks.problem_message(str(exc))
+        if refusal:
+            respond(response_type="ephemeral", **refusal)
+        _log_request(user, "/kpi", "subscribe", ReplyKind.SUBSCRIPTIONS, started)
+
+    @app.view(subs.CALLBACK_ID)
+    def subscribe_submitted(ack, body, view, client) -> None:
+        """Validated and saved before the acknowledgement, which carries the form's errors."""
+        started = time.monotonic()
+        user = body["user"]["id"]
+        try:
+            zone = slack_timezone(client, user, kpibot.org.timezone)
+            errors = subs.save_submission(kpibot, replies.person(user), user, view["state"]["values"], zone)
+        except Unmatched as exc:
+            errors = {"audience": str(exc)[:300]}
+        except SQLAlchemyError:
+            errors = {"digest": UNREACHABLE[:300]}
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
+            later(lambda: publish_home(user, client, started, how="subscribe"))
+        _log_request(user, "subscribe", "", ReplyKind.SUBSCRIPTIONS, started)
+
+    @app.action(subs.ADD_ACTION)
+    def subscription_add(ack, body, respond, client) -> None:
+        started = time.monotonic()
+        ack()
+        later(lambda: open_subscribe_form(body["user"]["id"], body["trigger_id"], client, respond, started))
+
+    @app.action(subs.TOGGLE_ACTION)
+    @app.action(subs.DELETE_ACTION)
+    def subscription_changed(ack, body, respond, client) -> None:
+        """Pause, resume or delete one of the presser's own subscriptions, then show the list again where the
+        button was: the App Home, or the `/kpi subscriptions` message."""
+        started = time.monotonic()
+        ack()
+        user, action = body["user"]["id"], body["actions"][0]
+        number, _, state = action["value"].partition(":")
+        if action["action_id"] == subs.DELETE_ACTION:
+            unsubscribe(kpibot.engine, user, int(number))
+        else:
+            set_enabled(kpibot.engine, user, int(number), state == "on")
+        if (body.get("container") or {}).get("type") == "view":
+            later(lambda: publish_home(user, client, started, how=action["action_id"]))
+        else:
+            respond(replace_original=True, response_type="ephemeral", **subs.subscriptions_message(kpibot, user))
+            _log_request(user, action["action_id"], action["value"], ReplyKind.SUBSCRIPTIONS, started)
 
     @app.action("kpi_share")
     def share_button(ack, body, respond, client) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from bot.blocks import PERIOD_CHOICES, board_heading, board_row, scorecard_row
 from bot.identity import Identities, Unmatched
+from bot.subscriptions import home_section
 from crm.status import freshness
 from kpi.access import AccessDenied
 from kpi.answers import Answer
@@ -51,12 +52,15 @@ def home_view(
         return unavailable_view(str(exc))
     try:
         if person.role == Role.ADMIN:
-            return _overview(kpibot, person, WHOLE_ORG, "teams", periods(chosen))
-        if person.role == Role.MANAGER and kpibot.directory.managed_teams(person):
-            return _overview(kpibot, person, MY_TEAM, "reps", periods(chosen))
-        return _numbers_view(kpibot, person)
+            view = _overview(kpibot, person, WHOLE_ORG, "teams", periods(chosen))
+        elif person.role == Role.MANAGER and kpibot.directory.managed_teams(person):
+            view = _overview(kpibot, person, MY_TEAM, "reps", periods(chosen))
+        else:
+            view = _numbers_view(kpibot, person)
     except AccessDenied as exc:  # someone who has left
         return unavailable_view(str(exc))
+    digests = [slack.divider(), *home_section(kpibot, slack_user_id)][: MAX_VIEW_BLOCKS // 2]
+    return {**view, "blocks": view["blocks"][: MAX_VIEW_BLOCKS - len(digests)] + digests}
 
 
 def periods(chosen: Mapping[str, Any] | None) -> dict[str, str]:

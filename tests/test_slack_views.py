@@ -19,6 +19,7 @@ import json
 import pytest
 
 from bot.app import create_app, web_client
+from bot.subscriptions import NONE_YET
 from kpi.periods import Calendar
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
@@ -273,6 +274,10 @@ def open_home(app, slack: FakeSlack, user: str) -> list[str]:
     return shown(published.params["view"]["blocks"])
 
 
+#: The App Home's "Digests" section of someone with no subscriptions (tests/test_subscriptions_slack.py has more).
+NO_DIGESTS = ["---", "Digests", NONE_YET]
+
+
 def test_a_reps_app_home_shows_her_numbers_this_month_and_quarter(app, slack):
     # June: 1,000 of the quarter's 6,400 x 22/64 = 2,200 (45%); 11 of June's 22 working days gone (the as-of day
     # counts), so 1,100 expected by now, of which 1,000 is 91%: behind. 1 won of 1 closed; 1 call.
@@ -283,6 +288,7 @@ def test_a_reps_app_home_shows_her_numbers_this_month_and_quarter(app, slack):
         "*This quarter*\nRevenue: *$3,000.00*  `▓▓▓▓▓░░░░░` 47% of $6,400.00 · at risk\nDeals won: *2*\n"
         "Win rate: *66.7%*\nCalls: *4*",
         f"Ask anything with `/kpi`, e.g. `/kpi my win-rate last quarter`. | {FRESHNESS}",
+        *NO_DIGESTS,
     ]
 
 
@@ -301,6 +307,7 @@ def test_a_managers_app_home_shows_the_teams_numbers_against_its_target_and_its_
         "1. Bob Brown — *$4.2k* · `▓▓▓▓▓▓▓▓▓▓` 140% of $3k, *ahead*\n"
         "2. Alice Adams — *$3k* · `▓▓▓▓▓░░░░░` 47% of $6.4k, *at risk*",
         f"Ask anything with `/kpi`, e.g. `/kpi how is my team doing`. | {FRESHNESS}",
+        *NO_DIGESTS,
     ]
 
 
@@ -318,6 +325,7 @@ def test_an_admins_app_home_shows_the_organisation_and_its_teams_ranked_with_the
         "*Revenue team ranking* · the whole organisation · this quarter (2017-04-01 to 2017-06-15)",
         "1. West — *$7.2k* · `▓▓▓▓▓▓▓░░░` 72% of $10k, *behind*\n2. East — *$999* · `▓▓▓▓▓░░░░░` 50% of $2k, *at risk*",
         f"Ask anything with `/kpi`, e.g. `/kpi revenue by team`. | {FRESHNESS}",
+        *NO_DIGESTS,
     ]
 
 

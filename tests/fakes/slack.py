@@ -364,6 +364,27 @@ class FakeSlack:
         }
         return urlencode({"payload": json.dumps(payload)})
 
+    def home_actions(self, user_id: str, action: dict[str, Any]) -> str:
+        """The form body Slack posts when a user presses a button of their App Home (a view, not a message:
+        no channel and no response_url)."""
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id},
+            "team": {"id": self.team_id},
+            "container": {"type": "view", "view_id": "VHOME"},
+            "view": {"id": "VHOME", "type": "home"},
+            "trigger_id": "7.8.9",
+            "actions": [action],
+        }
+        return urlencode({"payload": json.dumps(payload)})
+
+    def view_submission(self, user_id: str, callback_id: str, values: dict[str, Any]) -> str:
+        """The form body Slack posts when a user submits a modal: its ``state.values``
+        (``{block_id: {action_id: element state}}``)."""
+        view = {"id": "VMODAL", "type": "modal", "callback_id": callback_id, "state": {"values": values}}
+        payload = {"type": "view_submission", "user": {"id": user_id}, "team": {"id": self.team_id}, "view": view}
+        return urlencode({"payload": json.dumps(payload)})
+
     def _add_fault(self, method: str, kind: str, value: int | str, times: int) -> None:
         """Faults queue per method, first in first out; "upload" and "response_url" match every such path."""
         with self._lock:

@@ -1,0 +1,136 @@
+"""Subscriptions in Slack through the Bolt app (bot/subscriptions.py): `/kpi subscribe` and its form,
+`/kpi subscriptions` and `/kpi unsubscribe`, and the App Home's "Digests" section with its buttons.
+
+The world: team West (managed by Morgan Manager) with Alice Adams (U0ALICE, in Asia/Kolkata in Slack), team
+East with Erin Evans, and the default YAML digests (daily, weekly, monthly).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from slack_bolt import App
+
+from bot.app import create_app, web_client
+from bot.subscriptions import CALLBACK_ID, DELETE_ACTION, NONE_YET, TOGGLE_ACTION
+from digests.subscriptions import subscriptions_of
+from kpi.service import Kpibot
+from tests.fakes import FakeSlack
+from tests.test_slack_app import SECRET, dispatch, signed_dispatch
+from tests.waiting import wait_for
+
+
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        fake.add_user("U0ALICE", email="alice@example.com", real_name="Alice Adams", tz="Asia/Kolkata")
+        yield fake
+
+
+@pytest.fixture
+def kpibot(engine, world, us_config) -> Kpibot:
+    west, east = world.team("West"), world.team("East")
+    world.manage(west, world.rep("Morgan Manager", team=west, role="manager"))
+    world.rep("Alice Adams", team=west, email="alice@example.com")
+    world.rep("Erin Evans", team=east)
+    world.commit()
+    return Kpibot(engine, us_config)
+
+
+@pytest.fixture
+def app(slack, kpibot) -> App:
+    return create_app(kpibot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+
+
+def chosen(value: str) -> dict:
+    return {"value": {"type": "static_select", "selected_option": {"text": {}, "value": value}}}
+
+
+def form(audience: str = "me", cadence: str = "weekly", time: str = "08:00", day: str | None = "monday") -> dict:
+    """A submitted subscription form's state.values."""
+    values = {"digest": chosen("weekly"), "audience": chosen(audience), "cadence": chosen(cadence)}
+    values |= {"time": chosen(time), "day": chosen(day) if day else {"value": {"selected_option": None}}}
+    return values
+
+
+def submit(app, slack: FakeSlack, values: dict):
+    """Submit the form; once accepted, wait for the App Home that is published again after it."""
+    response = signed_dispatch(app, slack.view_submission("U0ALICE", CALLBACK_ID, values))
+    if response.body == "":
+        wait_for(lambda: slack.home_views.get("U0ALICE"))
+    return response
+
+
+def texts(blocks: list[dict]) -> list[str]:
+    return [b["text"]["text"] for b in blocks if b["type"] in ("section", "header")]
+
+
+def test_kpi_subscribe_opens_the_form_with_what_the_person_may_subscribe_to_and_their_slack_time_zone(app, slack):
+    response = dispatch(app, slack, "U0ALICE", "subscribe")
+
+    assert (response.status, response.body) == (200, "")
+    (opened,) = wait_for(lambda: slack.modals)
+    view = opened["view"]
+    whose = next(b for b in view["blocks"] if b.get("block_id") == "audience")["element"]["options"]
+    assert (opened["trigger_id"], view["callback_id"]) == ("1.2.3", CALLBACK_ID)
+    assert [o["text"]["text"] for o in whose] == ["My own numbers", "West"]
+    assert view["blocks"][-1]["elements"][0]["text"] == (
+        "Sent by DM at your local time, in your Slack time zone (Asia/Kolkata)."
+    )
+
+
+def test_submitting_the_form_subscribes_in_the_slack_time_zone_and_kpi_subscriptions_lists_it(app, slack, kpibot):
+    response = submit(app, slack, form())
+    listed = json.loads(dispatch(app, slack, "U0ALICE", "subscriptions").body)
+
+    assert (response.status, response.body) == (200, "")
+    assert texts(listed["blocks"]) == [
+        "*Your digest subscriptions*",
+        "• weekly digest 'weekly' · my own numbers · Mondays at 08:00 (Asia/Kolkata) · by DM",
+    ]
+
+
+def test_a_rep_cannot_subscribe_to_a_team_they_are_not_in_even_with_a_forged_form(app, slack, kpibot):
+    east = kpibot.directory.find_team("East")
+
+    response = submit(app, slack, form(audience=f"team:{east.id}"))
+
+    assert json.loads(response.body) == {
+        "response_action": "errors",
+        "errors": {
+            "audience": "You can see the totals of your own team and of teams you manage; East is neither. "
+            "Leaderboards are open to everyone: try `leaderboard revenue East`."
+        },
+    }
+    assert subscriptions_of(kpibot.engine, "U0ALICE") == []
+
+
+def test_the_app_home_lists_subscriptions_and_its_toggle_pauses_one(app, slack, kpibot):
+    submit(app, slack, form(cadence="daily", time="07:30", day=None))
+    (row,) = subscriptions_of(kpibot.engine, "U0ALICE")
+    home = slack.home_views["U0ALICE"]  # published again once subscribed
+
+    pause = next(b for b in home["blocks"] if b.get("block_id") == f"subscription_actions_{row.id}")["elements"][0]
+    signed_dispatch(app, slack.home_actions("U0ALICE", {**pause, "block_id": f"subscription_actions_{row.id}"}))
+    paused = wait_for(lambda: (v := slack.home_views["U0ALICE"]) is not home and v)
+
+    line = "• daily digest 'weekly' · my own numbers · every day at 07:30 (Asia/Kolkata) · by DM"
+    assert (pause["action_id"], pause["text"]["text"], pause["value"]) == (TOGGLE_ACTION, "Pause", f"{row.id}:off")
+    assert texts(home["blocks"])[-3:] == ["Digests", "Digests you chose, sent by DM at your local time.", line]
+    assert f"{line} · paused" in texts(paused["blocks"])
+    assert [r.enabled for r in subscriptions_of(kpibot.engine, "U0ALICE")] == [False]
+
+
+def test_kpi_unsubscribe_lists_subscriptions_and_delete_removes_one(app, slack, kpibot):
+    submit(app, slack, form())
+    (row,) = subscriptions_of(kpibot.engine, "U0ALICE")
+
+    listed = json.loads(dispatch(app, slack, "U0ALICE", "unsubscribe").body)
+    delete = next(b for b in listed["blocks"] if b["type"] == "actions")["elements"][1]
+    url = slack.response_url()
+    signed_dispatch(app, slack.block_actions("U0ALICE", {**delete, "block_id": "x"}, url))
+
+    assert (delete["action_id"], delete["value"]) == (DELETE_ACTION, str(row.id))
+    assert wait_for(lambda: slack.responses)[-1].params["text"] == NONE_YET
+    assert subscriptions_of(kpibot.engine, "U0ALICE") == []
