@@ -24,12 +24,19 @@ class CelebrationSchedule(Strict):
     every_seconds: int = Field(300, ge=1)
 
 
+class AlertSchedule(Strict):
+    """Goal alerts (digests/alerts.py): how far back past its threshold a value must go to re-arm an alert."""
+
+    rearm_margin: Decimal = Field(Decimal("0.05"), ge=0, lt=1)
+
+
 class ScheduleConfig(Strict):
     grace_minutes: int = Field(60, ge=0, description="a digest missed while the worker was down is sent within this")
     failure_channel: str | None = None
     leader_check_seconds: int = Field(10, ge=1)
     sync: SyncSchedule | None = None
     celebrations: CelebrationSchedule = Field(default_factory=CelebrationSchedule)
+    alerts: AlertSchedule = Field(default_factory=AlertSchedule)
 
 
 def load_schedule(directory: Path | None = None) -> ScheduleConfig:

@@ -19,6 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from crm.interface import SyncReport
+from digests.alerts import check_alerts
 from digests.celebrations import celebrate, crossings, message
 from digests.deliveries import STALE_SENDING, Outcome, Rebuilt, resolve_pending
 from digests.schedule_config import ScheduleConfig
@@ -140,7 +141,8 @@ class Worker:
         return resolve_pending(self.kpibot.engine, self.client, self.rebuild)
 
     def run_sync(self, fire_time: dt.datetime) -> list[Outcome]:
-        """Sync crm.yaml's source (incremental, or a due full reconcile), then celebrate what it crossed.
+        """Sync crm.yaml's source (incremental, or a due full reconcile), then celebrate what it crossed and check
+        the goal alerts.
 
         A sync still running (started by hand, or by a worker that lost the lead) is left to finish.
         """
@@ -162,7 +164,8 @@ class Worker:
         if (report.status != "ok" or report.rejected) and self.config.failure_channel:
             self.client.chat_postMessage(channel=self.config.failure_channel, text=sync_notice(report))
         self.kpibot.reload_directory()
-        return self.run_celebrations(fire_time)
+        alerts = check_alerts(self.kpibot, self.client, self.config.alerts.rearm_margin)
+        return self.run_celebrations(fire_time) + alerts
 
     def report_failures(self, job: str, outcomes: list[Outcome]) -> None:
         failed = [o for o in outcomes if o.status == "failed"]

@@ -37,7 +37,7 @@ from kpi.delivery_state import DeliveryState
 from kpi.directory import Person
 from kpi.periods import utc_now
 from kpi.schema import Delivery as Ledger
-from kpi.schema import Subscription
+from kpi.schema import SlackUser, Subscription
 from kpi.service import Kpibot
 from kpi.types import Role, ScopeRef
 from slackui.text import escape
@@ -197,13 +197,7 @@ def delivery_of(kpibot: Kpibot, row: Subscription, spec: DigestSpec, as_of: dt.d
     """The delivery of one run; None (logged) when the subscriber or their audience is no longer there, or the
     subscriber may no longer see it (a manager who moved on)."""
     directory = kpibot.directory
-    subscriber = next((p for p in directory.people.values() if p.slack_user_id == row.slack_user_id), None)
-    if subscriber is None:
-        from kpi.schema import SlackUser
-
-        with Session(kpibot.engine) as session:
-            cached = session.get(SlackUser, row.slack_user_id)
-        subscriber = directory.people.get(cached.rep_id) if cached and cached.rep_id else None
+    subscriber = person_of(kpibot, row.slack_user_id)
     try:
         if subscriber is None:
             raise LookupError("the subscriber is no longer in the directory")
@@ -247,6 +241,18 @@ def rebuilder(kpibot: Kpibot, config_dir: Path):
         return {"text": rendered.parent.text}, partial(post_rendered, rendered)
 
     return rebuild
+
+
+def person_of(kpibot: Kpibot, slack_user_id: str) -> Person | None:
+    """The person behind a Slack user, as the bot matched them (people.yaml's id, else the email match it cached);
+    the worker has no users.info call to spare per subscriber."""
+    directory = kpibot.directory
+    found = next((p for p in directory.people.values() if p.slack_user_id == slack_user_id), None)
+    if found is not None:
+        return found
+    with Session(kpibot.engine) as session:
+        cached = session.get(SlackUser, slack_user_id)
+    return directory.people.get(cached.rep_id) if cached and cached.rep_id else None
 
 
 def refresh_timezones(engine: Engine, client: WebClient, now: dt.datetime) -> None:

@@ -440,3 +440,24 @@ class Subscription(Base):
     timezone_checked_at: Mapped[dt.datetime] = mapped_column(DateTime)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Alert(Base):
+    """A goal alert (``/kpi alert me when my pipeline drops below 50k``): the question it watches as its
+    subscriber, which way and the threshold. It fires once per period when its condition becomes true, then
+    stays disarmed until the condition is false again by the re-arm margin (``armed``); ``fired_period`` is the
+    period it last fired in, and ``snoozed_until`` keeps it quiet until then."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slack_user_id: Mapped[str] = mapped_column(String(32), index=True)
+    text: Mapped[str] = mapped_column(String(500))  # as typed
+    query: Mapped[dict] = mapped_column(JSON)  # the watched question (kpi.grammar.queries.to_json)
+    direction: Mapped[str] = mapped_column(String(8))  # below | above
+    threshold: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    measure: Mapped[str] = mapped_column(String(16))  # value | attainment
+    armed: Mapped[bool] = mapped_column(Boolean, default=True)
+    fired_period: Mapped[str | None] = mapped_column(String(32))
+    snoozed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)

@@ -583,6 +583,21 @@ class FakeSlack:
         warning = None if text else "missing_text_or_fallback_or_attachments"
         return text, blocks or None, attachments or None, warning
 
+    def _metadata(self, value: Any) -> dict[str, Any] | None:
+        """Message metadata as Slack checks it: an ``event_type`` and an ``event_payload`` object."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ApiError("invalid_metadata_format") from None
+        if not isinstance(value, dict) or not isinstance(value.get("event_type"), str):
+            raise ApiError("invalid_metadata_schema")
+        if not isinstance(value.get("event_payload"), dict):
+            raise ApiError("invalid_metadata_schema")
+        return value
+
     def _bot_message(self, ts: str, text: str | None, blocks: Any, attachments: Any) -> dict[str, Any]:
         message: dict[str, Any] = {
             "type": "message",
@@ -646,7 +661,10 @@ class FakeSlack:
         text, blocks, attachments, warning = self._content(params)
         thread_ts = params.get("thread_ts") or None
         ts = self._next_ts()
+        metadata = self._metadata(params.get("metadata"))
         message = self._bot_message(ts, text, blocks, attachments)
+        if metadata is not None:
+            message["metadata"] = metadata
         self._store(channel, message, thread_ts, _truthy(params.get("reply_broadcast")))
         self.messages.append(
             {
@@ -658,6 +676,7 @@ class FakeSlack:
                 "attachments": attachments,
                 "thread_ts": thread_ts,
                 "user": None,
+                "metadata": metadata,
             }
         )
         return self._with_warning({"channel": channel, "ts": ts, "message": copy.deepcopy(message)}, warning)
