@@ -28,18 +28,21 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import alerts as alert_ui
 from bot import blocks, home, records_view
 from bot import subscriptions as subs
 from bot.identity import Identities, Unmatched
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from bot.targets_modal import open_targets_modal, save_submission
 from crm.status import freshness
+from digests.alerts import create_alert, delete_alert, snooze_alert
 from digests.subscriptions import set_enabled, slack_timezone, unsubscribe
 from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
 from kpi.catalog import UnknownKpi
 from kpi.directory import Person, UnknownPerson
 from kpi.gap import Gap
+from kpi.grammar.alerts import AlertSyntaxError, is_alert
 from kpi.grammar.lexicon import lexicon
 from kpi.grammar.queries import GapQuery, LeaderboardQuery, Query, ScorecardQuery, ValueQuery, from_json, words
 from kpi.periods import PeriodError
@@ -234,6 +237,14 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             ack(response_type="ephemeral", **subs.subscriptions_message(kpibot, user))
             _log_request(user, "/kpi", question, ReplyKind.SUBSCRIPTIONS, started)
             return
+        if question.lower() == "alerts":
+            ack(response_type="ephemeral", **alert_ui.alerts_message(kpibot, user))
+            _log_request(user, "/kpi", question, ReplyKind.SUBSCRIPTIONS, started)
+            return
+        if is_alert(question):
+            ack(response_type="ephemeral", **replies.safe(lambda: new_alert(user, question), user)[0])
+            _log_request(user, "/kpi", question, ReplyKind.SUBSCRIPTIONS, started)
+            return
         pending = answers.submit(replies.safe, lambda: replies.message(user, question), user)
         try:
             message, kpi = pending.result(timeout=ACK_BUDGET_SECONDS)
@@ -243,6 +254,16 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             return
         ack(response_type="ephemeral", **message)
         _log_request(user, "/kpi", question, kpi, started)
+
+    def new_alert(user: str, question: str) -> tuple[dict[str, Any], str]:
+        """Store the alert ``question`` states, or say why not (its words, an unknown KPI, access)."""
+        try:
+            alert = create_alert(kpibot, replies.person(user), user, question)
+            return alert_ui.created_message(alert), ReplyKind.SUBSCRIPTIONS
+        except AlertSyntaxError as exc:
+            return blocks.problem_message(str(exc)), ReplyKind.REFUSED
+        except (UnknownKpi, PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:
+            return blocks.problem_message(str(exc)), ReplyKind.REFUSED
 
     def respond_late(pending: Future, user: str, question: str, respond: Respond, started: float) -> None:
         message, kpi = pending.result()
@@ -310,6 +331,23 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             later(lambda: publish_home(user, client, started, how=action["action_id"]))
         else:
             respond(replace_original=True, response_type="ephemeral", **subs.subscriptions_message(kpibot, user))
+            _log_request(user, action["action_id"], action["value"], ReplyKind.SUBSCRIPTIONS, started)
+
+    @app.action(alert_ui.SNOOZE_ACTION)
+    @app.action(alert_ui.DELETE_ACTION)
+    def alert_changed(ack, body, respond, client) -> None:
+        """Snooze or delete one of the presser's own alerts, then show them again where the button was."""
+        started = time.monotonic()
+        ack()
+        user, action = body["user"]["id"], body["actions"][0]
+        if action["action_id"] == alert_ui.DELETE_ACTION:
+            delete_alert(kpibot.engine, user, int(action["value"]))
+        else:
+            snooze_alert(kpibot.engine, user, int(action["value"]))
+        if (body.get("container") or {}).get("type") == "view":
+            later(lambda: publish_home(user, client, started, how=action["action_id"]))
+        else:
+            respond(replace_original=True, response_type="ephemeral", **alert_ui.alerts_message(kpibot, user))
             _log_request(user, action["action_id"], action["value"], ReplyKind.SUBSCRIPTIONS, started)
 
     @app.action("kpi_share")

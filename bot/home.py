@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from bot.alerts import home_section as alerts_section
 from bot.blocks import PERIOD_CHOICES, board_heading, board_row, scorecard_row
 from bot.identity import Identities, Unmatched
 from bot.subscriptions import home_section
@@ -59,8 +60,9 @@ def home_view(
             view = _numbers_view(kpibot, person)
     except AccessDenied as exc:  # someone who has left
         return unavailable_view(str(exc))
-    digests = [slack.divider(), *home_section(kpibot, slack_user_id)][: MAX_VIEW_BLOCKS // 2]
-    return {**view, "blocks": view["blocks"][: MAX_VIEW_BLOCKS - len(digests)] + digests}
+    mine = [slack.divider(), *home_section(kpibot, slack_user_id)]
+    mine = [*mine, slack.divider(), *alerts_section(kpibot, slack_user_id)][: MAX_VIEW_BLOCKS // 2]
+    return {**view, "blocks": view["blocks"][: MAX_VIEW_BLOCKS - len(mine)] + mine}
 
 
 def periods(chosen: Mapping[str, Any] | None) -> dict[str, str]:

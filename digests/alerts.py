@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from digests.deliveries import Outcome, deliver
 from digests.subscriptions import person_of
 from kpi.answers import Answer
+from kpi.directory import Person
 from kpi.formats import formatted
 from kpi.grammar.alerts import AlertSyntaxError, parse_alert
 from kpi.grammar.queries import ValueQuery, from_json, to_json
@@ -49,13 +50,10 @@ class Reading:
     answer: Answer
 
 
-def create_alert(kpibot: Kpibot, slack_user_id: str, text: str) -> Alert:
-    """Parse ``text`` and store the alert for the Slack user, after asking its question once as them (an
-    unknown KPI or a scope they may not see is refused here, as asking it would be)."""
+def create_alert(kpibot: Kpibot, person: Person, slack_user_id: str, text: str) -> Alert:
+    """Parse ``text`` and store the alert of ``person`` (the Slack user ``slack_user_id``), after asking its
+    question once as them (an unknown KPI or a scope they may not see is refused here, as asking it would be)."""
     condition = parse_alert(text)
-    person = person_of(kpibot, slack_user_id)
-    if person is None:
-        raise LookupError("I don't know who you are in the CRM yet, so I can't watch your numbers.")
     query = kpibot.parse(condition.question)
     if not isinstance(query, ValueQuery):
         raise AlertSyntaxError(f"An alert watches one number, such as `my pipeline`; not `{condition.question}`.")

@@ -18,6 +18,7 @@ import json
 
 import pytest
 
+from bot.alerts import NONE_YET as NO_ALERTS
 from bot.app import create_app, web_client
 from bot.subscriptions import NONE_YET
 from kpi.periods import Calendar
@@ -274,8 +275,8 @@ def open_home(app, slack: FakeSlack, user: str) -> list[str]:
     return shown(published.params["view"]["blocks"])
 
 
-#: The App Home's "Digests" section of someone with no subscriptions (tests/test_subscriptions_slack.py has more).
-NO_DIGESTS = ["---", "Digests", NONE_YET]
+#: The App Home's "Digests" and "Alerts" sections of someone with none (tests/test_subscriptions_slack.py has more).
+NO_DIGESTS = ["---", "Digests", NONE_YET, "---", "Alerts", NO_ALERTS]
 
 
 def test_a_reps_app_home_shows_her_numbers_this_month_and_quarter(app, slack):

@@ -1,5 +1,6 @@
-"""Subscriptions in Slack through the Bolt app (bot/subscriptions.py): `/kpi subscribe` and its form,
-`/kpi subscriptions` and `/kpi unsubscribe`, and the App Home's "Digests" section with its buttons.
+"""Subscriptions and alerts in Slack through the Bolt app (bot/subscriptions.py, bot/alerts.py): `/kpi subscribe`
+and its form, `/kpi subscriptions` and `/kpi unsubscribe`, the App Home's "Digests" section with its buttons, and
+`/kpi alert me when ...` and `/kpi alerts`.
 
 The world: team West (managed by Morgan Manager) with Alice Adams (U0ALICE, in Asia/Kolkata in Slack), team
 East with Erin Evans, and the default YAML digests (daily, weekly, monthly).
@@ -12,8 +13,10 @@ import json
 import pytest
 from slack_bolt import App
 
+from bot.alerts import SNOOZE_ACTION
 from bot.app import create_app, web_client
 from bot.subscriptions import CALLBACK_ID, DELETE_ACTION, NONE_YET, TOGGLE_ACTION
+from digests.alerts import alerts_of
 from digests.subscriptions import subscriptions_of
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
@@ -117,7 +120,7 @@ def test_the_app_home_lists_subscriptions_and_its_toggle_pauses_one(app, slack, 
 
     line = "• daily digest 'weekly' · my own numbers · every day at 07:30 (Asia/Kolkata) · by DM"
     assert (pause["action_id"], pause["text"]["text"], pause["value"]) == (TOGGLE_ACTION, "Pause", f"{row.id}:off")
-    assert texts(home["blocks"])[-3:] == ["Digests", "Digests you chose, sent by DM at your local time.", line]
+    assert texts(home["blocks"])[-5:-2] == ["Digests", "Digests you chose, sent by DM at your local time.", line]
     assert f"{line} · paused" in texts(paused["blocks"])
     assert [r.enabled for r in subscriptions_of(kpibot.engine, "U0ALICE")] == [False]
 
@@ -134,3 +137,26 @@ def test_kpi_unsubscribe_lists_subscriptions_and_delete_removes_one(app, slack, 
     assert (delete["action_id"], delete["value"]) == (DELETE_ACTION, str(row.id))
     assert wait_for(lambda: slack.responses)[-1].params["text"] == NONE_YET
     assert subscriptions_of(kpibot.engine, "U0ALICE") == []
+
+
+def test_kpi_alert_me_when_stores_an_alert_and_kpi_alerts_lists_it_with_snooze_and_delete(app, slack, kpibot):
+    created = json.loads(dispatch(app, slack, "U0ALICE", "alert me when my pipeline drops below 50k").body)
+    listed = json.loads(dispatch(app, slack, "U0ALICE", "alerts").body)
+    snooze = next(b for b in listed["blocks"] if b["type"] == "actions")["elements"][0]
+    signed_dispatch(app, slack.block_actions("U0ALICE", {**snooze, "block_id": "x"}, slack.response_url()))
+    snoozed = wait_for(lambda: slack.responses)[-1].params
+
+    assert created["text"] == (
+        ":bell: I'll tell you by DM, once per period, when `alert me when my pipeline drops below 50k` comes true "
+        "(checked after every CRM sync). `/kpi alerts` lists, snoozes and deletes your alerts."
+    )
+    assert texts(listed["blocks"]) == ["*Your alerts*", "• `alert me when my pipeline drops below 50k`"]
+    assert (snooze["action_id"], snooze["text"]["text"]) == (SNOOZE_ACTION, "Snooze a week")
+    assert "· snoozed until " in texts(snoozed["blocks"])[1]
+
+
+def test_an_alert_on_another_reps_numbers_is_refused_with_the_reason(app, slack, kpibot):
+    refused = json.loads(dispatch(app, slack, "U0ALICE", "alert me when Erin Evans's pipeline drops below 5k").body)
+
+    assert "Reps can see their own numbers and leaderboards, not another rep's numbers." in refused["text"]
+    assert alerts_of(kpibot.engine, "U0ALICE") == []
