@@ -71,7 +71,7 @@ def pipeline(session, amount: int) -> None:
 
 
 def test_an_alert_fires_once_does_not_refire_while_hovering_and_rearms_by_the_margin_in_a_new_period(bot, session):
-    create_alert(bot, alice(bot), "UALICE", "alert me when my pipeline drops below 50k")
+    alert = create_alert(bot, alice(bot), "UALICE", "alert me when my pipeline drops below 50k")
     fired = []
     with FakeSlack() as slack:
         slack.add_user("UALICE")
@@ -92,7 +92,8 @@ def test_an_alert_fires_once_does_not_refire_while_hovering_and_rearms_by_the_ma
         messages = [m for m in slack.messages if m["channel"] == slack.im_for("UALICE")]
 
     q4, q1 = "2026-10-01..2026-12-31", "2027-01-01..2027-03-31"
-    assert fired == [[], [f"alert:1:{q4}"], [], [], [], [], [f"alert:1:{q1}"], []]
+    key = f"alert:{alert.id}"
+    assert fired == [[], [f"{key}:{q4}"], [], [], [], [], [f"{key}:{q1}"], []]
     assert [m["text"] for m in messages] == [
         ":bell: Pipeline for Alice Adams is *$45,000.00* (this quarter), below your alert's $50,000.00.",
         ":bell: Pipeline for Alice Adams is *$48,000.00* (this quarter), below your alert's $50,000.00.",
