@@ -169,7 +169,7 @@ def send(
     from digests.build import Numbers, build_digest
     from digests.planning import Delivery, DigestError, Recipient, period_key, plan
     from digests.render import DigestTemplateError, render_digest
-    from digests.send import PartialDigest, send_digest
+    from digests.send import PartialDigest, digest_metadata, send_digest
 
     token = os.environ.get("SLACK_BOT_TOKEN")
     if not token:
@@ -197,7 +197,7 @@ def send(
                 console.print(f"{where}: skipped, nothing happened in {digest.period.dates}.", highlight=False)
                 continue
             rendered = render_digest(digest, bot.config_dir)
-            sent = send_digest(client, rendered, delivery.recipient.channel)
+            sent = send_digest(client, rendered, delivery.recipient.channel, digest_metadata(delivery))
         except (DigestError, DigestTemplateError, PartialDigest) as exc:
             failed += 1
             errors.print(f"[red]{where}: {exc}[/red]", highlight=False)

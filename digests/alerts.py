@@ -172,8 +172,8 @@ def message(row: Alert, reading: Reading) -> dict[str, Any]:
         "kpi": kpi.key,
         "scope": scope,
         "period": reading.period,
-        "value": str(reading.value),
-        "target": str(row.threshold),
+        "value": float(reading.value or 0),  # numbers, for workflows to compare
+        "target": float(row.threshold),
     }
     return {
         "text": text,

@@ -27,6 +27,9 @@ from kpi.types import Scope
 from slackui.blocks import context, section
 from slackui.text import escape
 
+#: The ``event_type`` of celebration posts' Slack message metadata, for Workflow Builder and other apps.
+TARGET_REACHED, BIG_DEAL = "kpibot_target_reached", "kpibot_big_deal"
+
 
 @dataclass(frozen=True)
 class Crossing:
@@ -94,7 +97,16 @@ def message(crossing: Crossing, currency: str) -> dict[str, Any]:
         f":tada: {who} hit {level} of the {escape(kpi.label.lower())} target for {result.period.label}: "
         f"{value} of {goal} ({over})!"
     )
-    return {"text": text, "blocks": [section(text), context(f"_{escape(kpi.description)}_")]}
+    payload = {
+        "kpi": kpi.key,
+        "scope": crossing.scope.name,
+        "period": f"{result.period.start}..{result.period.full_end - dt.timedelta(days=1)}",
+        "value": float(result.value or 0),  # numbers, for workflows to compare
+        "target": float(crossing.target),
+        "threshold": crossing.threshold,
+    }
+    metadata = {"event_type": TARGET_REACHED, "event_payload": payload}
+    return {"text": text, "blocks": [section(text), context(f"_{escape(kpi.description)}_")], "metadata": metadata}
 
 
 def celebrate(
@@ -114,7 +126,9 @@ def celebrate(
             outcomes.append(outcome)
     if big_deal_amount is not None:
         for key, text in big_deals(kpibot, big_deal_amount, as_of):
-            outcome = deliver(kpibot.engine, client, key, channel, {"text": text, "blocks": [section(text)]})
+            metadata = {"event_type": BIG_DEAL, "event_payload": {"deal": key.removeprefix("big-deal:")}}
+            announcement = {"text": text, "blocks": [section(text)], "metadata": metadata}
+            outcome = deliver(kpibot.engine, client, key, channel, announcement)
             if outcome.status != Status.DUPLICATE:
                 outcomes.append(outcome)
     return outcomes

@@ -19,7 +19,7 @@ from digests.deliveries import Outcome, Rebuilt, Status
 from digests.planning import Delivery, DigestError, delivery_from_key, plan
 from digests.render import DigestTemplateError, RenderedDigest, render_digest
 from digests.scheduler import Job
-from digests.send import deliver_rendered, post_rendered
+from digests.send import deliver_rendered, digest_metadata, post_rendered
 from kpi.db import engine_for
 from kpi.service import Kpibot
 
@@ -132,6 +132,6 @@ def digest_rebuilder(kpibot: Kpibot, config_dir: Path) -> Callable[[str], Rebuil
             rendered = render_digest(digest, config_dir)
         except (DigestError, DigestTemplateError):
             return None
-        return {"text": rendered.parent.text}, partial(post_rendered, rendered)
+        return {"text": rendered.parent.text}, partial(post_rendered, rendered, metadata=digest_metadata(delivery))
 
     return rebuild

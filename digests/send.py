@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -21,6 +22,7 @@ from digests.render import RenderedDigest
 from kpi.service import Kpibot
 
 log = logging.getLogger("kpibot.digests")
+DIGEST_EVENT = "kpibot_digest"
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,15 @@ class PartialDigest(Exception):
         self.sent, self.step, self.cause = sent, step, cause
 
 
-def send_digest(client: WebClient, rendered: RenderedDigest, channel: str) -> SentDigest:
-    """Post ``rendered`` to ``channel`` (a channel id or ``#name``, or a user id for a DM)."""
+def send_digest(
+    client: WebClient, rendered: RenderedDigest, channel: str, metadata: dict[str, Any] | None = None
+) -> SentDigest:
+    """Post ``rendered`` to ``channel`` (a channel id or ``#name``, or a user id for a DM); the parent carries
+    ``metadata`` (:func:`digest_metadata`) when given."""
     parent = rendered.parent
+    extra = {"metadata": metadata} if metadata is not None else {}
     response = client.chat_postMessage(
-        channel=channel, text=parent.text, blocks=parent.blocks, unfurl_links=False, unfurl_media=False
+        channel=channel, text=parent.text, blocks=parent.blocks, unfurl_links=False, unfurl_media=False, **extra
     )
     channel_id, ts = response["channel"], response["ts"]
     replies: list[str] = []
@@ -77,13 +83,34 @@ def deliver_rendered(kpibot: Kpibot, client: WebClient, delivery: Delivery, rend
     if delivery.recipient.kind != "channel":  # a DM: record the IM channel, where recovery can find the post
         channel = client.conversations_open(users=channel)["channel"]["id"]
     text = {"text": rendered.parent.text}
-    return deliver(kpibot.engine, client, delivery.key, channel, text, post=partial(post_rendered, rendered))
+    post = partial(post_rendered, rendered, metadata=digest_metadata(delivery))
+    return deliver(kpibot.engine, client, delivery.key, channel, text, post=post)
 
 
-def post_rendered(rendered: RenderedDigest, client: WebClient, channel: str, _message: dict | None = None) -> str:
+def post_rendered(
+    rendered: RenderedDigest,
+    client: WebClient,
+    channel: str,
+    _message: dict | None = None,
+    *,
+    metadata: dict[str, Any] | None = None,
+) -> str:
     """Post the digest; when only its thread or chart failed, the parent is in Slack: the post counts."""
     try:
-        return send_digest(client, rendered, channel).ts
+        return send_digest(client, rendered, channel, metadata).ts
     except PartialDigest as exc:
         log.warning("digest posted incompletely", extra={"command": channel, "question": str(exc)})
         return exc.sent.ts
+
+
+def digest_metadata(delivery: Delivery) -> dict[str, Any]:
+    """The Slack message metadata of a digest post (``kpibot_digest``), so that Workflow Builder and other apps
+    can react to it: which digest, its target KPI, whose numbers, the period and who it went to."""
+    payload = {
+        "digest": delivery.spec.name,
+        "kpi": delivery.spec.target,
+        "scope": delivery.audience.name,
+        "period": delivery.period,
+        "recipient": delivery.recipient.kind,
+    }
+    return {"event_type": DIGEST_EVENT, "event_payload": payload}

@@ -30,7 +30,7 @@ from digests.config import CONTENTS, DigestSpec, load_digests
 from digests.deliveries import Outcome, Rebuilt, Status
 from digests.planning import Audience, Delivery, DigestError, Recipient, home_team
 from digests.render import DigestTemplateError, RenderedDigest, render_digest
-from digests.send import deliver_rendered, post_rendered
+from digests.send import deliver_rendered, digest_metadata, post_rendered
 from kpi import access
 from kpi.config import WEEKDAYS
 from kpi.delivery_state import DeliveryState
@@ -238,7 +238,7 @@ def rebuilder(kpibot: Kpibot, config_dir: Path):
         rendered = _render(kpibot, config_dir, delivery, as_of) if delivery and delivery.key == key else None
         if not isinstance(rendered, RenderedDigest):
             return None
-        return {"text": rendered.parent.text}, partial(post_rendered, rendered)
+        return {"text": rendered.parent.text}, partial(post_rendered, rendered, metadata=digest_metadata(delivery))
 
     return rebuild
 

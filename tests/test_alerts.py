@@ -114,8 +114,8 @@ def test_every_alert_post_carries_message_metadata(bot, session):
             "kpi": "pipeline",
             "scope": "Alice Adams",
             "period": "2026-10-01..2026-12-31",
-            "value": "45000.00",
-            "target": "50000.0000",
+            "value": 45000.0,
+            "target": 50000.0,
         },
     }
 

@@ -86,7 +86,9 @@ def test_a_digest_left_pending_by_a_crash_is_rebuilt_and_posted_once(engine, wor
 
     with FakeSlack() as slack:
         slack.add_channel("C0SALES", "sales")
-        monkeypatch.setattr("digests.send.post_rendered", lambda *args: (_ for _ in ()).throw(SystemExit("killed")))
+        monkeypatch.setattr(
+            "digests.send.post_rendered", lambda *args, **kwargs: (_ for _ in ()).throw(SystemExit("killed"))
+        )
         with pytest.raises(SystemExit):
             run_digest(kpibot, slack.client(), config, spec, monday)
         monkeypatch.undo()
