@@ -87,6 +87,7 @@ class Worker:
                 self.report_failures(job.name, job.run(latest))
             else:
                 log.info("missed run skipped: older than the grace time", extra={"command": job.name})
+        self.report_failures("subscriptions", self.run_subscriptions(now))  # its window is the grace time
         self.run_celebrations(now)
 
     def rebuild(self, key: str) -> Rebuilt | None:

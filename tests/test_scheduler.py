@@ -110,3 +110,44 @@ def test_two_workers_post_each_celebration_once_and_survive_the_leader_being_kil
             for worker in workers:
                 worker.kill()
                 worker.wait(timeout=10)
+
+
+def test_two_workers_deliver_a_subscription_once_when_the_leader_is_killed(engine, tmp_path):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the two-worker test runs on PostgreSQL")
+    from digests.subscriptions import Request, subscribe
+    from kpi.service import Kpibot
+
+    with Session(engine) as session:
+        world = World(session)
+        alice = world.rep("Alice Adams")
+        alice.slack_user_id = "UALICE"
+        world.commit()
+    (tmp_path / "schedule.yaml").write_text("leader_check_seconds: 1\n")
+    (tmp_path / "digests.yaml").write_text(
+        "digests:\n  - name: pulse\n    cadence: daily\n    audience: org\n    recipients: [C0DIGEST]\n"
+        "    charts: false\n    skip_when_empty: false\n"
+    )
+    # Due a minute ago at Alice's local time: within the grace time, so each new leader catches up on it.
+    due = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).strftime("%H:%M")
+    kpibot = Kpibot(engine, tmp_path)
+    subscribe(kpibot, kpibot.person("Alice Adams"), "UALICE", Request("pulse", "me", "daily", due), "UTC")
+    with FakeSlack() as slack:
+        slack.add_user("UALICE")
+        env = cli_env(engine, tmp_path, SLACK_BOT_TOKEN=slack.token, SLACK_API_URL=slack.url)
+        logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
+        workers = [start_worker(env, log) for log in logs]
+        try:
+            wait_for(lambda: [m for m in slack.messages if m["channel"] == slack.im_for("UALICE")], timeout=60)
+            leader = leader_pid(logs)
+            os.kill(leader, signal.SIGKILL)
+            survivor = next(log for log, worker in zip(logs, workers, strict=True) if worker.pid != leader)
+            wait_for(lambda: "became the leader" in survivor.read_text(), timeout=60)
+            time.sleep(3)  # the new leader has caught up on what is due: nothing to post
+
+            sent = [m for m in slack.messages if m["channel"] == slack.im_for("UALICE") and m["thread_ts"] is None]
+            assert len(sent) == len(_delivery_keys(engine, "digest:sub-")) == 1
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait(timeout=10)
