@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import update
 
+from digests.deliveries import resolve_pending
 from digests.subscriptions import (
     Request,
     SubscriptionError,
     audience_choices,
     describe,
+    rebuilder,
     run_due,
     set_enabled,
     slack_timezone,
@@ -25,7 +28,7 @@ from digests.subscriptions import (
     unsubscribe,
 )
 from kpi.access import AccessDenied
-from kpi.schema import Rep
+from kpi.schema import Delivery, Rep
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
 
@@ -169,3 +172,22 @@ def test_only_the_subscriber_may_pause_or_delete_their_subscription(bot):
     assert set_enabled(bot.engine, "UMORGAN", row.id, False) is False
     assert unsubscribe(bot.engine, "UMORGAN", row.id) is False
     assert [r.enabled for r in subscriptions_of(bot.engine, "UALICE")] == [True]
+
+
+def test_a_subscription_left_unconfirmed_by_a_crash_is_rebuilt_and_posted_once(bot, monkeypatch):
+    with FakeSlack() as slack:
+        slack.add_user("UALICE", email="alice@example.com")
+        client = slack.client()
+        subscribe(bot, bot.person("Alice Adams"), "UALICE", Request("weekly", "me", "daily", "08:00"), "UTC")
+        monkeypatch.setattr("digests.send.post_rendered", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
+        with pytest.raises(SystemExit):
+            run_due(bot, client, bot.config_dir, utc("2026-03-30 08:00"), GRACE)
+        monkeypatch.undo()
+        with bot.engine.begin() as connection:  # the dead worker's claim, long enough ago to be stale
+            connection.execute(update(Delivery).values(updated_at=dt.datetime(2026, 3, 30, 8, 0)))
+
+        first = resolve_pending(bot.engine, client, rebuilder(bot, bot.config_dir))
+        second = resolve_pending(bot.engine, client, rebuilder(bot, bot.config_dir))
+
+        assert ([o.status for o in first], second) == (["sent"], [])
+        assert len([m for m in slack.messages if m["thread_ts"] is None]) == 1
