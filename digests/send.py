@@ -49,9 +49,13 @@ def send_digest(
     """Post ``rendered`` to ``channel`` (a channel id or ``#name``, or a user id for a DM); the parent carries
     ``metadata`` (:func:`digest_metadata`) when given."""
     parent = rendered.parent
-    extra = {"metadata": metadata} if metadata is not None else {}
     response = client.chat_postMessage(
-        channel=channel, text=parent.text, blocks=parent.blocks, unfurl_links=False, unfurl_media=False, **extra
+        channel=channel,
+        text=parent.text,
+        blocks=parent.blocks,
+        unfurl_links=False,
+        unfurl_media=False,
+        metadata=metadata,  # None: left out of the request
     )
     channel_id, ts = response["channel"], response["ts"]
     replies: list[str] = []

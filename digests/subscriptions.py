@@ -16,9 +16,11 @@ import datetime as dt
 import logging
 import re
 import zoneinfo
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -158,7 +160,9 @@ def spec_for(row: Subscription, base: DigestSpec) -> DigestSpec:
     return base.model_copy(update={**update_, "timezone": row.timezone, "recipients": []})
 
 
-def due(rows: list[Subscription], specs: dict[str, DigestSpec], now: dt.datetime, grace: dt.timedelta):
+def due(
+    rows: list[Subscription], specs: dict[str, DigestSpec], now: dt.datetime, grace: dt.timedelta
+) -> Iterator[tuple[Subscription, DigestSpec, dt.date]]:
     """Each enabled subscription whose local time fell within ``grace`` before ``now``, with its spec and the
     local date of the run: one trigger lookup per subscription, however many there are."""
     for row in rows:
@@ -206,7 +210,7 @@ def delivery_of(kpibot: Kpibot, row: Subscription, spec: DigestSpec, as_of: dt.d
         log.warning("subscription not sent", extra={"command": f"sub-{row.id}", "question": str(exc)})
         return None
     where = row.channel or row.slack_user_id
-    kind = "channel" if row.channel else "manager"
+    kind: Literal["channel", "manager"] = "channel" if row.channel else "manager"
     if scope.type == "rep":
         person = directory.people[scope.rep_id]  # type: ignore[index]
         team_id = home_team(kpibot, person)
@@ -221,7 +225,7 @@ def delivery_of(kpibot: Kpibot, row: Subscription, spec: DigestSpec, as_of: dt.d
     return Delivery(spec, audience, Recipient(kind, where, subscriber), as_of.isoformat())
 
 
-def rebuilder(kpibot: Kpibot, config_dir: Path):
+def rebuilder(kpibot: Kpibot, config_dir: Path) -> Callable[[str], Rebuilt | None]:
     """Recreate a subscription's post from its key, to settle or retry it (digests/deliveries.py)."""
 
     def rebuild(key: str) -> Rebuilt | None:
@@ -235,7 +239,9 @@ def rebuilder(kpibot: Kpibot, config_dir: Path):
             return None
         as_of = dt.date.fromisoformat(rest.rpartition(":")[2])
         delivery = delivery_of(kpibot, row, spec_for(row, specs[row.digest]), as_of)
-        rendered = _render(kpibot, config_dir, delivery, as_of) if delivery and delivery.key == key else None
+        if delivery is None or delivery.key != key:
+            return None
+        rendered = _render(kpibot, config_dir, delivery, as_of)
         if not isinstance(rendered, RenderedDigest):
             return None
         return {"text": rendered.parent.text}, partial(post_rendered, rendered, metadata=digest_metadata(delivery))
@@ -317,9 +323,12 @@ def _audience_scope(kpibot: Kpibot, person: Person, audience: str) -> access.Sco
         return access.resolve(directory, person, ScopeRef("me"))
     if audience == ORG_AUDIENCE:
         return access.resolve(directory, person, ScopeRef("org"))
-    if kind in ("team", "person") and number.isdigit():
-        named = directory.teams.get(int(number)) if kind == "team" else directory.people.get(int(number))
-        return access.resolve(directory, person, ScopeRef(kind, int(number), named.name if named else None))
+    if kind == "team" and number.isdigit():
+        team = directory.teams.get(int(number))
+        return access.resolve(directory, person, ScopeRef("team", int(number), team.name if team else ""))
+    if kind == "person" and number.isdigit():
+        other = directory.people.get(int(number))
+        return access.resolve(directory, person, ScopeRef("person", int(number), other.name if other else ""))
     raise SubscriptionError(f"'{audience}' is not a digest to subscribe to: choose me, a team or org.")
 
 

@@ -75,7 +75,8 @@ def parse_alert(text: str) -> AlertCondition:
     ]
     if not found:
         raise AlertSyntaxError(_help(f"I couldn't find a direction ({', '.join(words['below'][:2])}, reaches...)"))
-    at, phrase, direction = min(found)
+    at, phrase, said_direction = min(found)
+    direction: Literal["below", "above"] = "below" if said_direction == "below" else "above"
     subject, said = lowered[:at].strip(), lowered[at + len(phrase) + 2 :].strip()
     match = _THRESHOLD.match(said)
     if not subject or not match:
