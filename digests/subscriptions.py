@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
-from digests.build import build_digest
+from digests.build import Numbers, build_digest
 from digests.config import CONTENTS, DigestSpec, load_digests
 from digests.deliveries import Outcome, Rebuilt, Status
 from digests.planning import Audience, Delivery, DigestError, Recipient, home_team
@@ -186,10 +186,11 @@ def run_due(
     planned = [(delivery_of(kpibot, row, spec, as_of), as_of) for row, spec, as_of in due(rows, specs, now, grace)]
     sent = _in_ledger(kpibot.engine, [d.key for d, _ in planned if d is not None])
     outcomes = []
+    numbers = Numbers(kpibot)  # answers keyed by question and day: subscribers of one team share its leaderboards
     for delivery, as_of in planned:
         if delivery is None or delivery.key in sent:
             continue
-        rendered = _render(kpibot, config_dir, delivery, as_of)
+        rendered = _render(kpibot, config_dir, delivery, as_of, numbers)
         if isinstance(rendered, str):
             outcomes.append(Outcome(delivery.key, Status.FAILED, error=rendered))
         elif rendered is not None:
@@ -290,10 +291,13 @@ def slack_timezone(client: WebClient, slack_user_id: str, default: str) -> str:
 # --- helpers -----------------------------------------------------------------------------------------------
 
 
-def _render(kpibot: Kpibot, config_dir: Path, delivery: Delivery, as_of: dt.date) -> RenderedDigest | str | None:
+def _render(
+    kpibot: Kpibot, config_dir: Path, delivery: Delivery, as_of: dt.date, numbers: Numbers | None = None
+) -> RenderedDigest | str | None:
     """The digest of one run, saying the local time and zone it is sent in; why it failed; None to skip."""
     try:
-        digest = build_digest(kpibot, delivery.spec, delivery.audience, delivery.recipient, as_of)
+        spec, audience, recipient = delivery.spec, delivery.audience, delivery.recipient
+        digest = build_digest(kpibot, spec, audience, recipient, as_of, numbers=numbers)
         if digest.skip:
             return None
         zone = delivery.spec.timezone
