@@ -296,7 +296,8 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         user = body["user"]["id"]
         try:
             zone = slack_timezone(client, user, kpibot.org.timezone)
-            errors = subs.save_submission(kpibot, replies.person(user), user, view["state"]["values"], zone)
+            values = view["state"]["values"]
+            errors = subs.save_submission(kpibot, client, replies.person(user), user, values, zone)
         except Unmatched as exc:
             errors = {"audience": str(exc)[:300]}
         except SQLAlchemyError:

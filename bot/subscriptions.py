@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks
 from digests.config import CONTENTS, load_digests
 from digests.subscriptions import (
+    ChannelError,
     Request,
     SubscriptionError,
     audience_choices,
@@ -36,6 +37,15 @@ TOGGLE_ACTION = "subscription_toggle"  # value "ID:on" or "ID:off"
 DELETE_ACTION = "subscription_delete"  # value "ID"
 TIMES = [f"{hour:02d}:{minute:02d}" for hour in range(24) for minute in (0, 30)]
 DAYS = [(day.capitalize(), day) for day in WEEKDAYS] + [(f"Day {n} of the month", str(n)) for n in range(1, 29)]
+#: A channel you are in (the bot must be in it too: it never joins one by itself).
+CHANNELS = {
+    "type": "conversations_select",
+    "action_id": ACTION,
+    "placeholder": {"type": "plain_text", "text": "By DM"},
+    "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+}
+NOT_A_MEMBER = "You can send a digest only to a channel you are in."
+BOT_NOT_IN = "I'm not in that channel: invite me with `/invite @kpibot`, then subscribe again."
 NONE_YET = "You have no digest subscriptions. `/kpi subscribe` picks a digest, how often and at what time."
 
 
@@ -55,7 +65,8 @@ def subscribe_modal(kpibot: Kpibot, person: Person, timezone: str) -> dict[str, 
         _input("cadence", "How often", slack.static_select(ACTION, "Pick", cadences, initial="weekly")),
         _input("time", "At", slack.static_select(ACTION, "Pick a time", [(t, t) for t in TIMES], initial="08:00")),
         _input("day", "On (weekly or monthly)", slack.static_select(ACTION, "Monday, or the 1st", DAYS), optional=True),
-        slack.context(f"Sent by DM at your local time, in your Slack time zone ({timezone})."),
+        _input("channel", "In a channel instead of a DM (a team's digest)", CHANNELS, optional=True),
+        slack.context(f"Sent at your local time, in your Slack time zone ({timezone})."),
     ]
     return {
         "type": "modal",
@@ -73,10 +84,18 @@ def _picked(state: dict[str, Any], block_id: str) -> str | None:
 
 
 def save_submission(
-    kpibot: Kpibot, person: Person, slack_user_id: str, view_state: dict[str, Any], timezone: str
+    kpibot: Kpibot, client: Any, person: Person, slack_user_id: str, view_state: dict[str, Any], timezone: str
 ) -> dict[str, str] | None:
     """Subscribe as the submitted form says; ``{block_id: message}`` for Slack's ``response_action: errors``,
-    or None once saved."""
+    or None once saved. A channel must be one the subscriber and kpibot are both in."""
+    channel = ((view_state.get("channel") or {}).get(ACTION) or {}).get("selected_conversation")
+    if channel:
+        try:
+            members = client.conversations_members(channel=channel, limit=1000)["members"]
+        except SlackApiError:
+            return {"channel": BOT_NOT_IN}
+        if slack_user_id not in members:
+            return {"channel": NOT_A_MEMBER}
     picked = {name: _picked(view_state, name) for name in ("digest", "audience", "cadence", "time", "day")}
     missing = {name: "Pick one." for name, value in picked.items() if value is None and name != "day"}
     if missing:
@@ -85,11 +104,13 @@ def save_submission(
     fits = {"daily": False, "weekly": day in WEEKDAYS, "monthly": day is not None and day not in WEEKDAYS}
     if not fits.get(cadence, False):
         day = None  # a day that does not fit the cadence: the cadence's first (Monday, or the 1st)
-    request = Request(picked["digest"] or "", picked["audience"] or "", cadence, picked["time"] or "", day)
+    request = Request(picked["digest"] or "", picked["audience"] or "", cadence, picked["time"] or "", day, channel)
     try:
         subscribe(kpibot, person, slack_user_id, request, timezone)
     except AccessDenied as exc:
         return {"audience": clip(str(exc), 300)}
+    except ChannelError as exc:
+        return {"channel": clip(str(exc), 300)}
     except SubscriptionError as exc:
         return {"digest": clip(str(exc), 300)}
     return None
@@ -145,5 +166,5 @@ def home_section(kpibot: Kpibot, slack_user_id: str) -> list[dict[str, Any]]:
     """The App Home's "Digests" section: the subscriptions with their toggles, and a button to add one."""
     rows = subscriptions_of(kpibot.engine, slack_user_id)
     add = _button("Subscribe to a digest", ADD_ACTION, "add")
-    intro = "Digests you chose, sent by DM at your local time." if rows else NONE_YET
+    intro = "Digests you chose, sent at your local time." if rows else NONE_YET
     return [slack.header("Digests"), slack.section(intro, accessory=add), *_rows_blocks(kpibot, rows)]

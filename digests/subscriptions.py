@@ -55,6 +55,10 @@ class SubscriptionError(ValueError):
     """A subscription that cannot be made as asked; the message says what can."""
 
 
+class ChannelError(SubscriptionError):
+    """A channel the digest may not go to."""
+
+
 @dataclass(frozen=True)
 class Request:
     """What the modal (or a test) asks for; validated by :func:`subscribe`."""
@@ -91,7 +95,9 @@ def subscribe(kpibot: Kpibot, person: Person, slack_user_id: str, request: Reque
     if request.digest not in names:
         raise SubscriptionError(f"There is no digest called '{request.digest}'. Digests: {', '.join(names)}.")
     _check_schedule(request)
-    _audience_scope(kpibot, person, request.audience)
+    scope = _audience_scope(kpibot, person, request.audience)
+    if request.channel is not None and scope.type == "rep":
+        raise ChannelError("A digest of one person's numbers goes by DM; a team's digest can go to a channel.")
     zoneinfo.ZoneInfo(timezone)  # an unknown zone fails here, not at every minute of the worker
     now = utc_now()
     row = Subscription(

@@ -191,3 +191,17 @@ def test_a_subscription_left_unconfirmed_by_a_crash_is_rebuilt_and_posted_once(b
 
         assert ([o.status for o in first], second) == (["sent"], [])
         assert len([m for m in slack.messages if m["thread_ts"] is None]) == 1
+
+
+def test_a_teams_digest_subscribed_to_a_channel_is_posted_there_at_the_managers_local_time(bot):
+    west = bot.directory.find_team("West")
+    with FakeSlack() as slack:
+        slack.add_channel("C0WEST", "west", members=("UMORGAN",))
+        request = Request("weekly", f"team:{west.id}", "weekly", "08:00", channel="C0WEST")
+        subscribe(bot, bot.person("Morgan Manager"), "UMORGAN", request, "America/Los_Angeles")
+
+        sent = run_due(bot, slack.client(), bot.config_dir, utc("2026-03-30 15:00"), GRACE)
+        (posted,) = [m for m in slack.messages if m["thread_ts"] is None]
+
+    assert [o.key.split(":", 2)[2] for o in sent] == [f"team:{west.id}:channel:C0WEST:2026-03-30"]
+    assert (posted["channel"], posted["text"].startswith("Weekly digest: West")) == ("C0WEST", True)

@@ -15,7 +15,7 @@ from slack_bolt import App
 
 from bot.alerts import SNOOZE_ACTION
 from bot.app import create_app, web_client
-from bot.subscriptions import CALLBACK_ID, DELETE_ACTION, NONE_YET, TOGGLE_ACTION
+from bot.subscriptions import CALLBACK_ID, DELETE_ACTION, NONE_YET, NOT_A_MEMBER, TOGGLE_ACTION
 from digests.alerts import alerts_of
 from digests.subscriptions import subscriptions_of
 from kpi.service import Kpibot
@@ -28,13 +28,16 @@ from tests.waiting import wait_for
 def slack():
     with FakeSlack() as fake:
         fake.add_user("U0ALICE", email="alice@example.com", real_name="Alice Adams", tz="Asia/Kolkata")
+        fake.add_user("U0MORGAN", email="morgan@example.com", real_name="Morgan Manager", tz="America/New_York")
+        fake.add_channel("C0WEST", "west", members=("U0MORGAN",))
+        fake.add_channel("C0OTHER", "other", members=("U0ALICE",))
         yield fake
 
 
 @pytest.fixture
 def kpibot(engine, world, us_config) -> Kpibot:
     west, east = world.team("West"), world.team("East")
-    world.manage(west, world.rep("Morgan Manager", team=west, role="manager"))
+    world.manage(west, world.rep("Morgan Manager", team=west, role="manager", email="morgan@example.com"))
     world.rep("Alice Adams", team=west, email="alice@example.com")
     world.rep("Erin Evans", team=east)
     world.commit()
@@ -57,11 +60,11 @@ def form(audience: str = "me", cadence: str = "weekly", time: str = "08:00", day
     return values
 
 
-def submit(app, slack: FakeSlack, values: dict):
+def submit(app, slack: FakeSlack, values: dict, user: str = "U0ALICE"):
     """Submit the form; once accepted, wait for the App Home that is published again after it."""
-    response = signed_dispatch(app, slack.view_submission("U0ALICE", CALLBACK_ID, values))
+    response = signed_dispatch(app, slack.view_submission(user, CALLBACK_ID, values))
     if response.body == "":
-        wait_for(lambda: slack.home_views.get("U0ALICE"))
+        wait_for(lambda: slack.home_views.get(user))
     return response
 
 
@@ -79,7 +82,7 @@ def test_kpi_subscribe_opens_the_form_with_what_the_person_may_subscribe_to_and_
     assert (opened["trigger_id"], view["callback_id"]) == ("1.2.3", CALLBACK_ID)
     assert [o["text"]["text"] for o in whose] == ["My own numbers", "West"]
     assert view["blocks"][-1]["elements"][0]["text"] == (
-        "Sent by DM at your local time, in your Slack time zone (Asia/Kolkata)."
+        "Sent at your local time, in your Slack time zone (Asia/Kolkata)."
     )
 
 
@@ -120,7 +123,7 @@ def test_the_app_home_lists_subscriptions_and_its_toggle_pauses_one(app, slack, 
 
     line = "• daily digest 'weekly' · my own numbers · every day at 07:30 (Asia/Kolkata) · by DM"
     assert (pause["action_id"], pause["text"]["text"], pause["value"]) == (TOGGLE_ACTION, "Pause", f"{row.id}:off")
-    assert texts(home["blocks"])[-5:-2] == ["Digests", "Digests you chose, sent by DM at your local time.", line]
+    assert texts(home["blocks"])[-5:-2] == ["Digests", "Digests you chose, sent at your local time.", line]
     assert f"{line} · paused" in texts(paused["blocks"])
     assert [r.enabled for r in subscriptions_of(kpibot.engine, "U0ALICE")] == [False]
 
@@ -160,3 +163,27 @@ def test_an_alert_on_another_reps_numbers_is_refused_with_the_reason(app, slack,
 
     assert "Reps can see their own numbers and leaderboards, not another rep's numbers." in refused["text"]
     assert alerts_of(kpibot.engine, "U0ALICE") == []
+
+
+def in_channel(values: dict, channel: str) -> dict:
+    return {**values, "channel": {"value": {"type": "conversations_select", "selected_conversation": channel}}}
+
+
+def test_a_manager_sends_their_teams_digest_to_a_channel_they_are_in_and_not_to_another(app, slack, kpibot):
+    west = kpibot.directory.find_team("West")
+    team_form = form(audience=f"team:{west.id}")
+
+    outside = submit(app, slack, in_channel(team_form, "C0OTHER"), user="U0MORGAN")
+    inside = submit(app, slack, in_channel(team_form, "C0WEST"), user="U0MORGAN")
+    (row,) = subscriptions_of(kpibot.engine, "U0MORGAN")
+
+    assert json.loads(outside.body) == {"response_action": "errors", "errors": {"channel": NOT_A_MEMBER}}
+    assert (inside.body, row.channel, row.timezone) == ("", "C0WEST", "America/New_York")
+
+
+def test_a_persons_own_digest_goes_by_dm_not_to_a_channel(app, slack, kpibot):
+    response = submit(app, slack, in_channel(form(), "C0OTHER"))
+
+    assert json.loads(response.body)["errors"] == {
+        "channel": "A digest of one person's numbers goes by DM; a team's digest can go to a channel."
+    }

@@ -157,6 +157,7 @@ class FakeSlack:
         self._faults: dict[str, deque[tuple[str, int | str]]] = {}
         self._users: dict[str, dict[str, Any]] = {}
         self._conversations: dict[str, dict[str, Any]] = {}
+        self._members: dict[str, list[str]] = {}  # channel id -> its members' user ids (the bot's own left out)
         self._history: dict[str, list[dict[str, Any]]] = {}  # channel id -> messages, oldest first
         self._ims: dict[str, str] = {}  # user id -> IM channel id
         self._mpims: dict[frozenset[str], str] = {}
@@ -180,6 +181,7 @@ class FakeSlack:
             "users.list": self._users_list,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.members": self._conversations_members,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
@@ -290,8 +292,10 @@ class FakeSlack:
         with self._lock:
             self._users[user_id] = user
 
-    def add_channel(self, channel_id: str, name: str) -> None:
+    def add_channel(self, channel_id: str, name: str, members: tuple[str, ...] = ()) -> None:
+        """A channel the bot is in, with ``members`` (user ids) besides it, as conversations.members lists them."""
         with self._lock:
+            self._members[channel_id] = list(members)
             self._conversations[channel_id] = {
                 "id": channel_id,
                 "name": name.lstrip("#"),
@@ -881,6 +885,11 @@ class FakeSlack:
         if conversation is None:
             raise ApiError("channel_not_found")
         return conversation
+
+    def _conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._conversation(params.get("channel"))
+        members = self._members.get(str(params.get("channel")), [])
+        return {"members": list(members), "response_metadata": {"next_cursor": ""}}
 
     def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"channel": copy.deepcopy(self._conversation(params.get("channel")))}
