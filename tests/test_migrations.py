@@ -138,3 +138,17 @@ def test_the_migrated_delivery_tables_are_the_ones_the_schema_declares(blank):
         differences = compare_metadata(MigrationContext.configure(connection, opts=only_ledger), Base.metadata)
 
     assert differences == []
+
+
+def test_0005_adds_the_subscriptions_and_alerts_tables_as_the_schema_declares_them_and_its_downgrade_removes_them(
+    blank,
+):
+    migrate(blank, "0005")
+    ours = {"subscriptions", "alerts"}
+    only_ours = {"include_object": lambda _object, name, kind, *_: kind != "table" or name in ours}
+    with blank.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection, opts=only_ours), Base.metadata)
+    migrate(blank, "0004")
+
+    assert differences == []
+    assert ours & set(inspect(blank).get_table_names()) == set()
