@@ -28,7 +28,7 @@ from digests.subscriptions import (
     unsubscribe,
 )
 from kpi.access import AccessDenied
-from kpi.schema import Delivery, Rep
+from kpi.schema import Delivery, Rep, Subscription
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
 
@@ -205,3 +205,20 @@ def test_a_teams_digest_subscribed_to_a_channel_is_posted_there_at_the_managers_
 
     assert [o.key.split(":", 2)[2] for o in sent] == [f"team:{west.id}:channel:C0WEST:2026-03-30"]
     assert (posted["channel"], posted["text"].startswith("Weekly digest: West")) == ("C0WEST", True)
+
+
+def test_a_subscribers_slack_time_zone_is_read_again_after_a_day_and_moves_the_delivery(bot):
+    with FakeSlack() as slack:
+        slack.add_user("UALICE", email="alice@example.com", tz="Europe/Berlin")  # she moved from Kolkata
+        client = slack.client()
+        row = subscribe(bot, bot.person("Alice Adams"), "UALICE", Request("weekly", "me", "daily", "08:00"), "UTC")
+        with bot.engine.begin() as connection:  # read from Slack when she subscribed, in Kolkata, two days ago
+            old = {"timezone": "Asia/Kolkata", "timezone_checked_at": dt.datetime(2026, 3, 28, 9, 0)}
+            connection.execute(update(Subscription).where(Subscription.id == row.id).values(**old))
+
+        at_kolkata_time = run_due(bot, client, bot.config_dir, utc("2026-03-30 02:30"), GRACE)
+        at_berlin_time = run_due(bot, client, bot.config_dir, utc("2026-03-30 06:00"), GRACE)
+        (now,) = subscriptions_of(bot.engine, "UALICE")
+
+    assert (at_kolkata_time, [o.status for o in at_berlin_time]) == ([], ["sent"])
+    assert (now.timezone, now.timezone_checked_at) == ("Europe/Berlin", dt.datetime(2026, 3, 30, 2, 30))
