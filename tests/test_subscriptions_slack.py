@@ -15,7 +15,7 @@ from slack_bolt import App
 
 from bot.alerts import SNOOZE_ACTION
 from bot.app import create_app, web_client
-from bot.subscriptions import CALLBACK_ID, DELETE_ACTION, NONE_YET, NOT_A_MEMBER, TOGGLE_ACTION
+from bot.subscriptions import ADD_ACTION, CALLBACK_ID, DELETE_ACTION, NONE_YET, NOT_A_MEMBER, TOGGLE_ACTION
 from digests.alerts import alerts_of
 from digests.subscriptions import subscriptions_of
 from kpi.service import Kpibot
@@ -187,3 +187,12 @@ def test_a_persons_own_digest_goes_by_dm_not_to_a_channel(app, slack, kpibot):
     assert json.loads(response.body)["errors"] == {
         "channel": "A digest of one person's numbers goes by DM; a team's digest can go to a channel."
     }
+
+
+def test_the_app_homes_subscribe_button_opens_the_form(app, slack):
+    add = {"type": "button", "action_id": ADD_ACTION, "block_id": "x", "value": "add"}
+
+    signed_dispatch(app, slack.home_actions("U0ALICE", add))
+
+    (opened,) = wait_for(lambda: slack.modals)
+    assert (opened["trigger_id"], opened["view"]["callback_id"]) == ("7.8.9", CALLBACK_ID)
