@@ -1,7 +1,7 @@
 """data generation: the number every change of the data advances, which keys the answer cache
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 import datetime as dt
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
