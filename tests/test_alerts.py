@@ -49,7 +49,7 @@ def test_words_that_state_no_condition_are_refused_with_examples():
 
 
 @pytest.fixture
-def bot(engine, world, session, us_config) -> Kpibot:
+def bot(engine, world, us_config) -> Kpibot:
     west = world.team("West")
     world.manage(west, world.rep("Morgan Manager", team=west, role="manager"))
     alice = world.rep("Alice Adams", team=west)
@@ -64,13 +64,13 @@ def alice(bot: Kpibot) -> Person:
     return bot.person("Alice Adams")
 
 
-def pipeline(session, amount: int) -> None:
-    """Alice's pipeline is now ``amount`` (her one open deal's amount)."""
-    session.query(Deal).one().amount = Decimal(amount)
-    session.commit()
+def pipeline(world, amount: int) -> None:
+    """Alice's pipeline is now ``amount`` (her one open deal's amount), committed as a sync would."""
+    world.session.query(Deal).one().amount = Decimal(amount)
+    world.commit()
 
 
-def test_an_alert_fires_once_does_not_refire_while_hovering_and_rearms_by_the_margin_in_a_new_period(bot, session):
+def test_an_alert_fires_once_does_not_refire_while_hovering_and_rearms_by_the_margin_in_a_new_period(bot, world):
     alert = create_alert(bot, alice(bot), "UALICE", "alert me when my pipeline drops below 50k")
     fired = []
     with FakeSlack() as slack:
@@ -78,7 +78,7 @@ def test_an_alert_fires_once_does_not_refire_while_hovering_and_rearms_by_the_ma
         client = slack.client()
 
         def check(amount: int, day: dt.date) -> None:
-            pipeline(session, amount)
+            pipeline(world, amount)
             fired.append([o.key for o in check_alerts(bot, client, as_of=day)])
 
         check(60000, NOV)  # above: nothing
@@ -100,9 +100,9 @@ def test_an_alert_fires_once_does_not_refire_while_hovering_and_rearms_by_the_ma
     ]
 
 
-def test_every_alert_post_carries_message_metadata(bot, session):
+def test_every_alert_post_carries_message_metadata(bot, world):
     create_alert(bot, alice(bot), "UALICE", "alert me when my pipeline drops below 50k")
-    pipeline(session, 45000)
+    pipeline(world, 45000)
     with FakeSlack() as slack:
         slack.add_user("UALICE")
         check_alerts(bot, slack.client(), as_of=NOV)
@@ -120,9 +120,9 @@ def test_every_alert_post_carries_message_metadata(bot, session):
     }
 
 
-def test_a_snoozed_alert_stays_quiet_for_a_week_then_fires(bot, session):
+def test_a_snoozed_alert_stays_quiet_for_a_week_then_fires(bot, world):
     alert = create_alert(bot, alice(bot), "UALICE", "alert me when my pipeline drops below 50k")
-    pipeline(session, 45000)
+    pipeline(world, 45000)
     with FakeSlack() as slack:
         slack.add_user("UALICE")
         snooze_alert(bot.engine, "UALICE", alert.id, now=dt.datetime(2026, 11, 20, 9, 0))
