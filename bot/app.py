@@ -35,6 +35,7 @@ from bot.identity import Identities, Unmatched
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
 from bot.targets_modal import open_targets_modal, save_submission
 from crm.status import freshness
+from digests import records_button
 from digests.alerts import create_alert, delete_alert, snooze_alert
 from digests.subscriptions import set_enabled, slack_timezone, unsubscribe
 from kpi.access import AccessDenied
@@ -391,7 +392,7 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         respond(replace_original=True, response_type="ephemeral", **message)
         _log_request(user, "period", str(value.get("p", "")), kpi, started)
 
-    @app.action(records_view.OPEN)
+    @app.action(records_button.OPEN)
     def records_opened(ack, body, respond) -> None:
         started = time.monotonic()
         ack()

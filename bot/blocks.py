@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from bot.records_view import records_button, records_label
+from digests.records_button import records_button, records_label
 from kpi.answers import Answer, Comparison, Help, Leaderboard, Pace, Row
 from kpi.formats import formatted
 from kpi.gap import HOW_TO_SET, Gap

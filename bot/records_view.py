@@ -1,5 +1,5 @@
-"""The records behind an answer in Slack: a "Show the 17 deals" button under an answer, and the reply, to the asker
-alone, with a page of records of each side and Previous/Next.
+"""The records behind an answer in Slack: the reply to a "Show the 17 deals" button (under an answer or a goal
+alert, :mod:`digests.records_button`), to the asker alone, with a page of records of each side and Previous/Next.
 
 A button carries the query (an answer's, as its other buttons do; a deal question's words, read again), the side
 it pages and where each page before began (keyset cursors), never the rows: 10 records with their links would not
@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from kpi.answers import Answer
+from digests.records_button import MAX_VALUE
 from kpi.directory import Person
 from kpi.formats import money
 from kpi.grammar.queries import Query, RecordsQuery, ValueQuery, from_json
@@ -21,55 +21,19 @@ from kpi.records import (
     Page,
     Record,
     RecordList,
-    counted_from_records,
-    counts,
     cursor_from_json,
     cursor_to_json,
-    noun,
     sides,
 )
 from kpi.service import Kpibot
 from slackui.blocks import context, section
 from slackui.fitting import sections
-from slackui.limits import MAX_BLOCKS, MAX_BUTTON_TEXT
+from slackui.limits import MAX_BLOCKS
 from slackui.text import clip, escape
 
-OPEN = "kpi_records"
 PAGE = "kpi_records_page"
-#: A button's value holds 2,000 characters: a question too long to carry gets no button.
-MAX_VALUE = 2000
 #: A link Slack can show as one: no space or character that ends or splits its ``<url|text>`` form.
 _LINKABLE = re.compile(r"https?://[^\s<>|]+")
-
-
-def records_label(answer: Answer) -> str | None:
-    """What the records button of an answer says: "Show the 17 deals", "Show the 212 calls", a ratio's both sides
-    "Show the 17 won · 40 closed", or "Show the deals" for a sum (its count is not part of the answer); None for
-    a number not counted from records."""
-    if not counted_from_records(answer.kpi):
-        return None
-    found = counts(answer.kpi, answer.result)
-    if len(found) == 1:
-        side, count = found[0]
-        return f"Show the {_counted(count, noun(side.measure))}"
-    return "Show the " + " · ".join(side.label if count is None else f"{count:,} {side.label}" for side, count in found)
-
-
-def _counted(count: int | None, plural: str) -> str:
-    if count is None:
-        return plural
-    one = plural[:-3] + "y" if plural.endswith("ies") else plural.removesuffix("s")
-    return f"{count:,} {one if count == 1 else plural}"
-
-
-def records_button(carried: dict[str, Any], label: str) -> dict[str, Any] | None:
-    """The button under an answer that opens the records behind it, carrying the answer's query
-    (:func:`kpi.grammar.queries.to_json`); None when it would not fit a button's value."""
-    value = json.dumps(carried, ensure_ascii=False)
-    if len(value) > MAX_VALUE:
-        return None
-    text = {"type": "plain_text", "text": clip(label, MAX_BUTTON_TEXT)}
-    return {"type": "button", "action_id": OPEN, "text": text, "value": value}
 
 
 def reply(kpibot: Kpibot, asker: Person, value: dict[str, Any]) -> dict[str, Any]:

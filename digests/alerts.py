@@ -24,6 +24,7 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from digests.deliveries import Outcome, deliver
+from digests.records_button import records_button, records_label
 from digests.subscriptions import person_of
 from kpi.answers import Answer
 from kpi.directory import Person
@@ -153,7 +154,8 @@ def _condition(row: Alert, value: Decimal, margin: Decimal) -> tuple[bool, bool]
 
 
 def message(row: Alert, reading: Reading) -> dict[str, Any]:
-    """The alert's DM: the number, the threshold and the period, with Slack message metadata for workflows."""
+    """The alert's DM: the number, the threshold and the period, a button to the records behind the number where
+    it is counted from records ("Show the deals"), and Slack message metadata for workflows."""
     answer = reading.answer
     kpi, scope = answer.kpi, answer.scope.name
     if row.measure == "attainment":
@@ -175,14 +177,15 @@ def message(row: Alert, reading: Reading) -> dict[str, Any]:
         "value": float(reading.value or 0),  # numbers, for workflows to compare
         "target": float(row.threshold),
     }
-    return {
-        "text": text,
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
-        ],
-        "metadata": {"event_type": EVENT_TYPE, "event_payload": payload},
-    }
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+    ]
+    label = records_label(answer)
+    button = records_button(row.query, label) if label is not None else None
+    if button is not None:  # the records behind the number, as under an answer (the button carries the query)
+        blocks.append({"type": "actions", "block_id": "alert_records", "elements": [button]})
+    return {"text": text, "blocks": blocks, "metadata": {"event_type": EVENT_TYPE, "event_payload": payload}}
 
 
 def describe(row: Alert, now: dt.datetime | None = None) -> str:

@@ -9,10 +9,12 @@ is her pipeline. Checks run as of days in 2026-Q4 and 2027-Q1 (UTC org).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
 
+from bot.app import create_app, web_client
 from digests.alerts import alerts_of, check_alerts, create_alert, delete_alert, snooze_alert
 from kpi.access import AccessDenied
 from kpi.directory import Person
@@ -20,6 +22,8 @@ from kpi.grammar.alerts import AlertCondition, AlertSyntaxError, parse_alert
 from kpi.schema import Deal
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
+from tests.test_slack_app import SECRET, press
+from tests.waiting import wait_for
 
 NOV, JAN = dt.date(2026, 11, 25), dt.date(2027, 1, 12)  # pipeline is watched by quarter, its default period
 
@@ -146,3 +150,26 @@ def test_alerts_are_listed_and_deleted_by_their_owner_only(bot):
     assert [a.text for a in alerts_of(bot.engine, "UALICE")] == ["alert me when my win rate falls under 25%"]
     assert delete_alert(bot.engine, "UALICE", alert.id) is True
     assert alerts_of(bot.engine, "UALICE") == []
+
+
+def test_an_alert_on_a_number_counted_from_records_offers_them_and_the_button_lists_them(bot, world):
+    create_alert(bot, alice(bot), "UALICE", "alert me when my pipeline drops below 50k")
+    world.session.query(Deal).one().name = "Acme <renewal>"
+    pipeline(world, 45000)
+    with FakeSlack() as slack:
+        slack.add_user("UALICE", email="alice@example.com", real_name="Alice Adams")
+        check_alerts(bot, slack.client(), as_of=NOV)
+        (posted,) = slack.messages
+        (opener,) = [e for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        app = create_app(bot, token=slack.token, signing_secret=SECRET, client=web_client(slack.token, slack.url))
+        press(app, slack, "UALICE", {k: opener[k] for k in ("action_id", "value")})
+        listed = wait_for(lambda: slack.responses)[0].params
+
+    assert (opener["text"]["text"], json.loads(opener["value"])) == (
+        "Show the deals",
+        {"k": "value", "kpi": "pipeline", "s": "me", "p": None},
+    )
+    assert [b["text"]["text"] for b in listed["blocks"]] == [
+        "*Pipeline, Alice Adams, this quarter: the records behind it*",
+        "*pipeline*: 1 records, $45,000.00\n• Acme &lt;renewal&gt; · Alice Adams · $45,000.00 · Proposal",
+    ]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import records_view
 from bot.app import create_app, web_client
+from digests import records_button
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
 from tests.test_slack_app import SECRET, check_limits, dispatch, press
@@ -82,7 +82,7 @@ def test_a_rep_is_refused_another_reps_records(app, slack, engine):
     bob = Kpibot(engine, ROOT / "config").person("Bob Brown")
     # the button of a manager's answer about Bob, forwarded to Alice
     carried = {"k": "value", "kpi": "revenue", "s": f"person:{bob.id}", "p": "may 2017"}
-    opener = records_view.records_button(carried, "Show the deals")
+    opener = records_button.records_button(carried, "Show the deals")
     assert opener is not None
 
     press(app, slack, "U0ALICE", {k: opener[k] for k in ("action_id", "value")})
