@@ -37,6 +37,7 @@ from bot.targets_modal import open_targets_modal, save_submission
 from crm.status import freshness
 from digests import records_button
 from digests.alerts import create_alert, delete_alert, snooze_alert
+from digests.ratelimit import paced_client
 from digests.subscriptions import set_enabled, slack_timezone, unsubscribe
 from kpi.access import AccessDenied
 from kpi.answers import Answer, Leaderboard
@@ -61,14 +62,15 @@ FRESHNESS_SECONDS = 30.0  # "CRM synced 12 min ago" counts minutes: one look at 
 log = logging.getLogger("kpibot.requests")
 
 
-def web_client(token: str, base_url: str | None = None) -> WebClient:
-    """A Web API client that retries 429s (honouring Retry-After), 5xx answers and dropped connections."""
+def web_client(token: str, base_url: str | None = None, *, paced: bool = False) -> WebClient:
+    """A Web API client that retries 429s (honouring Retry-After), 5xx answers and dropped connections; ``paced``
+    (the worker's, which fans digests out) also paces chat.postMessage to Slack's rate, every post waiting out a
+    429's Retry-After (:mod:`digests.ratelimit`)."""
     base = (base_url or os.environ.get("SLACK_API_URL") or SLACK_API).rstrip("/") + "/"
-    handlers = [
-        RateLimitErrorRetryHandler(max_retry_count=3),
-        ServerErrorRetryHandler(max_retry_count=2),
-        ConnectionErrorRetryHandler(max_retry_count=2),
-    ]
+    others = [ServerErrorRetryHandler(max_retry_count=2), ConnectionErrorRetryHandler(max_retry_count=2)]
+    if paced:
+        return paced_client(token, base, others)
+    handlers = [RateLimitErrorRetryHandler(max_retry_count=3), *others]
     return WebClient(token=token, base_url=base, retry_handlers=handlers)
 
 

@@ -219,7 +219,7 @@ def schedule() -> None:
     from digests.jobs import digest_jobs, digest_rebuilder
 
     configure_logging()
-    client = web_client(os.environ["SLACK_BOT_TOKEN"])
+    client = web_client(os.environ["SLACK_BOT_TOKEN"], paced=True)
     try:
         jobs = digest_jobs(kpibot, client, config_dir())
     except ConfigError as exc:

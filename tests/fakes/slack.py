@@ -9,7 +9,8 @@
 It is a standard-library HTTP server (``ThreadingHTTPServer`` on 127.0.0.1, a free port, served from a daemon
 thread). Every request is recorded in ``calls``; every API method answers HTTP 200 with ``{"ok": true, ...}`` or
 ``{"ok": false, "error": "..."}`` as Slack does, unless a fault was injected with ``rate_limit``, ``fail`` or
-``error``. All shared state sits behind one lock, so a threaded bot and the test thread can use it together.
+``error``, or chat.postMessage goes past the rate ``limit_posts`` set. All shared state sits behind one lock, so
+a threaded bot and the test thread can use it together.
 
 Routes: ``/api/<method>`` (the Web API), ``/upload/<file_id>`` (upload URLs handed out by
 files.getUploadURLExternal) and ``/response/<n>`` (slash-command response_urls handed out by ``response_url()``).
@@ -51,6 +52,7 @@ MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_TEXT_LENGTH = 40_000
 RESPONSE_URL_USES = 5  # Slack lets an app use one response_url five times
+POST_JITTER = 0.05  # seconds a post may come early under limit_posts: a request's own travel time varies
 
 BLOCK_TYPES = frozenset(
     {
@@ -155,6 +157,9 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._last_ts = 0
         self._faults: dict[str, deque[tuple[str, int | str]]] = {}
+        self._post_rate: tuple[float, float] | None = None  # per channel, workspace: chat.postMessage a second
+        self._post_free_at: dict[str, float] = {}  # channel id (or "" for the workspace) -> when it is next free
+        self.ratelimited = 0  # 429s answered for going past the post rate
         self._users: dict[str, dict[str, Any]] = {}
         self._conversations: dict[str, dict[str, Any]] = {}
         self._members: dict[str, list[str]] = {}  # channel id -> its members' user ids (the bot's own left out)
@@ -324,6 +329,13 @@ class FakeSlack:
         """The next ``times`` calls to ``method`` answer HTTP 429, ``Retry-After: retry_after``."""
         self._add_fault(method, "ratelimit", retry_after, times)
 
+    def limit_posts(self, per_channel: float = 1.0, workspace: float = 10.0) -> None:
+        """From now on chat.postMessage answers 429 (``Retry-After: 1``) when faster than ``per_channel`` a second
+        to one channel or ``workspace`` a second in all, evenly spaced, as Slack's published rate; a post up to
+        :data:`POST_JITTER` early is let through, as Slack tolerates short bursts."""
+        with self._lock:
+            self._post_rate = (per_channel, workspace)
+
     def fail(self, method: str, *, status: int = 500, times: int = 1) -> None:
         """The next ``times`` calls to ``method`` answer HTTP ``status``."""
         self._add_fault(method, "status", status, times)
@@ -440,7 +452,7 @@ class FakeSlack:
             return _json_reply({"ok": False, "error": "invalid_json" if is_json else "invalid_form_data"})
         with self._lock:
             self.calls.append(Call(method, params, headers, time.time()))
-            fault = self._take_fault(method)
+            fault = self._take_fault(method) or (self._past_rate(params) if method == "chat.postMessage" else None)
             if fault is not None:
                 return fault
             handler = self._methods.get(method)
@@ -459,6 +471,20 @@ class FakeSlack:
             if "warning" in result:
                 self.warnings.append({"method": method, "warning": result["warning"]})
             return _json_reply({"ok": True, **result})
+
+    def _past_rate(self, params: dict[str, Any]) -> _Reply | None:
+        """429 for a post faster than :meth:`limit_posts` allows; an accepted one takes its channel's and the
+        workspace's next slot (the generic cell rate algorithm)."""
+        if self._post_rate is None:
+            return None
+        now = time.monotonic()
+        buckets = {str(params.get("channel")): self._post_rate[0], "": self._post_rate[1]}
+        if any(now < self._post_free_at.get(key, 0.0) - POST_JITTER for key in buckets):
+            self.ratelimited += 1
+            return _json_reply({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "1"})
+        for key, rate in buckets.items():
+            self._post_free_at[key] = max(self._post_free_at.get(key, 0.0), now) + 1.0 / rate
+        return None
 
     def _handle_upload(self, path: str, headers: dict[str, str], body: bytes) -> _Reply:
         file_id = path[len("/upload/") :].strip("/")
