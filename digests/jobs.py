@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import multiprocessing
-import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from slack_sdk import WebClient
 
 from digests.build import Numbers, build_digest
+from digests.building import Built, built
 from digests.config import DigestSpec, load_digests
-from digests.deliveries import Outcome, Rebuilt, Status
+from digests.deliveries import Outcome, Rebuilt
 from digests.planning import Delivery, DigestError, delivery_from_key, plan
-from digests.render import DigestTemplateError, RenderedDigest, render_digest
+from digests.render import DigestTemplateError, render_digest
 from digests.scheduler import Job
-from digests.send import deliver_rendered, digest_metadata, post_rendered
-from kpi.db import engine_for
+from digests.send import digest_metadata, post_all, post_rendered
 from kpi.service import Kpibot
 
 log = logging.getLogger("kpibot.digests")
@@ -47,75 +44,30 @@ def run_digest(
     team or a failed post stops only that delivery. Posts keep the order of the plan.
 
     The deliveries of one audience are built together (its leaderboards serve the team's digest and every
-    rep's DM). With many audiences they are built by worker processes, one per core: a digest is CPU work
-    (questions, then charts, which matplotlib draws holding the GIL), and 200 teams built in one process
-    took minutes.
+    rep's DM). With many audiences they are built by worker processes, one per core (digests/building.py).
     """
     as_of = fire_time.astimezone(spec.zone(kpibot.org.timezone)).date()
     groups: dict[str, list[Delivery]] = {}
     for delivery in plan([spec], kpibot, as_of):
         groups.setdefault(delivery.audience.key, []).append(delivery)
-    outcomes = []
-    for deliveries, built in _built(kpibot, config_dir, spec, as_of, list(groups.values())):
-        for delivery, rendered in zip(deliveries, built, strict=True):
-            if isinstance(rendered, str):
-                outcomes.append(Outcome(delivery.key, Status.FAILED, error=rendered))
-            elif rendered is not None:
-                outcomes.append(deliver_rendered(kpibot, client, delivery, rendered))
-    return outcomes
-
-
-#: Audiences per worker process before a run builds in parallel: starting one costs about a second.
-AUDIENCES_PER_PROCESS = 8
-
-Built = list[RenderedDigest | str | None]  # per delivery: rendered, why it failed, or None when skipped
+    build = partial(build_audience, config_dir=config_dir, spec=spec, as_of=as_of)
+    return post_all(kpibot, client, built(kpibot, config_dir, list(groups.values()), build), posters=1)
 
 
 def build_audience(
-    kpibot: Kpibot, config_dir: Path, spec: DigestSpec, deliveries: list[Delivery], as_of: dt.date
+    kpibot: Kpibot, deliveries: list[Delivery], *, config_dir: Path, spec: DigestSpec, as_of: dt.date
 ) -> Built:
     """Build and render the deliveries of one audience, sharing its answers."""
     numbers = Numbers(kpibot)
-    built: Built = []
+    made: Built = []
     for delivery in deliveries:
         try:
             digest = build_digest(kpibot, spec, delivery.audience, delivery.recipient, as_of, numbers=numbers)
-            built.append(None if digest.skip else render_digest(digest, config_dir))
+            made.append(None if digest.skip else render_digest(digest, config_dir))
         except (DigestError, DigestTemplateError) as exc:
             log.error("digest not built", extra={"command": spec.name, "question": str(exc)})
-            built.append(str(exc))
-    return built
-
-
-def _built(
-    kpibot: Kpibot, config_dir: Path, spec: DigestSpec, as_of: dt.date, groups: list[list[Delivery]]
-) -> Iterator[tuple[list[Delivery], Built]]:
-    """Each group of deliveries with what was built for it, in order: here, or in worker processes."""
-    workers = min(os.cpu_count() or 1, len(groups) // AUDIENCES_PER_PROCESS)
-    if workers < 2:
-        for group in groups:
-            yield group, build_audience(kpibot, config_dir, spec, group, as_of)
-        return
-    url = kpibot.engine.url.render_as_string(hide_password=False)
-    # forkserver: a worker is never a fork of this process, with its threads and open database connections.
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(url, config_dir)) as pool:
-        futures = [pool.submit(_build_in_worker, config_dir, spec, group, as_of) for group in groups]
-        for group, future in zip(groups, futures, strict=True):
-            yield group, future.result()
-
-
-_worker_kpibot: Kpibot | None = None  # a worker process's own, over its own connections
-
-
-def _start_worker(url: str, config_dir: Path) -> None:
-    global _worker_kpibot
-    _worker_kpibot = Kpibot(engine_for(url), config_dir)
-
-
-def _build_in_worker(config_dir: Path, spec: DigestSpec, deliveries: list[Delivery], as_of: dt.date) -> Built:
-    assert _worker_kpibot is not None
-    return build_audience(_worker_kpibot, config_dir, spec, deliveries, as_of)
+            made.append(str(exc))
+    return made
 
 
 def digest_rebuilder(kpibot: Kpibot, config_dir: Path) -> Callable[[str], Rebuilt | None]:

@@ -9,6 +9,8 @@ can avoid posting the parent twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from digests.deliveries import Outcome, deliver
+from digests.building import Built
+from digests.deliveries import Outcome, Status, deliver
 from digests.planning import Delivery
 from digests.render import RenderedDigest
 from kpi.service import Kpibot
@@ -79,6 +82,27 @@ def send_digest(
     except Exception as exc:  # Slack errors, and connections lost after the client's own retries
         raise PartialDigest(SentDigest(channel_id, ts, replies, files), step, exc) from exc
     return SentDigest(channel_id, ts, replies, files)
+
+
+#: Digests posted at once by a fan-out: each waits a second between its own messages (its channel's rate, see
+#: digests/ratelimit.py), so it takes several to keep the workspace's rate busy.
+POSTERS = 16
+
+
+def post_all(
+    kpibot: Kpibot, client: WebClient, ready: Iterable[tuple[list[Delivery], Built]], posters: int = POSTERS
+) -> list[Outcome]:
+    """Post each built delivery once through the ledger as soon as it is built, ``posters`` at a time (each in
+    its own channel, as a subscriber's DM; one keeps the order of the plan); the outcomes in the plan's order."""
+    with ThreadPoolExecutor(posters, thread_name_prefix="post") as pool:
+        pending: list[Future[Outcome] | Outcome] = []
+        for deliveries, made in ready:
+            for delivery, rendered in zip(deliveries, made, strict=True):
+                if isinstance(rendered, str):
+                    pending.append(Outcome(delivery.key, Status.FAILED, error=rendered))
+                elif rendered is not None:
+                    pending.append(pool.submit(deliver_rendered, kpibot, client, delivery, rendered))
+    return [item.result() if isinstance(item, Future) else item for item in pending]
 
 
 def deliver_rendered(kpibot: Kpibot, client: WebClient, delivery: Delivery, rendered: RenderedDigest) -> Outcome:

@@ -28,11 +28,12 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from digests.build import Numbers, build_digest
+from digests.building import Built, built
 from digests.config import CONTENTS, DigestSpec, load_digests
-from digests.deliveries import Outcome, Rebuilt, Status
+from digests.deliveries import Outcome, Rebuilt
 from digests.planning import Audience, Delivery, DigestError, Recipient, home_team
 from digests.render import DigestTemplateError, RenderedDigest, render_digest
-from digests.send import deliver_rendered, digest_metadata, post_rendered
+from digests.send import digest_metadata, post_all, post_rendered
 from kpi import access
 from kpi.config import WEEKDAYS
 from kpi.delivery_state import DeliveryState
@@ -184,24 +185,28 @@ def due(
 def run_due(
     kpibot: Kpibot, client: WebClient, config_dir: Path, now: dt.datetime, grace: dt.timedelta
 ) -> list[Outcome]:
-    """Send every subscription due at ``now`` (aware) and not yet in the ledger; refresh stale time zones first."""
+    """Send every subscription due at ``now`` (aware) and not yet in the ledger; refresh stale time zones first.
+
+    The Monday fan-out: 2,000 subscribers' digests are built by worker processes (digests/building.py) and posted
+    as they come, several at a time, at the pace of the client (digests/ratelimit.py)."""
     refresh_timezones(kpibot.engine, client, now.astimezone(dt.UTC).replace(tzinfo=None))
     with Session(kpibot.engine) as session:
         rows = list(session.scalars(select(Subscription).order_by(Subscription.id)))
     specs = {spec.name: spec for spec in load_digests(config_dir, kpibot.catalog).digests if spec.enabled}
-    planned = [(delivery_of(kpibot, row, spec, as_of), as_of) for row, spec, as_of in due(rows, specs, now, grace)]
-    sent = _in_ledger(kpibot.engine, [d.key for d, _ in planned if d is not None])
-    outcomes = []
-    numbers = Numbers(kpibot)  # answers keyed by question and day: subscribers of one team share its leaderboards
-    for delivery, as_of in planned:
-        if delivery is None or delivery.key in sent:
-            continue
-        rendered = _render(kpibot, config_dir, delivery, as_of, numbers)
-        if isinstance(rendered, str):
-            outcomes.append(Outcome(delivery.key, Status.FAILED, error=rendered))
-        elif rendered is not None:
-            outcomes.append(deliver_rendered(kpibot, client, delivery, rendered))
-    return outcomes
+    planned = [delivery_of(kpibot, row, spec, as_of) for row, spec, as_of in due(rows, specs, now, grace)]
+    sent = _in_ledger(kpibot.engine, [d.key for d in planned if d is not None])
+    groups: dict[str, list[Delivery]] = {}  # by audience: the subscribers of a team ask its leaderboards once
+    for delivery in planned:
+        if delivery is not None and delivery.key not in sent:
+            groups.setdefault(delivery.audience.key, []).append(delivery)
+    build = partial(build_subscriptions, config_dir=config_dir)
+    return post_all(kpibot, client, built(kpibot, config_dir, list(groups.values()), build))
+
+
+def build_subscriptions(kpibot: Kpibot, deliveries: list[Delivery], *, config_dir: Path) -> Built:
+    """Build the due deliveries of one audience, sharing its answers; each on its subscriber's local date."""
+    numbers = Numbers(kpibot)
+    return [_render(kpibot, config_dir, d, dt.date.fromisoformat(d.period), numbers) for d in deliveries]
 
 
 def delivery_of(kpibot: Kpibot, row: Subscription, spec: DigestSpec, as_of: dt.date) -> Delivery | None:
