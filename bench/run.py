@@ -1,4 +1,4 @@
-"""``python -m bench.run [--quick] [--only NAME ...] [--database-url URL]``: the benchmarks of issues 6, 15 and 17.
+"""``python -m bench.run [--quick] [--only NAME ...] [--database-url URL]``: the benchmarks of issues 6, 15, 16 and 17.
 
 A full run (the default) uses the issue's company on PostgreSQL (database ``kpibot_bench``) and writes the
 figures into bench/RESULTS.md; ``--quick`` uses 100 reps (database ``kpibot_bench_quick``, or any URL, SQLite
@@ -11,14 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import cache, digests, floor, naive, records, serve, sync
+from bench import cache, digests, fanout, floor, naive, records, serve, sync
 from bench import data as dataset
 from bench.common import CONFIG_DIR, Report, Settings, write_results
 from bench.mix import mix
 from kpi.db import engine_for
 from kpi.service import Kpibot
 
-BENCHMARKS = ("serve", "floor", "naive", "digests", "sync", "records", "cache")
+BENCHMARKS = ("serve", "floor", "naive", "digests", "sync", "records", "cache", "fanout")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 GENERATION_GOAL = 600.0  # seconds
 
@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> Report:
         records.run(report, kpibot, data.as_of, settings.floor_repeats)
     if "cache" in only:
         cache.run(report, engine, asks)
+    if "fanout" in only:
+        fanout.run(report, kpibot, data.as_of)
     report.close()
     results = args.results or (None if settings.quick else RESULTS)
     if results is not None:

@@ -52,7 +52,7 @@ MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_TEXT_LENGTH = 40_000
 RESPONSE_URL_USES = 5  # Slack lets an app use one response_url five times
-POST_JITTER = 0.05  # seconds a post may come early under limit_posts: a request's own travel time varies
+POST_JITTER = 0.25  # seconds a post may come early under limit_posts: travel times vary, Slack allows short bursts
 
 BLOCK_TYPES = frozenset(
     {
