@@ -15,6 +15,7 @@ which answers people and posts now and then, is not paced: Retry-After covers wh
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -86,7 +87,8 @@ class PostingPace:
 
 
 class SharedRateLimitHandler(RateLimitErrorRetryHandler):
-    """slack_sdk's retry of a 429 after its Retry-After, which also holds every other post of the pace."""
+    """slack_sdk's retry of a 429, which holds every post of the pace for the Retry-After and then retries a post
+    in its turn among them (a retry that skipped the queue would be refused again)."""
 
     def __init__(self, pace: PostingPace, max_retry_count: int = 3) -> None:
         super().__init__(max_retry_count=max_retry_count)
@@ -100,10 +102,26 @@ class SharedRateLimitHandler(RateLimitErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> None:
-        if response is not None:
-            found = [value for key, value in response.headers.items() if key.lower() == "retry-after"]
-            self.pace.hold(float(found[0][0]) if found and found[0] else 1.0 + random.random())
-        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+        if response is None:
+            raise error or RuntimeError("a 429 without a response")
+        found = [value for key, value in response.headers.items() if key.lower() == "retry-after"]
+        seconds = float(found[0][0]) if found and found[0] else 1.0 + random.random()
+        self.pace.hold(seconds)
+        state.next_attempt_requested = True
+        if request.url.endswith(POST_METHOD):
+            self.pace.wait(_channel(request))
+        else:
+            self.pace.sleep(seconds)
+        state.increment_current_attempt()
+
+
+def _channel(request: HttpRequest) -> str:
+    """The channel a chat.postMessage request names (slack_sdk sends it as JSON)."""
+    try:
+        body = json.loads(request.data or b"{}") if request.data is not None else request.body_params or {}
+    except (ValueError, TypeError):
+        return ""
+    return str(body.get("channel", "")) if isinstance(body, dict) else ""
 
 
 class PacedClient(WebClient):
