@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from slack_bolt import BoltRequest
-from slack_sdk.signature import SignatureVerifier
 from typer.testing import CliRunner
 
 from bot.app import create_app, web_client
@@ -22,9 +19,9 @@ from kpi.periods import Calendar
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
 from tests.test_conversation import AS_OF, ASKERS, MESSAGE_ROWS, QUERY_ROWS, row_id, table_bot
+from tests.test_slack_app import SECRET, dispatch
 
 __all__ = ["table_bot"]  # the table's world, shared with tests/test_conversation.py
-SECRET = "test-signing-secret"
 SLACK_IDS = {"alice": "U0ALICE1", "manager": "U0MANAGE1", "admin": "U0ADMIN01", "tom": "U0TOMSOLO"}
 NAMES = {"alice": "Alice Adams", "manager": "Morgan Manager", "admin": "Ada Admin", "tom": "Tom Solo"}
 #: Questions the table reads one way and the asker may not have answered (their refusal is a message row).
@@ -87,14 +84,7 @@ def slack_app(table_bot: Kpibot) -> Iterator[tuple[Any, FakeSlack]]:
 def slash(slack_app: tuple[Any, FakeSlack], asker: str, text: str) -> dict[str, Any]:
     """``/kpi text`` as ``asker``, signed as Slack signs it: the reply in the acknowledgement."""
     app, slack = slack_app
-    body, stamp = slack.slash_command(SLACK_IDS[asker], text), str(int(time.time()))
-    signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
-    headers = {
-        "content-type": ["application/x-www-form-urlencoded"],
-        "x-slack-request-timestamp": [stamp],
-        "x-slack-signature": [signature],
-    }
-    response = app.dispatch(BoltRequest(body=body, headers=headers))
+    response = dispatch(app, slack, SLACK_IDS[asker], text)
     assert response.status == 200
     return json.loads(response.body)
 
