@@ -141,7 +141,7 @@ class Kpibot:
         if isinstance(query, ListQuery):
             return self.kpi_list()
         if isinstance(query, ScorecardQuery):
-            scope = access.resolve(self.directory, asker, query.scope)
+            scope = self.scope_for(query, asker)
             period = self.period(query.period or RUNNING_PERIOD, as_of)
             return self.cache.get(
                 ("scorecard", period, scope, as_of),
@@ -150,7 +150,7 @@ class Kpibot:
                 ),
             )
         if isinstance(query, GapQuery):
-            scope = access.resolve(self.directory, asker, query.scope)
+            scope = self.scope_for(query, asker)
             period = self.period(query.period or RUNNING_PERIOD, as_of)
             workdays, kpis, kpi = self.pacing.workdays, self.catalog.kpis, query.kpi
             return self.cache.get(
@@ -164,7 +164,7 @@ class Kpibot:
             query, pace = dataclasses.replace(query, kpi=self.measured_over(query.kpi, period)), False
         if isinstance(query, LeaderboardQuery):
             return self._leaderboard(query, period, asker, as_of, paces=bool(pace))
-        scope = access.resolve(self.directory, asker, query.scope)
+        scope = self.scope_for(query, asker)
         against, kpi = query.against, query.kpi
         if against is not None and against.kind == "team":
             answer = self.answer(kpi, period, scope, as_of, pace=pace is not False)
@@ -196,7 +196,7 @@ class Kpibot:
         as_of = as_of or self.calendar.today()
         if isinstance(query, RecordsQuery):
             return self._listed(query, asker, as_of, limit, after)
-        scope = access.records_scope(self.directory, asker, query.scope)
+        scope = self.scope_for(query, asker, records=True)
         period = self.period(query.period, as_of)
         kpi = self.measured_over(query.kpi, period)
         periods = [period]
@@ -224,7 +224,7 @@ class Kpibot:
         self, query: RecordsQuery, asker: Person, as_of: dt.date, limit: int = PAGE_SIZE, after: Cursor | None = None
     ) -> RecordList:
         """The records a question asks for directly ("my open deals closing this month")."""
-        scope = access.records_scope(self.directory, asker, query.scope)
+        scope = self.scope_for(query, asker)
         period = self.period(query.period, as_of)
         window = Window.of(period, utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz))
         extra = []
@@ -325,7 +325,7 @@ class Kpibot:
     ) -> Leaderboard:
         """A ranking of reps or teams as ``query`` asks, for ``asker`` (who is told their place, or their team's)."""
         kpi, paces = query.kpi, paces or query.of_target
-        scope = access.leaderboard_scope(self.directory, asker, query.scope)
+        scope = self.scope_for(query, asker)
         teams = access.ranked_teams(self.directory, asker, scope, kpi.key) if query.ranks == "teams" else None
         if teams is not None:
             you = next((tid for tid, team in teams.items() if asker.id in (team.filter.rep_ids or ())), None)
@@ -397,21 +397,33 @@ class Kpibot:
         ]
         return Help("kpibot answers sales KPIs from your CRM.", lines)
 
+    def scope_for(
+        self,
+        query: ValueQuery | LeaderboardQuery | ScorecardQuery | GapQuery | RecordsQuery,
+        asker: Person,
+        *,
+        records: bool = False,
+    ) -> Scope:
+        """The scope ``query`` is about, if ``asker`` may see it (raises AccessDenied or LookupError): the one place
+        answering and :meth:`may_ask` apply the access rules. ``records``: the records behind a value."""
+        if isinstance(query, LeaderboardQuery):
+            return access.leaderboard_scope(self.directory, asker, query.scope)
+        if records or isinstance(query, RecordsQuery):
+            return access.records_scope(self.directory, asker, query.scope)
+        return access.resolve(self.directory, asker, query.scope)
+
     def may_ask(self, query: Query, asker: Person) -> bool:
         """Whether ``asker`` may have ``query`` answered, by the access rules alone (nothing is measured)."""
+        if isinstance(query, HelpQuery | ListQuery):
+            return True
         try:
-            if isinstance(query, LeaderboardQuery):
-                scope = access.leaderboard_scope(self.directory, asker, query.scope)
-                if query.ranks == "teams":
-                    access.ranked_teams(self.directory, asker, scope, query.kpi.key)
-            elif isinstance(query, RecordsQuery):
-                access.records_scope(self.directory, asker, query.scope)
-            elif isinstance(query, ValueQuery | ScorecardQuery | GapQuery):
-                scope = access.resolve(self.directory, asker, query.scope)
-                if isinstance(query, ValueQuery) and query.against is not None and query.against.kind == "team":
-                    return self._in_a_team(scope) is not None
+            scope = self.scope_for(query, asker)
+            if isinstance(query, LeaderboardQuery) and query.ranks == "teams":
+                access.ranked_teams(self.directory, asker, scope, query.kpi.key)
         except (AccessDenied, LookupError):
             return False
+        if isinstance(query, ValueQuery) and query.against is not None and query.against.kind == "team":
+            return self._in_a_team(scope) is not None
         return True
 
     def kpi_list(self) -> Help:
