@@ -228,9 +228,10 @@ class _Build:
     def teams(self) -> None:
         """The teams below the audience (the organisation's top-level teams), ranked on the leaderboard KPI, when
         there are at least two."""
-        parent = self.audience.team_id if self.audience.kind == "team" else None
-        below = [team for team in self.kpibot.directory.teams.values() if team.parent_id == parent]
-        if self.person is not None or len(below) < 2:
+        directory = self.kpibot.directory
+        if self.person is not None:
+            return
+        if len(access.teams_below(directory, access.resolve(directory, DIGESTS, self.audience.ref))) < 2:
             return
         board = self.numbers.leaderboard(self.spec.leaderboard_kpi, self.w.main, self.audience, ranks="teams")
         currency = self.kpibot.org.currency

@@ -150,15 +150,19 @@ def leaderboard_scope(directory: Directory, asker: Person, ref: ScopeRef) -> Sco
     return team_scope(directory, [team], team.name)
 
 
-def ranked_teams(directory: Directory, asker: Person, scope: Scope, kpi_key: str) -> dict[int, Scope]:
-    """The teams a ranking of teams compares, by id: the organisation's top-level teams, the teams below one
-    team, or the teams a manager manages (when they manage several); each must be one the asker may see."""
+def teams_below(directory: Directory, scope: Scope) -> list[TeamInfo]:
+    """The teams a ranking of teams of ``scope`` compares: the organisation's top-level teams, the teams below
+    one team, or a manager's teams (when they manage several)."""
     if scope.type == "org":
-        teams = [t for t in directory.teams.values() if t.parent_id is None]
-    elif len(scope.team_ids) == 1:
-        teams = [t for t in directory.teams.values() if t.parent_id == scope.team_ids[0]]
-    else:
-        teams = [directory.teams[team_id] for team_id in scope.team_ids]
+        return [t for t in directory.teams.values() if t.parent_id is None]
+    if len(scope.team_ids) == 1:
+        return [t for t in directory.teams.values() if t.parent_id == scope.team_ids[0]]
+    return [directory.teams[team_id] for team_id in scope.team_ids]
+
+
+def ranked_teams(directory: Directory, asker: Person, scope: Scope, kpi_key: str) -> dict[int, Scope]:
+    """The teams a ranking of teams compares (:func:`teams_below`), by id; each must be one the asker may see."""
+    teams = teams_below(directory, scope)
     if not teams:
         raise LookupError(
             f"{scope.name} has no teams below it to rank. Try `leaderboard {kpi_key}` to rank its people."
