@@ -136,6 +136,13 @@ def world(session) -> World:
 
 
 @pytest.fixture
+def config(tmp_path) -> Path:
+    """A config folder for an org in UTC with the shipped defaults (weekends are not working days)."""
+    (tmp_path / "org.yaml").write_text("timezone: UTC\n")
+    return tmp_path
+
+
+@pytest.fixture
 def us_config(tmp_path) -> Path:
     """A config folder for a US org in UTC: weekends and US federal holidays are not working days."""
     folder = tmp_path / "config"

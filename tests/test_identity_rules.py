@@ -17,12 +17,6 @@ from tests.fakes import FakeSlack
 TODAY = dt.datetime.now(dt.UTC).date()  # the org is in UTC
 
 
-@pytest.fixture
-def config(tmp_path):
-    (tmp_path / "org.yaml").write_text("timezone: UTC\n")
-    return tmp_path
-
-
 def test_a_slack_user_whose_email_two_people_share_is_told_it_is_ambiguous(engine, world, config):
     world.rep("Sam Smith", email="sam@example.com")
     world.rep("Sam Smythe", email="SAM@example.com")

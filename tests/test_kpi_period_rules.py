@@ -5,19 +5,12 @@ and JSON values at full precision."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
 from kpi.service import Kpibot
 
 MAY_15 = dt.date(2017, 5, 15)  # 2017-Q2 is running; 2017-Q1 is over
-
-
-@pytest.fixture
-def config(tmp_path) -> Path:
-    (tmp_path / "org.yaml").write_text("timezone: UTC\n")
-    return tmp_path
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from pathlib import Path
 
 import pytest
 
@@ -32,12 +31,6 @@ def test_a_period_ahead_is_measured_whole_from_its_first_day(phrase, start, end,
     period = parse_period(phrase, UTC, MAY_15)
 
     assert (period.ahead, period.label, period.dates()) == (True, label, f"{start} to {end}")
-
-
-@pytest.fixture
-def config(tmp_path) -> Path:
-    (tmp_path / "org.yaml").write_text("timezone: UTC\n")
-    return tmp_path
 
 
 @pytest.fixture
