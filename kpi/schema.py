@@ -333,6 +333,9 @@ class SlackUser(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     rep_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
     checked_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # the bot's IM channel with this member (D...), as Slack returned it for a post addressed to the member:
+    # where the delivery ledger looks for a DM it could not confirm, without a conversations.open per member
+    im_channel_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class SeenRequest(Base):
