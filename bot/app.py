@@ -114,8 +114,8 @@ class Replies:
         return known[1]
 
     def person(self, slack_user_id: str) -> Person:
-        """The CRM person behind a Slack user, from a directory at most a minute old; raises Unmatched."""
-        self.kpibot.reload_directory_if_stale()
+        """The CRM person behind a Slack user, from the directory as of the data committed now; raises Unmatched."""
+        self.kpibot.refresh_directory()
         return self.identities.person(self.kpibot.directory, slack_user_id)
 
     def message(self, slack_user_id: str, question: str) -> tuple[dict[str, Any], str]:
