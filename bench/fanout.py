@@ -55,7 +55,7 @@ def run(report: Report, kpibot: Kpibot, as_of: dt.date) -> None:
     with FakeSlack() as slack:
         for user in users:
             slack.add_user(user)
-        slack.limit_posts(per_channel=1.0, workspace=WORKSPACE_PER_SECOND)
+        slack.limit_rates(per_channel=1.0, workspace=WORKSPACE_PER_SECOND)
         client = paced_client(slack.token, slack.url, [])
         started = time.time()  # the clock of the fake's Call.at
         with stopwatch() as elapsed:

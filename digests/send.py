@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from digests.building import Built
-from digests.deliveries import Outcome, Status, deliver
+from digests.deliveries import Outcome, Posted, Status, deliver
 from digests.planning import Delivery
 from digests.render import RenderedDigest
 from kpi.service import Kpibot
@@ -106,13 +106,11 @@ def post_all(
 
 
 def deliver_rendered(kpibot: Kpibot, client: WebClient, delivery: Delivery, rendered: RenderedDigest) -> Outcome:
-    """Post a built digest once through the ledger (a YAML digest's or a subscription's delivery)."""
-    channel = delivery.recipient.channel
-    if delivery.recipient.kind != "channel":  # a DM: record the IM channel, where recovery can find the post
-        channel = client.conversations_open(users=channel)["channel"]["id"]
+    """Post a built digest once through the ledger (a YAML digest's or a subscription's delivery): to a channel,
+    or by DM to the recipient's user id (the ledger keeps the IM Slack answers with)."""
     text = {"text": rendered.parent.text}
     post = partial(post_rendered, rendered, metadata=digest_metadata(delivery))
-    return deliver(kpibot.engine, client, delivery.key, channel, text, post=post)
+    return deliver(kpibot.engine, client, delivery.key, delivery.recipient.channel, text, post=post)
 
 
 def post_rendered(
@@ -122,13 +120,14 @@ def post_rendered(
     _message: dict | None = None,
     *,
     metadata: dict[str, Any] | None = None,
-) -> str:
+) -> Posted:
     """Post the digest; when only its thread or chart failed, the parent is in Slack: the post counts."""
     try:
-        return send_digest(client, rendered, channel, metadata).ts
+        sent = send_digest(client, rendered, channel, metadata)
     except PartialDigest as exc:
         log.warning("digest posted incompletely", extra={"command": channel, "question": str(exc)})
-        return exc.sent.ts
+        sent = exc.sent
+    return Posted(sent.channel, sent.ts)
 
 
 def digest_metadata(delivery: Delivery) -> dict[str, Any]:

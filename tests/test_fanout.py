@@ -1,7 +1,7 @@
 """The Monday fan-out of subscriptions (digests/subscriptions.py run_due, digests/building.py, digests/send.py
 post_all): the due digests are built by worker processes, one group per audience, and posted several at a time
-at the pace of the worker's client (digests/ratelimit.py), so that a fake Slack enforcing Slack's post rate
-refuses none of them.
+at the pace of the worker's client (digests/ratelimit.py), so that a fake Slack enforcing Slack's rates refuses
+none of them; each DM is addressed to its subscriber's user id, with no conversations.open (Tier 3) first.
 
 The world: tests/world.py two_teams. Alice Adams (UALICE, her own numbers), Morgan Manager (UMORGAN, team West)
 and Ada Admin (UADA, the organisation) subscribe to the weekly digest, each on Mondays at 08:00 UTC.
@@ -54,7 +54,7 @@ def test_due_subscriptions_are_built_by_worker_processes_and_posted_within_slack
     with FakeSlack() as slack:
         for user, _ in SUBSCRIBERS.values():
             slack.add_user(user)
-        slack.limit_posts(per_channel=1.0, workspace=10.0)
+        slack.limit_rates(per_channel=1.0, workspace=10.0)
         client = paced_client(slack.token, slack.url, [])
 
         sent = run_due(bot, client, bot.config_dir, dt.datetime(2026, 3, 30, 8, 0, tzinfo=dt.UTC), dt.timedelta(1))
@@ -72,4 +72,5 @@ def test_due_subscriptions_are_built_by_worker_processes_and_posted_within_slack
     )
     assert again == []
     assert parents == {slack.im_for(user) for user, _ in SUBSCRIBERS.values()}  # one digest in each DM
-    assert slack.ratelimited == 0  # no post went past Slack's rate
+    assert slack.ratelimited == 0  # no call went past Slack's rates
+    assert slack.calls_to("conversations.open") == []
