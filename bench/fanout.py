@@ -2,10 +2,12 @@
 
 Every rep of the data set (2,000, or 100 with --quick) subscribes to the weekly digest of their own numbers, by
 DM on Mondays at 08:00 UTC (rows written directly, as ``/kpi subscribe`` stores them; each rep a Slack user
-matched by the bot before). The worker's own job, :func:`digests.subscriptions.run_due`, then runs at that
-minute with the worker's paced client (digests/ratelimit.py) against the fake Slack, which enforces Slack's
-post rate (one chat.postMessage a second per channel, ten a second in all) with 429s and Retry-After. The
-subscriptions and their deliveries of earlier runs are cleared first.
+matched by the bot before, none DMed yet: no IM channel kept). The worker's own job,
+:func:`digests.subscriptions.run_due`, then runs at that minute with the worker's paced client
+(digests/ratelimit.py) against the fake Slack, which enforces Slack's rates with 429s and Retry-After: one
+chat.postMessage a second per channel and ten a second in all, conversations.open and .history at Tier 3 (50 a
+minute), the two calls of a file upload at Tier 4 (100). The subscriptions and their deliveries of earlier runs
+are cleared first.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def run(report: Report, kpibot: Kpibot, as_of: dt.date) -> None:
     with FakeSlack() as slack:
         for user in users:
             slack.add_user(user)
-        slack.limit_rates(per_channel=1.0, workspace=WORKSPACE_PER_SECOND)
+        slack.limit_rates(per_channel=1.0, workspace=WORKSPACE_PER_SECOND)  # and the tiers of conversations.open...
         client = paced_client(slack.token, slack.url, [])
         started = time.time()  # the clock of the fake's Call.at
         with stopwatch() as elapsed:
@@ -63,6 +65,7 @@ def run(report: Report, kpibot: Kpibot, as_of: dt.date) -> None:
         posts = [c for c in slack.calls if c.method == "chat.postMessage"]
         parents = sorted(c.at for c in posts if "thread_ts" not in c.params)
         refused = slack.ratelimited
+        opened = len(slack.calls_to("conversations.open"))
     errors = [outcome.error for outcome in outcomes if outcome.status != "sent"]
     failed = len(errors)
     each = [later - earlier for earlier, later in zip([started, *parents], parents, strict=False)]
@@ -72,7 +75,8 @@ def run(report: Report, kpibot: Kpibot, as_of: dt.date) -> None:
     section.notes.append(
         f"Sent on {monday:%Y-%m-%d} at 08:00 UTC for the week before; {len(outcomes):,} deliveries, {failed} failed; "
         f"{len(posts):,} chat.postMessage calls (each digest's parent and thread replies) of which the fake Slack "
-        f"refused {refused} past the rate. Between one digest's parent post and the next: p50 {ms(median(each))} ms, "
+        f"refused {refused} past the rates; {opened} conversations.open calls (each DM is posted to the member's "
+        f"user id). Between one digest's parent post and the next: p50 {ms(median(each))} ms, "
         f"p95 {ms(percentile(each, 95))} ms. At this pace {FULL_SIZE:,} subscribers take {projected:.0f} s."
         + (f" First failure: {errors[0]}" if errors else "")
     )

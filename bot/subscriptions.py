@@ -107,7 +107,7 @@ def save_submission(
     request = Request(picked["digest"] or "", picked["audience"] or "", cadence, picked["time"] or "", day, channel)
     try:
         subscribe(kpibot, person, slack_user_id, request, timezone)
-    except AccessDenied as exc:
+    except (AccessDenied, LookupError) as exc:  # not theirs to see, or a team or person gone since the form opened
         return {"audience": clip(str(exc), 300)}
     except ChannelError as exc:
         return {"channel": clip(str(exc), 300)}
@@ -127,6 +127,18 @@ def open_subscribe_modal(
         error = exc.response.get("error")
         return blocks.problem_message(f"I couldn't open the subscription form ({error}). Try `/kpi subscribe` again.")
     return None
+
+
+def refusal_modal(message: dict[str, Any]) -> dict[str, Any]:
+    """Why the form did not open, in a modal: what the App Home's button shows, having no response_url to answer
+    through as a command does."""
+    title = {"type": "plain_text", "text": "Subscribe to a digest"}
+    return {
+        "type": "modal",
+        "title": title,
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": message["blocks"],
+    }
 
 
 def _rows_blocks(kpibot: Kpibot, rows: list[Subscription]) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ import json
 import pytest
 from slack_bolt import App
 
+import bot.app
+
 from bot.alerts import SNOOZE_ACTION
 from bot.app import create_app, web_client
 from bot.subscriptions import ADD_ACTION, CALLBACK_ID, DELETE_ACTION, NONE_YET, NOT_A_MEMBER, TOGGLE_ACTION
@@ -20,7 +22,7 @@ from digests.alerts import alerts_of
 from digests.subscriptions import subscriptions_of
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
-from tests.test_slack_app import SECRET, dispatch, signed_dispatch
+from tests.test_slack_app import SECRET, dispatch, held, signed_dispatch
 from tests.waiting import wait_for
 
 
@@ -158,6 +160,27 @@ def test_kpi_alert_me_when_stores_an_alert_and_kpi_alerts_lists_it_with_snooze_a
     assert "· snoozed until " in texts(snoozed["blocks"])[1]
 
 
+def test_an_alert_slower_to_create_than_the_budget_is_acknowledged_at_once_and_confirmed_through_the_response_url(
+    app, slack, kpibot, monkeypatch
+):
+    monkeypatch.setattr(bot.app, "ACK_BUDGET_SECONDS", 0.2)
+    release = held(kpibot, monkeypatch)  # reading the pipeline it watches takes longer than Slack waits
+
+    response = dispatch(app, slack, "U0ALICE", "alert me when my pipeline drops below 50k")
+    acknowledged = json.loads(response.body)["text"]
+    release.set()
+
+    assert acknowledged == ":hourglass_flowing_sand: Working on it…"
+    assert (
+        wait_for(lambda: slack.responses)[0]
+        .params["text"]
+        .startswith(
+            ":bell: I'll tell you by DM, once per period, when `alert me when my pipeline drops below 50k` comes true"
+        )
+    )
+    assert [row.text for row in alerts_of(kpibot.engine, "U0ALICE")] == ["alert me when my pipeline drops below 50k"]
+
+
 def test_an_alert_on_another_reps_numbers_is_refused_with_the_reason(app, slack, kpibot):
     refused = json.loads(dispatch(app, slack, "U0ALICE", "alert me when Erin Evans's pipeline drops below 5k").body)
 
@@ -196,3 +219,39 @@ def test_the_app_homes_subscribe_button_opens_the_form(app, slack):
 
     (opened,) = wait_for(lambda: slack.modals)
     assert (opened["trigger_id"], opened["view"]["callback_id"]) == ("7.8.9", CALLBACK_ID)
+
+
+def test_a_subscription_refused_from_the_app_homes_form_is_told_in_the_form_not_through_a_response_url(
+    app, slack, kpibot
+):
+    east, west = kpibot.directory.find_team("East"), kpibot.directory.find_team("West")
+    add = {"type": "button", "action_id": ADD_ACTION, "block_id": "x", "value": "add"}
+    signed_dispatch(app, slack.home_actions("U0MORGAN", add))
+    wait_for(lambda: slack.modals)
+
+    not_managed = submit(app, slack, form(audience=f"team:{east.id}"), user="U0MORGAN")
+    not_a_member = submit(app, slack, in_channel(form(audience=f"team:{west.id}"), "C0OTHER"), user="U0MORGAN")
+    gone = submit(app, slack, form(audience="team:999999"), user="U0MORGAN")
+
+    assert json.loads(not_managed.body)["errors"] == {
+        "audience": "You can see the totals of your own team and of teams you manage; East is neither. "
+        "Leaderboards are open to everyone: try `leaderboard revenue East`."
+    }
+    assert json.loads(not_a_member.body) == {"response_action": "errors", "errors": {"channel": NOT_A_MEMBER}}
+    assert json.loads(gone.body) == {
+        "response_action": "errors",
+        "errors": {"audience": "That person or team is no longer in the directory."},
+    }
+    assert (slack.responses, subscriptions_of(kpibot.engine, "U0MORGAN")) == ([], [])
+
+
+def test_the_app_homes_subscribe_button_pressed_by_someone_kpibot_cannot_match_opens_a_modal_saying_why(app, slack):
+    slack.add_user("U0STRANGER", email="stranger@example.com")
+    add = {"type": "button", "action_id": ADD_ACTION, "block_id": "x", "value": "add"}
+
+    signed_dispatch(app, slack.home_actions("U0STRANGER", add))
+
+    (opened,) = wait_for(lambda: slack.modals)
+    (section,) = opened["view"]["blocks"]
+    assert (opened["trigger_id"], opened["view"]["title"]["text"]) == ("7.8.9", "Subscribe to a digest")
+    assert section["text"]["text"].startswith(":thinking_face: I don't know who you are in the CRM yet.")
