@@ -14,7 +14,6 @@ import pytest
 from slack_bolt import App
 
 import bot.app
-
 from bot.alerts import SNOOZE_ACTION
 from bot.app import create_app, web_client
 from bot.subscriptions import ADD_ACTION, CALLBACK_ID, DELETE_ACTION, NONE_YET, NOT_A_MEMBER, TOGGLE_ACTION
