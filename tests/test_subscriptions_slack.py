@@ -73,15 +73,20 @@ def texts(blocks: list[dict]) -> list[str]:
     return [b["text"]["text"] for b in blocks if b["type"] in ("section", "header")]
 
 
+def whose(view: dict) -> dict[str, list[str]]:
+    """The form's menu of whose numbers: each group's label, with its options' texts."""
+    menu = next(b for b in view["blocks"] if b.get("block_id") == "audience")["element"]
+    return {group["label"]["text"]: [o["text"]["text"] for o in group["options"]] for group in menu["option_groups"]}
+
+
 def test_kpi_subscribe_opens_the_form_with_what_the_person_may_subscribe_to_and_their_slack_time_zone(app, slack):
     response = dispatch(app, slack, "U0ALICE", "subscribe")
 
     assert (response.status, response.body) == (200, "")
     (opened,) = wait_for(lambda: slack.modals)
     view = opened["view"]
-    whose = next(b for b in view["blocks"] if b.get("block_id") == "audience")["element"]["options"]
     assert (opened["trigger_id"], view["callback_id"]) == ("1.2.3", CALLBACK_ID)
-    assert [o["text"]["text"] for o in whose] == ["My own numbers", "West"]
+    assert whose(view) == {"Yours": ["My own numbers"], "Teams": ["West"]}
     assert view["blocks"][-1]["elements"][0]["text"] == (
         "Sent at your local time, in your Slack time zone (Asia/Kolkata)."
     )
@@ -201,6 +206,34 @@ def test_a_manager_sends_their_teams_digest_to_a_channel_they_are_in_and_not_to_
 
     assert json.loads(outside.body) == {"response_action": "errors", "errors": {"channel": NOT_A_MEMBER}}
     assert (inside.body, row.channel, row.timezone) == ("", "C0WEST", "America/New_York")
+
+
+def test_a_managers_form_offers_their_reps_and_a_reps_digest_subscribed_goes_to_the_manager(app, slack, kpibot):
+    alice = kpibot.person("Alice Adams")
+    dispatch(app, slack, "U0MORGAN", "subscribe")
+    (opened,) = wait_for(lambda: slack.modals)
+
+    response = submit(app, slack, form(audience=f"person:{alice.id}"), user="U0MORGAN")
+    (row,) = subscriptions_of(kpibot.engine, "U0MORGAN")
+
+    assert whose(opened["view"]) == {
+        "Yours": ["My own numbers"],
+        "Teams": ["West"],
+        "People in West": ["Alice Adams"],
+    }
+    assert (response.body, row.audience, row.channel) == ("", f"person:{alice.id}", None)
+
+
+def test_a_rep_cannot_subscribe_to_another_reps_digest_even_with_a_forged_form(app, slack, kpibot):
+    morgan = kpibot.person("Morgan Manager")
+
+    response = submit(app, slack, form(audience=f"person:{morgan.id}"))
+
+    assert json.loads(response.body)["errors"] == {
+        "audience": "Reps can see their own numbers and leaderboards, not another rep's numbers. "
+        "Try `my revenue` or `leaderboard revenue`."
+    }
+    assert subscriptions_of(kpibot.engine, "U0ALICE") == []
 
 
 def test_a_persons_own_digest_goes_by_dm_not_to_a_channel(app, slack, kpibot):
