@@ -53,7 +53,8 @@ def _subscribe_every_rep(kpibot: Kpibot, monday: dt.datetime) -> list[str]:
 def run(report: Report, kpibot: Kpibot, as_of: dt.date) -> None:
     monday = dt.datetime.combine(as_of - dt.timedelta(days=as_of.weekday()), dt.time(8), dt.UTC)
     users = _subscribe_every_rep(kpibot, monday)
-    section = Section("8. Monday fan-out: every rep's own weekly digest by DM", ["subscribers", "posts", "seconds"])
+    columns = ["subscribers", "posts", "digests posted (s)", "chart uploads", "charts done (s)"]
+    section = Section("8. Monday fan-out: every rep's own weekly digest by DM", columns)
     with FakeSlack() as slack:
         for user in users:
             slack.add_user(user)
@@ -64,20 +65,25 @@ def run(report: Report, kpibot: Kpibot, as_of: dt.date) -> None:
             outcomes = run_due(kpibot, client, CONFIG_DIR, monday, dt.timedelta(minutes=2))
         posts = [c for c in slack.calls if c.method == "chat.postMessage"]
         parents = sorted(c.at for c in posts if "thread_ts" not in c.params)
+        uploads = [c.at for c in slack.calls_to("files.completeUploadExternal")]
         refused = slack.ratelimited
         opened = len(slack.calls_to("conversations.open"))
     errors = [outcome.error for outcome in outcomes if outcome.status != "sent"]
     failed = len(errors)
     each = [later - earlier for earlier, later in zip([started, *parents], parents, strict=False)]
     seconds = elapsed()
-    section.add(f"{len(users):,}", f"{len(posts):,}", f"{seconds:.0f}")
-    projected = seconds * FULL_SIZE / max(1, len(users))
+    posted = (parents[-1] - started) if parents else seconds
+    section.add(f"{len(users):,}", f"{len(posts):,}", f"{posted:.0f}", f"{len(uploads):,}", f"{seconds:.0f}")
+    projected = posted * FULL_SIZE / max(1, len(users))
+    charts_projected = seconds * FULL_SIZE / max(1, len(users))
     section.notes.append(
         f"Sent on {monday:%Y-%m-%d} at 08:00 UTC for the week before; {len(outcomes):,} deliveries, {failed} failed; "
-        f"{len(posts):,} chat.postMessage calls (each digest's parent and thread replies) of which the fake Slack "
-        f"refused {refused} past the rates; {opened} conversations.open calls (each DM is posted to the member's "
-        f"user id). Between one digest's parent post and the next: p50 {ms(median(each))} ms, "
-        f"p95 {ms(percentile(each, 95))} ms. At this pace {FULL_SIZE:,} subscribers take {projected:.0f} s."
+        f"{len(posts):,} chat.postMessage calls (each digest's parent and thread replies) and {len(uploads):,} chart "
+        f"uploads (files.getUploadURLExternal and .completeUploadExternal, Tier 4), of which the fake Slack refused "
+        f"{refused} calls past the rates; {opened} conversations.open calls (each DM is posted to the member's user "
+        f"id). Between one digest's parent post and the next: p50 {ms(median(each))} ms, p95 "
+        f"{ms(percentile(each, 95))} ms. At this pace {FULL_SIZE:,} subscribers' digests are posted in "
+        f"{projected:.0f} s, their charts uploaded by {charts_projected:.0f} s."
         + (f" First failure: {errors[0]}" if errors else "")
     )
     report.add(section)

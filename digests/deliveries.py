@@ -81,6 +81,7 @@ class Outcome:
     status: Status
     ts: str | None = None
     error: str | None = None
+    channel: str | None = None  # where a post made now went (a DM's IM): where its thread is
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ def _attempt(engine: Engine, client: WebClient, entry: Entry, message: dict[str,
     _finish(engine, entry, DeliveryState.SENT, ts=posted.ts, channel=posted.channel, sent_at=utc_now())
     if ims.is_member(entry.channel) and posted.channel != entry.channel:
         ims.remember_im(engine, entry.channel, posted.channel)
-    return Outcome(entry.key, Status.SENT, ts=posted.ts)
+    return Outcome(entry.key, Status.SENT, ts=posted.ts, channel=posted.channel)
 
 
 def _post_message(client: WebClient, channel: str, message: dict[str, Any]) -> Posted:
