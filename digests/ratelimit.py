@@ -38,12 +38,13 @@ PER_CHANNEL_PER_SECOND = 1.0
 WORKSPACE_PER_SECOND = 10.0
 #: Calls a minute of the other methods the worker may make many of, at the floor of their Slack tier: Tier 3
 #: ("50+ per minute") for conversations.open and .history, Tier 4 ("100+") for files.getUploadURLExternal and
-#: files.completeUploadExternal (files_upload_v2's two API calls per upload).
+#: files.completeUploadExternal (files_upload_v2's two API calls per upload) and users.info (time zones).
 TIER_PER_MINUTE: Mapping[str, float] = {
     "conversations.open": 50,
     "conversations.history": 50,
     "files.getUploadURLExternal": 100,
     "files.completeUploadExternal": 100,
+    "users.info": 100,
 }
 _STALE_CHANNELS = 1000  # channels remembered before those idle are forgotten
 

@@ -24,7 +24,7 @@ from typing import Literal
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from digests.build import Numbers, build_digest
@@ -47,6 +47,9 @@ from slackui.text import escape
 
 log = logging.getLogger("kpibot.digests")
 TZ_MAX_AGE = dt.timedelta(days=1)  # people travel and move: their Slack time zone is read again daily
+#: Time zones read again per wake of the worker (a minute), the oldest first: users.info is Slack's Tier 4 (some
+#: 100 a minute), so 2,000 read together (after a day without a worker) would hold the Monday fan-out behind them.
+TZ_REFRESHES_PER_RUN = 40
 KEY_PREFIX = "digest:sub-"
 ME, ORG_AUDIENCE = "me", "org"
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
@@ -286,10 +289,13 @@ def person_of(kpibot: Kpibot, slack_user_id: str) -> Person | None:
 
 
 def refresh_timezones(engine: Engine, client: WebClient, now: dt.datetime) -> None:
-    """Read again, from users.info, the time zone of each subscriber last read over a day ago."""
+    """Read again, from users.info, the time zone of the subscribers last read over a day ago, at most
+    :data:`TZ_REFRESHES_PER_RUN` of them, those read longest ago first (the rest at the next wakes)."""
     with Session(engine) as session:
         old = Subscription.timezone_checked_at < now - TZ_MAX_AGE
-        users = sorted(set(session.scalars(select(Subscription.slack_user_id).where(old))))
+        oldest = func.min(Subscription.timezone_checked_at)
+        query = select(Subscription.slack_user_id).where(old).group_by(Subscription.slack_user_id)
+        users = list(session.scalars(query.order_by(oldest, Subscription.slack_user_id).limit(TZ_REFRESHES_PER_RUN)))
     for user in users:
         try:
             zone = client.users_info(user=user)["user"].get("tz")

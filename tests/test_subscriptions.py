@@ -264,3 +264,33 @@ def test_a_subscribers_slack_time_zone_is_read_again_after_a_day_and_moves_the_d
 
     assert (at_kolkata_time, [o.status for o in at_berlin_time]) == ([], ["sent"])
     assert (now.timezone, now.timezone_checked_at) == ("Europe/Berlin", dt.datetime(2026, 3, 30, 2, 30))
+
+
+def test_a_wake_reads_again_a_bounded_number_of_time_zones_those_read_longest_ago_first(bot, monkeypatch):
+    monkeypatch.setattr("digests.subscriptions.TZ_REFRESHES_PER_RUN", 1)  # 40 a minute, under users.info's tier
+    with FakeSlack() as slack:
+        for user in ("UALICE", "UMORGAN"):
+            slack.add_user(user, tz="Europe/Berlin")
+        client = slack.client()
+        west = bot.directory.find_team("West")
+        subscribe(bot, bot.person("Alice Adams"), "UALICE", Request("weekly", "me", "daily", "08:00"), "UTC")
+        request = Request("weekly", f"team:{west.id}", "daily", "08:00")
+        subscribe(bot, bot.person("Morgan Manager"), "UMORGAN", request, "UTC")
+        read_at = {"UALICE": dt.datetime(2026, 3, 28, 9, 0), "UMORGAN": dt.datetime(2026, 3, 27, 9, 0)}
+        with bot.engine.begin() as connection:
+            for user, at in read_at.items():
+                mine = Subscription.slack_user_id == user
+                connection.execute(update(Subscription).where(mine).values(timezone_checked_at=at))
+
+        run_due(bot, client, bot.config_dir, utc("2026-03-30 12:00"), GRACE)
+        first = {row.slack_user_id: row.timezone for row in subscriptions_for(bot)}
+        run_due(bot, client, bot.config_dir, utc("2026-03-30 12:01"), GRACE)
+        second = {row.slack_user_id: row.timezone for row in subscriptions_for(bot)}
+
+    assert first == {"UALICE": "UTC", "UMORGAN": "Europe/Berlin"}  # Morgan's was read longest ago
+    assert second == {"UALICE": "Europe/Berlin", "UMORGAN": "Europe/Berlin"}
+    assert len(slack.calls_to("users.info")) == 2
+
+
+def subscriptions_for(bot: Kpibot) -> list[Subscription]:
+    return subscriptions_of(bot.engine, "UALICE") + subscriptions_of(bot.engine, "UMORGAN")

@@ -62,6 +62,7 @@ TIER_PER_MINUTE = {
     "conversations.history": 50,
     "files.getUploadURLExternal": 100,
     "files.completeUploadExternal": 100,
+    "users.info": 100,
 }
 
 BLOCK_TYPES = frozenset(
