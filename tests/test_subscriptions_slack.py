@@ -16,7 +16,15 @@ from slack_bolt import App
 import bot.app
 from bot.alerts import SNOOZE_ACTION
 from bot.app import create_app, web_client
-from bot.subscriptions import ADD_ACTION, CALLBACK_ID, DELETE_ACTION, NONE_YET, NOT_A_MEMBER, TOGGLE_ACTION
+from bot.subscriptions import (
+    ADD_ACTION,
+    CALLBACK_ID,
+    DELETE_ACTION,
+    NONE_YET,
+    NOT_A_MEMBER,
+    TOGGLE_ACTION,
+    subscribe_modal,
+)
 from digests.alerts import alerts_of
 from digests.subscriptions import subscriptions_of
 from kpi.service import Kpibot
@@ -287,3 +295,16 @@ def test_the_app_homes_subscribe_button_pressed_by_someone_kpibot_cannot_match_o
     (section,) = opened["view"]["blocks"]
     assert (opened["trigger_id"], opened["view"]["title"]["text"]) == ("7.8.9", "Subscribe to a digest")
     assert section["text"]["text"].startswith(":thinking_face: I don't know who you are in the CRM yet.")
+
+
+def test_an_admin_of_more_teams_than_a_menu_holds_is_offered_the_teams_without_their_people(engine, world, us_config):
+    world.rep("Ada Admin", role="admin", email="admin@example.com")
+    for number in range(101):  # 101 groups of people, over Slack's 100 option groups
+        world.rep(f"Rep {number:03d}", team=world.team(f"Team {number:03d}"))
+    world.commit()
+    kpibot = Kpibot(engine, us_config)
+
+    groups = whose(subscribe_modal(kpibot, kpibot.person("Ada Admin"), "UTC"))
+
+    assert list(groups) == ["Yours", "The organisation", "Teams (1)", "Teams (2)"]
+    assert (len(groups["Teams (1)"]), groups["Teams (2)"]) == (100, ["Team 100"])
