@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import math
 import os
 import time
 from collections import defaultdict
@@ -85,6 +86,7 @@ class Cell:
     p95: float
     max: float
     late: int  # acknowledged with "working on it" or later than the answer budget
+    failed: int = 0  # no answer, or an error instead of one
 
 
 @dataclass
@@ -153,10 +155,9 @@ def cells_of(rollups: str, cache: str, state: str, clients: int, outcomes: list[
     for kind in CURVE_KINDS:
         seconds = [outcome.seconds for outcome in by_kind[kind]]
         late = sum(outcome.late or outcome.seconds > BUDGET for outcome in by_kind[kind])
-        p50, p95 = percentile(seconds, 50), percentile(seconds, 95)
-        cells.append(
-            Cell(rollups, cache, state, clients, kind, len(seconds), p50, p95, max(seconds, default=p95), late)
-        )
+        failed = len(failures(by_kind[kind]))
+        p50, p95, slowest = percentile(seconds, 50), percentile(seconds, 95), max(seconds, default=math.nan)
+        cells.append(Cell(rollups, cache, state, clients, kind, len(seconds), p50, p95, slowest, late, failed))
     return cells
 
 
@@ -266,6 +267,8 @@ def section(curve: Curve, seconds: float) -> Section:
             f"Realistic mix at {MIX_CLIENTS} clients, rollups {mix.rollups}, cache {mix.cache}: {mix.asks} answers in "
             f"{mix.seconds:.1f} s, {mix.per_second:.0f} answers/s ({mix.late} late, {mix.failed} failed)."
         )
+    late, failed = sum(c.late for c in curve.cells), sum(c.failed for c in curve.cells)
+    table.notes.append(f"Answers later than the {BUDGET:g}-s budget over all passes: {late}; failed: {failed}.")
     table.notes.append(
         f"Up to {curve.per_kind} questions of each kind per pass; {seconds / 60:.0f} minutes in all; peak RSS of "
         f"`kpibot serve` (master and workers) {mib(curve.peak_rss)}; {curve.machine_load}."

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
 from bench.common import ms, write_results
-from bench.curve import CACHES, CLIENTS, P95_GOAL, ROLLUPS, Cell, Curve, deployed
+from bench.curve import BUDGET, CACHES, CLIENTS, P95_GOAL, ROLLUPS, Cell, Curve, deployed
 from bench.mix import CURVE_KINDS
 
 START, END = "<!-- bench:curve:start -->", "<!-- bench:curve:end -->"
@@ -59,6 +59,15 @@ def markdown(measured: list[Curve], chart: str | None) -> str:
                     _cell(c.cell(rollups, cache, state, clients, kind)) for c in measured for cache, state, _ in states
                 ]
                 lines.append(f"| {kind} | {clients} | " + " | ".join(cells) + " |")
+    lines += ["", f"Answers later than the {BUDGET:g}-s budget (acknowledged \"working on it\", the answer following "
+              "through the response_url), of all asked at 16 and at 64 clients:", ""]  # fmt: skip
+    lines += ["| rollups | cache | state | " + " | ".join(f"{c.size} at 16 | {c.size} at 64" for c in measured) + " |"]
+    lines.append("|---|---|---|" + "---:|" * (2 * len(measured)))
+    for rollups in ROLLUPS:
+        for cache, state, _ in STATES:
+            counts = [_late(c, rollups, cache, state, n) for c in measured for n in (16, 64)]
+            if any(counts):
+                lines.append(f"| {rollups} | {cache} | {state} | " + " | ".join(counts) + " |")
     lines += ["", "Realistic mix (70% rep, 20% team and leaderboards, 10% organisation) at 16 clients, answers/s:", ""]
     lines += [
         "| rollups | cache | " + " | ".join(c.size for c in measured) + " |",
@@ -77,6 +86,11 @@ def markdown(measured: list[Curve], chart: str | None) -> str:
     if chart:
         lines += ["", f"![p95 per kind against clients, every size]({chart})"]
     return "\n".join(lines) + "\n"
+
+
+def _late(curve: Curve, rollups: str, cache: str, state: str, clients: int) -> str:
+    cells = [c for c in curve.cells if (c.rollups, c.cache, c.state, c.clients) == (rollups, cache, state, clients)]
+    return f"{sum(c.late for c in cells)} of {sum(c.asks for c in cells)}" if cells else ""
 
 
 def draw(measured: list[Curve], path: Path) -> None:
