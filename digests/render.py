@@ -131,7 +131,7 @@ def render_digest(digest: Digest, config_dir: Path, *, charts: bool = True) -> R
     ]
     pictures = []
     if charts and digest.charts:
-        # Imported here: matplotlib and numpy are some 56 MB in every process that imports them, and the web
+        # Imported here: matplotlib and numpy are some 40 MB in every process that imports them, and the web
         # server reaches this module (alerts, subscriptions) without ever drawing a chart.
         from digests.charts import charts_for
 
