@@ -45,14 +45,15 @@ NEUTRAL = "#546e7a"
 
 
 def charts_for(digest: Digest) -> list[Chart]:
-    """Target progress per rep (team digests) and the trend, when there is something to draw."""
+    """Target progress per rep (team digests) and the trend, when there is something to draw and the digest does
+    not carry its trend as text (a personal digest, :attr:`Digest.trend_as_text`: no upload at Slack's Tier 4)."""
     charts = []
     if digest.progress and digest.progress_period:
         title = f"{_scope(digest)}: {digest.target_label} target progress, {digest.progress_period.label}"
         note = f"to {digest.progress_period.last}" if digest.progress_period.to_date else "final"
         charts.append(progress_chart(f"{title} ({note})", digest.progress, _slug(digest, "progress")))
     points = [point for point in digest.trend if point.value is not None]
-    if len(points) >= 2:
+    if len(points) >= 2 and not digest.trend_as_text:
         unit = "weeks" if digest.kind == "weekly" else "months"
         title = f"{_scope(digest)}: {digest.trend_label}, last {len(digest.trend)} {unit}"
         charts.append(trend_chart(title, digest.trend, digest.trend_format, digest.currency, _slug(digest, "trend")))

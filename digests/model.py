@@ -18,7 +18,7 @@ from kpi.formats import formatted
 from kpi.metrics import Result
 from kpi.pacing import Pace
 from kpi.periods import Period
-from slackui.text import arrow, escape, mention
+from slackui.text import arrow, escape, mention, sparkline
 
 #: Pace statuses that count as on pace, and those that earn a (constructive) call-out.
 ON_PACE = frozenset({"ahead", "on track", "reached"})
@@ -251,6 +251,24 @@ class Digest:
     @property
     def personal(self) -> bool:
         return self.person is not None
+
+    @property
+    def trend_as_text(self) -> bool:
+        """The trend is a line of text in the message, not a chart uploaded into its thread, in a personal digest
+        (one rep's, whoever reads it): uploads are Slack's Tier 4, some 100 a minute, so the Monday fan-out's
+        2,000 personal digests, posted in about 7 minutes, would wait 20 more for their trend charts, past the 15
+        minutes a fan-out has (issue 16); and one rep's trend reads fine as a line. Team and organisation digests,
+        a few hundred at most, keep their charts (:func:`digests.charts.charts_for`)."""
+        return self.personal
+
+    @property
+    def trend_text(self) -> str:
+        """The trend as text: its sparkline with the first and last values (``▁█▁▁▆ $0 → $4.5k``), then each period
+        with its value, which is what the chart's alt text said: the line a screen reader gets."""
+        values = [formatted(p.value, self.trend_format, self.currency, compact=True) for p in self.trend]
+        shape = sparkline([None if p.value is None else float(p.value) for p in self.trend])
+        each = " · ".join(f"{p.short} {value}" for p, value in zip(self.trend, values, strict=True))
+        return f"`{shape}` {values[0]} → {values[-1]}\n{each}"
 
     @property
     def you(self) -> str:

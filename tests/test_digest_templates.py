@@ -13,6 +13,7 @@ from digests.planning import Recipient
 from digests.render import DigestTemplateError, render_digest
 from kpi.service import Kpibot
 from slackui.fitting import CONTINUED, fit, paginate
+from slackui.text import sparkline
 from tests.fakes.slack import validate_blocks
 from tests.test_digests import MONDAY, NOW, spec, team, west
 
@@ -197,3 +198,17 @@ def test_a_long_digest_becomes_a_parent_and_replies_cut_before_a_header_when_one
     assert pages[0][-1] == CONTINUED and pages[1][0]["type"] == "header"
     assert [b for page in pages for b in page if b is not CONTINUED] == blocks
     assert paginate(blocks[:50]) == [blocks[:50]]
+
+
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        ([0, 5, 9, 3], "▁▅█▃"),  # 0..9 in 7 steps: 5 is 3.9 steps up, 3 is 2.3
+        ([4, 4, 4], "▁▁▁"),  # flat: the lowest block, the numbers beside it say the level
+        ([0.40, None, 0.47], "▁ █"),  # a period without a value is a gap
+        ([-2, 0, 5], "▁▃█"),  # -2..5: 0 is 2 steps up
+        ([], ""),
+    ],
+)
+def test_a_sparkline_runs_from_the_lowest_value_to_the_highest_in_eight_heights(values, line):
+    assert sparkline(values) == line

@@ -373,6 +373,48 @@ def test_a_reps_weekly_dm_carries_their_own_numbers_rank_and_progress(kpibot):
     assert (carol.me.status, carol.me.catch_up, carol.rank.rank) == ("behind", "$450", 2)
 
 
+def test_a_reps_weekly_dm_carries_its_trend_as_a_line_of_text_and_no_chart_and_the_teams_keeps_both_charts(kpibot):
+    alices = build_digest(kpibot, spec(), team(kpibot), rep_recipient(kpibot, "Alice Adams"), MONDAY, now=NOW)
+    teams = build_digest(kpibot, spec(), team(kpibot), None, MONDAY, now=NOW)
+
+    personal, whole = (render_digest(d, kpibot.config_dir) for d in (alices, teams))
+
+    # Alice's revenue by week: $6,250 in the week of 04-17, $3,000 + $1,500 in the week of 05-29, $0 in the others.
+    # The sparkline runs from $0 (the lowest block) to $6,250 (the highest, 7 steps up): $4,500 is 4,500 / 6,250 * 7
+    # = 5.04 steps up, the sixth block.
+    trend = (
+        "*Your Revenue, last 8 weeks*\n`▁█▁▁▁▁▁▆` $0 → $4.5k\n"
+        "Apr 10 $0 · Apr 17 $6.25k · Apr 24 $0 · May 1 $0 · May 8 $0 · May 15 $0 · May 22 $0 · May 29 $4.5k"
+    )
+    assert {"type": "section", "text": {"type": "mrkdwn", "text": trend}} in personal.parent.blocks
+    assert personal.charts == []  # no upload at Slack's Tier 4 for a personal digest
+    assert [c.filename for c in whole.charts] == [
+        "weekly-west-1-progress-2017-05-29.png",
+        "weekly-west-1-trend-2017-05-29.png",
+    ]
+    weeks = "`Apr 10` $0.00\n`Apr 17` $6,250.00\n`Apr 24` $0.00\n`May 1` $4,500.00\n`May 8` $0.00\n`May 15` $0.00"
+    listed = f"*Revenue, last 8 weeks*\n{weeks}\n`May 22` $3,000.00\n`May 29` $7,500.00"  # beside the chart
+    assert {"type": "section", "text": {"type": "mrkdwn", "text": listed}} in whole.parent.blocks
+
+
+def test_a_managers_copy_of_a_reps_monthly_digest_names_the_rep_in_the_trend_line_and_has_no_chart(kpibot):
+    alice, morgan = kpibot.person("Alice Adams"), kpibot.person("Morgan Manager")
+    copy = Recipient("rep", "U0MORGAN", alice, morgan)
+
+    rendered = render_digest(
+        build_digest(kpibot, spec("monthly"), team(kpibot), copy, MONDAY, now=NOW), kpibot.config_dir
+    )
+
+    # Alice's revenue by month, December to May: $6,250 in April, $3,000 in May (the $1,500 of 06-04 is June's).
+    # $3,000 is 3,000 / 6,250 * 7 = 3.36 steps up from $0: the fourth block.
+    trend = (
+        "*Alice Adams's Revenue, last 6 months*\n`▁▁▁▁█▄` $0 → $3k\n"
+        "Dec 2016 $0 · Jan 2017 $0 · Feb 2017 $0 · Mar 2017 $0 · Apr 2017 $6.25k · May 2017 $3k"
+    )
+    assert {"type": "section", "text": {"type": "mrkdwn", "text": trend}} in rendered.parent.blocks
+    assert rendered.charts == []
+
+
 def test_one_leaderboard_per_kpi_and_period_serves_the_whole_team(kpibot):
     numbers, weekly, west_1 = Numbers(kpibot), spec(), team(kpibot)
 

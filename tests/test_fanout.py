@@ -30,7 +30,7 @@ def bot(engine, world, session, us_config) -> Kpibot:
     world.two_teams()
     for rep in session.query(Rep).filter(Rep.name.in_(SUBSCRIBERS)):
         rep.slack_user_id = SUBSCRIBERS[rep.name][0]
-        if rep.name == "Alice Adams":  # revenue in the weeks before: each digest has a trend chart
+        if rep.name == "Alice Adams":  # revenue in the weeks before: each digest has a trend
             world.deal(rep, 1000, "won", closed="2026-03-10")
             world.deal(rep, 2000, "won", closed="2026-03-17")
     world.commit()
@@ -63,7 +63,7 @@ def test_due_subscriptions_are_built_by_worker_processes_and_posted_within_slack
 
         sent = run_due(bot, client, bot.config_dir, dt.datetime(2026, 3, 30, 8, 0, tzinfo=dt.UTC), dt.timedelta(1))
         again = run_due(bot, client, bot.config_dir, dt.datetime(2026, 3, 30, 8, 1, tzinfo=dt.UTC), dt.timedelta(1))
-        parents = {m["channel"] for m in slack.messages if m["thread_ts"] is None}
+        parents = {m["channel"]: m["ts"] for m in slack.messages if m["thread_ts"] is None}
         threads = {(f["ims"][0], f["thread_ts"]) for f in slack.files.values()}
 
     west = bot.directory.find_team("West")
@@ -76,8 +76,10 @@ def test_due_subscriptions_are_built_by_worker_processes_and_posted_within_slack
         ]
     )
     assert again == []
-    assert parents == {slack.im_for(user) for user, _ in SUBSCRIBERS.values()}  # one digest in each DM
+    assert set(parents) == {slack.im_for(user) for user, _ in SUBSCRIBERS.values()}  # one digest in each DM
     assert slack.ratelimited == 0  # no call went past Slack's rates
     assert slack.calls_to("conversations.open") == []
-    # each digest's chart in its thread, uploaded after the posts (uploads are Slack's Tier 4), none refused
-    assert threads == {(m["channel"], m["ts"]) for m in slack.messages if m["thread_ts"] is None}
+    # the team's and the organisation's charts in their threads, uploaded after the posts (uploads are Slack's Tier
+    # 4), none refused; Alice's own digest carries its trend as text, with nothing to upload
+    teams = [slack.im_for("UMORGAN"), slack.im_for("UADA")]
+    assert threads == {(channel, parents[channel]) for channel in teams}
