@@ -17,10 +17,11 @@ def test_a_post_waits_for_its_channel_and_for_the_workspace():
     slept: list[float] = []
     pace = SlackPace(per_channel=1.0, workspace=2.0, clock=lambda: 0.0, sleep=slept.append)
 
-    waits = [pace.wait("C1"), pace.wait("C1"), pace.wait("C2")]
+    waits = [pace.wait("C1"), pace.wait("C1"), pace.wait("C2"), pace.wait("C3")]
 
-    # C1 at once; C1 again a second later (its channel); C2 after the workspace's two a second (0.5 s apart)
-    assert (waits, slept) == ([0.0, 1.0, 1.5], [1.0, 1.5])
+    # C1 at once; C1 again a second later (its channel); C2 in the workspace's next free moment (two a second:
+    # 0.5 s apart), before C1's second post, not behind it; C3 in the next free moment, after C1's second
+    assert (waits, slept) == ([0.0, 1.0, 0.5, 1.5], [1.0, 0.5, 1.5])
 
 
 def test_a_retry_after_holds_every_post_not_only_the_one_refused():
