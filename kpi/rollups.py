@@ -1,0 +1,291 @@
+"""Monthly rollups per owner: the partial aggregates of additive measures that answer a period's whole months.
+
+A sum or count over a time column adds up: its value for a quarter is the sum of its values for the quarter's
+months, per owner. ``rollups`` keeps one row per (measure, owner, local month of the org calendar); the compiler
+(kpi/compiler.py :func:`~kpi.compiler.compile_query`) reads a period's whole months there and only its edge
+months from the rows, so that an organisation's year costs owners x months rows rather than every deal. Which
+measures qualify is decided once, by :func:`kpi.compiler.rolls_up`; a row's value is the compiler's own aggregate
+(:func:`kpi.compiler.measured`) over the month, so there is no second definition of any KPI.
+
+``rollup_measures`` says which measures the rollups hold and for which time zone's months; the compiler reads a
+measure from them only when both match, so a database upgraded without a rebuild, a changed kpis.yaml or a new
+org time zone reads rows (correct, slower) until :func:`rebuild` runs (``kpibot rollups rebuild``, or at start
+when :func:`stale`). ``KPIBOT_ROLLUPS=0`` turns their use off (:func:`built`), to compare or to rule them out.
+
+Every writer keeps them right in its own transaction, through one code path (:func:`refill`): a sync refreshes
+the (owner, month) pairs its rows had before and have after each write (:class:`Changes`: an owner change or a
+moved close date also leaves the old month wrong), the demo loader and the test worlds refresh them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.sql.expression import ColumnElement
+
+from kpi.catalog import Catalog
+from kpi.compiler import (
+    Built,
+    definition,
+    digest,
+    filters,
+    measured,
+    next_month,
+    rolls_up,
+    sample_window,
+)
+from kpi.periods import Calendar, utc_midnight, utc_now
+from kpi.schema import Rollup, RollupMeasure
+from kpi.semantic import MODELS, Model
+from kpi.types import Measure
+
+SWITCH = "KPIBOT_ROLLUPS"
+
+#: Past this many owners changed in one month, the month is refreshed whole: one range read of the month
+#: rather than a list of owners longer than the month's rows are worth.
+WHOLE_MONTH_OWNERS = 200
+
+#: month -> the owners whose partials are refreshed in it (None: every owner)
+Touched = dict[dt.date, set[int | None] | None]
+
+
+def built(connection: Connection) -> Built:
+    """``{(measure digest, time zone)}`` the rollups hold now (one read of a few rows); empty with
+    ``KPIBOT_ROLLUPS=0``, which makes every measure read its rows."""
+    if os.environ.get(SWITCH, "1") == "0":
+        return frozenset()
+    return frozenset(connection.execute(select(RollupMeasure.measure, RollupMeasure.time_zone)).tuples())
+
+
+def wanted(catalog: Catalog) -> dict[str, Measure]:
+    """The catalog's measures the rollups can hold, by digest (every KPI's, and its ``ahead`` variant's)."""
+    kpis = [variant for base in catalog for variant in (base, base.ahead) if variant is not None]
+    return {digest(m): m for kpi in kpis for m in kpi.measures.values() if rolls_up(m)}
+
+
+def stale(engine: Engine, catalog: Catalog, calendar: Calendar) -> bool:
+    """Whether the rollups hold other measures or months than the catalog and the org's time zone need."""
+    with engine.connect() as connection:
+        held = frozenset(connection.execute(select(RollupMeasure.measure, RollupMeasure.time_zone)).tuples())
+    return held != {(key, calendar.tz.key) for key in wanted(catalog)}
+
+
+def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
+    """Empty the rollups and fill them again for the catalog's measures in the org's months, in one transaction
+    (answers read rows meanwhile, then the new rollups once it commits). Returns the rows written."""
+    measures = wanted(catalog)
+    with engine.begin() as connection:
+        connection.execute(delete(RollupMeasure))
+        now = utc_now()
+        rows = [
+            {"measure": key, "time_zone": calendar.tz.key, "definition": definition(m), "built_at": now}
+            for key, m in measures.items()
+        ]
+        if rows:
+            connection.execute(insert(RollupMeasure), rows)
+        return refill(connection)
+
+
+def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | None = None) -> int:
+    """Compute again, from the rows, the partials of the measures ``rollup_measures`` lists: all of them, or only
+    the ``touched`` months and owners of each ``(model, time column)``. In the caller's transaction; returns
+    the rows written."""
+    held = _held(connection)
+    written = 0
+    groups: dict[tuple[str, str, str], dict[str, Measure]] = defaultdict(dict)
+    for key, (measure, tz) in held.items():
+        groups[measure.model, str(measure.time), tz][key] = measure
+    if touched is None:
+        connection.execute(delete(Rollup))
+    for (model_name, time, tz), measures in groups.items():
+        if touched is None:
+            written += _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
+        elif touched.get((model_name, time)):
+            written += _fill(connection, measures, zoneinfo.ZoneInfo(tz), touched[model_name, time])
+    return written
+
+
+def _held(connection: Connection) -> dict[str, tuple[Measure, str]]:
+    rows = connection.execute(select(RollupMeasure.measure, RollupMeasure.definition, RollupMeasure.time_zone))
+    return {key: (Measure(**spec), tz) for key, spec, tz in rows}
+
+
+def _fill(
+    connection: Connection, measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo, touched: Touched | None
+) -> int:
+    """One scan of a model's rows for its measures over one time column, grouped by owner and local month, each
+    measure's partials inserted from it: of every month, or of the ``touched`` pairs (whose rows are deleted
+    first). Returns the rows written."""
+    first = next(iter(measures.values()))
+    model = MODELS[first.model](sample_window())
+    column = model.columns[str(first.time)]
+    dates = isinstance(column.type, Date)
+
+    def bound(month: dt.date) -> Any:
+        return literal(month, Date()) if dates else literal(utc_midnight(month, tz), DateTime())
+
+    where = [model.where, or_(*(filters(model, m) for m in measures.values()))]
+    if touched is None:
+        months = _months_of(connection, model, column, tz, dates)
+    else:
+        months = sorted(touched)
+        r = Rollup.__table__
+        held = _pairs(r.c.owner_id, touched, r.c.month.__eq__)
+        connection.execute(delete(r).where(r.c.measure.in_(list(measures)), held))
+        where.append(
+            _pairs(model.key, touched, lambda month: and_(column >= bound(month), column < bound(next_month(month))))
+        )
+    if not months:
+        return 0
+    rows = [
+        select(literal(m, Date()).label("month"), bound(m).label("starts"), bound(next_month(m)).label("ends"))
+        for m in months
+    ]
+    calendar = union_all(*rows).subquery("months") if len(rows) > 1 else rows[0].subquery("months")
+    partials = (
+        select(
+            model.key.label("owner_id"),
+            calendar.c.month,
+            *(measured(model, m, filters(model, m)).label(f"v{i}") for i, m in enumerate(measures.values())),
+        )
+        .select_from(model.source.join(calendar, and_(column >= calendar.c.starts, column < calendar.c.ends)))
+        .where(*(w for w in where if w is not None))
+        .group_by(model.key, calendar.c.month)
+        .cte("partials")
+    )
+    branches = []
+    for i, (key, measure) in enumerate(measures.items()):
+        value = partials.c[f"v{i}"]
+        kept = value != 0 if measure.agg == "count" else value.is_not(None)  # nothing counted: no row
+        branches.append(select(literal(key), partials.c.owner_id, partials.c.month, value).where(kept))
+    statement = insert(Rollup).from_select(["measure", "owner_id", "month", "value"], union_all(*branches))
+    return connection.execute(statement).rowcount
+
+
+def _pairs(key: ColumnElement, touched: Touched, in_month: Callable[[dt.date], ColumnElement]) -> ColumnElement:
+    """The touched (owner, month) pairs, of the rollups or of a model's rows: ``in_month`` says which rows lie in
+    a month; a month refreshed whole matches every owner."""
+    arms = []
+    for month, owners in sorted(touched.items()):
+        if owners is None:
+            arms.append(in_month(month))
+            continue
+        known = sorted(owner for owner in owners if owner is not None)
+        who = [key.in_(known)] if known else []
+        if None in owners:
+            who.append(key.is_(None))
+        arms.append(and_(in_month(month), or_(*who)))
+    return or_(*arms)
+
+
+def _months_of(
+    connection: Connection, model: Model, column: ColumnElement, tz: zoneinfo.ZoneInfo, dates: bool
+) -> list[dt.date]:
+    """Every local month from the earliest to the latest value of the time column."""
+    query = select(func.min(column), func.max(column)).select_from(model.source)
+    earliest, latest = connection.execute(query.where(model.where) if model.where is not None else query).one()
+    if earliest is None:
+        return []
+    months, month, last = [], month_of(earliest, tz, dates), month_of(latest, tz, dates)
+    while month <= last:
+        months.append(month)
+        month = next_month(month)
+    return months
+
+
+def month_of(value: dt.date | dt.datetime, tz: zoneinfo.ZoneInfo, dates: bool) -> dt.date:
+    """The first day of the local month of a Date column's day, or of a DateTime column's naive UTC instant."""
+    if dates:
+        return value.replace(day=1) if not isinstance(value, dt.datetime) else value.date().replace(day=1)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC).astimezone(tz).date().replace(day=1)
+
+
+class Changes:
+    """The (owner, month) pairs a sync's writes touch in the rolled-up tables, noted before each write (where the
+    rows were) and after it (where they are), refreshed by :meth:`flush` in the transaction that commits them."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._watched: dict[str, _Watched] | None = None
+        self.touched: dict[tuple[str, str], Touched] = defaultdict(dict)
+
+    def watched(self, table: Table) -> _Watched | None:
+        """What the rollups read of ``table``: its model, owner column, time columns and zone (None: nothing)."""
+        if self._watched is None:
+            self._watched = {}
+            for measure, tz in _held(self.connection).values():
+                model = MODELS[measure.model](sample_window())
+                assert isinstance(model.source, Table)
+                entry = self._watched.setdefault(
+                    model.source.name, _Watched(measure.model, str(model.key.name), set(), zoneinfo.ZoneInfo(tz))
+                )
+                entry.times.add(str(measure.time))
+        return self._watched.get(table.name)
+
+    def rows(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Note rows about to be inserted, as written."""
+        watched = self.watched(table)
+        if watched is not None:
+            for row in rows:
+                self._note(watched, table, row.get)
+
+    def stored(self, table: Table, where: ColumnElement) -> None:
+        """Note the stored rows ``where`` selects, as they are now (call it before and after changing them)."""
+        watched = self.watched(table)
+        if watched is None:
+            return
+        names = [watched.key, *sorted(watched.times)]
+        for row in self.connection.execute(select(*(table.c[name] for name in names)).where(where)).mappings():
+            self._note(watched, table, row.get)
+
+    def _note(self, watched: _Watched, table: Table, value: Callable[[str], Any]) -> None:
+        owner = value(watched.key)
+        for time in watched.times:
+            moment = value(time)
+            if moment is None:
+                continue
+            month = month_of(moment, watched.tz, isinstance(table.c[time].type, Date))
+            months = self.touched[watched.model, time]
+            owners = months.setdefault(month, set())
+            if owners is not None:
+                owners.add(owner)
+                if len(owners) > WHOLE_MONTH_OWNERS:
+                    months[month] = None
+
+    def flush(self) -> int:
+        """Refresh the pairs noted since the last flush (in the caller's transaction); returns the rows written."""
+        if not self.touched:
+            return 0
+        written = refill(self.connection, self.touched)
+        self.touched = defaultdict(dict)
+        return written
+
+
+@dataclasses.dataclass(frozen=True)
+class _Watched:
+    model: str
+    key: str
+    times: set[str]
+    tz: zoneinfo.ZoneInfo
