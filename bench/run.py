@@ -11,14 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import cache, digests, fanout, floor, naive, records, serve, sync
+from bench import cache, digests, fanout, floor, naive, records, rollups, serve, sync
 from bench import data as dataset
 from bench.common import CONFIG_DIR, Report, Settings, write_results
 from bench.mix import mix
 from kpi.db import engine_for
 from kpi.service import Kpibot
 
-BENCHMARKS = ("serve", "floor", "naive", "digests", "sync", "records", "cache", "fanout")
+BENCHMARKS = ("serve", "floor", "naive", "digests", "sync", "records", "cache", "fanout", "rollups")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 GENERATION_GOAL = 600.0  # seconds
 
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> Report:
         cache.run(report, engine, asks)
     if "fanout" in only:
         fanout.run(report, kpibot, data.as_of)
+    if "rollups" in only:
+        rollups.run(report, engine, asks)
     report.close()
     results = args.results or (None if settings.quick else RESULTS)
     if results is not None:

@@ -9,8 +9,10 @@ with deals closing in the last hour of a local month (the first hours of the nex
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
+import zoneinfo
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,12 +22,12 @@ from sqlalchemy import Engine, select
 
 from crm.sync import Page, run_sync
 from kpi import access, rollups
-from kpi.compiler import compile_query, rolls_up
+from kpi.compiler import compile_query, digest, rolls_up
 from kpi.grammar.periods import parse_period
-from kpi.periods import Calendar
-from kpi.schema import Rollup
+from kpi.periods import Calendar, Period
+from kpi.schema import Rep, Rollup
 from kpi.service import Kpibot
-from kpi.types import Kpi, Measure, Scope
+from kpi.types import Kpi, Scope
 from tests.test_sync_runner import FakeConnector
 from tests.world import World
 
@@ -80,7 +82,9 @@ def company(world: World) -> None:
         world.quote(rng.choice(reps), moment(rng), round(rng.uniform(100, 900), 2))
     for month in range(1, 25):
         start = dt.date(2016, 1, 1) + dt.timedelta(days=31 * (month - 1))
-        world.spend(round(rng.uniform(500, 900), 2), start.isoformat(), (start + dt.timedelta(days=30)).isoformat(), west)
+        world.spend(
+            round(rng.uniform(500, 900), 2), start.isoformat(), (start + dt.timedelta(days=30)).isoformat(), west
+        )
         world.spend(round(rng.uniform(100, 400), 2), start.isoformat(), (start + dt.timedelta(days=30)).isoformat())
     world.commit()
 
@@ -135,3 +139,124 @@ def test_every_additive_kpi_has_the_same_value_with_and_without_rollups_for_ever
 def _measured(bot: Kpibot, kpi: Kpi, text: str) -> bool:
     """A period ahead is asked of a KPI's reading ahead, and a period not ahead of the KPI itself."""
     return parse_period(text, bot.calendar, AS_OF).ahead == any(kpi is k.ahead for k in bot.catalog)
+
+
+def deal(crm_id: str, owner: str, amount: int, closed: str) -> dict:
+    return {
+        "crm_id": crm_id,
+        "owner_crm_id": owner,
+        "amount": amount,
+        "status": "won",
+        "stage": "Closed Won",
+        "created_at": dt.datetime(2017, 1, 1),
+        "close_date": dt.datetime.fromisoformat(closed),
+    }
+
+
+def sync(engine: Engine, **pages: list[dict]) -> None:
+    """An incremental sync of the source "fake": one page per object, its ``deleted`` crm_ids in ``gone``."""
+    gone = pages.pop("gone", [])
+    connector = FakeConnector(
+        {name: [Page(records, cursor="c", deleted=[d["crm_id"] for d in gone])] for name, records in pages.items()}
+    )
+    run_sync(engine, connector, full=False, now=NOW)
+
+
+def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_the_rollups_equal_to_the_rows(
+    engine, ny_config, monkeypatch
+):
+    reps = [
+        {"crm_id": "alice", "name": "Alice Adams", "role": "rep", "email": "alice@example.com"},
+        {"crm_id": "bob", "name": "Bob Brown", "role": "rep", "email": "bob@example.com"},
+    ]
+    deals = [
+        deal("d1", "alice", 1000, "2017-02-10 12:00"),
+        deal("d2", "alice", 2000, "2017-03-10 12:00"),
+        deal("d3", "bob", 3000, "2017-04-10 12:00"),
+        deal("d4", "bob", 4000, "2017-05-10 12:00"),
+    ]
+    sync(engine, reps=reps, deals=deals)
+    bot = Kpibot(engine, ny_config)
+    rollups.rebuild(engine, bot.catalog, bot.calendar)
+
+    sync(
+        engine,
+        deals=[
+            deal("d1", "alice", 1500, "2017-02-10 12:00"),  # a new amount
+            deal("d2", "alice", 2000, "2017-06-01 03:00"),  # to May 31st, New York time: March is left
+            deal("d3", "alice", 3000, "2017-04-10 12:00"),  # to another owner
+        ],
+        gone=[deal("d4", "bob", 4000, "2017-05-10 12:00")],
+    )
+    asked = {name: values(bot, bot.catalog["revenue"], "2017-H1", scope) for name, scope in scopes_of(bot).items()}
+    monkeypatch.setenv("KPIBOT_ROLLUPS", "0")
+    rows = {name: values(bot, bot.catalog["revenue"], "2017-H1", scope) for name, scope in scopes_of(bot).items()}
+
+    assert asked == rows
+    assert asked["org"] == [Decimal("6500.00"), Decimal("6500.00"), Decimal("0.00")]  # org, then Alice and Bob
+    assert partials(engine, bot, "revenue") == {
+        ("alice", dt.date(2017, 2, 1)): Decimal("1500"),
+        ("alice", dt.date(2017, 4, 1)): Decimal("3000"),
+        ("alice", dt.date(2017, 5, 1)): Decimal("2000"),
+    }
+
+
+def scopes_of(bot: Kpibot) -> dict[str, Scope]:
+    return {"rep": access.rep_scope(bot.person("Alice Adams")), "org": access.org_scope()}
+
+
+def partials(engine: Engine, bot: Kpibot, key: str) -> dict[tuple[str, dt.date], Decimal]:
+    """The rollups of the KPI's one measure: ``{(owner's crm id, month): value}``."""
+    (measure,) = bot.catalog[key].measures.values()
+    query = (
+        select(Rep.crm_id, Rollup.month, Rollup.value)
+        .join(Rep, Rep.id == Rollup.owner_id)
+        .where(Rollup.measure == digest(measure))
+    )
+    with engine.connect() as connection:
+        return {(crm_id, month): Decimal(value).normalize() for crm_id, month, value in connection.execute(query)}
+
+
+def test_an_organisation_answer_reads_only_its_edge_months_from_the_deals(world, engine, ny_config):
+    company(world)
+    bot = Kpibot(engine, ny_config)
+    rollups.rebuild(engine, bot.catalog, bot.calendar)
+    period = parse_period("this year", bot.calendar, AS_OF)  # January to June whole, July to date
+    windows = [bot.metrics.windows(bot.catalog["revenue"], period, AS_OF)]
+    with engine.connect() as connection:
+        built = rollups.built(connection)
+
+    statement = compile_query(bot.catalog["revenue"], windows, access.org_scope().filter, by_owner=False, built=built)
+    bounds = statement.compile().params
+
+    assert "FROM rollups" in str(statement) and "FROM deals" in str(statement)
+    # the deals are read from July 1st, New York time, to the end of the as-of day; the rollups January to June
+    assert {v for v in bounds.values() if isinstance(v, dt.datetime)} == {
+        dt.datetime(2017, 7, 1, 4, 0),
+        dt.datetime(2017, 7, 11, 4, 0),
+    }
+    assert {v for v in bounds.values() if type(v) is dt.date} == {dt.date(2017, 1, 1), dt.date(2017, 7, 1)}
+
+
+def test_a_changed_definition_or_time_zone_reads_the_rows(world, engine, ny_config):
+    company(world)
+    bot = Kpibot(engine, ny_config)
+    rollups.rebuild(engine, bot.catalog, bot.calendar)
+    revenue = bot.catalog["revenue"]
+    changed = dataclasses.replace(
+        revenue, measures={"value": dataclasses.replace(revenue.measures["value"], where={"status": "lost"})}
+    )
+    period = parse_period("last year", bot.calendar, AS_OF)
+    in_utc = parse_period("last year", Calendar(zoneinfo.ZoneInfo("UTC")), AS_OF)
+    with engine.connect() as connection:
+        built = rollups.built(connection)
+
+    def reads(kpi: Kpi, asked: Period) -> str:
+        windows = [bot.metrics.windows(kpi, asked, AS_OF)]
+        return str(compile_query(kpi, windows, access.org_scope().filter, by_owner=False, built=built))
+
+    assert "FROM rollups" in reads(revenue, period)
+    assert "FROM rollups" not in reads(changed, period)
+    assert "FROM rollups" not in reads(revenue, in_utc)
+    assert not rollups.stale(engine, bot.catalog, bot.calendar)
+    assert rollups.stale(engine, bot.catalog, Calendar(zoneinfo.ZoneInfo("UTC")))
