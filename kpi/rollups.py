@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import time
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -62,6 +63,9 @@ from kpi.types import Measure
 
 SWITCH = "KPIBOT_ROLLUPS"
 
+#: How long a process trusts what it read of ``rollup_measures`` (seconds).
+HELD_MAX_AGE = 60.0
+
 #: Past this many owners changed in one month, the month is refreshed whole: one range read of the month
 #: rather than a list of owners longer than the month's rows are worth.
 WHOLE_MONTH_OWNERS = 200
@@ -75,6 +79,32 @@ def built(connection: Connection) -> Built:
     ``KPIBOT_ROLLUPS=0``, which makes every measure read its rows."""
     if os.environ.get(SWITCH, "1") == "0":
         return frozenset()
+    return _built(connection)
+
+
+class Held:
+    """What the rollups hold, for one process's questions: read when it starts and again at most every
+    :data:`HELD_MAX_AGE` seconds, not before every question (a rebuild is rare, and it happens at start when the
+    catalog or the zone changed); ``KPIBOT_ROLLUPS=0`` is obeyed at once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read()
+
+    def _read(self) -> None:
+        with self.engine.connect() as connection:
+            self._held = _built(connection)
+        self._read_at = time.monotonic()
+
+    def built(self) -> Built:
+        if os.environ.get(SWITCH, "1") == "0":
+            return frozenset()
+        if time.monotonic() - self._read_at >= HELD_MAX_AGE:
+            self._read()
+        return self._held
+
+
+def _built(connection: Connection) -> Built:
     return frozenset(connection.execute(select(RollupMeasure.measure, RollupMeasure.time_zone)).tuples())
 
 
@@ -87,7 +117,7 @@ def wanted(catalog: Catalog) -> dict[str, Measure]:
 def stale(engine: Engine, catalog: Catalog, calendar: Calendar) -> bool:
     """Whether the rollups hold other measures or months than the catalog and the org's time zone need."""
     with engine.connect() as connection:
-        held = frozenset(connection.execute(select(RollupMeasure.measure, RollupMeasure.time_zone)).tuples())
+        held = _built(connection)
     return held != {(key, calendar.tz.key) for key in wanted(catalog)}
 
 
@@ -118,11 +148,11 @@ def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | 
         groups[measure.model, str(measure.time), tz][key] = measure
     if touched is None:
         connection.execute(delete(Rollup))
-    for (model_name, time, tz), measures in groups.items():
+    for (model_name, column, tz), measures in groups.items():
         if touched is None:
             written += _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
-        elif touched.get((model_name, time)):
-            written += _fill(connection, measures, zoneinfo.ZoneInfo(tz), touched[model_name, time])
+        elif touched.get((model_name, column)):
+            written += _fill(connection, measures, zoneinfo.ZoneInfo(tz), touched[model_name, column])
     return written
 
 
@@ -262,12 +292,12 @@ class Changes:
 
     def _note(self, watched: _Watched, table: Table, value: Callable[[str], Any]) -> None:
         owner = value(watched.key)
-        for time in watched.times:
-            moment = value(time)
+        for name in watched.times:
+            moment = value(name)
             if moment is None:
                 continue
-            month = month_of(moment, watched.tz, isinstance(table.c[time].type, Date))
-            months = self.touched[watched.model, time]
+            month = month_of(moment, watched.tz, isinstance(table.c[name].type, Date))
+            months = self.touched[watched.model, name]
             owners = months.setdefault(month, set())
             if owners is not None:
                 owners.add(owner)

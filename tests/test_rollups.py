@@ -89,6 +89,13 @@ def company(world: World) -> None:
     world.commit()
 
 
+def built_bot(engine: Engine, config: Path) -> Kpibot:
+    """A bot on the database once its rollups are built (a bot reads which are when it starts)."""
+    bot = Kpibot(engine, config)
+    rollups.rebuild(engine, bot.catalog, bot.calendar)
+    return Kpibot(engine, config)
+
+
 def additive(bot: Kpibot) -> list[Kpi]:
     """Every KPI (and its reading of a period ahead) with a measure the rollups hold."""
     kpis = [variant for kpi in bot.catalog for variant in (kpi, kpi.ahead) if variant is not None]
@@ -121,8 +128,7 @@ def test_every_additive_kpi_has_the_same_value_with_and_without_rollups_for_ever
     world, engine, ny_config, monkeypatch
 ):
     company(world)
-    bot = Kpibot(engine, ny_config)
-    rollups.rebuild(engine, bot.catalog, bot.calendar)
+    bot = built_bot(engine, ny_config)
     kpis = additive(bot)
     cases = [(kpi, case["period"], name) for kpi in kpis for case in CASES for name in scopes(bot)]
     cases = [(kpi, text, name) for kpi, text, name in cases if _measured(bot, kpi, text)]
@@ -176,8 +182,7 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
         deal("d4", "bob", 4000, "2017-05-10 12:00"),
     ]
     sync(engine, reps=reps, deals=deals)
-    bot = Kpibot(engine, ny_config)
-    rollups.rebuild(engine, bot.catalog, bot.calendar)
+    bot = built_bot(engine, ny_config)
 
     sync(
         engine,
@@ -219,8 +224,7 @@ def partials(engine: Engine, bot: Kpibot, key: str) -> dict[tuple[str, dt.date],
 
 def test_an_organisation_answer_reads_only_its_edge_months_from_the_deals(world, engine, ny_config):
     company(world)
-    bot = Kpibot(engine, ny_config)
-    rollups.rebuild(engine, bot.catalog, bot.calendar)
+    bot = built_bot(engine, ny_config)
     period = parse_period("this year", bot.calendar, AS_OF)  # January to June whole, July to date
     windows = [bot.metrics.windows(bot.catalog["revenue"], period, AS_OF)]
     with engine.connect() as connection:
@@ -240,8 +244,7 @@ def test_an_organisation_answer_reads_only_its_edge_months_from_the_deals(world,
 
 def test_a_changed_definition_or_time_zone_reads_the_rows(world, engine, ny_config):
     company(world)
-    bot = Kpibot(engine, ny_config)
-    rollups.rebuild(engine, bot.catalog, bot.calendar)
+    bot = built_bot(engine, ny_config)
     revenue = bot.catalog["revenue"]
     changed = dataclasses.replace(
         revenue, measures={"value": dataclasses.replace(revenue.measures["value"], where={"status": "lost"})}
