@@ -134,15 +134,14 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
         ]
         if rows:
             connection.execute(insert(RollupMeasure), rows)
-        return refill(connection)
+        refill(connection)
+        return connection.execute(select(func.count()).select_from(Rollup)).scalar_one()
 
 
-def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | None = None) -> int:
+def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | None = None) -> None:
     """Compute again, from the rows, the partials of the measures ``rollup_measures`` lists: all of them, or only
-    the ``touched`` months and owners of each ``(model, time column)``. In the caller's transaction; returns
-    the rows written."""
+    the ``touched`` months and owners of each ``(model, time column)``. In the caller's transaction."""
     held = _held(connection)
-    written = 0
     groups: dict[tuple[str, str, str], dict[str, Measure]] = defaultdict(dict)
     for key, (measure, tz) in held.items():
         groups[measure.model, str(measure.time), tz][key] = measure
@@ -150,10 +149,9 @@ def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | 
         connection.execute(delete(Rollup))
     for (model_name, column, tz), measures in groups.items():
         if touched is None:
-            written += _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
+            _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
         elif touched.get((model_name, column)):
-            written += _fill(connection, measures, zoneinfo.ZoneInfo(tz), touched[model_name, column])
-    return written
+            _fill(connection, measures, zoneinfo.ZoneInfo(tz), touched[model_name, column])
 
 
 def _held(connection: Connection) -> dict[str, tuple[Measure, str]]:
@@ -163,10 +161,10 @@ def _held(connection: Connection) -> dict[str, tuple[Measure, str]]:
 
 def _fill(
     connection: Connection, measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo, touched: Touched | None
-) -> int:
+) -> None:
     """One scan of a model's rows for its measures over one time column, grouped by owner and local month, each
     measure's partials inserted from it: of every month, or of the ``touched`` pairs (whose rows are deleted
-    first). Returns the rows written."""
+    first)."""
     first = next(iter(measures.values()))
     model = MODELS[first.model](sample_window())
     column = model.columns[str(first.time)]
@@ -187,7 +185,7 @@ def _fill(
             _pairs(model.key, touched, lambda month: and_(column >= bound(month), column < bound(next_month(month))))
         )
     if not months:
-        return 0
+        return
     rows = [
         select(literal(m, Date()).label("month"), bound(m).label("starts"), bound(next_month(m)).label("ends"))
         for m in months
@@ -210,7 +208,7 @@ def _fill(
         kept = value != 0 if measure.agg == "count" else value.is_not(None)  # nothing counted: no row
         branches.append(select(literal(key), partials.c.owner_id, partials.c.month, value).where(kept))
     statement = insert(Rollup).from_select(["measure", "owner_id", "month", "value"], union_all(*branches))
-    return connection.execute(statement).rowcount
+    connection.execute(statement)
 
 
 def _pairs(key: ColumnElement, touched: Touched, in_month: Callable[[dt.date], ColumnElement]) -> ColumnElement:
@@ -304,13 +302,11 @@ class Changes:
                 if len(owners) > WHOLE_MONTH_OWNERS:
                     months[month] = None
 
-    def flush(self) -> int:
-        """Refresh the pairs noted since the last flush (in the caller's transaction); returns the rows written."""
-        if not self.touched:
-            return 0
-        written = refill(self.connection, self.touched)
-        self.touched = defaultdict(dict)
-        return written
+    def flush(self) -> None:
+        """Refresh the pairs noted since the last flush (in the caller's transaction)."""
+        if self.touched:
+            refill(self.connection, self.touched)
+            self.touched = defaultdict(dict)
 
 
 @dataclasses.dataclass(frozen=True)
