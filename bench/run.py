@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import cache, digests, fanout, floor, naive, records, rollups, serve, sync
+from bench import cache, digests, fanout, floor, naive, records, rollups, serve, sync, sync_changes
 from bench import data as dataset
 from bench.common import CONFIG_DIR, Report, Settings, write_results
 from bench.mix import mix
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> Report:
         digests.run(report, kpibot, data.as_of)
     if "sync" in only:
         sync.run(report, settings, data)
+        sync_changes.run(report, engine, kpibot.catalog, kpibot.calendar)
     if "records" in only:
         records.run(report, kpibot, data.as_of, settings.floor_repeats)
     if "cache" in only:

@@ -29,20 +29,27 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Connection,
     Date,
     DateTime,
     Engine,
+    FromClause,
+    Integer,
+    Select,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
     literal,
     or_,
     select,
+    text,
     union_all,
 )
+from sqlalchemy import column as sql_column
 from sqlalchemy.sql.expression import ColumnElement
 
 from kpi.catalog import Catalog
@@ -135,6 +142,8 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
         if rows:
             connection.execute(insert(RollupMeasure), rows)
         refill(connection)
+        if connection.dialect.name == "postgresql":  # statistics for the planner: every row is new
+            connection.execute(text("ANALYZE rollups"))
         return connection.execute(select(func.count()).select_from(Rollup)).scalar_one()
 
 
@@ -168,47 +177,77 @@ def _fill(
     first = next(iter(measures.values()))
     model = MODELS[first.model](sample_window())
     column = model.columns[str(first.time)]
-    dates = isinstance(column.type, Date)
+    bounds: Any = Date() if isinstance(column.type, Date) else DateTime()
 
-    def bound(month: dt.date) -> Any:
-        return literal(month, Date()) if dates else literal(utc_midnight(month, tz), DateTime())
+    def bound(month: dt.date) -> dt.date | dt.datetime:
+        return month if isinstance(bounds, Date) else utc_midnight(month, tz)
 
-    where = [model.where, or_(*(filters(model, m) for m in measures.values()))]
     if touched is None:
-        months = _months_of(connection, model, column, tz, dates)
+        whole, pairs = _months_of(connection, model, column, tz, isinstance(bounds, Date)), []
     else:
-        months = sorted(touched)
         r = Rollup.__table__
         held = _pairs(r.c.owner_id, touched, r.c.month.__eq__)
         connection.execute(delete(r).where(r.c.measure.in_(list(measures)), held))
-        where.append(
-            _pairs(model.key, touched, lambda month: and_(column >= bound(month), column < bound(next_month(month))))
+        whole = sorted(month for month, owners in touched.items() if owners is None)
+        pairs = sorted((owner, month) for month, owners in touched.items() for owner in owners or ())
+    # The months to read whole, joined by range; and the (owner, month) pairs, joined by owner and range: an
+    # index on (owner, time) reads each pair's few rows.
+    selects = []
+    if whole:
+        calendar = _rows(
+            connection,
+            "months",
+            {"month": Date(), "starts": bounds, "ends": bounds},
+            [(m, bound(m), bound(next_month(m))) for m in whole],
         )
-    if not months:
+        selects.append(_partials(model, measures, column, calendar, []))
+    if pairs:
+        owners = {"owner": Integer(), "month": Date(), "starts": bounds, "ends": bounds}
+        table = _rows(connection, "pairs", owners, [(o, m, bound(m), bound(next_month(m))) for o, m in pairs])
+        selects.append(_partials(model, measures, column, table, [model.key == table.c.owner]))
+    if not selects:
         return
-    rows = [
-        select(literal(m, Date()).label("month"), bound(m).label("starts"), bound(next_month(m)).label("ends"))
-        for m in months
-    ]
-    calendar = union_all(*rows).subquery("months") if len(rows) > 1 else rows[0].subquery("months")
-    partials = (
-        select(
-            model.key.label("owner_id"),
-            calendar.c.month,
-            *(measured(model, m, filters(model, m)).label(f"v{i}") for i, m in enumerate(measures.values())),
-        )
-        .select_from(model.source.join(calendar, and_(column >= calendar.c.starts, column < calendar.c.ends)))
-        .where(*(w for w in where if w is not None))
-        .group_by(model.key, calendar.c.month)
-        .cte("partials")
-    )
+    partials = (union_all(*selects) if len(selects) > 1 else selects[0]).cte("partials")
     branches = []
     for i, (key, measure) in enumerate(measures.items()):
         value = partials.c[f"v{i}"]
         kept = value != 0 if measure.agg == "count" else value.is_not(None)  # nothing counted: no row
-        branches.append(select(literal(key), partials.c.owner_id, partials.c.month, value).where(kept))
-    statement = insert(Rollup).from_select(["measure", "owner_id", "month", "value"], union_all(*branches))
+        columns = (literal(key).label("measure"), partials.c.owner_id, partials.c.month, value.label("value"))
+        branches.append(select(*columns).where(kept))
+    # Written by month and owner, so that a sync's refresh of an owner's month finds its measures' rows on one page
+    # rather than one page each (by measure, a sync of 10,000 deals rewrote 24,000 pages per 1,000 deals).
+    written = union_all(*branches).subquery("written")
+    ordered = select(written).order_by(written.c.month, written.c.owner_id)
+    statement = insert(Rollup).from_select(["measure", "owner_id", "month", "value"], ordered)
     connection.execute(statement)
+
+
+def _partials(
+    model: Model, measures: Mapping[str, Measure], column: ColumnElement, calendar: FromClause, on: list[ColumnElement]
+) -> Select:
+    """Each measure's aggregate per owner and month of ``calendar`` (``month``, ``starts``, ``ends``)."""
+    aggregates = (measured(model, m, filters(model, m)).label(f"v{i}") for i, m in enumerate(measures.values()))
+    joined = model.source.join(calendar, and_(column >= calendar.c.starts, column < calendar.c.ends, *on))
+    where = [model.where, or_(*(filters(model, m) for m in measures.values()))]
+    return (
+        select(model.key.label("owner_id"), calendar.c.month, *aggregates)
+        .select_from(joined)
+        .where(*(w for w in where if w is not None))
+        .group_by(model.key, calendar.c.month)
+    )
+
+
+def _rows(connection: Connection, name: str, columns: Mapping[str, Any], rows: list[tuple]) -> FromClause:
+    """Literal rows as a table: on PostgreSQL one ``unnest`` of an array per column (a few parameters, whatever
+    the rows), elsewhere a ``UNION ALL`` of one-row selects (SQLite has no arrays)."""
+    if connection.dialect.name == "postgresql":
+        arrays = [bindparam(None, [row[k] for row in rows], type_=ARRAY(t)) for k, t in enumerate(columns.values())]
+        names = [sql_column(key, t) for key, t in columns.items()]
+        return func.unnest(*arrays).table_valued(*names).render_derived(name)
+    selects = [
+        select(*(literal(v, t).label(key) for v, (key, t) in zip(row, columns.items(), strict=True))) for row in rows
+    ]
+    return (union_all(*selects) if len(selects) > 1 else selects[0]).subquery(name)
 
 
 def _pairs(key: ColumnElement, touched: Touched, in_month: Callable[[dt.date], ColumnElement]) -> ColumnElement:
@@ -299,7 +338,7 @@ class Changes:
             owners = months.setdefault(month, set())
             if owners is not None:
                 owners.add(owner)
-                if len(owners) > WHOLE_MONTH_OWNERS:
+                if owner is None or len(owners) > WHOLE_MONTH_OWNERS:  # rows of no owner: refreshed by month
                     months[month] = None
 
     def flush(self) -> None:
