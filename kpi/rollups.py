@@ -130,7 +130,7 @@ def stale(engine: Engine, catalog: Catalog, calendar: Calendar) -> bool:
 
 def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
     """Empty the rollups and fill them again for the catalog's measures in the org's months, in one transaction
-    (answers read rows meanwhile, then the new rollups once it commits). Returns the rows written."""
+    (answers read the old rollups meanwhile, the new ones once it commits). Returns the rows written."""
     measures = wanted(catalog)
     with engine.begin() as connection:
         connection.execute(delete(RollupMeasure))
@@ -142,9 +142,13 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
         if rows:
             connection.execute(insert(RollupMeasure), rows)
         refill(connection)
-        if connection.dialect.name == "postgresql":  # statistics for the planner: every row is new
-            connection.execute(text("ANALYZE rollups"))
-        return connection.execute(select(func.count()).select_from(Rollup)).scalar_one()
+        written = connection.execute(select(func.count()).select_from(Rollup)).scalar_one()
+    if engine.dialect.name == "postgresql":
+        # Every row was replaced: reclaim the old ones and give the planner statistics now, not when autovacuum
+        # comes (a sync's refresh read pages of dead rows until then, and the planner guessed the table's size).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE rollups"))
+    return written
 
 
 def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | None = None) -> None:
