@@ -23,7 +23,7 @@ from demo.assumptions import CRM
 from kpi import rollups
 from kpi.catalog import Catalog
 from kpi.periods import Calendar
-from kpi.schema import Deal, Rep, RollupMeasure
+from kpi.schema import Deal, Rep, Rollup, RollupMeasure
 
 CHANGED = 10_000
 PAGE = 1_000
@@ -85,8 +85,9 @@ def run(report: Report, engine: Engine, catalog: Catalog, calendar: Calendar) ->
     changed = _changed(records)
     rollups.rebuild(engine, catalog, calendar)
     with_rollups = (_timed(engine, changed), _timed(engine, records))
-    with engine.begin() as connection:  # the rollups no longer held: a sync refreshes nothing
+    with engine.begin() as connection:  # no rollups: a sync refreshes nothing
         connection.execute(delete(RollupMeasure))
+        connection.execute(delete(Rollup))
     without = (_timed(engine, changed), _timed(engine, records))
     rollups.rebuild(engine, catalog, calendar)
     section = Section(

@@ -175,7 +175,7 @@ def compile_records(
 ROLLED_UP = ("deals", "activities", "quotes", "spend")
 
 #: Which measures the rollups hold, and for which time zone's months: ``{(measure digest, zone name)}``, read
-#: from ``rollup_measures`` (kpi/rollups.py :func:`~kpi.rollups.built`); empty: every measure reads its rows.
+#: from ``rollup_measures`` (kpi/rollups.py :class:`~kpi.rollups.Held`); empty: every measure reads its rows.
 Built = frozenset[tuple[str, str]]
 
 
@@ -224,7 +224,7 @@ def _split(model: Model, measure: Measure, window: Window, built: Built) -> tupl
     hold the measure for this time zone)."""
     tz = window.period.calendar.tz
     span = _span(model, measure, window)
-    if span is None or (digest(measure), tz.key) not in built or not rolls_up(measure):
+    if span is None or not built or (digest(measure), tz.key) not in built or not rolls_up(measure):
         return None, [window]
     _, start, end = span
     dates = not isinstance(start, dt.datetime)

@@ -10,7 +10,7 @@ measures qualify is decided once, by :func:`kpi.compiler.rolls_up`; a row's valu
 ``rollup_measures`` says which measures the rollups hold and for which time zone's months; the compiler reads a
 measure from them only when both match, so a database upgraded without a rebuild, a changed kpis.yaml or a new
 org time zone reads rows (correct, slower) until :func:`rebuild` runs (``kpibot rollups rebuild``, or at start
-when :func:`stale`). ``KPIBOT_ROLLUPS=0`` turns their use off (:func:`built`), to compare or to rule them out.
+when :func:`stale`). ``KPIBOT_ROLLUPS=0`` turns their use off (:class:`Held`), to compare or to rule them out.
 
 Every writer keeps them right in its own transaction, through one code path (:func:`refill`): a sync refreshes
 the (owner, month) pairs its rows had before and have after each write (:class:`Changes`: an owner change or a
@@ -81,14 +81,6 @@ WHOLE_MONTH_OWNERS = 200
 Touched = dict[dt.date, set[int | None] | None]
 
 
-def built(connection: Connection) -> Built:
-    """``{(measure digest, time zone)}`` the rollups hold now (one read of a few rows); empty with
-    ``KPIBOT_ROLLUPS=0``, which makes every measure read its rows."""
-    if os.environ.get(SWITCH, "1") == "0":
-        return frozenset()
-    return _built(connection)
-
-
 class Held:
     """What the rollups hold, for one process's questions: read when it starts and again at most every
     :data:`HELD_MAX_AGE` seconds, not before every question (a rebuild is rare, and it happens at start when the
@@ -104,6 +96,8 @@ class Held:
         self._read_at = time.monotonic()
 
     def built(self) -> Built:
+        """``{(measure digest, time zone)}`` for the compiler; empty with ``KPIBOT_ROLLUPS=0``: every measure
+        then reads its rows."""
         if os.environ.get(SWITCH, "1") == "0":
             return frozenset()
         if time.monotonic() - self._read_at >= HELD_MAX_AGE:

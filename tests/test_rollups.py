@@ -227,8 +227,7 @@ def test_an_organisation_answer_reads_only_its_edge_months_from_the_deals(world,
     bot = built_bot(engine, ny_config)
     period = parse_period("this year", bot.calendar, AS_OF)  # January to June whole, July to date
     windows = [bot.metrics.windows(bot.catalog["revenue"], period, AS_OF)]
-    with engine.connect() as connection:
-        built = rollups.built(connection)
+    built = rollups.Held(engine).built()
 
     statement = compile_query(bot.catalog["revenue"], windows, access.org_scope().filter, by_owner=False, built=built)
     bounds = statement.compile().params
@@ -251,8 +250,7 @@ def test_a_changed_definition_or_time_zone_reads_the_rows(world, engine, ny_conf
     )
     period = parse_period("last year", bot.calendar, AS_OF)
     in_utc = parse_period("last year", Calendar(zoneinfo.ZoneInfo("UTC")), AS_OF)
-    with engine.connect() as connection:
-        built = rollups.built(connection)
+    built = rollups.Held(engine).built()
 
     def reads(kpi: Kpi, asked: Period) -> str:
         windows = [bot.metrics.windows(kpi, asked, AS_OF)]
