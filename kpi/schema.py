@@ -473,7 +473,9 @@ class Rollup(Base):
     the first local day of an org-calendar month. The compiler reads whole months here instead of the rows."""
 
     __tablename__ = "rollups"
-    __table_args__ = (Index("ix_rollups_measure_month", "measure", "month", "owner_id"),)
+    # The value too: an answer reads a measure's months from the index alone, whatever order the rows were written
+    # in (by month and owner, for the sync's refresh; see kpi/rollups.py).
+    __table_args__ = (Index("ix_rollups_measure_month", "measure", "month", "owner_id", "value"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     measure: Mapped[str] = mapped_column(String(32))

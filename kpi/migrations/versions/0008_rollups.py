@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Numeric(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rollups")),
     )
-    op.create_index("ix_rollups_measure_month", "rollups", ["measure", "month", "owner_id"], unique=False)
+    op.create_index("ix_rollups_measure_month", "rollups", ["measure", "month", "owner_id", "value"], unique=False)
     op.create_table(
         "rollup_measures",
         sa.Column("measure", sa.String(length=32), nullable=False),
