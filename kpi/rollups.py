@@ -127,6 +127,7 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
     (answers read the old rollups meanwhile, the new ones once it commits). Returns the rows written."""
     measures = wanted(catalog)
     with engine.begin() as connection:
+        _serialise(connection)
         connection.execute(delete(RollupMeasure))
         now = utc_now()
         rows = [
@@ -148,14 +149,11 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
 def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | None = None) -> None:
     """Compute again, from the rows, the partials of the measures ``rollup_measures`` lists: all of them, or only
     the ``touched`` months and owners of each ``(model, time column)``. In the caller's transaction."""
+    _serialise(connection)
     held = _held(connection)
     groups: dict[tuple[str, str, str], dict[str, Measure]] = defaultdict(dict)
     for key, (measure, tz) in held.items():
         groups[measure.model, str(measure.time), tz][key] = measure
-    if connection.dialect.name == "postgresql":
-        # The planner overestimates the partials (56 rows an owner-month where there are 25) and JIT-compiles the
-        # insert: 130 ms of a sync page's 250-ms refresh. For this transaction only (a sync page, a rebuild).
-        connection.execute(text("SET LOCAL jit = off"))
     if touched is None:
         connection.execute(delete(Rollup))
     for (model_name, column, tz), measures in groups.items():
@@ -163,6 +161,18 @@ def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | 
             _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
         elif touched.get((model_name, column)):
             _fill(connection, measures, zoneinfo.ZoneInfo(tz), touched[model_name, column])
+
+
+def _serialise(connection: Connection) -> None:
+    """One writer of the rollups at a time, until its transaction commits (answers still read them): a refresh
+    computed from a snapshot without another writer's uncommitted rows would otherwise overwrite that writer's
+    partials, or a rebuild insert a second copy of an owner-month a sync refreshes meanwhile. Statements after the
+    lock see what the writer before committed. (SQLite has one writer at a time anyway.)"""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("LOCK TABLE rollups IN SHARE ROW EXCLUSIVE MODE"))
+        # The planner overestimates the partials (56 rows an owner-month where there are 25) and JIT-compiles the
+        # insert: 130 ms of a sync page's 250-ms refresh. For this transaction only (a sync page, a rebuild).
+        connection.execute(text("SET LOCAL jit = off"))
 
 
 def _held(connection: Connection) -> dict[str, tuple[Measure, str]]:
@@ -298,13 +308,16 @@ class Changes:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._watched: dict[str, _Watched] | None = None
+        self._held: set[str] = set()  # the measures held when the pairs began to be noted
         self.touched: dict[tuple[str, str], Touched] = defaultdict(dict)
 
     def watched(self, table: Table) -> _Watched | None:
         """What the rollups read of ``table``: its model, owner column, time columns and zone (None: nothing)."""
         if self._watched is None:
             self._watched = {}
-            for measure, tz in _held(self.connection).values():
+            held = _held(self.connection)
+            self._held = set(held)
+            for measure, tz in held.values():
                 model = MODELS[measure.model](sample_window())
                 assert isinstance(model.source, Table)
                 entry = self._watched.setdefault(
@@ -344,10 +357,16 @@ class Changes:
                     months[month] = None
 
     def flush(self) -> None:
-        """Refresh the pairs noted since the last flush (in the caller's transaction)."""
-        if self.touched:
-            refill(self.connection, self.touched)
-            self.touched = defaultdict(dict)
+        """Refresh the pairs noted since the last flush, in the caller's transaction: all the rollups if a rebuild
+        changed the measures held since (its pairs were noted for others)."""
+        if self._watched is None:
+            return
+        _serialise(self.connection)
+        same = set(_held(self.connection)) == self._held
+        if self.touched or not same:
+            refill(self.connection, self.touched if same else None)
+        self.touched = defaultdict(dict)
+        self._watched = None
 
 
 @dataclasses.dataclass(frozen=True)
