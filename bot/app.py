@@ -15,9 +15,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as Pending
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from slack_bolt import App
+from slack_bolt.context.ack import Ack
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -114,8 +116,8 @@ class Replies:
         return known[1]
 
     def person(self, slack_user_id: str) -> Person:
-        """The CRM person behind a Slack user, from a directory at most a minute old; raises Unmatched."""
-        self.kpibot.reload_directory_if_stale()
+        """The CRM person behind a Slack user, from the directory as of the data committed now; raises Unmatched."""
+        self.kpibot.refresh_directory()
         return self.identities.person(self.kpibot.directory, slack_user_id)
 
     def message(self, slack_user_id: str, question: str) -> tuple[dict[str, Any], str]:
@@ -234,7 +236,8 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             return
         if question.lower() == "subscribe":
             ack()
-            later(lambda: open_subscribe_form(user, command["trigger_id"], client, respond, started))
+            tell = partial(respond, response_type="ephemeral")
+            later(lambda: open_subscribe_form(user, command["trigger_id"], client, tell, started))
             return
         if question.lower() in ("subscriptions", "unsubscribe"):
             ack(response_type="ephemeral", **subs.subscriptions_message(kpibot, user))
@@ -244,11 +247,22 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             ack(response_type="ephemeral", **alert_ui.alerts_message(kpibot, user))
             _log_request(user, "/kpi", question, ReplyKind.SUBSCRIPTIONS, started)
             return
-        if is_alert(question):
-            ack(response_type="ephemeral", **replies.safe(lambda: new_alert(user, question), user)[0])
-            _log_request(user, "/kpi", question, ReplyKind.SUBSCRIPTIONS, started)
+        if is_alert(question):  # creating one asks its question once: as slow as an answer can be
+            reply_within_budget(ack, respond, user, question, lambda: new_alert(user, question), started)
             return
-        pending = answers.submit(replies.safe, lambda: replies.message(user, question), user)
+        reply_within_budget(ack, respond, user, question, lambda: replies.message(user, question), started)
+
+    def reply_within_budget(
+        ack: Ack,
+        respond: Respond,
+        user: str,
+        question: str,
+        reply: Callable[[], tuple[dict[str, Any], str]],
+        started: float,
+    ) -> None:
+        """The reply in the acknowledgement when ready within the budget; else "working on it" at once, and the
+        reply through the response_url when it is ready."""
+        pending = answers.submit(replies.safe, reply, user)
         try:
             message, kpi = pending.result(timeout=ACK_BUDGET_SECONDS)
         except Pending:
@@ -282,14 +296,17 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
             respond(response_type="ephemeral", **refusal)
         _log_request(user, "/kpi", "targets", ReplyKind.TARGETS, started)
 
-    def open_subscribe_form(user: str, trigger_id: str, client: WebClient, respond: Respond, started: float) -> None:
+    def open_subscribe_form(
+        user: str, trigger_id: str, client: WebClient, tell: Callable[..., Any], started: float
+    ) -> None:
+        """Open the subscription form, or ``tell(**message)`` the person why not."""
         try:
             zone = slack_timezone(client, user, kpibot.org.timezone)
             refusal = subs.open_subscribe_modal(client, trigger_id, kpibot, replies.person(user), zone)
         except Unmatched as exc:
             refusal = blocks.problem_message(str(exc))
         if refusal:
-            respond(response_type="ephemeral", **refusal)
+            tell(**refusal)
         _log_request(user, "/kpi", "subscribe", ReplyKind.SUBSCRIPTIONS, started)
 
     @app.view(subs.CALLBACK_ID)
@@ -313,10 +330,22 @@ def create_app(kpibot: Kpibot, *, token: str, signing_secret: str, client: WebCl
         _log_request(user, "subscribe", "", ReplyKind.SUBSCRIPTIONS, started)
 
     @app.action(subs.ADD_ACTION)
-    def subscription_add(ack, body, respond, client) -> None:
+    def subscription_add(ack, body, client) -> None:
+        """The App Home's button: a view has no response_url, so a refusal is a modal of its own (the form's
+        submission answers in the form, ``response_action: errors``, wherever it was opened)."""
         started = time.monotonic()
         ack()
-        later(lambda: open_subscribe_form(body["user"]["id"], body["trigger_id"], client, respond, started))
+        trigger_id = body["trigger_id"]
+
+        def tell(**message: Any) -> None:
+            try:
+                client.views_open(trigger_id=trigger_id, view=subs.refusal_modal(message))
+            except SlackApiError as exc:  # the trigger was spent or expired: nothing left to answer with
+                log.warning(
+                    "subscription form refusal not shown", extra={"user": body["user"]["id"], "detail": str(exc)}
+                )
+
+        later(lambda: open_subscribe_form(body["user"]["id"], trigger_id, client, tell, started))
 
     @app.action(subs.TOGGLE_ACTION)
     @app.action(subs.DELETE_ACTION)

@@ -46,7 +46,7 @@ def home_view(
 ) -> dict[str, Any]:
     """The Home tab, rebuilt on every open so it is never stale; ``chosen``: the sections' periods picked in
     their menus (what the menu's option carried)."""
-    kpibot.reload_directory_if_stale()
+    kpibot.refresh_directory()
     try:
         person = identities.person(kpibot.directory, slack_user_id)
     except Unmatched as exc:

@@ -33,8 +33,8 @@ class Identities:
     def __init__(self, engine: Engine, client: WebClient) -> None:
         self.engine = engine
         self.client = client
-        # Matches found by email, kept in memory for one directory (reloaded every minute, so a demo or a sync
-        # that renumbers people is picked up): the slack_users row was otherwise a query on every request.
+        # Matches found by email, kept in memory for one directory (re-read when the data changes, so a demo or
+        # a sync that renumbers people is picked up): the slack_users row was otherwise a query on every request.
         self._matched: dict[str, int] = {}
         self._directory: Directory | None = None
 

@@ -14,7 +14,9 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks
 from digests.config import CONTENTS, load_digests
 from digests.subscriptions import (
+    PEOPLE_IN,
     ChannelError,
+    Choices,
     Request,
     SubscriptionError,
     audience_choices,
@@ -61,7 +63,7 @@ def subscribe_modal(kpibot: Kpibot, person: Person, timezone: str) -> dict[str, 
     cadences = [(cadence.capitalize(), cadence) for cadence in CONTENTS]
     view_blocks = [
         _input("digest", "Digest", slack.static_select(ACTION, "Pick a digest", digests, initial="weekly")),
-        _input("audience", "Whose numbers", slack.static_select(ACTION, "Pick", audience_choices(kpibot, person))),
+        _input("audience", "Whose numbers", _whose(audience_choices(kpibot, person))),
         _input("cadence", "How often", slack.static_select(ACTION, "Pick", cadences, initial="weekly")),
         _input("time", "At", slack.static_select(ACTION, "Pick a time", [(t, t) for t in TIMES], initial="08:00")),
         _input("day", "On (weekly or monthly)", slack.static_select(ACTION, "Monday, or the 1st", DAYS), optional=True),
@@ -76,6 +78,20 @@ def subscribe_modal(kpibot: Kpibot, person: Person, timezone: str) -> dict[str, 
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": view_blocks,
     }
+
+
+def _whose(choices: Choices) -> dict[str, Any]:
+    """The menu of whose numbers, in groups; without the groups of people when there are more than a menu holds
+    (an admin of a company of hundreds of teams is offered the teams, the organisation and their own)."""
+
+    def menu(groups: Choices) -> dict[str, Any] | None:
+        return slack.grouped_select(
+            ACTION, "Pick", [(label, [slack.option(*c) for c in found]) for label, found in groups]
+        )
+
+    whole = menu(choices) or menu([group for group in choices if not group[0].startswith(PEOPLE_IN)])
+    assert whole is not None  # fewer than 10,000 teams
+    return whole
 
 
 def _picked(state: dict[str, Any], block_id: str) -> str | None:
@@ -107,7 +123,7 @@ def save_submission(
     request = Request(picked["digest"] or "", picked["audience"] or "", cadence, picked["time"] or "", day, channel)
     try:
         subscribe(kpibot, person, slack_user_id, request, timezone)
-    except AccessDenied as exc:
+    except (AccessDenied, LookupError) as exc:  # not theirs to see, or a team or person gone since the form opened
         return {"audience": clip(str(exc), 300)}
     except ChannelError as exc:
         return {"channel": clip(str(exc), 300)}
@@ -127,6 +143,18 @@ def open_subscribe_modal(
         error = exc.response.get("error")
         return blocks.problem_message(f"I couldn't open the subscription form ({error}). Try `/kpi subscribe` again.")
     return None
+
+
+def refusal_modal(message: dict[str, Any]) -> dict[str, Any]:
+    """Why the form did not open, in a modal: what the App Home's button shows, having no response_url to answer
+    through as a command does."""
+    title = {"type": "plain_text", "text": "Subscribe to a digest"}
+    return {
+        "type": "modal",
+        "title": title,
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": message["blocks"],
+    }
 
 
 def _rows_blocks(kpibot: Kpibot, rows: list[Subscription]) -> list[dict[str, Any]]:

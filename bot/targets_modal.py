@@ -31,7 +31,7 @@ from kpi.targets.parsing import (
 from kpi.targets.storage import set_target, stored
 from kpi.types import ORG, Role, Who
 from slackui import blocks as slack
-from slackui.limits import MAX_OPTION_GROUPS, MAX_OPTION_TEXT, MAX_OPTIONS, MAX_VIEW_BLOCKS
+from slackui.limits import MAX_OPTION_TEXT, MAX_VIEW_BLOCKS
 from slackui.text import clip, escape
 
 CALLBACK_ID = "kpi_targets"
@@ -51,24 +51,6 @@ def _text(text: str, kind: str = "plain_text") -> dict[str, Any]:
 
 def _option(text: str, value: str) -> dict[str, Any]:
     return {"text": _text(clip(text, MAX_OPTION_TEXT)), "value": value}
-
-
-def _select(placeholder: str, groups: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any] | None:
-    """A static_select over ``groups`` of options: plain options when one group holds them all, option
-    groups otherwise (a group of more than a select holds is split); None when even that exceeds Slack's limits."""
-    groups = [(label, options) for label, options in groups if options]
-    element: dict[str, Any] = {"type": "static_select", "action_id": ACTION, "placeholder": _text(placeholder)}
-    if len(groups) == 1 and len(groups[0][1]) <= MAX_OPTIONS:
-        return {**element, "options": groups[0][1]}
-    split = []
-    for label, options in groups:
-        chunks = [options[i : i + MAX_OPTIONS] for i in range(0, len(options), MAX_OPTIONS)]
-        for number, chunk in enumerate(chunks, start=1):
-            name = label if len(chunks) == 1 else f"{label} ({number})"
-            split.append({"label": _text(clip(name, MAX_OPTION_TEXT)), "options": chunk})
-    if not split or len(split) > MAX_OPTION_GROUPS:
-        return None
-    return {**element, "option_groups": split}
 
 
 def _input(block_id: str, label: str, element: dict[str, Any], hint: str | None = None) -> dict[str, Any]:
@@ -92,7 +74,7 @@ def _who_block(kpibot: Kpibot, scopes: list[Who]) -> dict[str, Any]:
             team = directory.teams.get(person.team_id) if person.team_id is not None else None
             people.setdefault(team.name if team else "No team", []).append(_option(who.name, who.key))
     ordered = [*groups.items(), *sorted(people.items(), key=lambda item: (item[0] == "No team", item[0].lower()))]
-    element = _select("Pick a person or a team", ordered)
+    element = slack.grouped_select(ACTION, "Pick a person or a team", ordered)
     if element is None:  # too many to list: typed, and checked on submission like any other target
         element = {
             "type": "plain_text_input",
@@ -104,7 +86,7 @@ def _who_block(kpibot: Kpibot, scopes: list[Who]) -> dict[str, Any]:
 
 def _kpi_block(kpibot: Kpibot) -> dict[str, Any]:
     options = [_option(kpi.label, kpi.key) for kpi in kpibot.catalog]
-    element = _select("Pick a KPI", [("KPIs", options)])
+    element = slack.grouped_select(ACTION, "Pick a KPI", [("KPIs", options)])
     assert element is not None  # fewer than 10,000 KPIs
     initial = next((option for option in options if option["value"] == "revenue"), None)
     if initial is not None and "options" in element:

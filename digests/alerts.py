@@ -133,9 +133,8 @@ def check_alerts(
         fire = armed and true and row.fired_period != reading.period
         snoozed = row.snoozed_until is not None and row.snoozed_until > now
         if fire and not snoozed:
-            channel = client.conversations_open(users=row.slack_user_id)["channel"]["id"]
-            key = f"alert:{row.id}:{reading.period}"
-            outcomes.append(deliver(kpibot.engine, client, key, channel, message(row, reading)))
+            key = f"alert:{row.id}:{reading.period}"  # by DM: the ledger posts to the member's user id
+            outcomes.append(deliver(kpibot.engine, client, key, row.slack_user_id, message(row, reading)))
             values: dict[str, Any] = {"armed": False, "fired_period": reading.period}
         else:
             values = {"armed": armed}

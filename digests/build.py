@@ -118,6 +118,8 @@ def build_digest(
         title = f"{spec.kind.capitalize()} digest: {audience.name}"
     else:
         title = f"Your {spec.kind} digest, {person.first_name}"
+        if recipient is not None and recipient.reader is not None:  # a manager reading one of their reps'
+            title = f"{spec.kind.capitalize()} digest: {person.name}"
     digest = Digest(
         name=spec.name,
         kind=spec.kind,

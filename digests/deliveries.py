@@ -13,6 +13,10 @@ channel's history (by the fingerprint of its text) and posted once more only whe
 Slack refused (``not_in_channel``, an archived channel, an outage the client's own retries did not ride out)
 is tried again by a later run that asks for the same key, :data:`RETRY_AFTER` after the last attempt, up to
 :data:`MAX_ATTEMPTS` attempts in all and only within :data:`RETRY_WITHIN` of the first.
+
+A DM is a delivery to a member's user id: the one way kpibot sends one (digests, subscriptions, alerts). It is
+posted to the user id, and the IM channel Slack answers with is kept on the delivery and for the member
+(:mod:`digests.ims`); their later DMs are addressed to that IM, where an unconfirmed one is looked for.
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from digests import ims
 from kpi.delivery_state import DeliveryState, check_transition
 from kpi.periods import utc_now
 from kpi.schema import Delivery, DeliveryAttempt
@@ -41,7 +46,16 @@ STALE_SENDING = dt.timedelta(minutes=5)  # a post takes seconds: SENDING for thi
 RETRY_AFTER = dt.timedelta(minutes=10)  # time for someone to invite the bot, or for Slack to recover
 MAX_ATTEMPTS = 3
 RETRY_WITHIN = dt.timedelta(hours=1)  # a post first tried longer ago is old news: it is not retried
-Post = Callable[[WebClient, str, dict[str, Any]], str]  # posts a message, returns its Slack ts
+
+
+class Posted(NamedTuple):
+    """Where Slack posted a message (the channel's id: a DM's IM, a ``#name``'s id) and its ts."""
+
+    channel: str
+    ts: str
+
+
+Post = Callable[[WebClient, str, dict[str, Any]], Posted]  # posts a message to a channel or a member
 Rebuilt = tuple[dict[str, Any], Post | None]  # a message rebuilt for recovery, and how to post it
 Rebuild = Callable[[], Rebuilt | None]  # builds it only when needed (a digest takes a while)
 
@@ -67,6 +81,7 @@ class Outcome:
     status: Status
     ts: str | None = None
     error: str | None = None
+    channel: str | None = None  # where a post made now went (a DM's IM): where its thread is
 
 
 @dataclass(frozen=True)
@@ -107,9 +122,10 @@ def deliver(
     message: dict[str, Any],
     post: Post | None = None,
 ) -> Outcome:
-    """Post ``message`` to ``channel`` once for ``key``; ``post`` returns the Slack ts (default chat.postMessage)."""
+    """Post ``message`` to ``channel`` (a channel, or a member's user id for a DM) once for ``key``; ``post`` says
+    where Slack posted it (default chat.postMessage)."""
     post = post or _post_message
-    claimed = _claim(engine, key, channel, fingerprint(message))
+    claimed = _claim(engine, key, ims.address(engine, channel), fingerprint(message))
     if claimed is not None:
         return _attempt(engine, client, claimed, message, post)
     entry = _entries(engine, Delivery.key == key)[0]
@@ -178,10 +194,11 @@ def _settle(engine: Engine, client: WebClient, entry: Entry, rebuild: Rebuild) -
     """An UNCONFIRMED delivery: found in the channel's history -> SENT; else posted once more (the same
     message, while attempts remain) or left for review."""
     assert entry.channel is not None and entry.fingerprint is not None
-    found = _find_in_history(client, entry.channel, entry.fingerprint, entry.created_at)
+    channel = ims.im_of(engine, client, entry.channel) if ims.is_member(entry.channel) else entry.channel
+    found = _find_in_history(client, channel, entry.fingerprint, entry.created_at) if channel else None
     if found:
         with engine.begin() as connection:
-            moved = _move(connection, entry, DeliveryState.SENT, ts=found, sent_at=utc_now())
+            moved = _move(connection, entry, DeliveryState.SENT, ts=found, channel=channel, sent_at=utc_now())
         return Outcome(entry.key, Status.SENT if moved else Status.BUSY, ts=found)
     rebuilt = rebuild()
     if rebuilt is None or fingerprint(rebuilt[0]) != entry.fingerprint or entry.attempts >= MAX_ATTEMPTS:
@@ -213,7 +230,7 @@ def _attempt(engine: Engine, client: WebClient, entry: Entry, message: dict[str,
     """Post once for the attempt ``entry`` has just opened (SENDING), and record how it ended."""
     assert entry.channel is not None
     try:
-        ts = post(client, entry.channel, message)
+        posted = post(client, entry.channel, message)
     except SlackApiError as exc:
         error = str(exc.response.get("error", exc))
         _finish(engine, entry, DeliveryState.FAILED, error=error)
@@ -224,12 +241,15 @@ def _attempt(engine: Engine, client: WebClient, entry: Entry, message: dict[str,
         _finish(engine, entry, DeliveryState.UNCONFIRMED, error=error)
         log.warning("delivery unconfirmed", extra={"key": entry.key, "channel": entry.channel, "error": error})
         return Outcome(entry.key, Status.UNCONFIRMED, error=error)
-    _finish(engine, entry, DeliveryState.SENT, ts=ts, sent_at=utc_now())
-    return Outcome(entry.key, Status.SENT, ts=ts)
+    _finish(engine, entry, DeliveryState.SENT, ts=posted.ts, channel=posted.channel, sent_at=utc_now())
+    if ims.is_member(entry.channel) and posted.channel != entry.channel:
+        ims.remember_im(engine, entry.channel, posted.channel)
+    return Outcome(entry.key, Status.SENT, ts=posted.ts, channel=posted.channel)
 
 
-def _post_message(client: WebClient, channel: str, message: dict[str, Any]) -> str:
-    return client.chat_postMessage(channel=channel, **message)["ts"]
+def _post_message(client: WebClient, channel: str, message: dict[str, Any]) -> Posted:
+    response = client.chat_postMessage(channel=channel, **message)
+    return Posted(response["channel"], response["ts"])
 
 
 def _claim(engine: Engine, key: str, channel: str, print_: str) -> Entry | None:

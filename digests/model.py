@@ -253,6 +253,29 @@ class Digest:
         return self.person is not None
 
     @property
+    def you(self) -> str:
+        """How a personal digest names its rep: "you" to the rep, their name to another reader (their manager);
+        with :attr:`subject`, :attr:`your`, :attr:`you_are` and :attr:`you_have` for the templates' sentences."""
+        other = self.person is not None and self.recipient is not None and self.recipient.reader is not None
+        return self.person.name if other and self.person is not None else "you"
+
+    @property
+    def subject(self) -> str:
+        return "You" if self.you == "you" else self.you
+
+    @property
+    def your(self) -> str:
+        return "Your" if self.you == "you" else f"{self.you}'s"
+
+    @property
+    def you_are(self) -> str:
+        return "You are" if self.you == "you" else f"{self.you} is"
+
+    @property
+    def you_have(self) -> str:
+        return "You have" if self.you == "you" else f"{self.you} has"
+
+    @property
     def streaks(self) -> list[Progress]:
         """Reps on pace two weeks running or more, longest streak first."""
         rows = [row for row in self.progress if row.streak >= 2]

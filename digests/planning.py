@@ -54,6 +54,8 @@ class Recipient:
     kind: Literal["channel", "manager", "rep"]
     channel: str
     person: Person | None = None
+    #: who reads a rep's digest when it is not the rep: a manager subscribed to one of their reps' digests
+    reader: Person | None = None
 
     @property
     def key(self) -> str:

@@ -107,7 +107,7 @@ class Worker:
             if not self.leading:
                 return
             try:
-                self.kpibot.reload_directory_if_stale(max_age=0)
+                self.kpibot.refresh_directory()
                 outcomes = job.run(dt.datetime.now(dt.UTC))
             except Exception:
                 log.exception("job failed", extra={"command": job.name})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -19,7 +19,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from digests.building import Built
-from digests.deliveries import Outcome, Status, deliver
+from digests.charts import Chart
+from digests.deliveries import Outcome, Posted, Status, deliver
 from digests.planning import Delivery
 from digests.render import RenderedDigest
 from kpi.service import Kpibot
@@ -73,15 +74,20 @@ def send_digest(
             replies.append(answer["ts"])
         if rendered.charts:
             step = "chart upload"
-            uploads = [
-                {"content": chart.png, "filename": chart.filename, "title": chart.title, "alt_txt": chart.alt_text}
-                for chart in rendered.charts
-            ]
-            uploaded = client.files_upload_v2(file_uploads=uploads, channel=channel_id, thread_ts=ts)
-            files = [item["id"] for item in uploaded.get("files") or []]
+            files = upload_charts(client, rendered.charts, channel_id, ts)
     except Exception as exc:  # Slack errors, and connections lost after the client's own retries
         raise PartialDigest(SentDigest(channel_id, ts, replies, files), step, exc) from exc
     return SentDigest(channel_id, ts, replies, files)
+
+
+def upload_charts(client: WebClient, charts: list[Chart], channel: str, thread_ts: str) -> list[str]:
+    """Upload ``charts`` into the thread of ``thread_ts`` in ``channel``; their file ids."""
+    uploads = [
+        {"content": chart.png, "filename": chart.filename, "title": chart.title, "alt_txt": chart.alt_text}
+        for chart in charts
+    ]
+    uploaded = client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread_ts)
+    return [item["id"] for item in uploaded.get("files") or []]
 
 
 #: Digests posted at once by a fan-out: each waits a second between its own messages (its channel's rate, see
@@ -93,7 +99,10 @@ def post_all(
     kpibot: Kpibot, client: WebClient, ready: Iterable[tuple[list[Delivery], Built]], posters: int = POSTERS
 ) -> list[Outcome]:
     """Post each built delivery once through the ledger as soon as it is built, ``posters`` at a time (each in
-    its own channel, as a subscriber's DM; one keeps the order of the plan); the outcomes in the plan's order."""
+    its own channel, as a subscriber's DM; one keeps the order of the plan); then the charts of those posted, into
+    their threads. Uploads are Slack's Tier 4 (some 100 a minute, digests/ratelimit.py), slower than the posts:
+    the digests go first, the charts follow. The outcomes in the plan's order."""
+    charts: list[tuple[Future[Outcome], list[Chart]]] = []
     with ThreadPoolExecutor(posters, thread_name_prefix="post") as pool:
         pending: list[Future[Outcome] | Outcome] = []
         for deliveries, made in ready:
@@ -101,18 +110,32 @@ def post_all(
                 if isinstance(rendered, str):
                     pending.append(Outcome(delivery.key, Status.FAILED, error=rendered))
                 elif rendered is not None:
-                    pending.append(pool.submit(deliver_rendered, kpibot, client, delivery, rendered))
+                    text = replace(rendered, charts=[])
+                    pending.append(posted := pool.submit(deliver_rendered, kpibot, client, delivery, text))
+                    charts.append((posted, rendered.charts))
+        for posted, pictures in charts:
+            outcome = posted.result()
+            if pictures and outcome.status is Status.SENT and outcome.channel and outcome.ts:
+                pool.submit(_upload_into_thread, client, pictures, outcome)
     return [item.result() if isinstance(item, Future) else item for item in pending]
 
 
+def _upload_into_thread(client: WebClient, charts: list[Chart], outcome: Outcome) -> None:
+    """The charts of a digest posted by :func:`post_all`; a failure loses them, not the digest (as a
+    :class:`PartialDigest`)."""
+    assert outcome.channel is not None and outcome.ts is not None
+    try:
+        upload_charts(client, charts, outcome.channel, outcome.ts)
+    except Exception as exc:  # Slack errors, and connections lost after the client's own retries
+        log.warning("digest charts not uploaded", extra={"command": outcome.key, "question": str(exc)})
+
+
 def deliver_rendered(kpibot: Kpibot, client: WebClient, delivery: Delivery, rendered: RenderedDigest) -> Outcome:
-    """Post a built digest once through the ledger (a YAML digest's or a subscription's delivery)."""
-    channel = delivery.recipient.channel
-    if delivery.recipient.kind != "channel":  # a DM: record the IM channel, where recovery can find the post
-        channel = client.conversations_open(users=channel)["channel"]["id"]
+    """Post a built digest once through the ledger (a YAML digest's or a subscription's delivery): to a channel,
+    or by DM to the recipient's user id (the ledger keeps the IM Slack answers with)."""
     text = {"text": rendered.parent.text}
     post = partial(post_rendered, rendered, metadata=digest_metadata(delivery))
-    return deliver(kpibot.engine, client, delivery.key, channel, text, post=post)
+    return deliver(kpibot.engine, client, delivery.key, delivery.recipient.channel, text, post=post)
 
 
 def post_rendered(
@@ -122,13 +145,14 @@ def post_rendered(
     _message: dict | None = None,
     *,
     metadata: dict[str, Any] | None = None,
-) -> str:
+) -> Posted:
     """Post the digest; when only its thread or chart failed, the parent is in Slack: the post counts."""
     try:
-        return send_digest(client, rendered, channel, metadata).ts
+        sent = send_digest(client, rendered, channel, metadata)
     except PartialDigest as exc:
         log.warning("digest posted incompletely", extra={"command": channel, "question": str(exc)})
-        return exc.sent.ts
+        sent = exc.sent
+    return Posted(sent.channel, sent.ts)
 
 
 def digest_metadata(delivery: Delivery) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Literal
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from digests.build import Numbers, build_digest
@@ -47,6 +47,9 @@ from slackui.text import escape
 
 log = logging.getLogger("kpibot.digests")
 TZ_MAX_AGE = dt.timedelta(days=1)  # people travel and move: their Slack time zone is read again daily
+#: Time zones read again per wake of the worker (a minute), the oldest first: users.info is Slack's Tier 4 (some
+#: 100 a minute), so 2,000 read together (after a day without a worker) would hold the Monday fan-out behind them.
+TZ_REFRESHES_PER_RUN = 40
 KEY_PREFIX = "digest:sub-"
 ME, ORG_AUDIENCE = "me", "org"
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
@@ -72,19 +75,30 @@ class Request:
     channel: str | None = None  # None: by DM
 
 
-def audience_choices(kpibot: Kpibot, person: Person) -> list[tuple[str, str]]:
-    """Whose digest ``person`` may subscribe to, as (label, value): their own, the teams they may see the totals
-    of, and the organisation for an admin."""
+Choices = list[tuple[str, list[tuple[str, str]]]]  # groups of (label, value), as a form's menu shows them
+PEOPLE_IN = "People in "  # the label of a group of people, before their team's name
+
+
+def audience_choices(kpibot: Kpibot, person: Person) -> Choices:
+    """Whose digest ``person`` may subscribe to, in groups: their own; the organisation for an admin; the teams
+    they may see the totals of; then, team by team, the people whose numbers they may see (a manager's reps:
+    that rep's own digest, sent to the manager; :func:`kpi.access.people_seen`)."""
     directory = kpibot.directory
-    choices = [("My own numbers", ME)]
+    groups: Choices = [("Yours", [("My own numbers", ME)])]
     if person.role == Role.ADMIN:
         teams = list(directory.teams.values())
-        choices.append(("The whole organisation", ORG_AUDIENCE))
+        groups.append(("The organisation", [("The whole organisation", ORG_AUDIENCE)]))
     else:
         wanted = directory.managed_teams(person) | ({person.team_id} if person.team_id is not None else set())
         teams = [directory.teams[i] for i in wanted if i in directory.teams]
-    choices += [(team.name, f"team:{team.id}") for team in sorted(teams, key=lambda t: (t.name.lower(), t.id))]
-    return choices
+    by_name = sorted(teams, key=lambda t: (t.name.lower(), t.id))
+    groups.append(("Teams", [(team.name, f"team:{team.id}") for team in by_name]))
+    people: dict[str, list[tuple[str, str]]] = {}
+    for other in access.people_seen(directory, person, kpibot.calendar.today()):
+        team = directory.teams.get(other.team_id) if other.team_id is not None else None
+        people.setdefault(team.name if team else "no team", []).append((other.name, f"person:{other.id}"))
+    groups += [(f"{PEOPLE_IN}{name}", found) for name, found in sorted(people.items(), key=lambda i: i[0].lower())]
+    return [(label, choices) for label, choices in groups if choices]
 
 
 def subscribe(kpibot: Kpibot, person: Person, slack_user_id: str, request: Request, timezone: str) -> Subscription:
@@ -228,7 +242,8 @@ def delivery_of(kpibot: Kpibot, row: Subscription, spec: DigestSpec, as_of: dt.d
         team_id = home_team(kpibot, person)
         team = directory.teams.get(team_id) if team_id is not None else None
         audience = Audience("team", team.name, team.id) if team else Audience("org", access.org_scope().name)
-        return Delivery(spec, audience, Recipient("rep", where, person), as_of.isoformat())
+        reader = subscriber if subscriber.id != person.id else None
+        return Delivery(spec, audience, Recipient("rep", where, person, reader), as_of.isoformat())
     if scope.type == "org":
         return Delivery(spec, Audience("org", scope.name), Recipient(kind, where, subscriber), as_of.isoformat())
     team = directory.teams[scope.team_ids[0]]
@@ -274,10 +289,13 @@ def person_of(kpibot: Kpibot, slack_user_id: str) -> Person | None:
 
 
 def refresh_timezones(engine: Engine, client: WebClient, now: dt.datetime) -> None:
-    """Read again, from users.info, the time zone of each subscriber last read over a day ago."""
+    """Read again, from users.info, the time zone of the subscribers last read over a day ago, at most
+    :data:`TZ_REFRESHES_PER_RUN` of them, those read longest ago first (the rest at the next wakes)."""
     with Session(engine) as session:
         old = Subscription.timezone_checked_at < now - TZ_MAX_AGE
-        users = sorted(set(session.scalars(select(Subscription.slack_user_id).where(old))))
+        oldest = func.min(Subscription.timezone_checked_at)
+        query = select(Subscription.slack_user_id).where(old).group_by(Subscription.slack_user_id)
+        users = list(session.scalars(query.order_by(oldest, Subscription.slack_user_id).limit(TZ_REFRESHES_PER_RUN)))
     for user in users:
         try:
             zone = client.users_info(user=user)["user"].get("tz")

@@ -113,6 +113,21 @@ def _person_if_allowed(directory: Directory, asker: Person, person: Person) -> S
     raise AccessDenied(f"{reason} Try `my revenue` or `leaderboard revenue`.")
 
 
+def people_seen(directory: Directory, asker: Person, today: dt.date) -> list[Person]:
+    """The people besides themselves whose own numbers ``asker`` may see, still working on ``today``, by name: an
+    admin's everyone, a manager's the reps of the teams they manage (with the teams below), a rep's no one (the
+    rule :func:`resolve` applies to a person). What a form offers; asking checks again."""
+    managed = directory.managed_teams(asker)
+    seen = [
+        person
+        for person in directory.people.values()
+        if person.id != asker.id
+        and (asker.role == Role.ADMIN or person.team_id in managed)
+        and (person.left_at is None or person.left_at > today)
+    ]
+    return sorted(seen, key=lambda person: (person.name.lower(), person.id))
+
+
 def records_scope(directory: Directory, asker: Person, ref: ScopeRef) -> Scope:
     """The scope whose records ``ref`` names, if the asker may open them: the number's own rule (:func:`resolve`),
     and a team's records only for those who manage it (or admins): a team's records are its reps' records."""

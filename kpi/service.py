@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import statistics
-import time
+import threading
 from pathlib import Path
 from typing import Literal, overload
 
 from sqlalchemy import Engine, func, select
 
-from kpi import access
+from kpi import access, generation
 from kpi.access import AccessDenied
 from kpi.answers import Answer, Comparison, Help
 from kpi.cache import AnswerCache, FromEnv, Store, fingerprint, store_from_env
@@ -25,6 +25,7 @@ from kpi.config import OrgConfig, config_dir, load_org
 from kpi.db import get_engine
 from kpi.directory import Directory, Person
 from kpi.gap import Gap
+from kpi.generation import Generation
 from kpi.grammar.lexicon import lexicon
 from kpi.grammar.parser import parse_question, to_query
 from kpi.grammar.periods import parse_period, understood_phrases
@@ -72,22 +73,32 @@ class Kpibot:
         self.engine = engine or get_engine(create=False)
         self.pacing = Pacing(self.org, self.catalog)
         self.metrics = Metrics(self.engine, self.org.ramp_threshold, self.pacing.prorate, self.pacing.adds_up)
-        self.directory = Directory.load(self.engine)
-        self._directory_loaded = time.monotonic()
+        self.directory: Directory
+        self._directory_generation: Generation
+        self._directory_lock = threading.Lock()
+        self.reload_directory()
         self.scorecard = scorecard_kpis(self.org.scorecard, self.catalog, self.config_dir / "org.yaml")
         #: What was measured, until the data changes (kpi/cache.py); access is checked before it, every time.
         store = store_from_env() if store == "env" else store
         self.cache = AnswerCache(self.engine, self.catalog, store, fingerprint(self.config_dir))
 
     def reload_directory(self) -> None:
-        """Pick up people and teams changed by a sync."""
+        """Re-read people and teams (the generation first: the directory is then at least as new as it)."""
+        seen = generation.current(self.engine)
         self.directory = Directory.load(self.engine)
-        self._directory_loaded = time.monotonic()
+        self._directory_generation = seen
 
-    def reload_directory_if_stale(self, max_age: float = 60.0) -> None:
-        """A long-running server re-reads people and teams at most once a minute."""
-        if time.monotonic() - self._directory_loaded > max_age:
-            self.reload_directory()
+    def refresh_directory(self) -> Directory:
+        """People and teams as of the data committed now, for a long-running server or worker.
+
+        Re-read only when the data generation moved (a sync page, people.yaml: every writer advances it), so a
+        renamed rep, a new manager or a rep who left shows in the very next answer, at the cost of one
+        primary-key read per request. Threads that see the same change wait for one reload."""
+        if generation.current(self.engine) != self._directory_generation:
+            with self._directory_lock:
+                if generation.current(self.engine) != self._directory_generation:
+                    self.reload_directory()
+        return self.directory
 
     def person(self, who: str) -> Person:
         return self.directory.find_person(who)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from slackui.limits import MAX_ELEMENTS, MAX_FIELD, MAX_FIELDS, MAX_HEADER, MAX_OPTION_TEXT, MAX_OPTIONS, MAX_SECTION
+from slackui.limits import (
+    MAX_ELEMENTS,
+    MAX_FIELD,
+    MAX_FIELDS,
+    MAX_HEADER,
+    MAX_OPTION_GROUPS,
+    MAX_OPTION_TEXT,
+    MAX_OPTIONS,
+    MAX_SECTION,
+)
 from slackui.text import clip
 
 
@@ -40,14 +49,15 @@ def divider() -> dict[str, Any]:
     return {"type": "divider"}
 
 
+def option(text: str, value: str) -> dict[str, Any]:
+    """An option of a menu (plain text: shown as it is)."""
+    return {"text": {"type": "plain_text", "text": clip(text, MAX_OPTION_TEXT)}, "value": value}
+
+
 def static_select(
     action_id: str, placeholder: str, options: list[tuple[str, str]], *, initial: str | None = None
 ) -> dict[str, Any]:
     """A menu of ``(text, value)`` options (plain text: shown as it is); ``initial`` is the value chosen now."""
-
-    def option(text: str, value: str) -> dict[str, Any]:
-        return {"text": {"type": "plain_text", "text": clip(text, MAX_OPTION_TEXT)}, "value": value}
-
     menu: dict[str, Any] = {
         "type": "static_select",
         "action_id": action_id,
@@ -58,3 +68,26 @@ def static_select(
     if chosen:
         menu["initial_option"] = chosen[0]
     return menu
+
+
+def grouped_select(
+    action_id: str, placeholder: str, groups: list[tuple[str, list[dict[str, Any]]]]
+) -> dict[str, Any] | None:
+    """A static_select over ``groups`` of options: plain options when one group holds them all, option groups
+    otherwise (a group of more than a select holds is split); None when even that exceeds Slack's limits."""
+    groups = [(label, options) for label, options in groups if options]
+    plain = {"type": "plain_text", "text": clip(placeholder, MAX_OPTION_TEXT), "emoji": True}
+    element: dict[str, Any] = {"type": "static_select", "action_id": action_id, "placeholder": plain}
+    if len(groups) == 1 and len(groups[0][1]) <= MAX_OPTIONS:
+        return {**element, "options": groups[0][1]}
+    split = []
+    for label, options in groups:
+        chunks = [options[i : i + MAX_OPTIONS] for i in range(0, len(options), MAX_OPTIONS)]
+        for number, chunk in enumerate(chunks, start=1):
+            name = label if len(chunks) == 1 else f"{label} ({number})"
+            split.append(
+                {"label": {"type": "plain_text", "text": clip(name, MAX_OPTION_TEXT), "emoji": True}, "options": chunk}
+            )
+    if not split or len(split) > MAX_OPTION_GROUPS:
+        return None
+    return {**element, "option_groups": split}

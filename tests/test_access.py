@@ -19,7 +19,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.orm import Session
 
-from kpi.access import AccessDenied
+from kpi.access import AccessDenied, people_seen
 from kpi.answers import Answer, Leaderboard
 from kpi.service import Kpibot
 from tests.world import World
@@ -191,3 +191,21 @@ def test_leaderboards_of_any_team_and_the_org_are_open_to_reps(bot, question, na
     board = ask(bot, "Alice Adams", question)
 
     assert [row.name for row in board.rows] == names
+
+
+@pytest.mark.parametrize(
+    ("asker", "seen"),
+    [
+        ("Alice Adams", []),  # a rep: no one else
+        ("Morgan Manager", ["Alice Adams", "Amy Allen", "Wendy Wu"]),  # West's reps and its sub-team's, not East's
+        ("Evan East", ["Bob Brown"]),
+        ("Ada Admin", ["Alice Adams", "Amy Allen", "Bob Brown", "Evan East", "Morgan Manager", "Wendy Wu"]),
+    ],
+)
+def test_the_people_whose_numbers_one_may_see_are_a_managers_reps_everyone_for_an_admin_and_no_one_for_a_rep(
+    bot, asker, seen
+):
+    people = people_seen(bot.directory, bot.person(asker), AS_OF)
+
+    assert [person.name for person in people] == seen
+    assert all(ask(bot, asker, f"{person.email or person.name} revenue 2017-Q2") for person in people)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, delete, select, update
 from typer.testing import CliRunner
 
 from bot.cli import app
+from digests import ims
 from digests.deliveries import MAX_ATTEMPTS, RETRY_AFTER, RETRY_WITHIN, STALE_SENDING, deliver, resolve_pending
 from digests.schedule_config import ScheduleConfig
 from digests.scheduler import Worker
@@ -321,6 +322,60 @@ def test_a_lost_post_that_cannot_be_rebuilt_the_same_is_left_for_review_and_neve
 
     assert ([(o.status, o.error) for o in first], second) == ([("review", STOPPED)], [])
     assert (slack.messages, ledger(engine)) == ([], [(KEY, "review", None)])
+
+
+# ------------------------------------------------------------------------------------------------------
+# DMs: posted to the member, settled in their IM
+
+
+DM_KEY = "alert:7:2026-10-01..2026-12-31"
+
+
+def channel_of(engine: Engine, key: str) -> str | None:
+    with engine.connect() as connection:
+        return connection.execute(select(Delivery.channel).where(Delivery.key == key)).scalar_one()
+
+
+def test_a_first_dm_is_posted_to_the_member_and_keeps_the_im_slack_answers_with_without_conversations_open(
+    engine, slack
+):
+    slack.add_user("U0ALICE")
+
+    outcome = deliver(engine, slack.client(), DM_KEY, "U0ALICE", MESSAGE)
+
+    im = slack.im_for("U0ALICE")
+    assert (outcome.status, [m["channel"] for m in slack.messages]) == ("sent", [im])
+    assert slack.calls_to("conversations.open") == []
+    assert (channel_of(engine, DM_KEY), ims.known_im(engine, "U0ALICE")) == (im, im)
+
+
+def test_an_unconfirmed_dm_is_settled_from_the_history_of_the_im_kept_from_an_earlier_dm(engine, slack):
+    slack.add_user("U0ALICE")
+    deliver(engine, slack.client(), "alert:7:2026-07-01..2026-09-30", "U0ALICE", {"text": "Last quarter's alert"})
+    with pytest.raises(SystemExit):  # addressed to the IM now known, posted, and the worker died
+        deliver(engine, slack.client(), DM_KEY, "U0ALICE", MESSAGE, post=killed_after_posting)
+    age(engine, STALE_SENDING)
+
+    outcomes = resolve_pending(engine, slack.client(), lambda key: pytest.fail("it is in Slack: nothing to rebuild"))
+
+    im, lost = slack.im_for("U0ALICE"), slack.messages[1]
+    assert [(o.key, o.status, o.ts) for o in outcomes] == [(DM_KEY, "sent", lost["ts"])]
+    assert (lost["channel"], channel_of(engine, DM_KEY), len(slack.messages)) == (im, im, 2)
+    assert slack.calls_to("conversations.open") == []
+
+
+def test_a_first_dm_lost_before_slack_named_the_im_opens_it_once_to_settle_the_post(engine, slack):
+    slack.add_user("U0ALICE")
+    with pytest.raises(SystemExit):
+        deliver(engine, slack.client(), DM_KEY, "U0ALICE", MESSAGE, post=killed_after_posting)
+    age(engine, STALE_SENDING)
+
+    outcomes = resolve_pending(engine, slack.client(), lambda key: pytest.fail("it is in Slack: nothing to rebuild"))
+
+    im = slack.im_for("U0ALICE")
+    assert [(o.status, o.ts) for o in outcomes] == [("sent", slack.messages[0]["ts"])]
+    assert len(slack.calls_to("conversations.open")) == 1
+    assert (channel_of(engine, DM_KEY), ims.known_im(engine, "U0ALICE")) == (im, im)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -197,6 +197,16 @@ def test_conversations_open_then_post_to_the_im(fake: FakeSlack, client: WebClie
     assert client.chat_postMessage(channel="U1", text="again")["channel"] == im == fake.im_for("U1")
 
 
+def test_a_post_to_a_members_user_id_lands_in_their_im_and_answers_with_its_id_without_conversations_open(
+    fake: FakeSlack, client: WebClient
+):
+    response = client.chat_postMessage(channel="U1", text="Your weekly digest")
+
+    im = response["channel"]
+    assert (im.startswith("D"), fake.messages[0]["channel"], fake.calls_to("conversations.open")) == (True, im, [])
+    assert [m["text"] for m in client.conversations_history(channel=im)["messages"]] == ["Your weekly digest"]
+
+
 def test_conversations_open_refuses_unknown_users_and_the_bot(client: WebClient):
     with pytest.raises(SlackApiError) as excinfo:
         client.conversations_open(users="U404")

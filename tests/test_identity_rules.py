@@ -9,6 +9,8 @@ import pytest
 
 from bot.home import home_view
 from bot.identity import Identities, Unmatched
+from digests import ims
+from digests.deliveries import deliver
 from kpi.access import AccessDenied
 from kpi.service import Kpibot
 from tests.conftest import cli_env, run_kpibot
@@ -46,6 +48,20 @@ def test_a_match_by_email_is_remembered_across_restarts_so_slack_is_asked_once(e
         asked = len(slack.calls_to("users.info"))
 
     assert (first.id, after_a_restart.id, asked) == (sam.id, sam.id, 1)
+
+
+def test_a_member_kpibot_has_only_sent_dms_to_is_matched_by_email_when_they_first_ask(engine, world, config):
+    sam = world.rep("Sam Smith", email="sam@example.com")
+    world.commit()
+    kpibot = Kpibot(engine, config)
+
+    with FakeSlack() as slack:
+        slack.add_user("U0SAM", email="sam@example.com", real_name="Sam")
+        deliver(engine, slack.client(), "alert:1:2026-10-01..2026-12-31", "U0SAM", {"text": "Your alert"})
+        asking = Identities(engine, slack.client()).person(kpibot.directory, "U0SAM")
+        im = slack.im_for("U0SAM")
+
+    assert (asking.id, ims.known_im(engine, "U0SAM")) == (sam.id, im)  # the IM kept, and the match added to it
 
 
 def test_a_miss_is_remembered_for_ten_minutes_with_the_email_slack_gave(engine, world, config):

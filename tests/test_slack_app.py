@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 import bot.app
@@ -23,6 +24,7 @@ from bot.home import home_view
 from bot.identity import Identities
 from bot.server import JsonLines
 from bot.targets_modal import CALLBACK_ID as TARGETS_VIEW
+from kpi.schema import Rep
 from kpi.service import Kpibot
 from slackui import limits as slack_limits
 from tests.fakes import FakeSlack
@@ -232,6 +234,19 @@ def test_a_long_leaderboard_shows_the_top_25_and_the_askers_own_row(slack, kpibo
         block["elements"] for block in message["blocks"] if block["type"] == "context"
     ]
     assert len(message["text"].splitlines()) == 27  # the title, the rows shown and the asker's place
+
+
+def test_a_rep_renamed_by_a_sync_is_named_so_in_the_very_next_answer(slack, kpibot, world):
+    replies = bot.app.Replies(kpibot, Identities(kpibot.engine, web_client(slack.token, slack.url)))
+    replies.message("U0ALICE", "leaderboard revenue 2017-Q2")  # the server has read the directory
+    leader = world.session.scalars(select(Rep).where(Rep.name.startswith("Rep 59"))).one()
+    leader.name = "Rep 59 Now Married"
+    world.commit()  # as a sync page does: the data generation moves
+
+    message, _ = replies.message("U0ALICE", "leaderboard revenue 2017-Q2")
+
+    rows = "\n".join(block["text"]["text"] for block in message["blocks"] if block["type"] == "section").splitlines()
+    assert rows[0] == ":first_place_medal: Rep 59 Now Married — *$1.06k*"
 
 
 def test_a_request_is_logged_as_one_json_line_without_secrets(app, slack, kpibot, caplog):

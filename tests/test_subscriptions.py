@@ -80,14 +80,56 @@ def test_a_manager_may_subscribe_to_their_team_but_not_to_another(bot):
     assert [r.audience for r in subscriptions_of(bot.engine, "UMORGAN")] == [f"team:{west.id}"]
 
 
-def test_each_role_is_offered_only_the_digests_it_may_see(bot):
-    labels = {name: [label for label, _ in audience_choices(bot, bot.person(name))] for name in SLACK_IDS}
-
-    assert labels == {
-        "Alice Adams": ["My own numbers", "West"],
-        "Morgan Manager": ["My own numbers", "West", "West Enterprise"],
-        "Ada Admin": ["My own numbers", "The whole organisation", "East", "West", "West Enterprise"],
+def test_each_role_is_offered_only_the_digests_it_may_see_a_manager_their_reps_and_an_admin_everyone(bot):
+    offered = {
+        name: {group: [label for label, _ in choices] for group, choices in audience_choices(bot, bot.person(name))}
+        for name in SLACK_IDS
     }
+
+    assert offered == {
+        "Alice Adams": {"Yours": ["My own numbers"], "Teams": ["West"]},
+        "Morgan Manager": {
+            "Yours": ["My own numbers"],
+            "Teams": ["West", "West Enterprise"],
+            "People in West": ["Alice Adams", "Bob Brown"],
+            "People in West Enterprise": ["Wendy Wu"],
+        },
+        "Ada Admin": {
+            "Yours": ["My own numbers"],
+            "The organisation": ["The whole organisation"],
+            "Teams": ["East", "West", "West Enterprise"],
+            "People in East": ["Erin Evans", "Evan East"],
+            "People in West": ["Alice Adams", "Bob Brown", "Morgan Manager"],
+            "People in West Enterprise": ["Wendy Wu"],
+        },
+    }
+
+
+def test_a_manager_subscribes_to_a_reps_own_digest_and_gets_it_by_dm_but_not_another_managers_rep(bot, world, session):
+    (rep,) = session.query(Rep).filter(Rep.name == "Alice Adams")
+    world.deal(rep, 5000, "won", closed="2026-03-25")
+    world.target("revenue", 20000, "2026-01-01", "2026-04-01", rep=rep)
+    world.commit()
+    morgan, alice, erin = (bot.person(name) for name in ("Morgan Manager", "Alice Adams", "Erin Evans"))
+    with FakeSlack() as slack:
+        slack.add_user("UMORGAN", email="manager@example.com")
+        subscribe(bot, morgan, "UMORGAN", Request("weekly", f"person:{alice.id}", "weekly", "08:00"), "UTC")
+        with pytest.raises(AccessDenied, match="Erin Evans is not in a team you manage"):
+            subscribe(bot, morgan, "UMORGAN", Request("weekly", f"person:{erin.id}", "weekly", "08:00"), "UTC")
+
+        sent = run_due(bot, slack.client(), bot.config_dir, utc("2026-03-30 08:00"), GRACE)
+        (posted,) = [m for m in slack.messages if m["thread_ts"] is None]
+
+    west = bot.directory.find_team("West")
+    assert [describe(bot, row) for row in subscriptions_of(bot.engine, "UMORGAN")] == [
+        "weekly digest 'weekly' · Alice Adams · Mondays at 08:00 (UTC) · by DM"
+    ]
+    assert [(o.key.split(":", 2)[2], o.status) for o in sent] == [(f"team:{west.id}:user:UMORGAN:2026-03-30", "sent")]
+    assert posted["channel"] == slack.im_for("UMORGAN")
+    assert posted["text"].startswith("Weekly digest: Alice Adams, 2026-03-23 to 2026-03-29: Revenue")
+    shown = [b["text"]["text"] for b in posted["blocks"] if b["type"] == "section" and "text" in b]
+    assert any(line.startswith("*Alice Adams's Revenue target, 2026-Q1*") for line in shown), shown
+    assert [line for line in shown if "Your " in line or "You " in line] == []
 
 
 def test_a_subscription_with_an_unknown_digest_or_time_is_refused_with_what_is_allowed(bot):
@@ -222,3 +264,33 @@ def test_a_subscribers_slack_time_zone_is_read_again_after_a_day_and_moves_the_d
 
     assert (at_kolkata_time, [o.status for o in at_berlin_time]) == ([], ["sent"])
     assert (now.timezone, now.timezone_checked_at) == ("Europe/Berlin", dt.datetime(2026, 3, 30, 2, 30))
+
+
+def test_a_wake_reads_again_a_bounded_number_of_time_zones_those_read_longest_ago_first(bot, monkeypatch):
+    monkeypatch.setattr("digests.subscriptions.TZ_REFRESHES_PER_RUN", 1)  # 40 a minute, under users.info's tier
+    with FakeSlack() as slack:
+        for user in ("UALICE", "UMORGAN"):
+            slack.add_user(user, tz="Europe/Berlin")
+        client = slack.client()
+        west = bot.directory.find_team("West")
+        subscribe(bot, bot.person("Alice Adams"), "UALICE", Request("weekly", "me", "daily", "08:00"), "UTC")
+        request = Request("weekly", f"team:{west.id}", "daily", "08:00")
+        subscribe(bot, bot.person("Morgan Manager"), "UMORGAN", request, "UTC")
+        read_at = {"UALICE": dt.datetime(2026, 3, 28, 9, 0), "UMORGAN": dt.datetime(2026, 3, 27, 9, 0)}
+        with bot.engine.begin() as connection:
+            for user, at in read_at.items():
+                mine = Subscription.slack_user_id == user
+                connection.execute(update(Subscription).where(mine).values(timezone_checked_at=at))
+
+        run_due(bot, client, bot.config_dir, utc("2026-03-30 12:00"), GRACE)
+        first = {row.slack_user_id: row.timezone for row in subscriptions_for(bot)}
+        run_due(bot, client, bot.config_dir, utc("2026-03-30 12:01"), GRACE)
+        second = {row.slack_user_id: row.timezone for row in subscriptions_for(bot)}
+
+    assert first == {"UALICE": "UTC", "UMORGAN": "Europe/Berlin"}  # Morgan's was read longest ago
+    assert second == {"UALICE": "Europe/Berlin", "UMORGAN": "Europe/Berlin"}
+    assert len(slack.calls_to("users.info")) == 2
+
+
+def subscriptions_for(bot: Kpibot) -> list[Subscription]:
+    return subscriptions_of(bot.engine, "UALICE") + subscriptions_of(bot.engine, "UMORGAN")

@@ -13,14 +13,23 @@ import json
 import pytest
 from slack_bolt import App
 
+import bot.app
 from bot.alerts import SNOOZE_ACTION
 from bot.app import create_app, web_client
-from bot.subscriptions import ADD_ACTION, CALLBACK_ID, DELETE_ACTION, NONE_YET, NOT_A_MEMBER, TOGGLE_ACTION
+from bot.subscriptions import (
+    ADD_ACTION,
+    CALLBACK_ID,
+    DELETE_ACTION,
+    NONE_YET,
+    NOT_A_MEMBER,
+    TOGGLE_ACTION,
+    subscribe_modal,
+)
 from digests.alerts import alerts_of
 from digests.subscriptions import subscriptions_of
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
-from tests.test_slack_app import SECRET, dispatch, signed_dispatch
+from tests.test_slack_app import SECRET, dispatch, held, signed_dispatch
 from tests.waiting import wait_for
 
 
@@ -72,15 +81,20 @@ def texts(blocks: list[dict]) -> list[str]:
     return [b["text"]["text"] for b in blocks if b["type"] in ("section", "header")]
 
 
+def whose(view: dict) -> dict[str, list[str]]:
+    """The form's menu of whose numbers: each group's label, with its options' texts."""
+    menu = next(b for b in view["blocks"] if b.get("block_id") == "audience")["element"]
+    return {group["label"]["text"]: [o["text"]["text"] for o in group["options"]] for group in menu["option_groups"]}
+
+
 def test_kpi_subscribe_opens_the_form_with_what_the_person_may_subscribe_to_and_their_slack_time_zone(app, slack):
     response = dispatch(app, slack, "U0ALICE", "subscribe")
 
     assert (response.status, response.body) == (200, "")
     (opened,) = wait_for(lambda: slack.modals)
     view = opened["view"]
-    whose = next(b for b in view["blocks"] if b.get("block_id") == "audience")["element"]["options"]
     assert (opened["trigger_id"], view["callback_id"]) == ("1.2.3", CALLBACK_ID)
-    assert [o["text"]["text"] for o in whose] == ["My own numbers", "West"]
+    assert whose(view) == {"Yours": ["My own numbers"], "Teams": ["West"]}
     assert view["blocks"][-1]["elements"][0]["text"] == (
         "Sent at your local time, in your Slack time zone (Asia/Kolkata)."
     )
@@ -158,6 +172,27 @@ def test_kpi_alert_me_when_stores_an_alert_and_kpi_alerts_lists_it_with_snooze_a
     assert "· snoozed until " in texts(snoozed["blocks"])[1]
 
 
+def test_an_alert_slower_to_create_than_the_budget_is_acknowledged_at_once_and_confirmed_through_the_response_url(
+    app, slack, kpibot, monkeypatch
+):
+    monkeypatch.setattr(bot.app, "ACK_BUDGET_SECONDS", 0.2)
+    release = held(kpibot, monkeypatch)  # reading the pipeline it watches takes longer than Slack waits
+
+    response = dispatch(app, slack, "U0ALICE", "alert me when my pipeline drops below 50k")
+    acknowledged = json.loads(response.body)["text"]
+    release.set()
+
+    assert acknowledged == ":hourglass_flowing_sand: Working on it…"
+    assert (
+        wait_for(lambda: slack.responses)[0]
+        .params["text"]
+        .startswith(
+            ":bell: I'll tell you by DM, once per period, when `alert me when my pipeline drops below 50k` comes true"
+        )
+    )
+    assert [row.text for row in alerts_of(kpibot.engine, "U0ALICE")] == ["alert me when my pipeline drops below 50k"]
+
+
 def test_an_alert_on_another_reps_numbers_is_refused_with_the_reason(app, slack, kpibot):
     refused = json.loads(dispatch(app, slack, "U0ALICE", "alert me when Erin Evans's pipeline drops below 5k").body)
 
@@ -181,6 +216,34 @@ def test_a_manager_sends_their_teams_digest_to_a_channel_they_are_in_and_not_to_
     assert (inside.body, row.channel, row.timezone) == ("", "C0WEST", "America/New_York")
 
 
+def test_a_managers_form_offers_their_reps_and_a_reps_digest_subscribed_goes_to_the_manager(app, slack, kpibot):
+    alice = kpibot.person("Alice Adams")
+    dispatch(app, slack, "U0MORGAN", "subscribe")
+    (opened,) = wait_for(lambda: slack.modals)
+
+    response = submit(app, slack, form(audience=f"person:{alice.id}"), user="U0MORGAN")
+    (row,) = subscriptions_of(kpibot.engine, "U0MORGAN")
+
+    assert whose(opened["view"]) == {
+        "Yours": ["My own numbers"],
+        "Teams": ["West"],
+        "People in West": ["Alice Adams"],
+    }
+    assert (response.body, row.audience, row.channel) == ("", f"person:{alice.id}", None)
+
+
+def test_a_rep_cannot_subscribe_to_another_reps_digest_even_with_a_forged_form(app, slack, kpibot):
+    morgan = kpibot.person("Morgan Manager")
+
+    response = submit(app, slack, form(audience=f"person:{morgan.id}"))
+
+    assert json.loads(response.body)["errors"] == {
+        "audience": "Reps can see their own numbers and leaderboards, not another rep's numbers. "
+        "Try `my revenue` or `leaderboard revenue`."
+    }
+    assert subscriptions_of(kpibot.engine, "U0ALICE") == []
+
+
 def test_a_persons_own_digest_goes_by_dm_not_to_a_channel(app, slack, kpibot):
     response = submit(app, slack, in_channel(form(), "C0OTHER"))
 
@@ -196,3 +259,52 @@ def test_the_app_homes_subscribe_button_opens_the_form(app, slack):
 
     (opened,) = wait_for(lambda: slack.modals)
     assert (opened["trigger_id"], opened["view"]["callback_id"]) == ("7.8.9", CALLBACK_ID)
+
+
+def test_a_subscription_refused_from_the_app_homes_form_is_told_in_the_form_not_through_a_response_url(
+    app, slack, kpibot
+):
+    east, west = kpibot.directory.find_team("East"), kpibot.directory.find_team("West")
+    add = {"type": "button", "action_id": ADD_ACTION, "block_id": "x", "value": "add"}
+    signed_dispatch(app, slack.home_actions("U0MORGAN", add))
+    wait_for(lambda: slack.modals)
+
+    not_managed = submit(app, slack, form(audience=f"team:{east.id}"), user="U0MORGAN")
+    not_a_member = submit(app, slack, in_channel(form(audience=f"team:{west.id}"), "C0OTHER"), user="U0MORGAN")
+    gone = submit(app, slack, form(audience="team:999999"), user="U0MORGAN")
+
+    assert json.loads(not_managed.body)["errors"] == {
+        "audience": "You can see the totals of your own team and of teams you manage; East is neither. "
+        "Leaderboards are open to everyone: try `leaderboard revenue East`."
+    }
+    assert json.loads(not_a_member.body) == {"response_action": "errors", "errors": {"channel": NOT_A_MEMBER}}
+    assert json.loads(gone.body) == {
+        "response_action": "errors",
+        "errors": {"audience": "That person or team is no longer in the directory."},
+    }
+    assert (slack.responses, subscriptions_of(kpibot.engine, "U0MORGAN")) == ([], [])
+
+
+def test_the_app_homes_subscribe_button_pressed_by_someone_kpibot_cannot_match_opens_a_modal_saying_why(app, slack):
+    slack.add_user("U0STRANGER", email="stranger@example.com")
+    add = {"type": "button", "action_id": ADD_ACTION, "block_id": "x", "value": "add"}
+
+    signed_dispatch(app, slack.home_actions("U0STRANGER", add))
+
+    (opened,) = wait_for(lambda: slack.modals)
+    (section,) = opened["view"]["blocks"]
+    assert (opened["trigger_id"], opened["view"]["title"]["text"]) == ("7.8.9", "Subscribe to a digest")
+    assert section["text"]["text"].startswith(":thinking_face: I don't know who you are in the CRM yet.")
+
+
+def test_an_admin_of_more_teams_than_a_menu_holds_is_offered_the_teams_without_their_people(engine, world, us_config):
+    world.rep("Ada Admin", role="admin", email="admin@example.com")
+    for number in range(101):  # 101 groups of people, over Slack's 100 option groups
+        world.rep(f"Rep {number:03d}", team=world.team(f"Team {number:03d}"))
+    world.commit()
+    kpibot = Kpibot(engine, us_config)
+
+    groups = whose(subscribe_modal(kpibot, kpibot.person("Ada Admin"), "UTC"))
+
+    assert list(groups) == ["Yours", "The organisation", "Teams (1)", "Teams (2)"]
+    assert (len(groups["Teams (1)"]), groups["Teams (2)"]) == (100, ["Team 100"])

@@ -9,7 +9,8 @@
 It is a standard-library HTTP server (``ThreadingHTTPServer`` on 127.0.0.1, a free port, served from a daemon
 thread). Every request is recorded in ``calls``; every API method answers HTTP 200 with ``{"ok": true, ...}`` or
 ``{"ok": false, "error": "..."}`` as Slack does, unless a fault was injected with ``rate_limit``, ``fail`` or
-``error``, or chat.postMessage goes past the rate ``limit_posts`` set. All shared state sits behind one lock, so
+``error``, or a call goes past the rates ``limit_rates`` set (chat.postMessage's, and the tiers of
+:data:`TIER_PER_MINUTE`). All shared state sits behind one lock, so
 a threaded bot and the test thread can use it together.
 
 Routes: ``/api/<method>`` (the Web API), ``/upload/<file_id>`` (upload URLs handed out by
@@ -23,6 +24,7 @@ import copy
 import datetime as dt
 import itertools
 import json
+import math
 import mimetypes
 import re
 import socket
@@ -52,7 +54,16 @@ MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_TEXT_LENGTH = 40_000
 RESPONSE_URL_USES = 5  # Slack lets an app use one response_url five times
-POST_JITTER = 0.25  # seconds a post may come early under limit_posts: travel times vary, Slack allows short bursts
+POST_JITTER = 0.25  # seconds a call may come early under limit_rates: travel times vary, Slack allows short bursts
+#: Slack's per-minute tiers (https://api.slack.com/apis/rate-limits) of the methods the worker may call in bulk,
+#: enforced under limit_rates: Tier 3 ("50+ per minute") and Tier 4 ("100+").
+TIER_PER_MINUTE = {
+    "conversations.open": 50,
+    "conversations.history": 50,
+    "files.getUploadURLExternal": 100,
+    "files.completeUploadExternal": 100,
+    "users.info": 100,
+}
 
 BLOCK_TYPES = frozenset(
     {
@@ -158,8 +169,8 @@ class FakeSlack:
         self._last_ts = 0
         self._faults: dict[str, deque[tuple[str, int | str]]] = {}
         self._post_rate: tuple[float, float] | None = None  # per channel, workspace: chat.postMessage a second
-        self._post_free_at: dict[str, float] = {}  # channel id (or "" for the workspace) -> when it is next free
-        self.ratelimited = 0  # 429s answered for going past the post rate
+        self._free_at: dict[str, float] = {}  # a rate's bucket (a channel's, the workspace's, a method's) -> next free
+        self.ratelimited = 0  # 429s answered for going past a rate of limit_rates
         self._users: dict[str, dict[str, Any]] = {}
         self._conversations: dict[str, dict[str, Any]] = {}
         self._members: dict[str, list[str]] = {}  # channel id -> its members' user ids (the bot's own left out)
@@ -329,10 +340,11 @@ class FakeSlack:
         """The next ``times`` calls to ``method`` answer HTTP 429, ``Retry-After: retry_after``."""
         self._add_fault(method, "ratelimit", retry_after, times)
 
-    def limit_posts(self, per_channel: float = 1.0, workspace: float = 10.0) -> None:
-        """From now on chat.postMessage answers 429 (``Retry-After: 1``) when faster than ``per_channel`` a second
-        to one channel or ``workspace`` a second in all, evenly spaced, as Slack's published rate; a post up to
-        :data:`POST_JITTER` early is let through, as Slack tolerates short bursts."""
+    def limit_rates(self, per_channel: float = 1.0, workspace: float = 10.0) -> None:
+        """From now on a call faster than Slack's rates answers 429 with a Retry-After: chat.postMessage faster
+        than ``per_channel`` a second to one channel (a DM addressed to a member counts in their IM) or
+        ``workspace`` a second in all, and a method of :data:`TIER_PER_MINUTE` faster than its tier, each evenly
+        spaced; a call up to :data:`POST_JITTER` early is let through, as Slack tolerates short bursts."""
         with self._lock:
             self._post_rate = (per_channel, workspace)
 
@@ -452,7 +464,7 @@ class FakeSlack:
             return _json_reply({"ok": False, "error": "invalid_json" if is_json else "invalid_form_data"})
         with self._lock:
             self.calls.append(Call(method, params, headers, time.time()))
-            fault = self._take_fault(method) or (self._past_rate(params) if method == "chat.postMessage" else None)
+            fault = self._take_fault(method) or self._past_rate(method, params)
             if fault is not None:
                 return fault
             handler = self._methods.get(method)
@@ -472,18 +484,29 @@ class FakeSlack:
                 self.warnings.append({"method": method, "warning": result["warning"]})
             return _json_reply({"ok": True, **result})
 
-    def _past_rate(self, params: dict[str, Any]) -> _Reply | None:
-        """429 for a post faster than :meth:`limit_posts` allows; an accepted one takes its channel's and the
-        workspace's next slot (the generic cell rate algorithm)."""
+    def _past_rate(self, method: str, params: dict[str, Any]) -> _Reply | None:
+        """429 for a call faster than :meth:`limit_rates` allows; an accepted one takes its buckets' next slots
+        (the generic cell rate algorithm): a post its channel's and the workspace's, a tiered method its own."""
         if self._post_rate is None:
             return None
+        if method == "chat.postMessage":
+            try:
+                channel = self._resolve_channel(params.get("channel"))
+            except ApiError:
+                channel = str(params.get("channel"))  # refused by the method itself, after counting
+            buckets = {f"{method}:{channel}": self._post_rate[0], method: self._post_rate[1]}
+        elif method in TIER_PER_MINUTE:
+            buckets = {method: TIER_PER_MINUTE[method] / 60.0}
+        else:
+            return None
         now = time.monotonic()
-        buckets = {str(params.get("channel")): self._post_rate[0], "": self._post_rate[1]}
-        if any(now < self._post_free_at.get(key, 0.0) - POST_JITTER for key in buckets):
+        early = max(self._free_at.get(key, 0.0) - now for key in buckets)
+        if early > POST_JITTER:
             self.ratelimited += 1
-            return _json_reply({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "1"})
+            retry_after = 1 if method == "chat.postMessage" else math.ceil(early)
+            return _json_reply({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(retry_after)})
         for key, rate in buckets.items():
-            self._post_free_at[key] = max(self._post_free_at.get(key, 0.0), now) + 1.0 / rate
+            self._free_at[key] = max(self._free_at.get(key, 0.0), now) + 1.0 / rate
         return None
 
     def _handle_upload(self, path: str, headers: dict[str, str], body: bytes) -> _Reply:
