@@ -26,9 +26,17 @@ PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 MIB = 1024 * 1024
 
 
+#: The companies a full run can measure: issue 6's (2,000 reps, about 1M deals) and issue 17's, five times larger
+#: (10,000 reps in 1,000 teams under 20 regions, about 5M deals), each in a database of its own so both are kept.
+SIZES: dict[str, tuple[int, int | None, str]] = {  # size -> reps, regions (None: the demo's one per 200 reps), db
+    "1x": (2000, None, "kpibot_bench"),
+    "5x": (10_000, 20, "kpibot_bench_5x"),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The sizes of one run: the issue's company (full) or a laptop-sized one (``--quick``)."""
+    """The sizes of one run: the issue's company (full, at ``size``) or a laptop-sized one (``--quick``)."""
 
     quick: bool
     database_url: str
@@ -41,13 +49,18 @@ class Settings:
     csv_deals: int | None = None  # None: every deal of the data set
     hubspot_deals: int = 100_000
     workers: int = 2  # gunicorn worker processes for `kpibot serve`
+    mix_asks: int = 600  # the cost curve's realistic mix at 16 clients
+    regions: int | None = None  # None: the demo's own (one region per 200 reps)
+    size: str = "quick"
 
     @classmethod
-    def for_run(cls, quick: bool, database_url: str | None, reps: int | None = None) -> Settings:
+    def for_run(cls, quick: bool, database_url: str | None, reps: int | None = None, size: str = "1x") -> Settings:
         if quick:
             url = database_url or f"{PG_SERVER}/kpibot_bench_quick"
-            return cls(True, url, reps or 100, 24, repeats=1, floor_repeats=3, hubspot_deals=5_000)
-        return cls(False, database_url or f"{PG_SERVER}/kpibot_bench", reps or 2000, 24)
+            return cls(True, url, reps or 100, 24, repeats=1, floor_repeats=3, hubspot_deals=5_000, mix_asks=30)
+        default_reps, regions, database = SIZES[size]
+        url = database_url or f"{PG_SERVER}/{database}"
+        return cls(False, url, reps or default_reps, 24, regions=regions, size=size)
 
     @property
     def backend(self) -> str:
@@ -190,13 +203,14 @@ class Report:
 START, END = "<!-- bench:figures:start -->", "<!-- bench:figures:end -->"
 
 
-def write_results(path: Path, text: str) -> None:
-    """Replace the generated block of ``path`` (between the markers), keeping the hand-written text around it."""
-    block = f"{START}\n{text.rstrip()}\n{END}"
-    current = path.read_text() if path.exists() else f"# Benchmark results\n\n{START}\n{END}\n"
-    if START in current and END in current:
-        before, rest = current.split(START, 1)
-        after = rest.split(END, 1)[1]
+def write_results(path: Path, text: str, start: str = START, end: str = END) -> None:
+    """Replace a generated block of ``path`` (between the markers ``start`` and ``end``), keeping the hand-written
+    text and the other blocks around it; a block not there yet is added at the end."""
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    current = path.read_text() if path.exists() else "# Benchmark results\n"
+    if start in current and end in current:
+        before, rest = current.split(start, 1)
+        after = rest.split(end, 1)[1]
         path.write_text(before + block + after)
     else:
         path.write_text(current.rstrip() + "\n\n" + block + "\n")

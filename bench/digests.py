@@ -21,11 +21,12 @@ from kpi.schema import Delivery
 from kpi.service import Kpibot
 from tests.fakes import FakeSlack
 
-TARGET_SECONDS = 60.0
+#: The whole run's figure per size: issue 6's minute for 211 digests, issue 17's 5 minutes for 1,021.
+GOALS = {"quick": 60.0, "1x": 60.0, "5x": 300.0}
 CHANNEL = "C0DIGESTS"
 
 
-def run(report: Report, kpibot: Kpibot, as_of: dt.date) -> None:
+def run(report: Report, kpibot: Kpibot, as_of: dt.date, goal: float) -> None:
     monday = as_of - dt.timedelta(days=as_of.weekday())
     fire_time = dt.datetime.combine(monday, dt.time(8), kpibot.org.tz)
     weekly = next(spec for spec in load_digests(CONFIG_DIR, kpibot.catalog).digests if spec.name == "weekly")
@@ -57,5 +58,5 @@ def run(report: Report, kpibot: Kpibot, as_of: dt.date) -> None:
         f"{ms(max(each, default=float('nan')))} ms. Failed deliveries: {failed}."
     )
     report.add(section)
-    met = total() <= TARGET_SECONDS and not failed
-    report.check("weekly digests, all teams and the org", f"<= {TARGET_SECONDS:.0f} s", f"{total():.1f} s", met)
+    met = total() <= goal and not failed
+    report.check("weekly digests, all teams and the org", f"<= {goal:.0f} s", f"{total():.1f} s", met)

@@ -72,3 +72,78 @@ def mix(directory: Directory, per_kind: int, seed: int = 7) -> list[Ask]:
         questions = QUESTIONS[kind]
         asks += [Ask(kind, questions[i % len(questions)], rng.choice(people)) for i in range(per_kind)]
     return asks
+
+
+#: The cost curve's kinds (issue 17): the five above and the scorecard.
+CURVE_KINDS = (*KINDS, "scorecard")
+CURVE_KPIS = ("revenue", "win-rate", "calls", "pipeline", "deals-won")
+CURVE_PERIODS = ("", " this week", " this month", " last month", " this quarter", " last quarter")
+#: A scorecard at each level, with who asks it (an asker kind of :func:`askers`).
+SCORECARDS = (("how am I doing", "rep"), ("how is my team doing", "team"), ("how is the company doing", "org"))
+CURVE_TEXTS = {
+    "rep": "my {kpi}{period}",
+    "team": "team {kpi}{period}",
+    "org": "org {kpi}{period}",
+    "team leaderboard": "leaderboard {kpi}{period}",
+    "org leaderboard": "leaderboard org {kpi}{period}",
+}
+
+
+def curve_questions(kind: str) -> list[tuple[str, str]]:
+    """Every question of ``kind`` the curve asks, with the kind of person who asks it: each KPI over each
+    period, so that an organisation-wide kind has some 30 different questions (its answers, unlike a rep's,
+    are the same whoever asks: a cold pass needs that many to stay cold)."""
+    if kind == "scorecard":
+        return [(text + period, asker) for period in CURVE_PERIODS for text, asker in SCORECARDS]
+    asker = "rep" if "leaderboard" in kind else kind
+    return [(CURVE_TEXTS[kind].format(kpi=k, period=p), asker) for p in CURVE_PERIODS for k in CURVE_KPIS]
+
+
+def answered_for(kind: str, asker: str, person: Person, text: str) -> tuple[object, ...]:
+    """What decides an answer besides the day: the question and the scope it is of (a person, a team, or the
+    organisation), so two asks with the same answer are known before they are asked. A manager's team is
+    their ``team_id``."""
+    if asker == "org" or kind == "org leaderboard":
+        return (text,)
+    if asker == "team" or kind == "team leaderboard":
+        return (text, person.team_id)
+    return (text, person.id)
+
+
+def curve_mix(directory: Directory, per_kind: int, seed: int = 7) -> list[Ask]:
+    """Up to ``per_kind`` questions of every curve kind, no two with the same answer (a pass after a change of
+    the data is then cold throughout), shuffled so that the kinds are asked side by side."""
+    rng = random.Random(seed)
+    asks: list[Ask] = []
+    for kind in CURVE_KINDS:
+        questions = curve_questions(kind)
+        pools = {asker: askers(directory, asker) for _, asker in questions}
+        seen: set[tuple[object, ...]] = set()
+        for i in range(per_kind * 20):  # draws that repeat an answer are skipped; a small company runs out
+            if len(seen) == per_kind:
+                break
+            text, asker = questions[i % len(questions)]
+            person = rng.choice(pools[asker])
+            key = answered_for(kind, asker, person, text)
+            if key not in seen:
+                seen.add(key)
+                asks.append(Ask(kind, text, person))
+    rng.shuffle(asks)
+    return asks
+
+
+#: The realistic mix of issue 17: 70% a rep's own numbers, 20% their team's and leaderboards, 10% the organisation's.
+REALISTIC = (("rep", 0.7), ("team", 0.1), ("team leaderboard", 0.1), ("org", 0.05), ("org leaderboard", 0.05))
+
+
+def realistic_mix(directory: Directory, count: int, seed: int = 7) -> list[Ask]:
+    """``count`` questions drawn in the realistic proportions, asker and question at random (some repeat, as a
+    floor of people asking about the same week does)."""
+    rng = random.Random(seed)
+    kinds = rng.choices([kind for kind, _ in REALISTIC], [share for _, share in REALISTIC], k=count)
+    pools = {asker: askers(directory, asker) for asker in ("rep", "team", "org")}
+    asks = []
+    for kind in kinds:
+        text, asker = rng.choice(curve_questions(kind))
+        asks.append(Ask(kind, text, rng.choice(pools[asker])))
+    return asks

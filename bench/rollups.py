@@ -1,4 +1,4 @@
-"""Benchmark 9: monthly rollups per owner (kpi/rollups.py), an organisation answer cold with them off and on.
+"""Benchmark 11: monthly rollups per owner (kpi/rollups.py), an organisation answer cold with them off and on.
 
 The rollups are rebuilt first (timed: what ``kpibot rollups rebuild`` costs on this data set); then each
 organisation question of the mix is asked with ``KPIBOT_ROLLUPS=0`` and again with them on, with no answer
@@ -21,12 +21,24 @@ from kpi.service import Kpibot
 COLD_ORG_GOAL = 0.200  # seconds, p95
 
 
-def run(report: Report, engine: Engine, asks: list[Ask]) -> None:
+def prepared(engine: Engine) -> Kpibot:
+    """A bot (no answer cache) on the data set once its monthly rollups are built: `kpibot demo` builds them for a
+    new data set, one generated before they existed has none. Built before the bot starts, which reads then
+    which measures the rollups hold."""
     kpibot = Kpibot(engine, CONFIG_DIR, None)
-    as_of = kpibot.calendar.today()
+    if not rollups.stale(engine, kpibot.catalog, kpibot.calendar):
+        return kpibot
+    rollups.rebuild(engine, kpibot.catalog, kpibot.calendar)
+    return Kpibot(engine, CONFIG_DIR, None)
+
+
+def run(report: Report, engine: Engine, asks: list[Ask]) -> None:
+    catalog = Kpibot(engine, CONFIG_DIR, None)
     start = time.perf_counter()
-    written = rollups.rebuild(engine, kpibot.catalog, kpibot.calendar)
+    written = rollups.rebuild(engine, catalog.catalog, catalog.calendar)
     built = time.perf_counter() - start
+    kpibot = Kpibot(engine, CONFIG_DIR, None)  # it reads which measures the rollups hold when it starts
+    as_of = kpibot.calendar.today()
     org = [ask for ask in asks if ask.kind == "org"]
     timings: dict[str, list[float]] = {"off": [], "on": []}
     was = os.environ.get(rollups.SWITCH)
@@ -43,7 +55,7 @@ def run(report: Report, engine: Engine, asks: list[Ask]) -> None:
         else:
             os.environ[rollups.SWITCH] = was
     section = Section(
-        "9. Monthly rollups: organisation answers computed with them off and on (ms)",
+        "11. Monthly rollups: organisation answers computed with them off and on (ms)",
         ["rollups", "questions", "p50", "p95", "max"],
     )
     for mode in ("off", "on"):

@@ -67,15 +67,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(data: DataSet, slack: FakeSlack, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`kpibot serve` on a free port, until the block ends; its JSON log lines go to LOG."""
+def running_server(
+    data: DataSet, slack: FakeSlack, workers: int, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`kpibot serve` on a free port, until the block ends; its JSON log lines go to LOG. ``settings``: more
+    environment (the cost curve turns the answer cache and the rollups on and off)."""
     port = free_port()
-    env = bench_env(data.url) | {
-        "SLACK_BOT_TOKEN": slack.token,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack.url,
-        "WEB_CONCURRENCY": str(workers),
-    }
+    env = (
+        bench_env(data.url)
+        | (settings or {})
+        | {
+            "SLACK_BOT_TOKEN": slack.token,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.url,
+            "WEB_CONCURRENCY": str(workers),
+        }
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
         env=env,

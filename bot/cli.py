@@ -154,6 +154,7 @@ def _records(bot: Kpibot, question: str, asker: Person, as_of: dt.date | None, l
 def demo(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same company.")] = 7,
     reps: Annotated[int, typer.Option(help="Number of reps.")] = 40,
+    regions: Annotated[int | None, typer.Option(help="Number of regions (default: one per 200 reps).")] = None,
     months: Annotated[int, typer.Option(help="Months of history.")] = 24,
     as_of: AsOf = None,
     fresh: Annotated[bool, typer.Option(help="Delete existing data first.")] = True,
@@ -170,7 +171,14 @@ def demo(
     try:
         with console.status("Generating demo data…"):
             summary = demo_data.generate(
-                get_engine(), seed=seed, reps=reps, months=months, as_of=day, timezone=org.timezone, fresh=fresh
+                get_engine(),
+                seed=seed,
+                reps=reps,
+                regions=regions,
+                months=months,
+                as_of=day,
+                timezone=org.timezone,
+                fresh=fresh,
             )
     except demo_data.NotDemoData as exc:
         fail(f"Not generating the demo: {exc}.")

@@ -87,13 +87,15 @@ def generate(
     *,
     seed: int = 7,
     reps: int = 40,
+    regions: int | None = None,
     months: int = 24,
     as_of: dt.date,
     timezone: str = "UTC",
     fresh: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> DemoSummary:
-    """Write a demo company with ``reps`` sales reps and ``months`` months of history ending at ``as_of``.
+    """Write a demo company with ``reps`` sales reps (in ``regions`` regions, or one per 200 reps) and ``months``
+    months of history ending at ``as_of``.
 
     ``fresh`` empties every CRM data table first (demo or not); without it the demo is added next to the
     existing data (ids continue after theirs), which is refused when demo data is already there.
@@ -109,7 +111,7 @@ def generate(
     cal = Calendar.ending(as_of, months)
 
     tell(f"Simulating {reps:,} reps over {months} months up to {as_of.isoformat()}")
-    world = simulate(rng, cal, reps)
+    world = simulate(rng, cal, reps, regions)
     tell("Writing to the database")
     with engine.begin() as connection:
         if fresh:

@@ -48,13 +48,15 @@ class Org:
 ALICE = 0
 
 
-def make_org(rng: np.random.Generator, cal: Calendar, reps: int) -> Org:
-    """About one region per 200 reps (at least 2), one team per 10 reps, a manager for every team and region."""
-    n_regions = max(2, round(reps / 200))
+def make_org(rng: np.random.Generator, cal: Calendar, reps: int, regions: int | None = None) -> Org:
+    """About one region per 200 reps (at least 2) unless ``regions`` is given, one team per 10 reps, a manager
+    for every team and region. ``regions`` is for companies whose regions grow slower than their teams (the
+    10,000-rep benchmark company has 1,000 teams under 20 regions, not 50)."""
+    n_regions = regions or max(2, round(reps / 200))
     n_teams = max(n_regions, math.ceil(reps / 10))
-    regions = [REGION_NAMES[i] if i < len(REGION_NAMES) else f"Region {i + 1}" for i in range(n_regions)]
+    names = [REGION_NAMES[i] if i < len(REGION_NAMES) else f"Region {i + 1}" for i in range(n_regions)]
     team_region = np.arange(n_teams) % n_regions
-    team_name = regions + [f"{regions[r]} {t // n_regions + 1}" for t, r in enumerate(team_region)]
+    team_name = names + [f"{names[r]} {t // n_regions + 1}" for t, r in enumerate(team_region)]
     team_parent = np.concatenate([np.full(n_regions, NO_INDEX), team_region])
     n_managers, n_admins = len(team_name), max(1, reps // 500)
     first_manager, first_admin = reps, reps + n_managers

@@ -28,9 +28,9 @@ class World:
     targets: Targets
 
 
-def simulate(rng: np.random.Generator, cal: Calendar, reps: int) -> World:
+def simulate(rng: np.random.Generator, cal: Calendar, reps: int, regions: int | None = None) -> World:
     """Everything, in the order it happens: people, leads, deals (some from leads), work, plans."""
-    org = make_org(rng, cal, reps)
+    org = make_org(rng, cal, reps, regions)
     selling = working_capacity(org, cal, ramped=True)
     leads = make_leads(rng, org, cal, selling)
     deals, accounts = make_deals(rng, org, cal, selling, leads)

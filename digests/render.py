@@ -18,7 +18,7 @@ import traceback
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import (
     ChoiceLoader,
@@ -30,12 +30,14 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 
-from digests.charts import Chart, charts_for
 from digests.config import PACKAGE_TEMPLATES
 from digests.model import Digest
 from slackui.fitting import fit, paginate
 from slackui.limits import MAX_TEXT
 from slackui.text import clip, escape, progress_bar
+
+if TYPE_CHECKING:
+    from digests.charts import Chart
 
 BUILDER = "https://app.slack.com/block-kit-builder/#"
 STATUS_ICONS = {
@@ -129,6 +131,10 @@ def render_digest(digest: Digest, config_dir: Path, *, charts: bool = True) -> R
     ]
     pictures = []
     if charts and digest.charts:
+        # Imported here: matplotlib and numpy are some 40 MB in every process that imports them, and the web
+        # server reaches this module (alerts, subscriptions) without ever drawing a chart.
+        from digests.charts import charts_for
+
         pictures = charts_for(digest)
     return RenderedDigest(parent, replies, pictures, path)
 

@@ -95,6 +95,17 @@ def test_every_team_has_a_manager_and_regions_hold_the_teams(demo_engine):
     assert all(team.parent_id in regions for team in teams if team.parent_id is not None)
 
 
+def test_a_demo_can_have_fewer_regions_than_one_per_200_reps_and_spreads_the_teams_over_them(engine):
+    summary = demo.generate(engine, **{**SMALL, "reps": 40, "regions": 3})
+
+    teams = rows(engine, select(Team))
+    regions = {team.id: team.name for team in teams if team.parent_id is None}
+    below = [team for team in teams if team.parent_id is not None]
+    assert sorted(regions.values()) == ["Central", "East", "West"]
+    assert len(below) == 4 and {team.parent_id for team in below} == set(regions)  # 40 reps: a team per 10
+    assert summary.teams == 7
+
+
 def test_the_same_seed_gives_the_same_company_and_another_seed_another(engine):
     total = select(func.sum(Deal.amount))
     first = demo.generate(engine, **SMALL)

@@ -5,6 +5,8 @@ outside tests and migrations is over 600 lines."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
@@ -95,3 +97,11 @@ def test_no_module_outside_tests_and_migrations_is_over_600_lines():
     long = {name: lines for name, path in modules.items() if (lines := len(path.read_text().splitlines())) > MAX_LINES}
 
     assert long == {}
+
+
+def test_the_web_server_loads_no_matplotlib_numpy_or_pandas_which_only_the_digest_builders_and_loaders_use():
+    # Some 40 MB in each of the server's processes (issue 17: the server within 400 MB at 10,000 reps).
+    code = "import sys, bot.server; print(sorted(m for m in ('matplotlib', 'numpy', 'pandas') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+
+    assert loaded.stdout.strip() == "[]"
