@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="kpibot: sales KPIs from your CRM, in Slack and on the command line.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+rollups_app = typer.Typer(help="Monthly rollups per owner (kpi/rollups.py).", no_args_is_help=True)
+app.add_typer(rollups_app, name="rollups")
 app.add_typer(digest_app, name="digest")
 app.add_typer(targets_app, name="targets")
 app.add_typer(sync_app, name="sync")
@@ -181,6 +183,7 @@ def demo(
     except demo_data.NotDemoData as exc:
         fail(f"Not generating the demo: {exc}.")
     apply_people_config()
+    rebuild_rollups(only_if_stale=True)
     console.print(f"Demo company generated as of {day}: {summary}", highlight=False)
 
 
@@ -203,6 +206,7 @@ def serve(
         Kpibot()  # validate config and database before forking workers
     except ConfigError as exc:
         fail(str(exc))
+    rebuild_rollups(only_if_stale=True)
     if socket:
         server.serve_socket_mode()
     else:
@@ -252,6 +256,26 @@ def db_upgrade() -> None:
 
     get_engine()
     console.print("Database schema is up to date.")
+
+
+@rollups_app.command("rebuild")
+def rollups_rebuild() -> None:
+    """Fill the monthly rollups again for the catalog's measures in the org's time zone (after changing either)."""
+    rebuild_rollups(only_if_stale=False)
+
+
+def rebuild_rollups(*, only_if_stale: bool) -> None:
+    """Rebuild the rollups (with ``only_if_stale``: only when they hold other measures or another zone than the
+    catalog and org.yaml say, which one read of a few rows decides); until then answers read the rows."""
+    from kpi import rollups
+    from kpi.service import Kpibot
+
+    bot = Kpibot()
+    if only_if_stale and not rollups.stale(bot.engine, bot.catalog, bot.calendar):
+        return
+    with console.status("Building the monthly rollups…"):
+        written = rollups.rebuild(bot.engine, bot.catalog, bot.calendar)
+    console.print(f"Monthly rollups built: {written:,} rows.", highlight=False)
 
 
 if __name__ == "__main__":

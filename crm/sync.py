@@ -141,6 +141,7 @@ class _Checkpoint:
         if not self.lock.try_acquire(self.connection):  # renews a lease; refuses if another process took it
             raise SyncBusy(f"lost the {self.report.source} sync lock to another process")
         if self.writer.wrote:
+            self.writer.rollups.flush()
             generation.advance(self.connection)
             self.writer.wrote = False
         self.connection.commit()

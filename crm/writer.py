@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    and_,
     bindparam,
     func,
     insert,
@@ -33,7 +34,7 @@ from crm import canonical
 from crm.canonical import OBJECTS, ObjectSpec, Reference
 from crm.interface import Counts, Page, Reject, SyncReport, jsonable, origin
 from crm.stage_history import StageTracker, open_first_stays
-from kpi import bulk
+from kpi import bulk, rollups
 from kpi.schema import Reject as RejectRow
 
 #: Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's bind-parameter limits.
@@ -73,6 +74,7 @@ class PageWriter:
         self.touched: dict[str, set[str]] = defaultdict(set)  # created/updated crm_ids with links
         self.pending_rejects: list[dict[str, Any]] = []
         self.wrote = False  # whether a record or a stage was written since the last commit (crm/sync.py reads it)
+        self.rollups = rollups.Changes(connection)  # the months its writes touch, refreshed at each commit
 
     # -- one page ------------------------------------------------------------------------------------
 
@@ -220,6 +222,7 @@ class PageWriter:
         alive = select(table.c.id, table.c.crm_id).where(table.c.crm == self.source, table.c.deleted_at.is_(None))
         gone = [row_id for row_id, crm_id in self.connection.execute(alive) if crm_id not in seen]
         for chunk in _chunks(gone):
+            self.rollups.stored(table, table.c.id.in_(chunk))
             statement = update(table).where(table.c.id.in_(chunk))
             self.connection.execute(statement.values(deleted_at=self.now))
         self.wrote = self.wrote or bool(gone)
@@ -233,6 +236,7 @@ class PageWriter:
         deleted = 0
         for chunk in _chunks(sorted(set(crm_ids))):
             alive = (table.c.crm == self.source, table.c.crm_id.in_(chunk), table.c.deleted_at.is_(None))
+            self.rollups.stored(table, and_(*alive))
             deleted += self.connection.execute(update(table).where(*alive).values(deleted_at=self.now)).rowcount
             self.seen[name].difference_update(chunk)
         self.report.counts.setdefault(name, Counts()).deleted += deleted
@@ -346,6 +350,7 @@ class PageWriter:
     def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Bulk ``INSERT`` (executemany); ``COPY`` on PostgreSQL, three times faster for large pages."""
         for group in _same_keys(rows):
+            self.rollups.rows(table, group)
             bulk.insert_rows(self.connection, table, group)
             self.wrote = True
 
@@ -353,7 +358,10 @@ class PageWriter:
         """Bulk ``UPDATE ... WHERE id = :_id``, one executemany per set of changed columns."""
         statement = update(table).where(table.c.id == bindparam("_id"))
         for group in _same_keys(rows):
+            changed = table.c.id.in_([row["_id"] for row in group])
+            self.rollups.stored(table, changed)  # where the rows were counted, and below where they are
             self.connection.execute(statement, group)
+            self.rollups.stored(table, changed)
             self.wrote = True
 
 

@@ -16,7 +16,7 @@ from demo.assumptions import CRM
 from demo.calendar import Calendar
 from demo.rows import RowBuilder
 from demo.world import simulate
-from kpi import bulk, generation
+from kpi import bulk, generation, rollups
 from kpi.schema import (
     CONFIG_CRM,
     Account,
@@ -134,6 +134,7 @@ def generate(
             tell("  rebuilding indexes and checking foreign keys")
             dropped.rebuild(connection)
         _advance_id_sequences(connection, DATA_TABLES)
+        rollups.refill(connection)
         generation.advance(connection)
     _analyze(engine, DATA_TABLES)
     summary = DemoSummary(**counts)

@@ -7,28 +7,16 @@ from the numbers a :class:`~digests.model.Digest` already holds.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from decimal import Decimal
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from digests.model import Digest, Progress, TrendPoint
+from digests.model import Chart, Digest, Progress, TrendPoint
 from kpi.formats import compact_money, compact_number
 from slackui.limits import MAX_ALT_TEXT
 from slackui.text import clip
-
-
-@dataclass(frozen=True)
-class Chart:
-    """A PNG to upload into the digest's thread, with the alt text screen readers get."""
-
-    filename: str
-    title: str
-    alt_text: str
-    png: bytes
-
 
 WIDTH, HEIGHT, DPI = 12.0, 7.0, 100  # 1200 x 700 px
 TITLE, LABEL, TICK = 24, 18, 16

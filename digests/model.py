@@ -26,6 +26,17 @@ BEHIND = frozenset({"behind", "at risk"})
 
 
 @dataclass(frozen=True)
+class Chart:
+    """A chart drawn by digests/charts.py (which alone imports matplotlib: the web server never draws one), a PNG
+    to upload into the digest's thread with the alt text screen readers get."""
+
+    filename: str
+    title: str
+    alt_text: str
+    png: bytes
+
+
+@dataclass(frozen=True)
 class PeriodInfo:
     label: str
     start: dt.date

@@ -18,7 +18,7 @@ import traceback
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import (
     ChoiceLoader,
@@ -31,13 +31,10 @@ from jinja2 import (
 )
 
 from digests.config import PACKAGE_TEMPLATES
-from digests.model import Digest
+from digests.model import Chart, Digest
 from slackui.fitting import fit, paginate
 from slackui.limits import MAX_TEXT
 from slackui.text import clip, escape, progress_bar
-
-if TYPE_CHECKING:
-    from digests.charts import Chart
 
 BUILDER = "https://app.slack.com/block-kit-builder/#"
 STATUS_ICONS = {

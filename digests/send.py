@@ -19,8 +19,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from digests.building import Built
-from digests.charts import Chart
 from digests.deliveries import Outcome, Posted, Status, deliver
+from digests.model import Chart
 from digests.planning import Delivery
 from digests.render import RenderedDigest
 from kpi.service import Kpibot

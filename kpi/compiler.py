@@ -10,8 +10,10 @@ no raw record ever reaches Python.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import json
 import zoneinfo
 from collections.abc import Mapping, Sequence
@@ -38,23 +40,32 @@ from sqlalchemy.sql.expression import ColumnElement
 from kpi import formula
 from kpi.catalog import Catalog
 from kpi.config import ConfigError
-from kpi.periods import Calendar, Period
+from kpi.periods import Calendar, Period, utc_midnight
+from kpi.schema import Rollup
 from kpi.semantic import MODELS, Model, Window
 from kpi.types import EVERYONE, Kpi, Measure, ScopeFilter, WindowName
+
+#: A span of whole months: the first days of the first and of the one after the last.
+Months = tuple[dt.date, dt.date]
 
 COMPARISONS = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
 
 
 def condition(model: Model, measure: Measure, window: Window) -> ColumnElement:
     """The filter and time condition of one measure, over a model built for its window."""
-    span = _span(model, measure, window)
-    if span is None:
-        return _filters(model, measure)
-    column, start, end = span
-    return and_(_filters(model, measure), column >= window.at(start), column < window.at(end))
+    return _condition(model, measure, [window])
 
 
-def _filters(model: Model, measure: Measure) -> ColumnElement:
+def _condition(model: Model, measure: Measure, windows: Sequence[Window]) -> ColumnElement:
+    """The measure's filters, and its time column inside any of ``windows`` (a period's edge months)."""
+    spans = [span for span in (_span(model, measure, window) for window in windows) if span is not None]
+    if not spans:
+        return filters(model, measure)
+    within = [and_(column >= windows[0].at(start), column < windows[0].at(end)) for column, start, end in spans]
+    return and_(filters(model, measure), or_(*within))
+
+
+def filters(model: Model, measure: Measure) -> ColumnElement:
     return and_(true(), *(_where(model.columns, column, value) for column, value in measure.where.items()))
 
 
@@ -80,14 +91,14 @@ def _rows_read(columns: list[tuple[Model, Measure, Window]]) -> ColumnElement:
     for model, measure, window in columns:
         span = _span(model, measure, window)
         if span is None:
-            stocks.append(_filters(model, measure))
+            stocks.append(filters(model, measure))
             continue
         column, start, end = span
         key = (str(measure.time), start, end)
         if key not in ranges:
             ranges[key] = (and_(column >= window.at(start), column < window.at(end)), {})
         same = (json.dumps(measure.where, sort_keys=True, default=str), id(window))  # one filter once per window
-        ranges[key][1].setdefault(same, _filters(model, measure))
+        ranges[key][1].setdefault(same, filters(model, measure))
     arms = [and_(time_range, or_(*filters.values())) for time_range, filters in ranges.values()]
     return or_(*arms, *stocks)
 
@@ -123,8 +134,9 @@ def _where(columns: Mapping[str, ColumnElement], name: str, value: Any) -> Colum
 _parse = functools.lru_cache(maxsize=1024)(formula.parse)
 
 
-def _aggregate(model: Model, measure: Measure, window: Window) -> ColumnElement:
-    when = condition(model, measure, window)
+def measured(model: Model, measure: Measure, when: ColumnElement) -> ColumnElement:
+    """The measure's aggregate over the rows where ``when`` holds: a window's (the compiler) or a month's
+    (the rollups' maintenance, kpi/rollups.py), so that both add up the same thing."""
     if measure.agg == "count":
         return func.sum(case((when, literal_column("1")), else_=literal_column("0")))
     return func.sum(case((when, formula.to_sql(_parse(measure.expr), model.columns))))
@@ -157,8 +169,121 @@ def compile_records(
     return model, [w for w in where if w is not None], value
 
 
+#: The models a rollup may hold: each reads one table that only a sync of that table writes, so that the sync can
+#: keep the rollup right (kpi/rollups.py). Reps are rewritten by people.yaml outside the sync; the other models
+#: are joins or derived rows (leads with their deal, customers from deals, forecasts ranked per period).
+ROLLED_UP = ("deals", "activities", "quotes", "spend")
+
+#: Which measures the rollups hold, and for which time zone's months: ``{(measure digest, zone name)}``, read
+#: from ``rollup_measures`` (kpi/rollups.py :class:`~kpi.rollups.Held`); empty: every measure reads its rows.
+Built = frozenset[tuple[str, str]]
+
+
+def definition(measure: Measure) -> dict[str, Any]:
+    """What a measure's rows and values depend on (its window does not: a window only bounds its time)."""
+    return {
+        "model": measure.model,
+        "agg": measure.agg,
+        "expr": measure.expr,
+        "where": measure.where,
+        "time": measure.time,
+    }
+
+
+def digest(measure: Measure) -> str:
+    """A stable name for the measure's definition: the rollups of a changed definition are never read for it."""
+    text = json.dumps(definition(measure), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def rolls_up(measure: Measure) -> bool:
+    """Whether monthly rollups can answer the measure: a sum or count over a time column of a rolled-up model
+    whose filters, expression and time read only the table's own columns.
+
+    Those columns hold the same value whatever window is asked (unlike ``open`` at the window's end, or
+    ``age_days``), so a month's partial aggregate is the same for every period containing the month, and they
+    only change when a sync writes the row, which refreshes the months it touched (before and after). A stock
+    (no time column) has no months; it reads its rows.
+    """
+    return _rolls_up(json.dumps(definition(measure), sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rolls_up(text: str) -> bool:
+    spec = json.loads(text)
+    if spec["model"] not in ROLLED_UP or not spec["time"]:
+        return False
+    source = MODELS[spec["model"]](sample_window()).source
+    read = {spec["time"], *spec["where"], *(formula.names(_parse(spec["expr"])) if spec["expr"] else ())}
+    return read <= set(source.c.keys())
+
+
+def _split(model: Model, measure: Measure, window: Window, built: Built) -> tuple[Months | None, list[Window]]:
+    """Where a measure's window is read: the whole org-calendar months inside it from the rollups (None: none),
+    and the windows of the rows, its partial months at the edges (or the whole window when the rollups do not
+    hold the measure for this time zone)."""
+    tz = window.period.calendar.tz
+    span = _span(model, measure, window)
+    if span is None or not built or (digest(measure), tz.key) not in built or not rolls_up(measure):
+        return None, [window]
+    _, start, end = span
+    dates = not isinstance(start, dt.datetime)
+    first, last = whole_months(start, end, tz, dates)
+    if first >= last:
+        return None, [window]
+    bound = (lambda month: month) if dates else (lambda month: utc_midnight(month, tz))
+    edges = [(start, bound(first)), (bound(last), end)]
+    return (first, last), [_narrowed(window, lo, hi, dates) for lo, hi in edges if lo < hi]
+
+
+def whole_months(start: Any, end: Any, tz: zoneinfo.ZoneInfo, dates: bool) -> Months:
+    """The first days of the first whole local month in ``[start, end)`` and of the month after the last
+    (a Date column's bounds are local days; a DateTime column's naive UTC instants)."""
+    if dates:
+        first, last = start, end
+    else:
+        first = start.replace(tzinfo=dt.UTC).astimezone(tz).date()
+        last = end.replace(tzinfo=dt.UTC).astimezone(tz).date()
+    month = first.replace(day=1)
+    if month < first or (not dates and utc_midnight(month, tz) < start):
+        month = next_month(month)
+    return month, last.replace(day=1)
+
+
+def next_month(month: dt.date) -> dt.date:
+    return (month + dt.timedelta(days=32)).replace(day=1)
+
+
+def _narrowed(window: Window, start: Any, end: Any, dates: bool) -> Window:
+    """The window cut to ``[start, end)`` in its time column's terms (its other instants unchanged)."""
+    if dates:
+        return dataclasses.replace(window, period=dataclasses.replace(window.period, start=start, end=end))
+    return dataclasses.replace(window, start=start, end=end)
+
+
+def _rolled(
+    owned_by: str, parts: Mapping[int, tuple[Model, Measure, Months]]
+) -> tuple[Model, dict[int, ColumnElement]]:
+    """The rollups as a model owned like the measures' own (a rep id, or a team id), and each column's sum of
+    its whole months, typed as the sum of its rows is (money is read as money, rounded alike)."""
+    r = Rollup.__table__
+    model = Model(r, r.c.owner_id, {}, owned_by="team" if owned_by == "team" else "rep")
+    aggregates: dict[int, ColumnElement] = {}
+    for k, (own, measure, (first, last)) in parts.items():
+        when = and_(r.c.measure == digest(measure), r.c.month >= first, r.c.month < last)
+        otherwise = literal_column("0") if measure.agg == "count" else null()  # as rows count: 0, never NULL
+        summed = func.sum(case((when, r.c.value), else_=otherwise))
+        aggregates[k] = type_coerce(summed, measured(own, measure, true()).type)
+    return model, aggregates
+
+
 def compile_query(
-    kpi: Kpi, windows: Sequence[Mapping[WindowName, Window]], scope: ScopeFilter = EVERYONE, *, by_owner: bool = True
+    kpi: Kpi,
+    windows: Sequence[Mapping[WindowName, Window]],
+    scope: ScopeFilter = EVERYONE,
+    *,
+    by_owner: bool = True,
+    built: Built = frozenset(),
 ) -> Select:
     """One statement returning ``owner_id, team_id, m_0...`` grouped by owner (and team): a column per measure
     for each set of windows in turn (a period and its previous period: ``m_0..m_<n-1>``, then ``m_<n>``...).
@@ -167,6 +292,9 @@ def compile_query(
     and previous period cost one pass over the rows of both, not two queries. Without ``by_owner`` the
     statement returns the scope's totals in one row (owner and team NULL): a team or organisation answer
     needs no per-owner rows, and grouping 2,000 owners costs a sort or hash the total does not.
+
+    A measure the rollups hold (``built``, see :func:`rolls_up`) reads its window's whole months from them, one
+    more branch summed with the others, and only its edge months from the rows.
     """
     columns: list[tuple[Model, Measure, Window]] = []
     models: dict[tuple[str, Window], Model] = {}
@@ -176,28 +304,27 @@ def compile_query(
             if (measure.model, window) not in models:
                 models[measure.model, window] = MODELS[measure.model](window)
             columns.append((models[measure.model, window], measure, window))
-    groups: dict[int, list[int]] = {}  # id of a model's source -> its columns
-    for k, (model, _, _) in enumerate(columns):
-        groups.setdefault(id(model.source), []).append(k)
+    raw: dict[int, dict[int, list[Window]]] = {}  # id of a model's source -> column -> the windows of its rows
+    rolled: dict[str, dict[int, tuple[Model, Measure, Months]]] = {}  # owned by -> column -> its whole months
+    for k, (model, measure, window) in enumerate(columns):
+        months, parts = _split(model, measure, window, built)
+        if months is not None:
+            rolled.setdefault(model.owned_by, {})[k] = (model, measure, months)
+        if parts:
+            raw.setdefault(id(model.source), {})[k] = parts
 
     branches = []
-    for ks in groups.values():
-        model = columns[ks[0]][0]
-        owner, team = (model.key, null()) if model.owned_by == "rep" else (null(), model.key)
-        if not by_owner:
-            owner = team = null()
-        aggregates = [_aggregate(*columns[k]) if k in ks else literal_column("0") for k in range(len(columns))]
-        filters = [model.where, scope_clause(model, scope), _rows_read([columns[k] for k in ks])]
-        branch = (
-            select(
-                owner.label("owner_id"),
-                team.label("team_id"),
-                *(column.label(f"m_{k}") for k, column in enumerate(aggregates)),
-            )
-            .select_from(model.source)
-            .where(*(f for f in filters if f is not None))
-        )
-        branches.append(branch.group_by(model.key) if by_owner else branch)
+    for ks in raw.values():
+        model = columns[next(iter(ks))][0]
+        aggregates = {k: measured(columns[k][0], columns[k][1], _condition(*columns[k][:2], ks[k])) for k in ks}
+        reads = _rows_read([(*columns[k][:2], window) for k in ks for window in ks[k]])
+        branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
+    for owned_by, spans_of in rolled.items():
+        model, aggregates = _rolled(owned_by, spans_of)
+        r = Rollup.__table__
+        spans = {(digest(m), first, last) for _, m, (first, last) in spans_of.values()}
+        reads = or_(*(and_(r.c.measure == d, r.c.month >= first, r.c.month < last) for d, first, last in spans))
+        branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
     if len(branches) == 1:
         return branches[0]
     combined = union_all(*branches).subquery("measures")
@@ -208,12 +335,43 @@ def compile_query(
     ).group_by(combined.c.owner_id, combined.c.team_id)
 
 
+def _branch(
+    model: Model,
+    aggregates: Mapping[int, ColumnElement],
+    reads: ColumnElement,
+    scope: ScopeFilter,
+    by_owner: bool,
+    width: int,
+) -> Select:
+    """One source's ``SELECT owner, team, m_0...`` (0 in the columns of other sources) over the rows it reads."""
+    owner, team = (model.key, null()) if model.owned_by == "rep" else (null(), model.key)
+    if not by_owner:
+        owner = team = null()
+    where = [model.where, scope_clause(model, scope), reads]
+    branch = (
+        select(
+            owner.label("owner_id"),
+            team.label("team_id"),
+            *(aggregates.get(k, literal_column("0")).label(f"m_{k}") for k in range(width)),
+        )
+        .select_from(model.source)
+        .where(*(w for w in where if w is not None))
+    )
+    return branch.group_by(model.key) if by_owner else branch
+
+
+@functools.cache
+def sample_window() -> Window:
+    """A quarter of 2020 in UTC: what a model is built for when only its columns matter."""
+    calendar = Calendar(zoneinfo.ZoneInfo("UTC"))
+    period = Period("sample", dt.date(2020, 1, 1), dt.date(2020, 4, 1), dt.date(2020, 4, 1), "quarter", calendar)
+    return Window.of(period, dt.datetime(2020, 4, 1))
+
+
 def checked(catalog: Catalog) -> Catalog:
     """The catalog, once every KPI has compiled against a sample window: a bad model or column name fails at
     start with the file and KPI that named it, not at the first question."""
-    calendar = Calendar(zoneinfo.ZoneInfo("UTC"))
-    period = Period("sample", dt.date(2020, 1, 1), dt.date(2020, 4, 1), dt.date(2020, 4, 1), "quarter", calendar)
-    window = Window.of(period, dt.datetime(2020, 4, 1))
+    window = sample_window()
     for kpi in (variant for base in catalog for variant in (base, base.ahead) if variant is not None):
         try:
             for measure in kpi.measures.values():

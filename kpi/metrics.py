@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Engine, Row, Select, and_, func, null, or_, select, type_coerce, union_all
 from sqlalchemy.sql.expression import ColumnElement
 
-from kpi import formula
+from kpi import formula, rollups
 from kpi.compiler import compile_query
 from kpi.periods import Period, utc_midnight
 from kpi.schema import Target
@@ -146,6 +146,7 @@ class Metrics:
         self.ramp_threshold = ramp_threshold
         self.prorate = prorate
         self.adds_up = adds_up or (lambda _key: True)
+        self._rollups = rollups.Held(self.engine)
 
     def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[WindowName, Window]:
         now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
@@ -189,7 +190,7 @@ class Metrics:
         """The one query: ``(owner_id, team_id, [{measure: total} for each period])`` rows for the scope."""
         windows = [self.windows(kpi, period, as_of) for period in periods]
         with self.engine.connect() as connection:
-            rows = connection.execute(compile_query(kpi, windows, scope.filter)).all()
+            rows = connection.execute(compile_query(kpi, windows, scope.filter, built=self._rollups.built())).all()
         return [(row[0], row[1], _totals(kpi, row, len(periods))) for row in rows]
 
     def _target_selects(
@@ -266,15 +267,16 @@ class Metrics:
         """
         keys = set(kpi.targets) | ({kpi.key} if target else set())
         windows = [self.windows(kpi, period, as_of) for period in periods]
-        measured = compile_query(kpi, windows, scope.filter, by_owner=False).add_columns(*_supplied(kpi).values())
-        statement: Select | CompoundSelect = measured
-        if keys:  # the totals' row, then a row per target: NULL in the other's columns
-            blank = [null() for _ in measured.selected_columns]
-            unset = [type_coerce(null(), column.type).label(column.name) for column in TARGET_COLUMNS]
-            statement = union_all(
-                measured.add_columns(*unset), *self._target_selects(keys, periods, scope, leading=blank)
-            )
         with self.engine.connect() as connection:
+            measured = compile_query(kpi, windows, scope.filter, by_owner=False, built=self._rollups.built())
+            measured = measured.add_columns(*_supplied(kpi).values())
+            statement: Select | CompoundSelect = measured
+            if keys:  # the totals' row, then a row per target: NULL in the other's columns
+                blank = [null() for _ in measured.selected_columns]
+                unset = [type_coerce(null(), column.type).label(column.name) for column in TARGET_COLUMNS]
+                statement = union_all(
+                    measured.add_columns(*unset), *self._target_selects(keys, periods, scope, leading=blank)
+                )
             rows = connection.execute(statement).all()
         found = [row for row in rows if keys and row.kpi is not None]
         totals_row = next(row for row in rows if not keys or row.kpi is None)
@@ -347,12 +349,10 @@ class Metrics:
         measures = {f"k{i}__{name}": m for i, kpi in enumerate(kpis) for name, m in kpi.measures.items()}
         merged = dataclasses.replace(kpis[0], key="+".join(kpi.key for kpi in kpis), measures=measures)
         windows = [self.windows(merged, period, as_of) for period in periods]
-        statement = compile_query(merged, windows, scope.filter, by_owner=False).add_columns(
-            *_supplied(merged).values()
-        )
         keys = set().union(*(kpi.targets | ({kpi.key} if target else set()) for kpi in kpis))
         with self.engine.connect() as connection:
-            row = connection.execute(statement).one()
+            statement = compile_query(merged, windows, scope.filter, by_owner=False, built=self._rollups.built())
+            row = connection.execute(statement.add_columns(*_supplied(merged).values())).one()
             branches = self._target_selects(keys, periods, scope) if keys else []
             rows = connection.execute(union_all(*branches) if len(branches) > 1 else branches[0]).all() if keys else []
         per_period = _totals(merged, row, len(periods))

@@ -464,3 +464,34 @@ class Alert(Base):
     fired_period: Mapped[str | None] = mapped_column(String(32))
     snoozed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Rollup(Base):
+    """A monthly partial aggregate of one additive measure for one owner (kpi/rollups.py): ``measure`` is the
+    digest of the measure's definition (a changed kpis.yaml never reads another definition's partials),
+    ``owner_id`` a rep id, or a team id for a team-owned model (NULL: the organisation, or no owner), ``month``
+    the first local day of an org-calendar month. The compiler reads whole months here instead of the rows."""
+
+    __tablename__ = "rollups"
+    # The value too: an answer reads a measure's months from the index alone, whatever order the rows were written
+    # in (by month and owner, for the sync's refresh; see kpi/rollups.py).
+    __table_args__ = (Index("ix_rollups_measure_month", "measure", "month", "owner_id", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    measure: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[int | None] = mapped_column(Integer)
+    month: Mapped[dt.date] = mapped_column(Date)
+    value: Mapped[Decimal | None] = mapped_column(Numeric)
+
+
+class RollupMeasure(Base):
+    """A measure the rollups hold, and for which time zone's months: the compiler reads ``rollups`` for a measure
+    only when its digest is here with the org's current time zone; otherwise it reads the rows. ``definition``
+    is the measure itself, so that a sync maintains the rollups without the catalog."""
+
+    __tablename__ = "rollup_measures"
+
+    measure: Mapped[str] = mapped_column(String(32), primary_key=True)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict] = mapped_column(JSON)
+    built_at: Mapped[dt.datetime] = mapped_column(DateTime)

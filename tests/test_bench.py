@@ -59,7 +59,8 @@ def test_the_quick_cost_curve_keeps_its_json_and_draws_the_table_and_chart_besid
         for clients in (1, 4, 16, 64):
             assert {("off", "cold", clients, kind), ("process", "cold", clients, kind)} <= cells
             assert ("process", "warm", clients, kind) in cells and ("off", "warm", clients, kind) not in cells
-    assert [(t["cache"], t["asks"], t["failed"]) for t in kept["throughput"]] == [("off", 30, 0), ("process", 30, 0)]
+    mixes = [(t["rollups"], t["cache"], t["asks"], t["failed"]) for t in kept["throughput"]]
+    assert mixes == [("off", "off", 30, 0), ("off", "process", 30, 0), ("on", "off", 30, 0), ("on", "process", 30, 0)]
     written = results.read_text()
     assert "earlier figures" in written  # a run of the curve alone keeps the size's other figures
     assert "| kind | clients | quick cache off | quick process cold | quick process warm |" in written

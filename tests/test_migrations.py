@@ -152,3 +152,15 @@ def test_0005_adds_the_subscriptions_and_alerts_tables_as_the_schema_declares_th
 
     assert differences == []
     assert ours & set(inspect(blank).get_table_names()) == set()
+
+
+def test_0008_adds_the_rollup_tables_as_the_schema_declares_them_and_its_downgrade_removes_them(blank):
+    migrate(blank, "0008")
+    ours = {"rollups", "rollup_measures"}
+    only_ours = {"include_object": lambda _object, name, kind, *_: kind != "table" or name in ours}
+    with blank.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection, opts=only_ours), Base.metadata)
+    migrate(blank, "0007")
+
+    assert differences == []
+    assert ours & set(inspect(blank).get_table_names()) == set()

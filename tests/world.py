@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from kpi import generation
+from kpi import generation, rollups
 from kpi.schema import (
     Account,
     Activity,
@@ -56,7 +56,10 @@ class World:
         return record
 
     def commit(self) -> None:
-        """Commit what was added, advancing the data generation as every writer of the data does."""
+        """Commit what was added, advancing the data generation and refreshing the rollups (kpi/rollups.py) as
+        every writer of the data does."""
+        self.session.flush()
+        rollups.refill(self.session.connection())
         generation.advance(self.session.connection())
         self.session.commit()
 
