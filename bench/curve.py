@@ -22,7 +22,6 @@ kept as JSON beside the results file, so the table and the chart show every size
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import math
 import os
@@ -64,12 +63,6 @@ BUDGET = ACK_BUDGET_SECONDS  # no answer later than this at 64 clients
 THROUGHPUT_GOAL = 150.0  # answers/s at 16 clients, the realistic mix
 COLD_ORG_GOAL = 0.200  # an organisation answer, first after a change of the data
 SERVER_MEMORY_GOAL = 400 * 1000**2
-
-
-def rollups_built() -> bool:
-    """Whether this code has monthly rollups to turn on (helper B's kpi/rollups.py, merged separately): until
-    then the curve measures them off only, and says so."""
-    return importlib.util.find_spec("kpi.rollups") is not None
 
 
 @dataclass
@@ -195,7 +188,7 @@ def measure(settings: Settings, data: DataSet, engine: Engine, asks: list[Ask], 
         slack.add_channel("C0BENCH", "bench")
         for ask in people:
             slack.add_user(ask.slack_user_id, email=ask.person.email, real_name=ask.person.name)
-        for rollups in ("off", "on") if rollups_built() else ("off",):
+        for rollups in ROLLUPS:
             for cache in caches:
                 environment = ROLLUPS[rollups] | CACHES[cache]
                 with running_server(data, slack, settings.workers, environment) as (base, process):
@@ -273,8 +266,6 @@ def section(curve: Curve, seconds: float) -> Section:
         f"Up to {curve.per_kind} questions of each kind per pass; {seconds / 60:.0f} minutes in all; peak RSS of "
         f"`kpibot serve` (master and workers) {mib(curve.peak_rss)}; {curve.machine_load}."
     )
-    if not rollups_built():
-        table.notes.append("Rollups: not in this code yet (kpi/rollups.py), so only measured off.")
     return table
 
 
