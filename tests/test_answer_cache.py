@@ -17,7 +17,6 @@ import redis
 from sqlalchemy import Engine, delete, event
 
 from crm.people import apply_people
-from crm.sync import Page, run_sync
 from kpi import generation
 from kpi.access import AccessDenied
 from kpi.answers import Answer
@@ -29,7 +28,7 @@ from kpi.service import Kpibot
 from kpi.targets.parsing import TargetSpec
 from kpi.targets.storage import set_target
 from kpi.types import Who
-from tests.test_sync_runner import FakeConnector
+from tests.test_sync_runner import sync_records, won_deal
 
 AS_OF = dt.date(2017, 7, 10)
 NOW = dt.datetime(2017, 7, 10, 9, 0)
@@ -55,21 +54,11 @@ def store(request) -> Store:
 
 
 def deal(crm_id: str, owner: str, amount: int, closed: str = "2017-05-10") -> dict:
-    return {
-        "crm_id": crm_id,
-        "owner_crm_id": owner,
-        "amount": amount,
-        "status": "won",
-        "stage": "Closed Won",
-        "created_at": dt.datetime(2017, 1, 1),
-        "close_date": dt.datetime.fromisoformat(closed),
-    }
+    return won_deal(crm_id, owner, amount, closed)
 
 
 def sync(engine: Engine, **pages: list[dict]) -> None:
-    """An incremental sync of the source "fake" that reads these records, one page per object."""
-    connector = FakeConnector({name: [Page(records, cursor="c")] for name, records in pages.items()})
-    run_sync(engine, connector, full=False, now=NOW)
+    sync_records(engine, NOW, **pages)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
-from crm.sync import Page, run_sync
 from kpi import access, rollups
 from kpi.compiler import compile_query, digest, rolls_up
 from kpi.grammar.periods import parse_period
@@ -28,7 +27,8 @@ from kpi.periods import Calendar, Period
 from kpi.schema import Rep, Rollup
 from kpi.service import Kpibot
 from kpi.types import Kpi, Scope
-from tests.test_sync_runner import FakeConnector
+from tests.test_sync_runner import sync_records
+from tests.test_sync_runner import won_deal as deal
 from tests.world import World
 
 AS_OF = dt.date(2017, 7, 10)
@@ -147,27 +147,6 @@ def _measured(bot: Kpibot, kpi: Kpi, text: str) -> bool:
     return parse_period(text, bot.calendar, AS_OF).ahead == any(kpi is k.ahead for k in bot.catalog)
 
 
-def deal(crm_id: str, owner: str, amount: int, closed: str) -> dict:
-    return {
-        "crm_id": crm_id,
-        "owner_crm_id": owner,
-        "amount": amount,
-        "status": "won",
-        "stage": "Closed Won",
-        "created_at": dt.datetime(2017, 1, 1),
-        "close_date": dt.datetime.fromisoformat(closed),
-    }
-
-
-def sync(engine: Engine, **pages: list[dict]) -> None:
-    """An incremental sync of the source "fake": one page per object, its ``deleted`` crm_ids in ``gone``."""
-    gone = pages.pop("gone", [])
-    connector = FakeConnector(
-        {name: [Page(records, cursor="c", deleted=[d["crm_id"] for d in gone])] for name, records in pages.items()}
-    )
-    run_sync(engine, connector, full=False, now=NOW)
-
-
 def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_the_rollups_equal_to_the_rows(
     engine, ny_config, monkeypatch
 ):
@@ -181,17 +160,18 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
         deal("d3", "bob", 3000, "2017-04-10 12:00"),
         deal("d4", "bob", 4000, "2017-05-10 12:00"),
     ]
-    sync(engine, reps=reps, deals=deals)
+    sync_records(engine, NOW, reps=reps, deals=deals)
     bot = built_bot(engine, ny_config)
 
-    sync(
+    sync_records(
         engine,
+        NOW,
         deals=[
             deal("d1", "alice", 1500, "2017-02-10 12:00"),  # a new amount
             deal("d2", "alice", 2000, "2017-06-01 03:00"),  # to May 31st, New York time: March is left
             deal("d3", "alice", 3000, "2017-04-10 12:00"),  # to another owner
         ],
-        gone=[deal("d4", "bob", 4000, "2017-05-10 12:00")],
+        gone=["d4"],
     )
     asked = {name: values(bot, bot.catalog["revenue"], "2017-H1", scope) for name, scope in scopes_of(bot).items()}
     monkeypatch.setenv("KPIBOT_ROLLUPS", "0")

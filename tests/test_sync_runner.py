@@ -7,10 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
 from sqlalchemy.orm import aliased
 
 from crm.interface import Counts
@@ -41,6 +41,29 @@ class FakeConnector:
                 raise ConnectionResetError("connection reset by the CRM")
             self.served += 1
             yield page
+
+
+def won_deal(crm_id: str, owner: str, amount: int, closed: str) -> dict:
+    """A won deal as a connector hands it over, closed at ``closed`` (an ISO date or instant, UTC)."""
+    return {
+        "crm_id": crm_id,
+        "owner_crm_id": owner,
+        "amount": amount,
+        "status": "won",
+        "stage": "Closed Won",
+        "created_at": dt.datetime(2017, 1, 1),
+        "close_date": dt.datetime.fromisoformat(closed),
+    }
+
+
+def sync_records(engine: Engine, now: dt.datetime, gone: Sequence[str] = (), **pages: list[dict]) -> None:
+    """An incremental sync of the source "fake" that reads these records, one page per object; ``gone``: the
+    crm_ids of deals the CRM says were deleted."""
+    deleted = {"deals": list(gone)}
+    connector = FakeConnector(
+        {name: [Page(records, cursor="c", deleted=deleted.get(name, []))] for name, records in pages.items()}
+    )
+    run_sync(engine, connector, full=False, now=now)
 
 
 def rep_pages(*pages: list[tuple[str, str]], cursors: bool = True) -> dict[str, list[Page]]:
