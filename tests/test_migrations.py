@@ -140,27 +140,18 @@ def test_the_migrated_delivery_tables_are_the_ones_the_schema_declares(blank):
     assert differences == []
 
 
-def test_0005_adds_the_subscriptions_and_alerts_tables_as_the_schema_declares_them_and_its_downgrade_removes_them(
-    blank,
+@pytest.mark.parametrize(
+    ("revision", "before", "ours"),
+    [("0005", "0004", {"subscriptions", "alerts"}), ("0008", "0007", {"rollups", "rollup_measures"})],
+)
+def test_a_migration_adds_its_tables_as_the_schema_declares_them_and_its_downgrade_removes_them(
+    blank, revision, before, ours
 ):
-    migrate(blank, "0005")
-    ours = {"subscriptions", "alerts"}
+    migrate(blank, revision)
     only_ours = {"include_object": lambda _object, name, kind, *_: kind != "table" or name in ours}
     with blank.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection, opts=only_ours), Base.metadata)
-    migrate(blank, "0004")
-
-    assert differences == []
-    assert ours & set(inspect(blank).get_table_names()) == set()
-
-
-def test_0008_adds_the_rollup_tables_as_the_schema_declares_them_and_its_downgrade_removes_them(blank):
-    migrate(blank, "0008")
-    ours = {"rollups", "rollup_measures"}
-    only_ours = {"include_object": lambda _object, name, kind, *_: kind != "table" or name in ours}
-    with blank.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection, opts=only_ours), Base.metadata)
-    migrate(blank, "0007")
+    migrate(blank, before)
 
     assert differences == []
     assert ours & set(inspect(blank).get_table_names()) == set()
