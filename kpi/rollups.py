@@ -52,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy import column as sql_column
 from sqlalchemy.sql.expression import ColumnElement
 
+from kpi import generation
 from kpi.catalog import Catalog
 from kpi.compiler import (
     Built,
@@ -137,6 +138,7 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
         if rows:
             connection.execute(insert(RollupMeasure), rows)
         refill(connection)
+        generation.advance(connection)  # answers cached of the old rows are not served again
         written = connection.execute(select(func.count()).select_from(Rollup)).scalar_one()
     if engine.dialect.name == "postgresql":
         # Every row was replaced: reclaim the old ones and give the planner statistics now, not when autovacuum

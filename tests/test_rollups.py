@@ -20,8 +20,9 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
-from kpi import access, rollups
+from kpi import access, generation, rollups
 from kpi.compiler import compile_query, digest, rolls_up
+from kpi.generation import Generation
 from kpi.grammar.periods import parse_period
 from kpi.periods import Calendar, Period
 from kpi.schema import Rep, Rollup
@@ -241,3 +242,13 @@ def test_a_changed_definition_or_time_zone_reads_the_rows(world, engine, ny_conf
     assert "FROM rollups" not in reads(revenue, in_utc)
     assert not rollups.stale(engine, bot.catalog, bot.calendar)
     assert rollups.stale(engine, bot.catalog, Calendar(zoneinfo.ZoneInfo("UTC")))
+
+
+def test_a_rebuild_advances_the_data_generation_so_no_answer_cached_before_it_is_served(world, engine, ny_config):
+    company(world)
+    bot = Kpibot(engine, ny_config)
+    before = generation.current(engine)
+
+    rollups.rebuild(engine, bot.catalog, bot.calendar)
+
+    assert generation.current(engine) == Generation(before.epoch, before.number + 1)
