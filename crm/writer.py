@@ -222,7 +222,7 @@ class PageWriter:
         alive = select(table.c.id, table.c.crm_id).where(table.c.crm == self.source, table.c.deleted_at.is_(None))
         gone = [row_id for row_id, crm_id in self.connection.execute(alive) if crm_id not in seen]
         for chunk in _chunks(gone):
-            self.rollups.stored(table, table.c.id.in_(chunk))
+            self.rollups.leaving(table, table.c.id.in_(chunk))
             statement = update(table).where(table.c.id.in_(chunk))
             self.connection.execute(statement.values(deleted_at=self.now))
         self.wrote = self.wrote or bool(gone)
@@ -236,7 +236,7 @@ class PageWriter:
         deleted = 0
         for chunk in _chunks(sorted(set(crm_ids))):
             alive = (table.c.crm == self.source, table.c.crm_id.in_(chunk), table.c.deleted_at.is_(None))
-            self.rollups.stored(table, and_(*alive))
+            self.rollups.leaving(table, and_(*alive))
             deleted += self.connection.execute(update(table).where(*alive).values(deleted_at=self.now)).rowcount
             self.seen[name].difference_update(chunk)
         self.report.counts.setdefault(name, Counts()).deleted += deleted
@@ -350,8 +350,10 @@ class PageWriter:
     def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Bulk ``INSERT`` (executemany); ``COPY`` on PostgreSQL, three times faster for large pages."""
         for group in _same_keys(rows):
-            self.rollups.rows(table, group)
             bulk.insert_rows(self.connection, table, group)
+            self.rollups.arrived(
+                table, and_(table.c.crm == self.source, table.c.crm_id.in_([r["crm_id"] for r in group]))
+            )
             self.wrote = True
 
     def _update(self, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -359,9 +361,9 @@ class PageWriter:
         statement = update(table).where(table.c.id == bindparam("_id"))
         for group in _same_keys(rows):
             changed = table.c.id.in_([row["_id"] for row in group])
-            self.rollups.stored(table, changed)  # where the rows were counted, and below where they are
+            self.rollups.leaving(table, changed)
             self.connection.execute(statement, group)
-            self.rollups.stored(table, changed)
+            self.rollups.arrived(table, changed)
             self.wrote = True
 
 

@@ -17,7 +17,7 @@ import hashlib
 import json
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Date,
@@ -41,12 +41,15 @@ from kpi import formula
 from kpi.catalog import Catalog
 from kpi.config import ConfigError
 from kpi.periods import Calendar, Period, utc_midnight
-from kpi.schema import Rollup
+from kpi.schema import Rollup, RollupDay
 from kpi.semantic import MODELS, Model, Window
 from kpi.types import EVERYONE, Kpi, Measure, ScopeFilter, WindowName
 
-#: A span of whole months: the first days of the first and of the one after the last.
+#: A span of whole months: the first days of the first and of the one after the last (or of days: the first and
+#: the one after the last).
 Months = tuple[dt.date, dt.date]
+#: Where the rollups answer a measure's window: the owners' whole "months", or the organisation's "days".
+Rolled = tuple[Literal["months", "days"], Months]
 
 COMPARISONS = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
 
@@ -142,6 +145,14 @@ def measured(model: Model, measure: Measure, when: ColumnElement) -> ColumnEleme
     return func.sum(case((when, formula.to_sql(_parse(measure.expr), model.columns))))
 
 
+def contributions(model: Model, measure: Measure, when: ColumnElement) -> ColumnElement:
+    """How many rows :func:`measured` adds up where ``when`` holds: a count's rows, a sum's rows with a value (a
+    daily total kept by adding and taking away rows, kpi/rollups.py, knows from it when no row is left)."""
+    if measure.agg == "count":
+        return measured(model, measure, when)
+    return func.count(case((when, formula.to_sql(_parse(measure.expr), model.columns))))
+
+
 def scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
     """The rows of the scope's owners (None: every row), in a model's terms."""
     if model.owned_by == "rep":
@@ -218,22 +229,41 @@ def _rolls_up(text: str) -> bool:
     return read <= set(source.c.keys())
 
 
-def _split(model: Model, measure: Measure, window: Window, built: Built) -> tuple[Months | None, list[Window]]:
-    """Where a measure's window is read: the whole org-calendar months inside it from the rollups (None: none),
-    and the windows of the rows, its partial months at the edges (or the whole window when the rollups do not
-    hold the measure for this time zone)."""
+def _split(
+    model: Model, measure: Measure, window: Window, built: Built, daily: bool
+) -> tuple[Rolled | None, list[Window]]:
+    """Where a measure's window is read: from the rollups (None: not at all) and the windows of the rows.
+
+    An organisation-wide total (``daily``) reads the whole window from the organisation's days; otherwise the
+    whole org-calendar months inside it come from the owners' months and its partial months at the edges from
+    the rows. A measure the rollups do not hold for this time zone reads the whole window from its rows."""
     tz = window.period.calendar.tz
     span = _span(model, measure, window)
     if span is None or not built or (digest(measure), tz.key) not in built or not rolls_up(measure):
         return None, [window]
     _, start, end = span
     dates = not isinstance(start, dt.datetime)
+    days = whole_days(start, end, tz, dates) if daily else None
+    if days is not None:
+        return ("days", days), []
     first, last = whole_months(start, end, tz, dates)
     if first >= last:
         return None, [window]
     bound = (lambda month: month) if dates else (lambda month: utc_midnight(month, tz))
     edges = [(start, bound(first)), (bound(last), end)]
-    return (first, last), [_narrowed(window, lo, hi, dates) for lo, hi in edges if lo < hi]
+    return ("months", (first, last)), [_narrowed(window, lo, hi, dates) for lo, hi in edges if lo < hi]
+
+
+def whole_days(start: Any, end: Any, tz: zoneinfo.ZoneInfo, dates: bool) -> Months | None:
+    """The local days ``[start, end)`` spans (a Date column's bounds are days; a DateTime column's naive UTC
+    instants, local midnights for a period's window); None if a bound falls inside a day."""
+    if dates:
+        return start, end
+    first = start.replace(tzinfo=dt.UTC).astimezone(tz)
+    last = end.replace(tzinfo=dt.UTC).astimezone(tz)
+    if first.time() != dt.time(0) or last.time() != dt.time(0):
+        return None
+    return first.date(), last.date()
 
 
 def whole_months(start: Any, end: Any, tz: zoneinfo.ZoneInfo, dates: bool) -> Months:
@@ -262,19 +292,24 @@ def _narrowed(window: Window, start: Any, end: Any, dates: bool) -> Window:
 
 
 def _rolled(
-    owned_by: str, parts: Mapping[int, tuple[Model, Measure, Months]]
-) -> tuple[Model, dict[int, ColumnElement]]:
-    """The rollups as a model owned like the measures' own (a rep id, or a team id), and each column's sum of
-    its whole months, typed as the sum of its rows is (money is read as money, rounded alike)."""
-    r = Rollup.__table__
-    model = Model(r, r.c.owner_id, {}, owned_by="team" if owned_by == "team" else "rep")
+    owned_by: str, grain: str, parts: Mapping[int, tuple[Model, Measure, Months]]
+) -> tuple[Model, dict[int, ColumnElement], ColumnElement]:
+    """The rollups as a model owned like the measures' own (a rep id, or a team id; the organisation's days have
+    no owner), each column's sum of its whole months or days, typed as the sum of its rows is (money is read as
+    money, rounded alike), and the rollup rows the statement reads."""
+    r = Rollup.__table__ if grain == "months" else RollupDay.__table__
+    time = r.c.month if grain == "months" else r.c.day
+    key = r.c.owner_id if grain == "months" else null()
+    model = Model(r, key, {}, owned_by="team" if owned_by == "team" else "rep")
     aggregates: dict[int, ColumnElement] = {}
     for k, (own, measure, (first, last)) in parts.items():
-        when = and_(r.c.measure == digest(measure), r.c.month >= first, r.c.month < last)
+        when = and_(r.c.measure == digest(measure), time >= first, time < last)
         otherwise = literal_column("0") if measure.agg == "count" else null()  # as rows count: 0, never NULL
         summed = func.sum(case((when, r.c.value), else_=otherwise))
         aggregates[k] = type_coerce(summed, measured(own, measure, true()).type)
-    return model, aggregates
+    spans = {(digest(m), first, last) for _, m, (first, last) in parts.values()}
+    reads = or_(*(and_(r.c.measure == d, time >= first, time < last) for d, first, last in spans))
+    return model, aggregates, reads
 
 
 def compile_query(
@@ -294,7 +329,8 @@ def compile_query(
     needs no per-owner rows, and grouping 2,000 owners costs a sort or hash the total does not.
 
     A measure the rollups hold (``built``, see :func:`rolls_up`) reads its window's whole months from them, one
-    more branch summed with the others, and only its edge months from the rows.
+    more branch summed with the others, and only its edge months from the rows; the organisation's total (no
+    ``by_owner``, no scope filter) reads every day of its window from the organisation's days, and no row.
     """
     columns: list[tuple[Model, Measure, Window]] = []
     models: dict[tuple[str, Window], Model] = {}
@@ -305,11 +341,13 @@ def compile_query(
                 models[measure.model, window] = MODELS[measure.model](window)
             columns.append((models[measure.model, window], measure, window))
     raw: dict[int, dict[int, list[Window]]] = {}  # id of a model's source -> column -> the windows of its rows
-    rolled: dict[str, dict[int, tuple[Model, Measure, Months]]] = {}  # owned by -> column -> its whole months
+    rolled: dict[tuple[str, str], dict[int, tuple[Model, Measure, Months]]] = {}  # (owned by, grain) -> column -> span
+    daily = not by_owner and scope.rep_ids is None and scope.team_ids is None  # the organisation's total
     for k, (model, measure, window) in enumerate(columns):
-        months, parts = _split(model, measure, window, built)
-        if months is not None:
-            rolled.setdefault(model.owned_by, {})[k] = (model, measure, months)
+        found, parts = _split(model, measure, window, built, daily)
+        if found is not None:
+            grain, span = found
+            rolled.setdefault((model.owned_by, grain), {})[k] = (model, measure, span)
         if parts:
             raw.setdefault(id(model.source), {})[k] = parts
 
@@ -319,11 +357,8 @@ def compile_query(
         aggregates = {k: measured(columns[k][0], columns[k][1], _condition(*columns[k][:2], ks[k])) for k in ks}
         reads = _rows_read([(*columns[k][:2], window) for k in ks for window in ks[k]])
         branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
-    for owned_by, spans_of in rolled.items():
-        model, aggregates = _rolled(owned_by, spans_of)
-        r = Rollup.__table__
-        spans = {(digest(m), first, last) for _, m, (first, last) in spans_of.values()}
-        reads = or_(*(and_(r.c.measure == d, r.c.month >= first, r.c.month < last) for d, first, last in spans))
+    for (owned_by, table), spans_of in rolled.items():
+        model, aggregates, reads = _rolled(owned_by, table, spans_of)
         branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
     if len(branches) == 1:
         return branches[0]

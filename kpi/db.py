@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kpi import sqlfuncs
+
 DEFAULT_URL = "sqlite:///kpibot.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -73,6 +75,8 @@ def _unreachable(url: str, error: OperationalError) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Each SQLite connection's settings, and the functions PostgreSQL has built in (kpi/sqlfuncs.py)."""
+    dbapi_connection.create_function("kpibot_local_day", 2, sqlfuncs.sqlite_local_day, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -1,4 +1,4 @@
-"""Monthly rollups per owner: the partial aggregates of additive measures that answer a period's whole months.
+"""Rollups: monthly partial aggregates per owner, and the organisation's daily totals, of additive measures.
 
 A sum or count over a time column adds up: its value for a quarter is the sum of its values for the quarter's
 months, per owner. ``rollups`` keeps one row per (measure, owner, local month of the org calendar); the compiler
@@ -6,6 +6,12 @@ months, per owner. ``rollups`` keeps one row per (measure, owner, local month of
 months from the rows, so that an organisation's year costs owners x months rows rather than every deal. Which
 measures qualify is decided once, by :func:`kpi.compiler.rolls_up`; a row's value is the compiler's own aggregate
 (:func:`kpi.compiler.measured`) over the month, so there is no second definition of any KPI.
+
+An organisation-wide total (no owner filter, not grouped by owner) reads ``rollup_days`` instead: one row per
+(measure, local day) for the whole organisation, so that any period, to date or whole, is a few hundred rows and
+no deal, whatever the size of the company. A sync keeps the days by difference (:class:`Changes`): the share of
+the rows it changes is taken away before each write and added back after, which costs the rows written, where
+recomputing the days they fall on would read most of the table.
 
 ``rollup_measures`` says which measures the rollups hold and for which time zone's months; the compiler reads a
 measure from them only when both match, so a database upgraded without a rebuild, a changed kpis.yaml or a new
@@ -25,7 +31,7 @@ import os
 import time
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +42,7 @@ from sqlalchemy import (
     Engine,
     FromClause,
     Integer,
+    Numeric,
     Select,
     Table,
     and_,
@@ -47,6 +54,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
     union_all,
 )
 from sqlalchemy import column as sql_column
@@ -56,6 +64,7 @@ from kpi import generation
 from kpi.catalog import Catalog
 from kpi.compiler import (
     Built,
+    contributions,
     definition,
     digest,
     filters,
@@ -65,8 +74,9 @@ from kpi.compiler import (
     sample_window,
 )
 from kpi.periods import Calendar, utc_midnight, utc_now
-from kpi.schema import Rollup, RollupMeasure
+from kpi.schema import Rollup, RollupDay, RollupMeasure
 from kpi.semantic import MODELS, Model
+from kpi.sqlfuncs import local_day
 from kpi.types import Measure
 
 SWITCH = "KPIBOT_ROLLUPS"
@@ -80,6 +90,8 @@ WHOLE_MONTH_OWNERS = 200
 
 #: month -> the owners whose partials are refreshed in it (None: every owner)
 Touched = dict[dt.date, set[int | None] | None]
+#: (measure digest, local day) -> what a sync's rows add to the organisation's day: value, rows (schema.RollupDay)
+Deltas = dict[tuple[str, dt.date], tuple[Any, int]]
 
 
 class Held:
@@ -149,8 +161,9 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
 
 
 def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | None = None) -> None:
-    """Compute again, from the rows, the partials of the measures ``rollup_measures`` lists: all of them, or only
-    the ``touched`` months and owners of each ``(model, time column)``. In the caller's transaction."""
+    """Compute again, from the rows, the partials of the measures ``rollup_measures`` lists: all of them (the
+    organisation's days too), or only the ``touched`` months and owners of each ``(model, time column)`` (a sync
+    keeps the days by :class:`Changes`' deltas). In the caller's transaction."""
     _serialise(connection)
     held = _held(connection)
     groups: dict[tuple[str, str, str], dict[str, Measure]] = defaultdict(dict)
@@ -158,9 +171,11 @@ def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | 
         groups[measure.model, str(measure.time), tz][key] = measure
     if touched is None:
         connection.execute(delete(Rollup))
+        connection.execute(delete(RollupDay))
     for (model_name, column, tz), measures in groups.items():
         if touched is None:
             _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
+            _fill_days(connection, measures, zoneinfo.ZoneInfo(tz))
         elif touched.get((model_name, column)):
             _fill(connection, measures, zoneinfo.ZoneInfo(tz), touched[model_name, column])
 
@@ -236,6 +251,40 @@ def _fill(
     connection.execute(statement)
 
 
+def _fill_days(connection: Connection, measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo) -> None:
+    """The organisation's daily totals of a model's measures over one time column, from one scan of its rows."""
+    daily = _daily(measures, tz, None).subquery("daily")
+    branches = [
+        select(literal(key).label("measure"), daily.c.day, daily.c[f"v{i}"], daily.c[f"n{i}"]).where(
+            daily.c[f"n{i}"] > 0
+        )
+        for i, key in enumerate(measures)
+    ]
+    rows = union_all(*branches) if len(branches) > 1 else branches[0]
+    connection.execute(insert(RollupDay).from_select(["measure", "day", "value", "rows"], rows))
+
+
+def _daily(measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo, where: ColumnElement | None) -> Select:
+    """Each measure's total (``v<i>``) and rows (``n<i>``) per local day of the rows ``where`` selects (all of
+    them: None), for measures of one model over one time column."""
+    first = next(iter(measures.values()))
+    model = MODELS[first.model](sample_window())
+    column = model.columns[str(first.time)]
+    day = column if isinstance(column.type, Date) else local_day(column, literal(tz.key))
+    aggregates = []
+    for i, m in enumerate(measures.values()):
+        when = filters(model, m)
+        total = type_coerce(measured(model, m, when), Numeric())  # a Decimal on either database, to add up exactly
+        aggregates += [total.label(f"v{i}"), contributions(model, m, when).label(f"n{i}")]
+    conditions = [model.where, where, column.is_not(None), or_(*(filters(model, m) for m in measures.values()))]
+    return (
+        select(day.label("day"), *aggregates)
+        .select_from(model.source)
+        .where(*(c for c in conditions if c is not None))
+        .group_by(day)
+    )
+
+
 def _partials(
     model: Model, measures: Mapping[str, Measure], column: ColumnElement, calendar: FromClause, on: list[ColumnElement]
 ) -> Select:
@@ -304,49 +353,62 @@ def month_of(value: dt.date | dt.datetime, tz: zoneinfo.ZoneInfo, dates: bool) -
 
 
 class Changes:
-    """The (owner, month) pairs a sync's writes touch in the rolled-up tables, noted before each write (where the
-    rows were) and after it (where they are), refreshed by :meth:`flush` in the transaction that commits them."""
+    """What a sync's writes change in the rolled-up tables, kept right in the transaction that commits them: the
+    (owner, month) pairs the rows were in before each write and are in after it, refreshed from the rows by
+    :meth:`flush`; and the organisation's days, by taking the rows' share away before a write (:meth:`leaving`)
+    and adding it back after (:meth:`arrived`), so that the cost follows the rows written, not the days they
+    fall on (10,000 changed deals fall on every day of two years)."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._watched: dict[str, _Watched] | None = None
         self._held: set[str] = set()  # the measures held when the pairs began to be noted
         self.touched: dict[tuple[str, str], Touched] = defaultdict(dict)
+        self.deltas: Deltas = {}
 
     def watched(self, table: Table) -> _Watched | None:
-        """What the rollups read of ``table``: its model, owner column, time columns and zone (None: nothing)."""
+        """What the rollups read of ``table``: its model, owner column, measures by time column and zone (None:
+        nothing)."""
         if self._watched is None:
             self._watched = {}
             held = _held(self.connection)
             self._held = set(held)
-            for measure, tz in held.values():
+            for key, (measure, tz) in held.items():
                 model = MODELS[measure.model](sample_window())
                 assert isinstance(model.source, Table)
                 entry = self._watched.setdefault(
-                    model.source.name, _Watched(measure.model, str(model.key.name), set(), zoneinfo.ZoneInfo(tz))
+                    model.source.name, _Watched(measure.model, str(model.key.name), {}, zoneinfo.ZoneInfo(tz))
                 )
-                entry.times.add(str(measure.time))
+                entry.measures.setdefault(str(measure.time), {})[key] = measure
         return self._watched.get(table.name)
 
-    def rows(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Note rows about to be inserted, as written."""
-        watched = self.watched(table)
-        if watched is not None:
-            for row in rows:
-                self._note(watched, table, row.get)
+    def leaving(self, table: Table, where: ColumnElement) -> None:
+        """Before changing or deleting the stored rows ``where`` selects: note where they were counted, and take
+        them out of their days."""
+        self._stored(table, where, -1)
 
-    def stored(self, table: Table, where: ColumnElement) -> None:
-        """Note the stored rows ``where`` selects, as they are now (call it before and after changing them)."""
+    def arrived(self, table: Table, where: ColumnElement) -> None:
+        """After inserting or changing the rows ``where`` selects: note where they count now, and add them to
+        their days."""
+        self._stored(table, where, 1)
+
+    def _stored(self, table: Table, where: ColumnElement, sign: int) -> None:
         watched = self.watched(table)
         if watched is None:
             return
-        names = [watched.key, *sorted(watched.times)]
+        names = [watched.key, *sorted(watched.measures)]
         for row in self.connection.execute(select(*(table.c[name] for name in names)).where(where)).mappings():
             self._note(watched, table, row.get)
+        for measures in watched.measures.values():
+            for row in self.connection.execute(_daily(measures, watched.tz, where)).mappings():
+                for i, key in enumerate(measures):
+                    if row[f"n{i}"]:
+                        value, rows = self.deltas.get((key, row["day"]), (0, 0))
+                        self.deltas[key, row["day"]] = (value + sign * row[f"v{i}"], rows + sign * row[f"n{i}"])
 
     def _note(self, watched: _Watched, table: Table, value: Callable[[str], Any]) -> None:
         owner = value(watched.key)
-        for name in watched.times:
+        for name in watched.measures:
             moment = value(name)
             if moment is None:
                 continue
@@ -359,21 +421,43 @@ class Changes:
                     months[month] = None
 
     def flush(self) -> None:
-        """Refresh the pairs noted since the last flush, in the caller's transaction: all the rollups if a rebuild
-        changed the measures held since (its pairs were noted for others)."""
+        """Refresh the pairs and add the days' deltas noted since the last flush, in the caller's transaction: all
+        the rollups from the rows if a rebuild changed the measures held since (these were noted for others)."""
         if self._watched is None:
             return
         _serialise(self.connection)
         same = set(_held(self.connection)) == self._held
         if self.touched or not same:
             refill(self.connection, self.touched if same else None)
+        if same and self.deltas:
+            _add_days(self.connection, self.deltas)
         self.touched = defaultdict(dict)
+        self.deltas = {}
         self._watched = None
+
+
+def _add_days(connection: Connection, deltas: Deltas) -> None:
+    """Add what a sync's rows changed to the organisation's days (a day nothing counts in any more goes)."""
+    days = RollupDay.__table__
+    by_measure: dict[str, set[dt.date]] = defaultdict(set)
+    for key, day in deltas:
+        by_measure[key].add(day)
+    wanted = or_(*(and_(days.c.measure == key, days.c.day.in_(sorted(on))) for key, on in by_measure.items()))
+    query = select(days.c.measure, days.c.day, days.c.value, days.c.rows).where(wanted)
+    current = {(key, day): (value, rows) for key, day, value, rows in connection.execute(query)}
+    connection.execute(delete(days).where(wanted))
+    kept = []
+    for (key, day), (value, rows) in sorted(deltas.items()):
+        was, counted = current.get((key, day), (0, 0))
+        if counted + rows > 0:
+            kept.append({"measure": key, "day": day, "value": (was or 0) + value, "rows": counted + rows})
+    if kept:
+        connection.execute(insert(RollupDay), kept)
 
 
 @dataclasses.dataclass(frozen=True)
 class _Watched:
     model: str
     key: str
-    times: set[str]
+    measures: dict[str, dict[str, Measure]]  # time column -> {measure digest: measure}
     tz: zoneinfo.ZoneInfo

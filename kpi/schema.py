@@ -484,6 +484,22 @@ class Rollup(Base):
     value: Mapped[Decimal | None] = mapped_column(Numeric)
 
 
+class RollupDay(Base):
+    """The organisation's daily total of one additive measure (kpi/rollups.py): every owner's rows, and those of
+    no owner, of one local day of the org calendar. An organisation-wide answer reads its period's days here,
+    whatever the period (to date or whole, edges included), rather than the rows or every owner's months.
+    ``rows`` counts what the total adds up (a sum's rows with a value, a count's rows), so that a sync can keep
+    the day by adding and taking away the rows it changes, and a day nothing counts in has no row (its sum is
+    NULL, as over the rows)."""
+
+    __tablename__ = "rollup_days"
+
+    measure: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    value: Mapped[Decimal | None] = mapped_column(Numeric)
+    rows: Mapped[int] = mapped_column(Integer)
+
+
 class RollupMeasure(Base):
     """A measure the rollups hold, and for which time zone's months: the compiler reads ``rollups`` for a measure
     only when its digest is here with the org's current time zone; otherwise it reads the rows. ``definition``

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+
 from sqlalchemy import Date, Float
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -30,3 +33,37 @@ def _days_postgresql(element: days_between, compiler, **kw) -> str:
     if isinstance(a.type, Date) and isinstance(b.type, Date):
         return f"(({compiler.process(b, **kw)}) - ({compiler.process(a, **kw)}))"
     return f"(EXTRACT(EPOCH FROM ({compiler.process(b, **kw)}) - ({compiler.process(a, **kw)})) / 86400.0)"
+
+
+class local_day(FunctionElement):  # noqa: N801 (SQL function naming)
+    """The local date, in the time zone named ``zone``, of a naive UTC timestamp: which day of the org calendar a
+    row falls on (kpi/rollups.py's daily totals)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "local_day"
+
+    def __init__(self, timestamp: ColumnElement, zone: ColumnElement) -> None:
+        super().__init__(timestamp, zone)
+
+
+@compiles(local_day, "sqlite")
+def _local_day_sqlite(element: local_day, compiler, **kw) -> str:
+    timestamp, zone = element.clauses
+    return f"kpibot_local_day({compiler.process(timestamp, **kw)}, {compiler.process(zone, **kw)})"
+
+
+@compiles(local_day, "postgresql")
+def _local_day_postgresql(element: local_day, compiler, **kw) -> str:
+    timestamp, zone = element.clauses
+    return (
+        f"CAST(timezone({compiler.process(zone, **kw)}, timezone('UTC', {compiler.process(timestamp, **kw)})) AS DATE)"
+    )
+
+
+def sqlite_local_day(timestamp: str | None, zone: str) -> str | None:
+    """:class:`local_day` for SQLite, which has no time zones: registered on each connection (kpi/db.py)."""
+    if timestamp is None:
+        return None
+    instant = dt.datetime.fromisoformat(timestamp).replace(tzinfo=dt.UTC)
+    return instant.astimezone(zoneinfo.ZoneInfo(zone)).date().isoformat()

@@ -142,7 +142,11 @@ def test_the_migrated_delivery_tables_are_the_ones_the_schema_declares(blank):
 
 @pytest.mark.parametrize(
     ("revision", "before", "ours"),
-    [("0005", "0004", {"subscriptions", "alerts"}), ("0008", "0007", {"rollups", "rollup_measures"})],
+    [
+        ("0005", "0004", {"subscriptions", "alerts"}),
+        ("0008", "0007", {"rollups", "rollup_measures"}),
+        ("0009", "0008", {"rollup_days"}),
+    ],
 )
 def test_a_migration_adds_its_tables_as_the_schema_declares_them_and_its_downgrade_removes_them(
     blank, revision, before, ours
@@ -155,3 +159,19 @@ def test_a_migration_adds_its_tables_as_the_schema_declares_them_and_its_downgra
 
     assert differences == []
     assert ours & set(inspect(blank).get_table_names()) == set()
+
+
+def test_the_organisations_days_start_empty_so_the_rollups_held_before_them_are_forgotten_until_a_rebuild(blank):
+    migrate(blank, "0008")
+    with blank.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO rollup_measures (measure, time_zone, definition, built_at) "
+                "VALUES ('m', 'UTC', '{}', '2026-12-01 00:00:00')"
+            )
+        )
+
+    migrate(blank, "0009")
+
+    with blank.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM rollup_measures")).scalar_one() == 0

@@ -25,7 +25,7 @@ from kpi.compiler import compile_query, digest, rolls_up
 from kpi.generation import Generation
 from kpi.grammar.periods import parse_period
 from kpi.periods import Calendar, Period
-from kpi.schema import Rep, Rollup
+from kpi.schema import Rep, Rollup, RollupDay
 from kpi.service import Kpibot
 from kpi.types import Kpi, Scope
 from tests.test_sync_runner import sync_records
@@ -171,6 +171,7 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
             deal("d1", "alice", 1500, "2017-02-10 12:00"),  # a new amount
             deal("d2", "alice", 2000, "2017-06-01 03:00"),  # to May 31st, New York time: March is left
             deal("d3", "alice", 3000, "2017-04-10 12:00"),  # to another owner
+            deal("d5", "bob", 500, "2017-06-15 12:00"),  # a new deal
         ],
         gone=["d4"],
     )
@@ -179,12 +180,28 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
     rows = {name: values(bot, bot.catalog["revenue"], "2017-H1", scope) for name, scope in scopes_of(bot).items()}
 
     assert asked == rows
-    assert asked["org"] == [Decimal("6500.00"), Decimal("6500.00"), Decimal("0.00")]  # org, then Alice and Bob
+    assert asked["org"] == [Decimal("7000.00"), Decimal("6500.00"), Decimal("500.00")]  # org, then Alice and Bob
     assert partials(engine, bot, "revenue") == {
         ("alice", dt.date(2017, 2, 1)): Decimal("1500"),
         ("alice", dt.date(2017, 4, 1)): Decimal("3000"),
         ("alice", dt.date(2017, 5, 1)): Decimal("2000"),
+        ("bob", dt.date(2017, 6, 1)): Decimal("500"),
     }
+    # the organisation's days: March 10th and May 10th are left with nothing, so they have no row
+    assert days(engine, bot, "revenue") == {
+        dt.date(2017, 2, 10): (Decimal("1500"), 1),
+        dt.date(2017, 4, 10): (Decimal("3000"), 1),
+        dt.date(2017, 5, 31): (Decimal("2000"), 1),
+        dt.date(2017, 6, 15): (Decimal("500"), 1),
+    }
+
+
+def days(engine: Engine, bot: Kpibot, key: str) -> dict[dt.date, tuple[Decimal, int]]:
+    """The organisation's days of the KPI's one measure: ``{day: (value, rows)}``."""
+    (measure,) = bot.catalog[key].measures.values()
+    query = select(RollupDay.day, RollupDay.value, RollupDay.rows).where(RollupDay.measure == digest(measure))
+    with engine.connect() as connection:
+        return {day: (Decimal(value).normalize(), rows) for day, value, rows in connection.execute(query)}
 
 
 def scopes_of(bot: Kpibot) -> dict[str, Scope]:
@@ -203,14 +220,31 @@ def partials(engine: Engine, bot: Kpibot, key: str) -> dict[tuple[str, dt.date],
         return {(crm_id, month): Decimal(value).normalize() for crm_id, month, value in connection.execute(query)}
 
 
-def test_an_organisation_answer_reads_only_its_edge_months_from_the_deals(world, engine, ny_config):
+def test_an_organisation_answer_reads_every_day_of_its_period_from_the_organisations_days_and_no_row(
+    world, engine, ny_config
+):
+    company(world)
+    bot = built_bot(engine, ny_config)
+    period = parse_period("this year", bot.calendar, AS_OF)  # January 1st to the end of the as-of day
+    windows = [bot.metrics.windows(bot.catalog["revenue"], period, AS_OF)]
+    built = rollups.Held(engine).built()
+
+    statement = compile_query(bot.catalog["revenue"], windows, access.org_scope().filter, by_owner=False, built=built)
+    bounds = statement.compile().params
+
+    assert "FROM rollup_days" in str(statement) and "FROM deals" not in str(statement)
+    assert {v for v in bounds.values() if isinstance(v, dt.date)} == {dt.date(2017, 1, 1), dt.date(2017, 7, 11)}
+
+
+def test_a_team_answer_reads_only_its_edge_months_from_the_deals(world, engine, ny_config):
     company(world)
     bot = built_bot(engine, ny_config)
     period = parse_period("this year", bot.calendar, AS_OF)  # January to June whole, July to date
     windows = [bot.metrics.windows(bot.catalog["revenue"], period, AS_OF)]
     built = rollups.Held(engine).built()
+    west = scopes(bot)["team"].filter
 
-    statement = compile_query(bot.catalog["revenue"], windows, access.org_scope().filter, by_owner=False, built=built)
+    statement = compile_query(bot.catalog["revenue"], windows, west, by_owner=False, built=built)
     bounds = statement.compile().params
 
     assert "FROM rollups" in str(statement) and "FROM deals" in str(statement)
@@ -237,9 +271,9 @@ def test_a_changed_definition_or_time_zone_reads_the_rows(world, engine, ny_conf
         windows = [bot.metrics.windows(kpi, asked, AS_OF)]
         return str(compile_query(kpi, windows, access.org_scope().filter, by_owner=False, built=built))
 
-    assert "FROM rollups" in reads(revenue, period)
-    assert "FROM rollups" not in reads(changed, period)
-    assert "FROM rollups" not in reads(revenue, in_utc)
+    assert "FROM rollup_days" in reads(revenue, period)
+    assert "FROM rollup" not in reads(changed, period)  # neither the owners' months nor the organisation's days
+    assert "FROM rollup" not in reads(revenue, in_utc)
     assert not rollups.stale(engine, bot.catalog, bot.calendar)
     assert rollups.stale(engine, bot.catalog, Calendar(zoneinfo.ZoneInfo("UTC")))
 
