@@ -224,9 +224,38 @@ def _rolls_up(text: str) -> bool:
     spec = json.loads(text)
     if spec["model"] not in ROLLED_UP or not spec["time"]:
         return False
-    source = MODELS[spec["model"]](sample_window()).source
-    read = {spec["time"], *spec["where"], *(formula.names(_parse(spec["expr"])) if spec["expr"] else ())}
-    return read <= set(source.c.keys())
+    return _reads(spec) <= set(MODELS[spec["model"]](sample_window()).source.c.keys())
+
+
+def _reads(spec: Mapping[str, Any]) -> set[str]:
+    """The columns a measure's definition reads."""
+    return {spec["time"], *spec["where"], *(formula.names(_parse(spec["expr"])) if spec["expr"] else ())}
+
+
+def flows(measure: Measure) -> tuple[Measure, Measure] | None:
+    """A stock as the flows into and out of its state: the same sum or count over the rows that entered the state
+    (the model's ``stocks``, kpi/semantic.py) by their entering instant, and over those that left it by their
+    leaving instant. Its value at T is the first's total before T less the second's, which the organisation's
+    daily rollups answer in a few hundred rows however many deals are open. None for a measure that is not a
+    stock, or whose other filters read more than the table's own columns (as :func:`rolls_up` asks)."""
+    found = _flows(json.dumps(definition(measure), sort_keys=True, default=str))
+    return None if found is None else (Measure(**found[0]), Measure(**found[1]))
+
+
+@functools.lru_cache(maxsize=1024)
+def _flows(text: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    spec = json.loads(text)
+    if spec["model"] not in ROLLED_UP or spec["time"]:
+        return None
+    model = MODELS[spec["model"]](sample_window())
+    for state, instants in model.stocks.items():
+        if spec["where"].get(state) is not True:
+            continue
+        rest = {name: value for name, value in spec["where"].items() if name != state}
+        entered, left = ({**spec, "where": {**rest, at: "not null"}, "time": at} for at in instants)
+        readable = set(model.source.c.keys()) | set(instants)
+        return (entered, left) if _reads(entered) | _reads(left) <= readable else None
+    return None
 
 
 def _split(
@@ -312,6 +341,39 @@ def _rolled(
     return model, aggregates, reads
 
 
+def _stock(measure: Measure, window: Window, built: Built) -> tuple[tuple[Measure, Measure], dt.date] | None:
+    """A stock the organisation's days answer: its flows, and the local day its window ends on (the state is
+    measured at the window's end, a local midnight); None when the days do not hold both flows for this zone."""
+    pair = flows(measure)
+    tz = window.period.calendar.tz
+    if pair is None or not all((digest(flow), tz.key) in built for flow in pair):
+        return None
+    days = whole_days(window.end, window.end, tz, dates=False)
+    return None if days is None else (pair, days[0])
+
+
+def _stocks_rolled(
+    parts: Mapping[int, tuple[Model, Measure, tuple[Measure, Measure], dt.date]],
+) -> tuple[Model, dict[int, ColumnElement], ColumnElement]:
+    """Each stock's value at its day from the organisation's days: what entered the state before it less what
+    left it before it. A sum with no row left in the state is NULL, as over the rows (``rows`` says so)."""
+    r = RollupDay.__table__
+
+    def before(flow: Measure, day: dt.date, column: ColumnElement) -> ColumnElement:
+        summed = func.sum(case((and_(r.c.measure == digest(flow), r.c.day < day), column)))
+        return func.coalesce(summed, literal_column("0"))
+
+    aggregates: dict[int, ColumnElement] = {}
+    reads = []
+    for k, (own, measure, (entered, left), day) in parts.items():
+        inside = before(entered, day, r.c.rows) - before(left, day, r.c.rows)
+        value = before(entered, day, r.c.value) - before(left, day, r.c.value)
+        otherwise = literal_column("0") if measure.agg == "count" else null()
+        aggregates[k] = type_coerce(case((inside > 0, value), else_=otherwise), measured(own, measure, true()).type)
+        reads += [and_(r.c.measure == digest(flow), r.c.day < day) for flow in (entered, left)]
+    return Model(r, null(), {}), aggregates, or_(*reads)
+
+
 def compile_query(
     kpi: Kpi,
     windows: Sequence[Mapping[WindowName, Window]],
@@ -330,7 +392,8 @@ def compile_query(
 
     A measure the rollups hold (``built``, see :func:`rolls_up`) reads its window's whole months from them, one
     more branch summed with the others, and only its edge months from the rows; the organisation's total (no
-    ``by_owner``, no scope filter) reads every day of its window from the organisation's days, and no row.
+    ``by_owner``, no scope filter) reads every day of its window from the organisation's days, and no row; a stock
+    (pipeline: open at the window's end) there is its flows' days before the window's end (:func:`flows`).
     """
     columns: list[tuple[Model, Measure, Window]] = []
     models: dict[tuple[str, Window], Model] = {}
@@ -343,7 +406,12 @@ def compile_query(
     raw: dict[int, dict[int, list[Window]]] = {}  # id of a model's source -> column -> the windows of its rows
     rolled: dict[tuple[str, str], dict[int, tuple[Model, Measure, Months]]] = {}  # (owned by, grain) -> column -> span
     daily = not by_owner and scope.rep_ids is None and scope.team_ids is None  # the organisation's total
+    stocks: dict[int, tuple[Model, Measure, tuple[Measure, Measure], dt.date]] = {}  # column -> its flows before a day
     for k, (model, measure, window) in enumerate(columns):
+        stock = _stock(measure, window, built) if daily else None
+        if stock is not None:
+            stocks[k] = (model, measure, *stock)
+            continue
         found, parts = _split(model, measure, window, built, daily)
         if found is not None:
             grain, span = found
@@ -359,6 +427,9 @@ def compile_query(
         branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
     for (owned_by, table), spans_of in rolled.items():
         model, aggregates, reads = _rolled(owned_by, table, spans_of)
+        branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
+    if stocks:
+        model, aggregates, reads = _stocks_rolled(stocks)
         branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
     if len(branches) == 1:
         return branches[0]

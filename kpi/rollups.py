@@ -68,6 +68,7 @@ from kpi.compiler import (
     definition,
     digest,
     filters,
+    flows,
     measured,
     next_month,
     rolls_up,
@@ -123,9 +124,13 @@ def _built(connection: Connection) -> Built:
 
 
 def wanted(catalog: Catalog) -> dict[str, Measure]:
-    """The catalog's measures the rollups can hold, by digest (every KPI's, and its ``ahead`` variant's)."""
+    """The catalog's measures the rollups can hold, by digest (every KPI's, and its ``ahead`` variant's), and the
+    flows of its stocks (the organisation's days only: their instants are not columns of the table)."""
     kpis = [variant for base in catalog for variant in (base, base.ahead) if variant is not None]
-    return {digest(m): m for kpi in kpis for m in kpi.measures.values() if rolls_up(m)}
+    measures = [m for kpi in kpis for m in kpi.measures.values()]
+    held = [m for m in measures if rolls_up(m)]
+    held += [flow for m in measures for flow in flows(m) or ()]
+    return {digest(m): m for m in held}
 
 
 def stale(engine: Engine, catalog: Catalog, calendar: Calendar) -> bool:
@@ -173,11 +178,19 @@ def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | 
         connection.execute(delete(Rollup))
         connection.execute(delete(RollupDay))
     for (model_name, column, tz), measures in groups.items():
+        monthly = _own_column(model_name, column)
         if touched is None:
-            _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
+            if monthly:
+                _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
             _fill_days(connection, measures, zoneinfo.ZoneInfo(tz))
-        elif touched.get((model_name, column)):
+        elif monthly and touched.get((model_name, column)):
             _fill(connection, measures, zoneinfo.ZoneInfo(tz), touched[model_name, column])
+
+
+def _own_column(model_name: str, column: str) -> bool:
+    """Whether a time column is the table's own: the owners' months hold only those measures (a stock's flows,
+    over instants the model derives, are held in the organisation's days)."""
+    return column in MODELS[model_name](sample_window()).source.c
 
 
 def _serialise(connection: Connection) -> None:
@@ -377,7 +390,7 @@ class Changes:
                 model = MODELS[measure.model](sample_window())
                 assert isinstance(model.source, Table)
                 entry = self._watched.setdefault(
-                    model.source.name, _Watched(measure.model, str(model.key.name), {}, zoneinfo.ZoneInfo(tz))
+                    model.source.name, _Watched(measure.model, model, {}, zoneinfo.ZoneInfo(tz))
                 )
                 entry.measures.setdefault(str(measure.time), {})[key] = measure
         return self._watched.get(table.name)
@@ -396,9 +409,11 @@ class Changes:
         watched = self.watched(table)
         if watched is None:
             return
-        names = [watched.key, *sorted(watched.measures)]
-        for row in self.connection.execute(select(*(table.c[name] for name in names)).where(where)).mappings():
-            self._note(watched, table, row.get)
+        model = watched.model
+        monthly = [name for name in sorted(watched.measures) if name in table.c]
+        read = select(model.key.label("owner"), *(table.c[name] for name in monthly)).where(where)
+        for row in self.connection.execute(read).mappings():
+            self._note(watched, table, monthly, row.get)
         for measures in watched.measures.values():
             for row in self.connection.execute(_daily(measures, watched.tz, where)).mappings():
                 for i, key in enumerate(measures):
@@ -406,14 +421,14 @@ class Changes:
                         value, rows = self.deltas.get((key, row["day"]), (0, 0))
                         self.deltas[key, row["day"]] = (value + sign * row[f"v{i}"], rows + sign * row[f"n{i}"])
 
-    def _note(self, watched: _Watched, table: Table, value: Callable[[str], Any]) -> None:
-        owner = value(watched.key)
-        for name in watched.measures:
+    def _note(self, watched: _Watched, table: Table, monthly: list[str], value: Callable[[str], Any]) -> None:
+        owner = value("owner")
+        for name in monthly:
             moment = value(name)
             if moment is None:
                 continue
             month = month_of(moment, watched.tz, isinstance(table.c[name].type, Date))
-            months = self.touched[watched.model, name]
+            months = self.touched[watched.name, name]
             owners = months.setdefault(month, set())
             if owners is not None:
                 owners.add(owner)
@@ -457,7 +472,7 @@ def _add_days(connection: Connection, deltas: Deltas) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class _Watched:
-    model: str
-    key: str
+    name: str  # the model's
+    model: Model
     measures: dict[str, dict[str, Measure]]  # time column -> {measure digest: measure}
     tz: zoneinfo.ZoneInfo

@@ -29,6 +29,7 @@ ramps      reps hired in the 24 months before the window's end: ``ramped``, ``ra
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator, Mapping
@@ -43,6 +44,7 @@ from sqlalchemy import (
     Integer,
     Join,
     and_,
+    case,
     exists,
     func,
     literal,
@@ -111,6 +113,11 @@ class Model:
     columns: Mapping[str, ColumnElement]
     where: ColumnElement | None = None
     owned_by: Literal["rep", "team"] = "rep"
+    #: A state at the window's end as two instants of each row: ``{state: (entered, left)}``, where the row is in
+    #: the state at T when it entered before T and did not leave before T (left NULL: it has not). Both instants
+    #: are columns of the model that depend on the row alone, so a stock becomes two additive flows that the
+    #: organisation's daily rollups can hold (kpi/compiler.py :func:`~kpi.compiler.flows`).
+    stocks: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
 
 
 class Columns(Mapping[str, ColumnElement]):
@@ -133,6 +140,10 @@ class Columns(Mapping[str, ColumnElement]):
         return len(set(self._built) | set(self._derived))
 
 
+#: When a deal with no creation time entered the pipeline: before any period anyone asks about.
+LONG_AGO = dt.datetime(1900, 1, 1)
+
+
 def _columns(table: FromClause) -> dict[str, ColumnElement]:
     return {column.name: column for column in table.c}
 
@@ -151,13 +162,24 @@ def deals_model(w: Window) -> Model:
             or_(d.c.status == "open", and_(d.c.status.in_(("won", "lost")), d.c.close_date >= at)),
         )
 
+    closed = and_(d.c.status.in_(("won", "lost")), d.c.close_date.is_not(None))
     derived = {
         "open": open_at_end,
         "won": lambda: and_(d.c.status == "won", d.c.close_date < w.at(w.now)),
         "closes_in_period": lambda: and_(d.c.close_date >= w.at(w.start), d.c.close_date < w.at(w.full_end)),
         "age_days": lambda: days_between(d.c.created_at, w.at(w.end)),
+        # ``open`` as two instants of the deal, whatever the window: open at T <=> entered before T and not left
+        # before T (a deal with no creation time has been open since before any period; it leaves when it closes,
+        # or when it was created if its close date came first).
+        "pipeline_entered": lambda: case(
+            (or_(d.c.status == "open", closed), func.coalesce(d.c.created_at, literal(LONG_AGO, DateTime())))
+        ),
+        "pipeline_left": lambda: case(
+            (closed, case((d.c.created_at > d.c.close_date, d.c.created_at), else_=d.c.close_date))
+        ),
     }
-    return _rep_owned(d, Columns(_columns(d), derived), d.c.deleted_at.is_(None))
+    stocks = {"open": ("pipeline_entered", "pipeline_left")}
+    return Model(d, d.c.owner_id, Columns(_columns(d), derived), d.c.deleted_at.is_(None), stocks=stocks)
 
 
 @functools.cache

@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import Engine, select
 
 from kpi import access, generation, rollups
-from kpi.compiler import compile_query, digest, rolls_up
+from kpi.compiler import compile_query, digest, flows, rolls_up
 from kpi.generation import Generation
 from kpi.grammar.periods import parse_period
 from kpi.periods import Calendar, Period
@@ -75,8 +75,16 @@ def company(world: World) -> None:
             cost=round(rng.uniform(10, 90), 2) if rng.random() < 0.5 else None,
             type=rng.choice(["new", "upsell", "cross-sell"]),
             months=rng.choice([None, 0, 6, 12, 24]),
+            probability=rng.choice([None, 0.1, 0.5, 0.9]),
             deleted=rng.random() < 0.05,
         )
+    # what a real export holds, for the pipeline (a stock): no creation time, a close date before the creation
+    # (backdated), a closed deal with no close date, an open deal with no amount
+    world.deal(reps[0], 700, "open", closed=None, created=None, probability=0.5)
+    world.deal(reps[1], 800, "won", closed="2017-02-01 12:00", created=None)
+    world.deal(reps[1], 900, "won", closed="2017-02-05 12:00", created="2017-02-25 12:00")  # periods end in between
+    world.deal(reps[2], 1000, "lost", closed=None, created="2016-06-01 12:00")
+    world.deal(reps[2], None, "open", closed="2017-09-01 12:00", created="2017-05-01 12:00")
     for _ in range(300):
         world.activity(rng.choice(reps), rng.choice(["call", "meeting", "demo", "email"]), moment(rng), moment(rng))
     for _ in range(100):
@@ -98,9 +106,9 @@ def built_bot(engine: Engine, config: Path) -> Kpibot:
 
 
 def additive(bot: Kpibot) -> list[Kpi]:
-    """Every KPI (and its reading of a period ahead) with a measure the rollups hold."""
+    """Every KPI (and its reading of a period ahead) with a measure the rollups hold, a stock's flows included."""
     kpis = [variant for kpi in bot.catalog for variant in (kpi, kpi.ahead) if variant is not None]
-    return [kpi for kpi in kpis if any(rolls_up(measure) for measure in kpi.measures.values())]
+    return [kpi for kpi in kpis if any(rolls_up(m) or flows(m) for m in kpi.measures.values())]
 
 
 def scopes(bot: Kpibot) -> dict[str, Scope]:
@@ -138,7 +146,9 @@ def test_every_additive_kpi_has_the_same_value_with_and_without_rollups_for_ever
     monkeypatch.setenv("KPIBOT_ROLLUPS", "0")
     without = {(kpi.key, text, name): values(bot, kpi, text, scopes(bot)[name]) for kpi, text, name in cases}
 
-    assert {"revenue", "win-rate", "avg-deal-size", "calls", "proposals", "cac"} <= {kpi.key for kpi in kpis}
+    assert {"revenue", "win-rate", "avg-deal-size", "calls", "proposals", "cac", "pipeline", "weighted-pipeline"} <= {
+        kpi.key for kpi in kpis
+    }
     assert len(cases) >= 300
     assert with_rollups == without
 
@@ -160,6 +170,7 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
         deal("d2", "alice", 2000, "2017-03-10 12:00"),
         deal("d3", "bob", 3000, "2017-04-10 12:00"),
         deal("d4", "bob", 4000, "2017-05-10 12:00"),
+        {**deal("d6", "bob", 600, "2017-08-01 12:00"), "status": "open", "stage": "Proposal"},
     ]
     sync_records(engine, NOW, reps=reps, deals=deals)
     bot = built_bot(engine, ny_config)
@@ -172,25 +183,31 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
             deal("d2", "alice", 2000, "2017-06-01 03:00"),  # to May 31st, New York time: March is left
             deal("d3", "alice", 3000, "2017-04-10 12:00"),  # to another owner
             deal("d5", "bob", 500, "2017-06-15 12:00"),  # a new deal
+            deal("d6", "bob", 600, "2017-05-20 12:00"),  # won: it leaves the pipeline
         ],
         gone=["d4"],
     )
     asked = {name: values(bot, bot.catalog["revenue"], "2017-H1", scope) for name, scope in scopes_of(bot).items()}
+    pipeline = values(bot, bot.catalog["pipeline"], "2017-Q1", access.org_scope())  # open on April 1st
     monkeypatch.setenv("KPIBOT_ROLLUPS", "0")
     rows = {name: values(bot, bot.catalog["revenue"], "2017-H1", scope) for name, scope in scopes_of(bot).items()}
 
     assert asked == rows
-    assert asked["org"] == [Decimal("7000.00"), Decimal("6500.00"), Decimal("500.00")]  # org, then Alice and Bob
+    assert asked["org"] == [Decimal("7600.00"), Decimal("6500.00"), Decimal("1100.00")]  # org, then Alice and Bob
+    # d2, d3 and d5 closed after April 1st, d6 too now; the organisation's from its days, each rep's from the rows
+    assert pipeline == [Decimal("6100.00"), Decimal("5000.00"), Decimal("1100.00")]
     assert partials(engine, bot, "revenue") == {
         ("alice", dt.date(2017, 2, 1)): Decimal("1500"),
         ("alice", dt.date(2017, 4, 1)): Decimal("3000"),
         ("alice", dt.date(2017, 5, 1)): Decimal("2000"),
+        ("bob", dt.date(2017, 5, 1)): Decimal("600"),
         ("bob", dt.date(2017, 6, 1)): Decimal("500"),
     }
     # the organisation's days: March 10th and May 10th are left with nothing, so they have no row
     assert days(engine, bot, "revenue") == {
         dt.date(2017, 2, 10): (Decimal("1500"), 1),
         dt.date(2017, 4, 10): (Decimal("3000"), 1),
+        dt.date(2017, 5, 20): (Decimal("600"), 1),
         dt.date(2017, 5, 31): (Decimal("2000"), 1),
         dt.date(2017, 6, 15): (Decimal("500"), 1),
     }
