@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+import pytest
 import uvicorn
 
 from bot.supervisor import HEALTHCHECK_SECONDS, options
@@ -19,10 +21,11 @@ ROOT = Path(__file__).parents[1]
 #: A stand-in for uvicorn, first on the path of `kpibot serve`: asked to run, it prints what it was asked and what
 #: its process has loaded, instead of serving.
 FAKE_UVICORN = """
-import json, sys
+import json, os, sys
 
 def run(app, **options):
-    print(json.dumps({"app": app, "workers": options["workers"], "modules": sorted(sys.modules)}))
+    arenas = os.environ.get("MALLOC_ARENA_MAX")
+    print(json.dumps({"app": app, "workers": options["workers"], "arenas": arenas, "modules": sorted(sys.modules)}))
 """
 
 #: What only the workers need: the app, its database layer, the CLI that checked them.
@@ -43,18 +46,32 @@ def serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def test_kpibot_serve_hands_its_workers_to_a_supervisor_that_has_loaded_nothing_of_the_app(tmp_path):
+def supervised(tmp_path: Path, **extra: str) -> dict[str, Any]:
+    """What uvicorn is asked by the process that `kpibot serve --workers 2` becomes, and what that process has
+    loaded and is given as environment (the fake uvicorn's report)."""
     fake = tmp_path / "fake"
     fake.mkdir()
     (fake / "uvicorn.py").write_text(FAKE_UVICORN)
     path = os.pathsep.join([str(fake), str(ROOT), os.environ.get("PYTHONPATH", "")])
-
-    result = run_kpibot("serve", "--port", "3999", "--workers", "2", env=serve_env(tmp_path, PYTHONPATH=path))
-
+    result = run_kpibot("serve", "--port", "3999", "--workers", "2", env=serve_env(tmp_path, PYTHONPATH=path, **extra))
     assert result.returncode == 0, result.stderr
-    asked = json.loads(result.stdout.splitlines()[-1])
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_kpibot_serve_hands_its_workers_to_a_supervisor_that_has_loaded_nothing_of_the_app(tmp_path):
+    asked = supervised(tmp_path)
+
     assert (asked["app"], asked["workers"]) == ("bot.server:asgi_app", 2)
     assert [module for module in THE_APP if module in asked["modules"]] == []
+
+
+@pytest.mark.parametrize(("environment", "arenas"), [({}, "2"), ({"MALLOC_ARENA_MAX": "4"}, "4")], ids=["unset", "set"])
+def test_the_supervisor_and_its_workers_allocate_in_two_malloc_arenas_unless_the_environment_says_otherwise(
+    tmp_path, environment, arenas
+):
+    asked = supervised(tmp_path, **environment)
+
+    assert asked["arenas"] == arenas
 
 
 def test_a_mistyped_config_key_stops_kpibot_serve_before_it_serves_with_the_line_that_says_why(tmp_path):
