@@ -2,7 +2,8 @@
 of the HTTP workers, which imports uvicorn and nothing of the app.
 
 Each worker imports the app by its import string (``bot.server:asgi_app``) in a process of its own; the supervisor
-only binds the socket, starts the workers, pings them and replaces one that dies. `kpibot serve` loads the whole app
+only binds the socket, starts the workers, pings them and replaces one that dies (with one worker, uvicorn serves
+in this process instead). `kpibot serve` loads the whole app
 to check the configuration (kpi.service, SQLAlchemy, the Bolt app: some 75 MiB), so it replaces itself with
 ``python -m bot.supervisor PORT WORKERS`` (:func:`become`) rather than calling uvicorn: the supervisor starts with
 an empty memory (issue 17: the server's processes within 400 MB), and keeps the process id a platform signals.
