@@ -193,8 +193,12 @@ def serve(
     socket: Annotated[bool, typer.Option("--socket", help="Socket Mode (needs SLACK_APP_TOKEN).")] = False,
     workers: Annotated[int, typer.Option(envvar="WEB_CONCURRENCY", help="Worker processes.")] = 2,
 ) -> None:
-    """Serve the Slack app: POST /slack/events and GET /healthz, or Socket Mode."""
-    from bot import server
+    """Serve the Slack app: POST /slack/events and GET /healthz, or Socket Mode.
+
+    The configuration and the database are checked here, where a problem is printed in one line; then, over HTTP,
+    this process becomes the workers' supervisor (bot/supervisor.py), which holds nothing of what was loaded here.
+    """
+    from bot import server, supervisor
 
     socket = socket or bool(os.environ.get("SLACK_APP_TOKEN"))
     missing = server.missing_settings(socket)
@@ -203,14 +207,15 @@ def serve(
     try:
         from kpi.service import Kpibot
 
-        Kpibot()  # validate config and database before forking workers
+        engine = Kpibot().engine  # validate config and database before starting the workers
     except ConfigError as exc:
         fail(str(exc))
     rebuild_rollups(only_if_stale=True)
     if socket:
         server.serve_socket_mode()
     else:
-        server.serve_http(port, workers)
+        engine.dispose()  # closed politely: each worker opens its own connections, the supervisor needs none
+        supervisor.become(port, workers)
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""Serving the Bolt app: HTTP under uvicorn (``POST /slack/events``, ``GET /healthz``; see bot/front.py) or Socket
-Mode."""
+"""Serving the Bolt app: in each HTTP worker under uvicorn (``POST /slack/events``, ``GET /healthz``; see
+bot/front.py, and bot/supervisor.py for the process that starts the workers) or in Socket Mode."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import os
 import sys
 from typing import Any
 
-import uvicorn
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -83,21 +82,6 @@ def asgi_app() -> SlackFront:
         os.environ["SLACK_SIGNING_SECRET"],
         Replays(kpibot.engine),
         functools.partial(health, kpibot.engine),
-    )
-
-
-def serve_http(port: int, workers: int) -> None:
-    """uvicorn with ``workers`` processes, each an event loop that reads requests and a thread pool that answers."""
-    uvicorn.run(
-        "bot.server:asgi_app",
-        factory=True,
-        host="0.0.0.0",
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=5,
-        h11_max_incomplete_event_size=16 * 1024,  # request line and headers
     )
 
 

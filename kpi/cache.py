@@ -13,10 +13,10 @@ age out of a store of bounded size.
   :mod:`kpi.access`, which run on every question, cached or not.
 * **Shared where it helps.** With ``REDIS_URL`` set, the web workers and the digest builders share one Redis
   store (entries expire after :data:`REDIS_TTL`; give the server a ``maxmemory`` with an LRU policy); without it
-  each process keeps its own, bounded by ``KPIBOT_CACHE_MB`` (0 turns the cache off).
+  each process keeps its own, bounded by ``KPIBOT_CACHE_MB`` of memory (0 turns the cache off).
 
 Redis holds values pickled (a KPI by its key, resolved in the reading process's catalog); this process's store
-holds the values themselves, sized by their pickles.
+holds the values themselves, sized by what they take in memory (estimated from their pickles).
 """
 
 from __future__ import annotations
@@ -51,10 +51,12 @@ from kpi.types import Kpi
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-#: The in-process store's size, in pickled bytes, when ``KPIBOT_CACHE_MB`` is not set: thousands of answers or 40
-#: leaderboards of 2,000 reps. In memory the answers take 3 to 6 times their pickles (about 50 MB here), within
-#: the server's 400 MB.
-DEFAULT_MB = 8
+#: The in-process store's size in memory when ``KPIBOT_CACHE_MB`` is not set: some 2,500 answers, 13 leaderboards of
+#: 2,000 reps or 2 of 10,000, in each web worker (two of them and their supervisor within 400 MB: issue 17).
+DEFAULT_MB = 16
+#: What an answer kept as objects takes in memory, per byte of its pickle (measured at 2,000 reps: 5.6 for a value,
+#: 6.7 for a scorecard, 7.0 for a leaderboard); the process's store sizes what it keeps by it.
+IN_MEMORY = 6
 #: How long Redis keeps an entry: a generation rarely lives longer, and a forgotten one frees its memory.
 REDIS_TTL = dt.timedelta(hours=6)
 #: The code whose changes change answers (a deploy must not read its predecessor's answers from Redis).
@@ -72,8 +74,9 @@ class Store(Protocol):
 
 class LocalStore:
     """This process's store: it keeps the values themselves (a hit allocates nothing: unpickling the 2,000 rows
-    of an organisation leaderboard cost CPython's garbage collector up to 100 ms), sized by their pickles; the
-    least recently used go first once ``budget`` bytes are held. The values are frozen: no caller changes one."""
+    of an organisation leaderboard cost CPython's garbage collector up to 100 ms), each sized at :data:`IN_MEMORY`
+    times its pickle; the least recently used go first once ``budget`` bytes are held. The values are frozen: no
+    caller changes one."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
@@ -93,7 +96,7 @@ class LocalStore:
             return entry[0]
 
     def put(self, key: str, value: Any, pickled: bytes) -> None:
-        size = len(pickled)
+        size = len(pickled) * IN_MEMORY
         if size > self.budget:  # larger than the whole store: not worth every other entry
             return
         with self._lock:

@@ -230,14 +230,14 @@ def test_without_a_store_every_question_is_measured(world, us_config):
     assert len(statements) == 1 and "data_generation" not in statements[0]
 
 
-def test_the_process_store_forgets_the_least_recently_used_answers_beyond_its_size():
-    store = LocalStore(budget=10)
-    store.put("a", "A", b"1234")  # sized by its pickle
+def test_the_process_store_forgets_the_least_recently_used_answers_beyond_its_size_in_memory():
+    store = LocalStore(budget=60)
+    store.put("a", "A", b"1234")  # sized at 6 times its pickle: 24 bytes
     store.put("b", "B", b"1234")
     assert store.get("a") == "A"  # now b is the least recently used
 
-    store.put("c", "C", b"1234")
-    store.put("huge", "H", b"12345678901")  # larger than the whole store: not kept
+    store.put("c", "C", b"1234")  # 72 bytes: b goes
+    store.put("huge", "H", b"12345678901")  # 66 bytes, more than the whole store: not kept
 
     assert (store.get("a"), store.get("b"), store.get("c"), store.get("huge")) == ("A", None, "C", None)
-    assert (len(store), store.size) == (2, 8)
+    assert (len(store), store.size) == (2, 48)
