@@ -159,12 +159,8 @@ class Rows(Sequence[Row]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Rows):
             return NotImplemented
-        return (self.kpi, self.period, self.ranks, self.columns) == (
-            other.kpi,
-            other.period,
-            other.ranks,
-            other.columns,
-        )
+        mine, theirs = (self.kpi, self.period, self.ranks), (other.kpi, other.period, other.ranks)
+        return mine == theirs and self.columns == other.columns
 
     __hash__ = None  # type: ignore[assignment]  # equal by value, like the list of rows it stands for
 
