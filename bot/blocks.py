@@ -286,10 +286,7 @@ def leaderboard_message(
     if notes:
         blocks.append(context(*notes))
     footer_blocks = footer(board.kpi.description, query, question, freshness, shared_by)
-    text_lines = board.text.splitlines()
-    if len(text_lines) > LEADERBOARD_ROWS + 2:  # the title, the rows shown, and the asker's place
-        text_lines = text_lines[: LEADERBOARD_ROWS + 1] + ([board.place] if board.place else [])
-    text = escape("\n".join(text_lines))
+    text = escape("\n".join(board.lines(shown=LEADERBOARD_ROWS)))  # the title, the rows shown, the asker's place
     return {"text": text, "blocks": blocks[: MAX_BLOCKS - len(footer_blocks)] + footer_blocks}
 
 

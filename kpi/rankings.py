@@ -9,15 +9,20 @@ The rules, in one place:
   the fair rows: 1 won of 1 closed is not a better win rate than 30 of 60;
 * rows without a value (or without a target, by attainment) come last;
 * the asker is told their place ("You're #8 of 9"), and a team ranking tells them their team's.
+
+A ranking is cached whole (kpi/cache.py) and read by every asker, who sees its first rows and their own: its rows
+are kept as columns (:class:`Rows`), and a :class:`Row` is made only when read.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import pickle
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from operator import attrgetter
+from typing import Any, Literal, NamedTuple, overload
 
 from kpi.formats import formatted, period_json, raw
 from kpi.metrics import Result
@@ -60,6 +65,130 @@ class Entry:
     pace: Pace | None = None
 
 
+#: A pace as a tuple of its fields (target, attainment, expected, projection, status).
+Paced = tuple[Decimal, Decimal | None, Decimal | None, Decimal | None, str]
+
+
+class Columns(NamedTuple):
+    """A ranking's rows as columns, in rank order: each row's place in the ranking, its id (a person's or a
+    team's), its result's fields and its pace's."""
+
+    rank: tuple[int, ...]
+    id: tuple[int, ...]
+    name: tuple[str, ...]
+    fair: tuple[bool, ...]
+    value: tuple[Decimal | None, ...]
+    numerator: tuple[Decimal | None, ...]
+    denominator: tuple[Decimal | None, ...]
+    reason: tuple[str | None, ...]
+    target: tuple[Decimal | None, ...]
+    pace: tuple[Paced | None, ...]
+
+
+class Rows(Sequence[Row]):
+    """A ranking's rows, of one KPI and period, kept as :class:`Columns`; a :class:`Row` is made when read.
+
+    Every asker of a cached organisation leaderboard reads the whole ranking to see 25 rows and their own:
+    10,000 Row, Result and Pace objects took 150 to 190 ms to unpickle from Redis, most of it CPython's garbage
+    collector walking the new objects. Ten tuples of ints, strings and Decimals pickle and load in a few ms."""
+
+    __slots__ = ("kpi", "period", "ranks", "columns")
+
+    def __init__(self, kpi: Kpi, period: Period, ranks: Ranks, columns: Columns) -> None:
+        self.kpi, self.period, self.ranks, self.columns = kpi, period, ranks, columns
+
+    @classmethod
+    def of(
+        cls, kpi: Kpi, period: Period, ranks: Ranks, ordered: list[Entry], places: list[int], fair: list[bool]
+    ) -> Rows:
+        """``ordered``, the entries in rank order, with their places and whether each is ranked fairly."""
+        results = [entry.result for entry in ordered]
+        if any(
+            [result.kpi is not kpi or (result.period is not period and result.period != period) for result in results]
+        ):
+            raise ValueError(f"a {kpi.label} ranking over {period.label} ranks results of that KPI and period")
+
+        def column(of: list[Any], field: str) -> tuple[Any, ...]:
+            return tuple(map(attrgetter(field), of))
+
+        paces = [
+            None if p is None else (p.target, p.attainment, p.expected, p.projection, p.status)
+            for p in column(ordered, "pace")
+        ]
+        return cls(
+            kpi,
+            period,
+            ranks,
+            Columns(
+                rank=tuple(places),
+                id=column(ordered, "id"),
+                name=column(ordered, "name"),
+                fair=tuple(fair),
+                value=column(results, "value"),
+                numerator=column(results, "numerator"),
+                denominator=column(results, "denominator"),
+                reason=column(results, "reason"),
+                target=column(results, "target"),
+                pace=tuple(paces),
+            ),
+        )
+
+    def __len__(self) -> int:
+        return len(self.columns.rank)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Rows: ...
+
+    def __getitem__(self, index: int | slice) -> Row | Rows:
+        if isinstance(index, slice):
+            return Rows(self.kpi, self.period, self.ranks, Columns._make(column[index] for column in self.columns))
+        c = self.columns
+        value, numerator, denominator = c.value[index], c.numerator[index], c.denominator[index]
+        result = Result(self.kpi, self.period, value, numerator, denominator, c.reason[index], c.target[index])
+        paced = c.pace[index]
+        pace = None if paced is None else Pace(*paced)
+        person, team = (c.id[index], None) if self.ranks == "reps" else (None, c.id[index])
+        return Row(c.rank[index], person, c.name[index], result, pace, team, c.fair[index])
+
+    def __iter__(self) -> Iterator[Row]:
+        return (self[index] for index in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Rows):
+            return NotImplemented
+        mine, theirs = (self.kpi, self.period, self.ranks), (other.kpi, other.period, other.ranks)
+        return mine == theirs and self.columns == other.columns
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, like the list of rows it stands for
+
+    def __reduce__(self) -> tuple[Callable[[Kpi, Period, Ranks, bytes], Rows], tuple[Kpi, Period, Ranks, bytes]]:
+        """The columns go in as one plain pickle: the answer cache's pickler (kpi/cache.py) asks its
+        ``persistent_id`` in Python about every object, and a ranking of 10,000 reps has 100,000."""
+        return (_unpickled, (self.kpi, self.period, self.ranks, pickle.dumps(self.columns, pickle.HIGHEST_PROTOCOL)))
+
+    def __repr__(self) -> str:
+        return f"Rows({list(self)!r})"
+
+    def find(self, id: int) -> Row | None:
+        """The row of ``id`` (a person's or a team's), if ranked here."""
+        try:
+            return self[self.columns.id.index(id)]
+        except ValueError:
+            return None
+
+    @property
+    def paced(self) -> bool:
+        """Whether any row has a pace (on a board by % of target: a target)."""
+        return any(pace is not None for pace in self.columns.pace)
+
+
+def _unpickled(kpi: Kpi, period: Period, ranks: Ranks, columns: bytes) -> Rows:
+    return Rows(kpi, period, ranks, pickle.loads(columns))
+
+
 @dataclass(frozen=True)
 class Leaderboard:
     """Members of a scope ranked by a KPI (see the module's rules)."""
@@ -67,7 +196,7 @@ class Leaderboard:
     kpi: Kpi
     period: Period
     scope: Scope
-    rows: list[Row]
+    rows: Rows
     currency: str
     ranks: Ranks = "reps"
     bottom: bool = False
@@ -96,36 +225,37 @@ class Leaderboard:
     ) -> Leaderboard:
         """Rank ``entries``; ``you`` is the id of the asker's entry (a person's or a team's)."""
 
-        def score(entry: Entry) -> Decimal | None:
-            if of_target:
-                return entry.pace.attainment if entry.pace else None
-            return entry.result.value
+        better_high = of_target or kpi.higher_is_better
 
         def fair(entry: Entry) -> bool:
             sample = entry.result.denominator if kpi.has_sample else None
             return sample is None or entry.result.value is None or sample >= kpi.min_sample
 
-        def standing(entry: Entry) -> tuple[bool, bool, Decimal]:
+        def standing(entry: Entry, fair: bool) -> tuple[bool, bool, Decimal]:
             """Equal standings share a rank: unfair after fair, no score last, then the score, best first."""
-            value = score(entry)
+            value = (entry.pace.attainment if entry.pace else None) if of_target else entry.result.value
             if value is None:
                 return (True, True, Decimal(0))
-            better_high = of_target or kpi.higher_is_better
-            return (not fair(entry), False, value if better_high == bottom else -value)
+            return (not fair, False, value if better_high == bottom else -value)
 
-        ordered = sorted(entries, key=lambda entry: (standing(entry), entry.name.lower(), entry.id))
-        rows: list[Row] = []
-        for place, entry in enumerate(ordered, start=1):
-            tied = rows and standing(ordered[place - 2]) == standing(entry)
-            rank = rows[-1].rank if tied else place
-            person, team = (entry.id, None) if ranks == "reps" else (None, entry.id)
-            rows.append(Row(rank, person, entry.name, entry.result, entry.pace, team, fair(entry)))
+        # Each entry's standing worked out once, in a flat key: an organisation ranks 10,000 reps.
+        fairs = [fair(entry) for entry in entries]
+        keyed = sorted(
+            (*standing(entry, fair), entry.name.lower(), entry.id, i)
+            for i, (entry, fair) in enumerate(zip(entries, fairs, strict=True))
+        )
+        places: list[int] = []
+        for place, key in enumerate(keyed, start=1):
+            tied = places and keyed[place - 2][:3] == key[:3]
+            places.append(places[-1] if tied else place)
+        order = [key[-1] for key in keyed]
+        rows = Rows.of(kpi, period, ranks, [entries[i] for i in order], places, [fairs[i] for i in order])
         return cls(kpi, period, scope, rows, currency, ranks, bottom, of_target, len(rows)).seen_by(you, limit)
 
     def seen_by(self, you: int | None, limit: int | None = None) -> Leaderboard:
         """The whole board as one asker sees it: told their place (``you``: the id of their row, a person's or a
         team's), the first ``limit`` rows shown. One ranking serves every asker (kpi/cache.py keeps it)."""
-        mine = next((row for row in self.rows if row.id == you), None) if you is not None else None
+        mine = self.rows.find(you) if you is not None else None
         return dataclasses.replace(self, rows=self.rows[:limit] if limit else self.rows, you=mine)
 
     def value(self, row: Row) -> str:
@@ -171,18 +301,32 @@ class Leaderboard:
 
     @property
     def text(self) -> str:
-        lines = [f"{self.title}:"]
-        lines += [f"{row.rank:>3}. {row.name}: {self.value(row)}" for row in self.rows]
+        return "\n".join(self.lines())
+
+    def lines(self, shown: int | None = None) -> list[str]:
+        """The text's lines: the title, the rows, a note and the asker's place. With ``shown``, a text longer
+        than ``shown`` rows and two lines is cut to the title, the first ``shown`` rows and the place (a Slack
+        message's text, whose rows are formatted only as far as they are shown)."""
+        note = self._note()
+        place = [self.place] if self.place else []
+        title = f"{self.title}:"
+        if shown is not None and 1 + len(self.rows) + len(note) + len(place) > shown + 2:
+            return [title, *self._lines(self.rows[:shown]), *place]
+        return [title, *self._lines(self.rows), *note, *place]
+
+    def _lines(self, rows: Rows) -> list[str]:
+        return [f"{row.rank:>3}. {row.name}: {self.value(row)}" for row in rows]
+
+    def _note(self) -> list[str]:
+        """Why there are no rows, or none to rank by, or how many are shown of those ranked."""
         if not self.rows:
-            lines.append("Nobody to rank in this scope." if self.ranks == "reps" else "No team to rank here.")
-        elif self.of_target and all(row.pace is None for row in self.rows):
+            return ["Nobody to rank in this scope." if self.ranks == "reps" else "No team to rank here."]
+        if self.of_target and not self.rows.paced:
             label, period = self.kpi.label.lower(), self.period.label
-            lines.append(f"No one here has a {label} target for {period}: nothing to rank by.")
-        elif len(self.rows) < self.ranked:
-            lines.append(f"Top {len(self.rows)} of {self.ranked} shown.")
-        if self.place:
-            lines.append(self.place)
-        return "\n".join(lines)
+            return [f"No one here has a {label} target for {period}: nothing to rank by."]
+        if len(self.rows) < self.ranked:
+            return [f"Top {len(self.rows)} of {self.ranked} shown."]
+        return []
 
     def to_json(self) -> dict[str, Any]:
         kpi = self.kpi
@@ -214,9 +358,3 @@ class Leaderboard:
             "target": None if pace is None else raw(pace.target, kpi.format),
             "attainment": None if pace is None or pace.attainment is None else float(round(pace.attainment, 4)),
         }
-
-
-def entries(results: Mapping[int, tuple[str, Result]], paces: Mapping[int, Pace | None] | None = None) -> list[Entry]:
-    """Entries from results keyed by id, with names (and paces)."""
-    paces = paces or {}
-    return [Entry(key, name, result, paces.get(key)) for key, (name, result) in results.items()]

@@ -44,7 +44,7 @@ from kpi.links import link_templates
 from kpi.metrics import Metrics, Result
 from kpi.pacing import Pacing
 from kpi.periods import Calendar, Period, PeriodError, utc_midnight
-from kpi.rankings import Entry, Leaderboard, entries
+from kpi.rankings import Entry, Leaderboard
 from kpi.records import PAGE_SIZE, Cursor, Page, RecordList, Side, page, sides
 from kpi.schema import Account, Deal
 from kpi.scorecard import Scorecard, scorecard_kpis
@@ -362,17 +362,17 @@ class Kpibot:
     ) -> list[Entry]:
         """What a leaderboard ranks, whoever asks: each of ``teams`` (or each rep of the scope who worked in the
         period) with its result, and its pace when ``paces``."""
-        results: dict[int, tuple[str, Result]]
+        found: dict[int, Result]
         if teams is not None:
             found = self.metrics.results_by_team(kpi, period, teams, scope, as_of, target=paces)
-            results = {tid: (teams[tid].name, result) for tid, result in found.items()}
+            names = {tid: teams[tid].name for tid in found}
         else:
             members = self._members(scope, period)
             scopes = {pid: access.rep_scope(self.directory.people[pid]) for pid in members}
             found = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
-            results = {pid: (self.directory.people[pid].name, result) for pid, result in found.items()}
-        progress = {key: self.pacing.pace(result) for key, (_, result) in results.items()} if paces else None
-        return entries(results, progress)
+            names = {pid: self.directory.people[pid].name for pid in found}
+        pace = self.pacing.pace if paces else lambda _result: None
+        return [Entry(key, names[key], result, pace(result)) for key, result in found.items()]
 
     def measured_over(self, kpi: Kpi, period: Period) -> Kpi:
         """The KPI as it reads ``period``: one ahead ("next quarter") needs a KPI that can lie in the future

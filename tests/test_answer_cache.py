@@ -241,3 +241,30 @@ def test_the_process_store_forgets_the_least_recently_used_answers_beyond_its_si
 
     assert (store.get("a"), store.get("b"), store.get("c"), store.get("huge")) == ("A", None, "C", None)
     assert (len(store), store.size) == (2, 48)
+
+
+def digits(board: Leaderboard) -> list[tuple[str, ...]]:
+    """Each row's numbers as written: equal Decimals of other exponents (1E+3, 1000.00) write differently."""
+    paces = [row.pace for row in board.rows]
+    return [
+        (str(row.result.value), *((str(pace.target), str(pace.attainment)) if pace else ()))
+        for row, pace in zip(board.rows, paces, strict=True)
+    ]
+
+
+def test_a_leaderboard_read_from_the_store_is_the_one_measured_to_the_last_digit(bot):
+    set_target(bot.engine, target(bot, 2000), "admin@example.com")  # Alice: 1,000 of 2,000; Bob has none
+
+    alices, _ = asked(bot, "alice@example.com", "leaderboard revenue % of target 2017-Q2")
+    bobs, statements = asked(bot, "bob@example.com", "leaderboard revenue % of target 2017-Q2")
+
+    assert len(statements) == 1 and isinstance(alices, Leaderboard) and isinstance(bobs, Leaderboard)
+    assert bobs.rows == alices.rows and digits(bobs) == digits(alices)
+    assert [(row.rank, row.name, row.result.value, row.pace and row.pace.attainment) for row in bobs.rows] == [
+        (1, "Alice Adams", 1000, Decimal("0.5")),
+        (2, "Bob Brown", 3000, None),
+    ]
+    assert (alices.place, bobs.place) == (
+        "You're #1 of 2.",
+        "You have no revenue target for 2017-Q2, so no place on this board.",
+    )

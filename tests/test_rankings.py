@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from kpi.access import AccessDenied
-from kpi.rankings import Leaderboard
+from kpi.rankings import Entry, Leaderboard
 from kpi.schema import Rep, Team
 from kpi.service import Kpibot
 
@@ -180,3 +180,23 @@ def test_a_rate_shows_its_sample_and_too_few_cases_rank_after_the_fair_rows(bot,
         "You're #1 of 3.",
     ]
     assert [(row["sample"], row["fair"]) for row in board.to_json()["rows"]] == [(5, True), (6, True), (1, False)]
+
+
+def test_a_text_cut_to_the_rows_shown_keeps_the_title_the_first_rows_and_the_askers_place(bot):
+    board = ask(bot, "alice@example.com", "leaderboard revenue 2017-Q2")  # Bob 3k, Alice 1k, Wendy 1k
+
+    assert board.lines(shown=1) == [
+        "Revenue leaderboard, West, 2017-Q2 (2017-04-01 to 2017-06-30):",
+        "  1. Bob Brown: $3k",
+        "You're #2 of 3.",
+    ]
+    assert board.lines(shown=3) == board.text.splitlines()  # every row fits: nothing is cut
+
+
+def test_a_ranking_is_of_one_kpi_and_period_and_refuses_results_of_another(bot):
+    board = ask(bot, "alice@example.com", "leaderboard revenue 2017-Q2")
+    q1 = bot.period(bot.parse("revenue 2017-Q1", AS_OF).period, AS_OF)
+    entries = [Entry(row.id or 0, row.name, row.result) for row in board.rows]
+
+    with pytest.raises(ValueError, match="a Revenue ranking over 2017-Q1 ranks results of that KPI and period"):
+        Leaderboard.rank(board.kpi, q1, board.scope, entries, "USD")

@@ -233,7 +233,9 @@ def test_a_long_leaderboard_shows_the_top_25_and_the_askers_own_row(slack, kpibo
     assert [{"type": "mrkdwn", "text": "Top 25 of 61 ranked."}, {"type": "mrkdwn", "text": "You're #60 of 61."}] in [
         block["elements"] for block in message["blocks"] if block["type"] == "context"
     ]
-    assert len(message["text"].splitlines()) == 27  # the title, the rows shown and the asker's place
+    text = message["text"].splitlines()
+    assert len(text) == 27  # the title, the rows shown and the asker's place
+    assert text[25:] == [" 25. Rep 35 With A Rather Long Name For Layout: $1.04k", "You're #60 of 61."]
 
 
 def test_a_rep_renamed_by_a_sync_is_named_so_in_the_very_next_answer(slack, kpibot, world):
