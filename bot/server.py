@@ -4,6 +4,7 @@ bot/front.py, and bot/supervisor.py for the process that starts the workers) or 
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import os
@@ -77,12 +78,17 @@ def asgi_app() -> SlackFront:
     """Runs in each server process: its own engine and Bolt app behind the HTTP front."""
     configure_logging()
     kpibot = Kpibot(get_engine(create=False))
-    return SlackFront(
+    front = SlackFront(
         build_bolt_app(kpibot),
         os.environ["SLACK_SIGNING_SECRET"],
         Replays(kpibot.engine),
         functools.partial(health, kpibot.engine),
     )
+    # What the process loaded to serve (code, catalog, a directory of 10,000 people: some 140,000 objects) lives as
+    # long as it does: out of the collector's sight, a full collection during a question takes 40 ms, not 175.
+    gc.collect()
+    gc.freeze()
+    return front
 
 
 def serve_socket_mode() -> None:

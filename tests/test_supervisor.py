@@ -4,6 +4,7 @@ a busy worker time to answer its ping (bot/supervisor.py)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import Any
 import pytest
 import uvicorn
 
+from bot.server import asgi_app
 from bot.supervisor import HEALTHCHECK_SECONDS, options
 from kpi.db import engine_for
 from tests.conftest import run_kpibot
+from tests.fakes import FakeSlack
 
 ROOT = Path(__file__).parents[1]
 
@@ -105,3 +108,18 @@ def test_the_supervisor_gives_a_busy_worker_30_seconds_to_answer_its_ping_before
     config = uvicorn.Config(**options(3000, 2))
 
     assert (HEALTHCHECK_SECONDS, config.timeout_worker_healthcheck) == (30, 30)
+
+
+def test_a_server_process_puts_what_it_loaded_at_start_out_of_the_collectors_sight(tmp_path, monkeypatch):
+    gc.unfreeze()
+
+    with FakeSlack() as slack:
+        for name, value in serve_env(tmp_path, SLACK_BOT_TOKEN=slack.token, SLACK_API_URL=slack.url).items():
+            monkeypatch.setenv(name, value)
+        try:
+            asgi_app()
+            frozen = gc.get_freeze_count()
+        finally:
+            gc.unfreeze()
+
+    assert frozen > 10_000  # the code and the app it built: a full collection during a question skips them
