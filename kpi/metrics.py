@@ -16,7 +16,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Engine, Row, Select, and_, func, null, or_, select, type_coerce, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    Date,
+    Engine,
+    Row,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import formula, rollups
@@ -24,6 +40,7 @@ from kpi.compiler import compile_query
 from kpi.periods import Period, utc_midnight
 from kpi.schema import Target
 from kpi.semantic import SUPPLIED_BY, Window, supplied
+from kpi.sqlfuncs import days_between
 from kpi.types import Kpi, Scope, WindowName
 
 ZERO = Decimal(0)
@@ -73,10 +90,15 @@ class Targets:
         self._adds_up = adds_up or (lambda _key: True)
         self._values: dict[tuple[str, str, int | None], Decimal] = {}
         containing: dict[tuple[str, str, int | None], tuple[tuple[dt.date, dt.date], Decimal]] = {}
+        self._summed: dict[str, Decimal] = {}  # kpi -> every rep's target, summed by the database
         for row in rows:
             key, value = (row.kpi, row.scope_type, row.scope_id), _decimal(row.value)
             bounds = (row.period_start, row.period_end)
-            if bounds == period:
+            if row.scope_type == REPS_SUMMED:
+                if (row.asked_start, row.asked_end) == period:
+                    share = value if bounds == period or prorate is None else prorate(row.kpi, value, bounds, period)
+                    self._summed[row.kpi] = self._summed.get(row.kpi, ZERO) + share
+            elif bounds == period:
                 self._values[key] = value
             elif prorate is not None and bounds[0] <= period[0] and period[1] <= bounds[1]:
                 best = containing.get(key)
@@ -109,6 +131,8 @@ class Targets:
         if not self._adds_up(key):
             return None
         members = scope.filter.rep_ids
+        if members is None and key in self._summed:
+            return self._summed[key]
         reps = [rep_id for rep_id in self._reps.get(key, ()) if members is None or rep_id in members]
         return sum((self._own(key, "rep", rep_id) or ZERO for rep_id in reps), ZERO) if reps else None
 
@@ -116,6 +140,8 @@ class Targets:
 #: The targets table as a Core table: statements over ORM attributes go through the ORM's compile step, which
 #: cost more than the query itself for an answer's few rows.
 TARGETS = Target.__table__.c
+#: A targets row as an answer reads it; ``asked_start``/``asked_end`` are set only on the organisation's reps'
+#: targets summed in the database for one asked period (:meth:`Metrics._reps_summed`), NULL on a stored row.
 TARGET_COLUMNS = (
     TARGETS.kpi,
     TARGETS.scope_type,
@@ -123,7 +149,11 @@ TARGET_COLUMNS = (
     TARGETS.period_start,
     TARGETS.period_end,
     TARGETS.value,
+    cast(null(), Date()).label("asked_start"),  # typed in SQL: a UNION of untyped NULLs would be text
+    cast(null(), Date()).label("asked_end"),
 )
+#: The scope type of a row that sums every rep's target (each rep's exact one, else its shortest containing one).
+REPS_SUMMED = "reps"
 
 
 class Metrics:
@@ -222,8 +252,51 @@ class Metrics:
             branches = [or_(own, reps)]
         else:
             lacking = or_(*(_lacks_own(key, scope, self._spans([period])) for key in summed for period in periods))
-            branches = [own, and_(reps, lacking)]
+            own_rows = select(*leading, *TARGET_COLUMNS).where(own)
+            return [own_rows, *(self._reps_summed(summed, period, lacking, leading) for period in periods)]
         return [select(*leading, *TARGET_COLUMNS).where(where) for where in branches]
+
+    def _reps_summed(
+        self, keys: Sequence[str], period: Period, lacking: ColumnElement[bool], leading: Sequence[ColumnElement]
+    ) -> Select:
+        """Every rep's target for ``period``, summed in the database (the organisation's own when it has none):
+        each rep's row for exactly the period, else (with proration) its shortest row containing it, summed by the
+        bounds chosen, so that :class:`Targets` prorates a few sums instead of reading 10,000 reps' rows (at
+        10,000 reps, fetching and keeping them was 200 ms of an organisation answer's 230)."""
+        asked = (period.start, period.full_end)
+        exact = and_(TARGETS.period_start == asked[0], TARGETS.period_end == asked[1])
+        holds = (
+            exact if self.prorate is None else and_(TARGETS.period_start <= asked[0], TARGETS.period_end >= asked[1])
+        )
+        choice = func.row_number().over(
+            partition_by=(TARGETS.kpi, TARGETS.scope_id),
+            order_by=(
+                case((exact, 0), else_=1),
+                days_between(TARGETS.period_start, TARGETS.period_end),
+                TARGETS.period_start,
+                TARGETS.period_end,
+            ),
+        )
+        chosen = (
+            select(TARGETS.kpi, TARGETS.period_start, TARGETS.period_end, TARGETS.value, choice.label("choice"))
+            .where(TARGETS.scope_type == "rep", TARGETS.kpi.in_(keys), holds, lacking)
+            .subquery("chosen")
+        )
+        return (
+            select(
+                *leading,
+                chosen.c.kpi,
+                literal(REPS_SUMMED).label("scope_type"),
+                type_coerce(null(), TARGETS.scope_id.type).label("scope_id"),
+                chosen.c.period_start,
+                chosen.c.period_end,
+                func.sum(chosen.c.value).label("value"),
+                literal(asked[0], Date()).label("asked_start"),
+                literal(asked[1], Date()).label("asked_end"),
+            )
+            .where(chosen.c.choice == 1)
+            .group_by(chosen.c.kpi, chosen.c.period_start, chosen.c.period_end)
+        )
 
     def _spans(self, periods: Sequence[Period]) -> ColumnElement[bool]:
         """Targets for exactly one of ``periods`` or, with proration, for a period that may contain one.

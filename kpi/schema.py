@@ -268,6 +268,9 @@ class Target(Base):
     __table_args__ = (
         UniqueConstraint("kpi", "scope_type", "scope_id", "period_start", "period_end"),
         Index("ix_targets_lookup", "kpi", "period_start", "period_end"),
+        # The targets containing a period end after it: few, where those starting before it are every past one (a
+        # year of weekly call targets for 10,000 reps, read whole to find none containing a month: 100 ms).
+        Index("ix_targets_ends", "kpi", "period_end"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

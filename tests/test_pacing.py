@@ -343,6 +343,20 @@ def test_an_organisation_without_a_target_of_its_own_sums_every_reps(bot, world,
     assert target(bot, "revenue", access.org_scope()) == 10000 + 19000  # Bob's: 62,000 x 19 / 62
 
 
+def test_the_organisation_sums_each_reps_exact_target_else_their_shortest_containing_one(bot, world, west):
+    team, alice, bob = west
+    carol = world.rep("Carol Clark", team=team)
+    world.target("revenue", 10000, "2026-11-01", "2026-12-01", rep=alice)
+    world.target("revenue", 62000, "2026-10-01", "2027-01-01", rep=alice)  # Alice's month comes first
+    world.target("revenue", 62000, "2026-10-01", "2027-01-01", rep=bob)
+    world.target("revenue", 31000, "2026-10-01", "2027-01-01", rep=carol)  # Carol's quarter before her year
+    world.target("revenue", 250000, "2026-01-01", "2027-01-01", rep=carol)
+    world.commit()
+    bot.reload_directory()
+
+    assert target(bot, "revenue", access.org_scope()) == 10000 + 19000 + 9500  # the quarters: x 19 / 62
+
+
 def test_two_teams_where_one_lacks_a_target_sum_their_reps_targets(bot, world, west):
     team, alice, _ = west
     east = world.team("East 2")
