@@ -361,9 +361,10 @@ class PageWriter:
         statement = update(table).where(table.c.id == bindparam("_id"))
         for group in _same_keys(rows):
             changed = table.c.id.in_([row["_id"] for row in group])
-            self.rollups.leaving(table, changed)
+            columns = set(group[0]) - {"_id"}
+            self.rollups.leaving(table, changed, columns)
             self.connection.execute(statement, group)
-            self.rollups.arrived(table, changed)
+            self.rollups.arrived(table, changed, columns)
             self.wrote = True
 
 

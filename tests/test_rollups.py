@@ -213,6 +213,24 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
     }
 
 
+def test_a_sync_that_changes_only_amounts_rewrites_no_partial_of_a_measure_that_does_not_read_them(engine, ny_config):
+    reps = [{"crm_id": "alice", "name": "Alice Adams", "role": "rep", "email": "alice@example.com"}]
+    sync_records(engine, NOW, reps=reps, deals=[deal("d1", "alice", 1000, "2017-02-10 12:00")])
+    bot = built_bot(engine, ny_config)
+    (created,) = [m for m in bot.catalog["pipeline-conversion"].measures.values() if rolls_up(m)]  # deals created
+    (revenue,) = bot.catalog["revenue"].measures.values()
+
+    def ids(measure) -> set[int]:
+        with engine.connect() as connection:
+            return set(connection.execute(select(Rollup.id).where(Rollup.measure == digest(measure))).scalars())
+
+    before = (ids(created), ids(revenue))
+    sync_records(engine, NOW, deals=[deal("d1", "alice", 1500, "2017-02-10 12:00")])
+
+    assert ids(created) == before[0] and len(before[0]) == 1  # January's deal created, as it was
+    assert ids(revenue) != before[1] and len(ids(revenue)) == 1  # February's revenue, written again
+
+
 def days(engine: Engine, bot: Kpibot, key: str) -> dict[dt.date, tuple[Decimal, int]]:
     """The organisation's days of the KPI's one measure: ``{day: (value, rows)}``."""
     (measure,) = bot.catalog[key].measures.values()
