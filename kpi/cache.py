@@ -35,7 +35,7 @@ import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -180,24 +180,37 @@ class AnswerCache:
             pinned.append(generation.current(self.engine))
         return pinned[0]
 
-    def get(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        """The value cached under ``key`` for the current generation, or ``compute()``'s, stored."""
+    def get(self, key: tuple[Any, ...], compute: Callable[[], T], gate: AbstractContextManager[Any] | None = None) -> T:
+        """The value cached under ``key`` for the current generation, or ``compute()``'s, stored. ``gate`` is
+        entered around the computing (a costly answer waits for a slot, :mod:`kpi.service`); the
+        store is read again inside it, since the answer may have been computed while this one waited."""
         if self.store is None:
-            return compute()
+            with gate or nullcontext():
+                return compute()
         name = self.key(key)
-        found = self.store.get(name)
-        if isinstance(found, bytes):
-            try:
-                found = self._loads(found)
-            except Exception:  # an entry this code cannot read (of a version before): measure again
-                found = None
+        found = self._found(name)
         if found is not None:
             self.hits += 1
             return found
-        self.misses += 1
-        value = compute()
+        with gate or nullcontext():
+            found = self._found(name) if gate is not None else None
+            if found is not None:
+                self.hits += 1
+                return found
+            self.misses += 1
+            value = compute()
         self.store.put(name, value, self._dumps(value))
         return value
+
+    def _found(self, name: str) -> Any | None:
+        assert self.store is not None
+        found = self.store.get(name)
+        if isinstance(found, bytes):
+            try:
+                return self._loads(found)
+            except Exception:  # an entry this code cannot read (of a version before): measure again
+                return None
+        return found
 
     def key(self, key: tuple[Any, ...]) -> str:
         """The store's key: what is measured, the generation and the code, as a digest."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import statistics
 import threading
 from pathlib import Path
@@ -57,6 +58,8 @@ Reply = Answer | Leaderboard | Scorecard | Gap | RecordList | Help
 
 #: The period of a scorecard or a gap that names none: the quarter, to date (a gap: the whole quarter's target).
 RUNNING_PERIOD = "this quarter"
+#: How many organisation-wide rankings a process computes at once (see :class:`Kpibot`).
+ORG_RANKINGS = "KPIBOT_ORG_RANKINGS"
 
 
 class Kpibot:
@@ -81,6 +84,10 @@ class Kpibot:
         #: What was measured, until the data changes (kpi/cache.py); access is checked before it, every time.
         store = store_from_env() if store == "env" else store
         self.cache = AnswerCache(self.engine, self.catalog, store, fingerprint(self.config_dir))
+        #: Organisation-wide rankings computed at once (``KPIBOT_ORG_RANKINGS``, 1 by default): a 10,000-rep one is
+        #: 200-800 ms of a core, and sixteen at once held both cores and every server thread while a rep's 10-ms
+        #: answer waited behind them. They wait for a slot instead, and every other question goes on.
+        self._org_rankings = threading.BoundedSemaphore(int(os.environ.get(ORG_RANKINGS, "1")))
 
     def reload_directory(self) -> None:
         """Re-read people and teams (the generation first: the directory is then at least as new as it)."""
@@ -342,6 +349,7 @@ class Kpibot:
             you = next((tid for tid, team in teams.items() if asker.id in (team.filter.rep_ids or ())), None)
         else:
             you = asker.id
+        org_wide = scope.filter.rep_ids is None  # every rep's row: hundreds of ms at 10,000 reps
         board = self.cache.get(
             ("leaderboard", kpi, period, scope, as_of, query.ranks, query.bottom, query.of_target, paces),
             lambda: Leaderboard.rank(
@@ -354,6 +362,7 @@ class Kpibot:
                 bottom=query.bottom,
                 of_target=query.of_target,
             ),
+            self._org_rankings if org_wide else None,
         )
         return board.seen_by(you, query.limit)
 

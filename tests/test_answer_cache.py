@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -268,3 +271,54 @@ def test_a_leaderboard_read_from_the_store_is_the_one_measured_to_the_last_digit
         "You're #1 of 2.",
         "You have no revenue target for 2017-Q2, so no place on this board.",
     )
+
+
+def computing(bot: Kpibot, monkeypatch) -> dict[str, int]:
+    """Count the rankings ``bot`` computes, each taking 50 ms, and the most computed at once."""
+    seen = {"calls": 0, "now": 0, "most": 0}
+    lock = threading.Lock()
+    rank = bot.metrics.results_by_owner
+
+    def slow(*args, **kwargs):
+        with lock:
+            seen["calls"] += 1
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        time.sleep(0.05)
+        try:
+            return rank(*args, **kwargs)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(bot.metrics, "results_by_owner", slow)
+    return seen
+
+
+def at_once(bot: Kpibot, questions: list[tuple[str, str]]) -> list[Leaderboard]:
+    with ThreadPoolExecutor(len(questions)) as pool:
+        return list(pool.map(lambda q: bot.ask(q[1], bot.person(q[0]), AS_OF), questions))
+
+
+def test_organisation_wide_rankings_are_computed_one_at_a_time_and_a_teams_beside_them(bot, monkeypatch):
+    seen = computing(bot, monkeypatch)
+    org = [("alice@example.com", f"leaderboard org revenue {quarter}") for quarter in ("2017-Q1", "2017-Q2", "2016-Q4")]
+
+    boards = at_once(bot, org)
+    one_at_a_time = (seen["calls"], seen["most"])
+    at_once(bot, [("alice@example.com", f"leaderboard revenue {q}") for q in ("2017-Q1", "2017-Q2", "2016-Q4")])
+
+    assert one_at_a_time == (3, 1)
+    assert seen["most"] > 1  # the team's rankings (West's) computed side by side
+    assert [row.name for row in boards[1].rows] == ["Bob Brown", "Alice Adams", "Erin Evans"]
+
+
+def test_an_organisation_ranking_asked_while_it_is_computed_is_computed_once(bot, monkeypatch):
+    seen = computing(bot, monkeypatch)
+
+    boards = at_once(
+        bot, [(who, "leaderboard org revenue 2017-Q2") for who in ("alice@example.com", "bob@example.com")]
+    )
+
+    assert seen["calls"] == 1  # the second waited for the slot, then found the first's answer in the store
+    assert [board.place for board in boards] == ["You're #2 of 3.", "You're #1 of 3."]
