@@ -106,9 +106,6 @@ def prepare(settings: Settings) -> tuple[DataSet, Section]:
         run = run_measured(command, bench_env(url))
         if run.returncode:
             raise RuntimeError(f"kpibot demo failed:\n{run.output}")
-        # ROLLUPS GO HERE (issue 17): once kpi/rollups.py is merged, build the fresh data set's monthly rollups at this
-        # point, timed into ``run.seconds`` (generation and rollups are one figure, <= 15 minutes at 5x):
-        # ``kpi.rollups.rebuild(...)`` on ``engine_for(url)``. Not needed if `kpibot demo` rebuilds them itself.
         tag = {
             "params": params,
             "as_of": _as_of(run.output),

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="kpibot: sales KPIs from your CRM, in Slack and on the command line.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-rollups_app = typer.Typer(help="Monthly rollups per owner (kpi/rollups.py).", no_args_is_help=True)
+rollups_app = typer.Typer(help="Rollups: the owners' months and the organisation's days.", no_args_is_help=True)
 app.add_typer(rollups_app, name="rollups")
 app.add_typer(digest_app, name="digest")
 app.add_typer(targets_app, name="targets")
@@ -265,7 +265,7 @@ def db_upgrade() -> None:
 
 @rollups_app.command("rebuild")
 def rollups_rebuild() -> None:
-    """Fill the monthly rollups again for the catalog's measures in the org's time zone (after changing either)."""
+    """Fill the rollups again for the catalog's measures in the org's time zone (after changing either)."""
     rebuild_rollups(only_if_stale=False)
 
 
