@@ -176,7 +176,8 @@ class Metrics:
         self.ramp_threshold = ramp_threshold
         self.prorate = prorate
         self.adds_up = adds_up or (lambda _key: True)
-        self._rollups = rollups.Held(self.engine)
+        #: What the rollups hold (read again by :meth:`kpi.service.Kpibot.reload_directory` when the data changes).
+        self.rollups = rollups.Held(self.engine)
 
     def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[WindowName, Window]:
         now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
@@ -220,7 +221,7 @@ class Metrics:
         """The one query: ``(owner_id, team_id, [{measure: total} for each period])`` rows for the scope."""
         windows = [self.windows(kpi, period, as_of) for period in periods]
         with self.engine.connect() as connection:
-            rows = connection.execute(compile_query(kpi, windows, scope.filter, built=self._rollups.built())).all()
+            rows = connection.execute(compile_query(kpi, windows, scope.filter, built=self.rollups.built())).all()
         return [(row[0], row[1], _totals(kpi, row, len(periods))) for row in rows]
 
     def _target_selects(
@@ -341,7 +342,7 @@ class Metrics:
         keys = set(kpi.targets) | ({kpi.key} if target else set())
         windows = [self.windows(kpi, period, as_of) for period in periods]
         with self.engine.connect() as connection:
-            measured = compile_query(kpi, windows, scope.filter, by_owner=False, built=self._rollups.built())
+            measured = compile_query(kpi, windows, scope.filter, by_owner=False, built=self.rollups.built())
             measured = measured.add_columns(*_supplied(kpi).values())
             statement: Select | CompoundSelect = measured
             if keys:  # the totals' row, then a row per target: NULL in the other's columns
@@ -424,7 +425,7 @@ class Metrics:
         windows = [self.windows(merged, period, as_of) for period in periods]
         keys = set().union(*(kpi.targets | ({kpi.key} if target else set()) for kpi in kpis))
         with self.engine.connect() as connection:
-            statement = compile_query(merged, windows, scope.filter, by_owner=False, built=self._rollups.built())
+            statement = compile_query(merged, windows, scope.filter, by_owner=False, built=self.rollups.built())
             row = connection.execute(statement.add_columns(*_supplied(merged).values())).one()
             branches = self._target_selects(keys, periods, scope) if keys else []
             rows = connection.execute(union_all(*branches) if len(branches) > 1 else branches[0]).all() if keys else []

@@ -99,15 +99,16 @@ Deltas = dict[tuple[str, dt.date], tuple[Any, int]]
 
 
 class Held:
-    """What the rollups hold, for one process's questions: read when it starts and again at most every
-    :data:`HELD_MAX_AGE` seconds, not before every question (a rebuild is rare, and it happens at start when the
-    catalog or the zone changed); ``KPIBOT_ROLLUPS=0`` is obeyed at once."""
+    """What the rollups hold, for one process's questions: read when it starts, again when a server sees the data
+    generation move (a rebuild advances it: :meth:`read`), and at most :data:`HELD_MAX_AGE` seconds after the
+    last read otherwise, not before every question (a rebuild is rare, and it happens at start when the catalog
+    or the zone changed); ``KPIBOT_ROLLUPS=0`` is obeyed at once."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._read()
+        self.read()
 
-    def _read(self) -> None:
+    def read(self) -> None:
         with self.engine.connect() as connection:
             self._held = _built(connection)
         self._read_at = time.monotonic()
@@ -118,7 +119,7 @@ class Held:
         if os.environ.get(SWITCH, "1") == "0":
             return frozenset()
         if time.monotonic() - self._read_at >= HELD_MAX_AGE:
-            self._read()
+            self.read()
         return self._held
 
 

@@ -90,9 +90,11 @@ class Kpibot:
         self._org_rankings = threading.BoundedSemaphore(int(os.environ.get(ORG_RANKINGS, "1")))
 
     def reload_directory(self) -> None:
-        """Re-read people and teams (the generation first: the directory is then at least as new as it)."""
+        """Re-read people and teams (the generation first: the directory is then at least as new as it), and what
+        the rollups hold (a rebuild for a new time zone advances the generation too)."""
         seen = generation.current(self.engine)
         self.directory = Directory.load(self.engine)
+        self.metrics.rollups.read()
         self._directory_generation = seen
 
     def refresh_directory(self) -> Directory:

@@ -321,3 +321,15 @@ def test_a_rebuild_advances_the_data_generation_so_no_answer_cached_before_it_is
     rollups.rebuild(engine, bot.catalog, bot.calendar)
 
     assert generation.current(engine) == Generation(before.epoch, before.number + 1)
+
+
+def test_a_running_bot_reads_what_a_rebuild_made_as_soon_as_it_sees_the_data_change(world, engine, ny_config):
+    company(world)
+    bot = Kpibot(engine, ny_config)  # started before the rollups were built: it reads rows
+    held_at_start = bot.metrics.rollups.built()
+
+    rollups.rebuild(engine, bot.catalog, bot.calendar)  # another process's `kpibot rollups rebuild`
+    bot.refresh_directory()  # what a server does before each request
+
+    assert held_at_start == frozenset()
+    assert (digest(bot.catalog["revenue"].measures["value"]), "America/New_York") in bot.metrics.rollups.built()
