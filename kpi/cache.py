@@ -199,7 +199,7 @@ class AnswerCache:
                 return found
             self.misses += 1
             value = compute()
-        self.store.put(name, value, self._dumps(value))
+            self.store.put(name, value, self._dumps(value))  # inside the gate: one waiting for it finds it
         return value
 
     def _found(self, name: str) -> Any | None:
