@@ -169,10 +169,15 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
     return written
 
 
-def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | None = None) -> None:
+def refill(
+    connection: Connection,
+    touched: Mapping[tuple[str, str], Touched] | None = None,
+    only: Collection[str] | None = None,
+) -> None:
     """Compute again, from the rows, the partials of the measures ``rollup_measures`` lists: all of them (the
-    organisation's days too), or only the ``touched`` months and owners of each ``(model, time column)`` (a sync
-    keeps the days by :class:`Changes`' deltas). In the caller's transaction."""
+    organisation's days too), or only the ``touched`` months and owners of each ``(model, time column)``, of the
+    measures ``only`` names if given (a sync keeps the days by :class:`Changes`' deltas). In the caller's
+    transaction."""
     _serialise(connection)
     held = _held(connection)
     groups: dict[tuple[str, str, str], dict[str, Measure]] = defaultdict(dict)
@@ -188,7 +193,9 @@ def refill(connection: Connection, touched: Mapping[tuple[str, str], Touched] | 
                 _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
             _fill_days(connection, measures, zoneinfo.ZoneInfo(tz))
         elif monthly and touched.get((model_name, column)):
-            _fill(connection, measures, zoneinfo.ZoneInfo(tz), touched[model_name, column])
+            chosen = {key: m for key, m in measures.items() if only is None or key in only}
+            if chosen:
+                _fill(connection, chosen, zoneinfo.ZoneInfo(tz), touched[model_name, column])
 
 
 def _own_column(model_name: str, column: str) -> bool:
@@ -386,6 +393,7 @@ class Changes:
         self._watched: dict[str, _Watched] | None = None
         self._held: set[str] = set()  # the measures held when the pairs began to be noted
         self.touched: dict[tuple[str, str], Touched] = defaultdict(dict)
+        self.refreshed: set[str] = set()  # the measures whose partials the touched pairs are refreshed for
         self.deltas: Deltas = {}
 
     def watched(self, table: Table) -> _Watched | None:
@@ -403,10 +411,9 @@ class Changes:
                 )
                 time = str(measure.time)
                 entry.measures.setdefault(time, {})[key] = measure
-                read = _columns_read(
+                entry.reads[key] = _columns_read(
                     model.source, model.key, model.where, model.columns[time], *_aggregates(model, measure)
                 )
-                entry.reads[time] = entry.reads.get(time, frozenset()) | read
         return self._watched.get(table.name)
 
     def leaving(self, table: Table, where: ColumnElement, changing: Collection[str] | None = None) -> None:
@@ -423,15 +430,20 @@ class Changes:
         watched = self.watched(table)
         if watched is None:
             return
-        # A time column's measures that read none of the changed columns keep their partials and days as they are
-        # (a sync that changes amounts leaves every count alone, and deals created by month untouched).
+        # Measures that read none of the changed columns keep their partials and days as they are (a sync that
+        # changes amounts leaves every count alone, and deals created by month untouched).
         affected = {
-            time: measures
+            time: chosen
             for time, measures in watched.measures.items()
-            if changing is None or not watched.reads[time].isdisjoint(changing)
+            if (
+                chosen := {
+                    k: m for k, m in measures.items() if changing is None or not watched.reads[k].isdisjoint(changing)
+                }
+            )
         }
         model = watched.model
         monthly = [name for name in sorted(affected) if name in table.c]
+        self.refreshed.update(key for name in monthly for key in affected[name])
         if monthly:
             read = select(model.key.label("owner"), *(table.c[name] for name in monthly)).where(where)
             for row in self.connection.execute(read).mappings():
@@ -464,11 +476,14 @@ class Changes:
             return
         _serialise(self.connection)
         same = set(_held(self.connection)) == self._held
-        if self.touched or not same:
-            refill(self.connection, self.touched if same else None)
+        if not same:
+            refill(self.connection)
+        elif self.touched:
+            refill(self.connection, self.touched, self.refreshed)
         if same and self.deltas:
             _add_days(self.connection, self.deltas)
         self.touched = defaultdict(dict)
+        self.refreshed = set()
         self.deltas = {}
         self._watched = None
 
@@ -480,7 +495,10 @@ def _add_days(connection: Connection, deltas: Deltas) -> None:
     rows = [
         {"measure": key, "day": day, "value": value, "rows": count}
         for (key, day), (value, count) in sorted(deltas.items())
+        if value or count  # rows that left and came back as they were (a count, when only amounts change)
     ]
+    if not rows:
+        return
     upsert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(days)
     added = {"value": days.c.value + upsert.excluded.value, "rows": days.c.rows + upsert.excluded.rows}
     connection.execute(upsert.on_conflict_do_update(index_elements=[days.c.measure, days.c.day], set_=added), rows)
@@ -499,5 +517,7 @@ class _Watched:
     name: str  # the model's
     model: Model
     measures: dict[str, dict[str, Measure]]  # time column -> {measure digest: measure}
-    reads: dict[str, frozenset[str]]  # time column -> the columns its measures, the owner and the model's filter read
+    reads: dict[
+        str, frozenset[str]
+    ]  # measure digest -> the columns it, its time, the owner and the model's filter read
     tz: zoneinfo.ZoneInfo

@@ -219,15 +219,17 @@ def test_a_sync_that_changes_only_amounts_rewrites_no_partial_of_a_measure_that_
     bot = built_bot(engine, ny_config)
     (created,) = [m for m in bot.catalog["pipeline-conversion"].measures.values() if rolls_up(m)]  # deals created
     (revenue,) = bot.catalog["revenue"].measures.values()
+    (won,) = bot.catalog["deals-won"].measures.values()  # over the close date, as revenue, but a count
 
     def ids(measure) -> set[int]:
         with engine.connect() as connection:
             return set(connection.execute(select(Rollup.id).where(Rollup.measure == digest(measure))).scalars())
 
-    before = (ids(created), ids(revenue))
+    before = (ids(created), ids(revenue), ids(won))
     sync_records(engine, NOW, deals=[deal("d1", "alice", 1500, "2017-02-10 12:00")])
 
     assert ids(created) == before[0] and len(before[0]) == 1  # January's deal created, as it was
+    assert ids(won) == before[2] and len(before[2]) == 1  # February's deal won, as it was
     assert ids(revenue) != before[1] and len(ids(revenue)) == 1  # February's revenue, written again
 
 
