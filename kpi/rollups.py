@@ -211,9 +211,6 @@ def _serialise(connection: Connection) -> None:
     lock see what the writer before committed. (SQLite has one writer at a time anyway.)"""
     if connection.dialect.name == "postgresql":
         connection.execute(text("LOCK TABLE rollups IN SHARE ROW EXCLUSIVE MODE"))
-        # The planner overestimates the partials (56 rows an owner-month where there are 25) and JIT-compiles the
-        # insert: 130 ms of a sync page's 250-ms refresh. For this transaction only (a sync page, a rebuild).
-        connection.execute(text("SET LOCAL jit = off"))
 
 
 def _held(connection: Connection) -> dict[str, tuple[Measure, str]]:
@@ -409,10 +406,10 @@ class Changes:
                 entry = self._watched.setdefault(
                     model.source.name, _Watched(measure.model, model, {}, {}, zoneinfo.ZoneInfo(tz))
                 )
-                time = str(measure.time)
-                entry.measures.setdefault(time, {})[key] = measure
+                column = str(measure.time)
+                entry.measures.setdefault(column, {})[key] = measure
                 entry.reads[key] = _columns_read(
-                    model.source, model.key, model.where, model.columns[time], *_aggregates(model, measure)
+                    model.source, model.key, model.where, model.columns[column], *_aggregates(model, measure)
                 )
         return self._watched.get(table.name)
 
@@ -432,15 +429,11 @@ class Changes:
             return
         # Measures that read none of the changed columns keep their partials and days as they are (a sync that
         # changes amounts leaves every count alone, and deals created by month untouched).
-        affected = {
-            time: chosen
-            for time, measures in watched.measures.items()
-            if (
-                chosen := {
-                    k: m for k, m in measures.items() if changing is None or not watched.reads[k].isdisjoint(changing)
-                }
-            )
-        }
+        affected: dict[str, dict[str, Measure]] = {}
+        for column, measures in watched.measures.items():
+            for key, measure in measures.items():
+                if changing is None or not watched.reads[key].isdisjoint(changing):
+                    affected.setdefault(column, {})[key] = measure
         model = watched.model
         monthly = [name for name in sorted(affected) if name in table.c]
         self.refreshed.update(key for name in monthly for key in affected[name])
