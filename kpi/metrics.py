@@ -77,7 +77,9 @@ class Targets:
     period wins); rows for other periods are ignored, so one read can serve several periods. A scope's target
     is its own (exact, else containing); a team or the organisation without one uses the sum of its reps'
     targets (each exact, else containing), for the KPIs that add up (``adds_up``, default all: a sum of
-    win-rate targets would mean nothing).
+    win-rate targets would mean nothing). The organisation's reps' targets arrive already summed by the database
+    (rows of scope type :data:`REPS_SUMMED`, one per KPI and chosen bounds, for the asked period they name), so
+    that 10,000 reps are a few rows to prorate.
     """
 
     def __init__(
