@@ -119,38 +119,14 @@ class SlackFront:
         except TimeoutError:
             await _respond(send, 408, "the request body took too long")
             return
-        status, problem, payload = self.check(headers, raw)
-        if status != 200:
+        query = scope.get("query_string", b"").decode("latin-1")
+        status, problem, request = signed_request(self.verifier, headers, raw, query)
+        if request is None:
             await _respond(send, status, problem)
             return
-        # Bolt is handed the payload as parsed and checked here, not the raw body: Bolt reads any form body that
-        # contains the word "payload" as a button's payload= field, so `/kpi payload` got a 404. Its own signature
-        # check is skipped for a parsed body ("socket_mode"), which is right: the signature was checked above.
-        query = scope.get("query_string", b"").decode("latin-1")
-        request = BoltRequest(body=payload, query=query, headers=headers, mode="socket_mode")
         loop = asyncio.get_running_loop()
         response = await loop.run_in_executor(self.pool, self.dispatch, request, headers["x-slack-signature"])
         await _respond(send, response.status, response.body, headers=response.headers)
-
-    def check(self, headers: dict[str, str], raw: bytes) -> tuple[int, str, dict[str, Any]]:
-        """``(200, "", payload)`` for a signed, well-formed Slack request; else the status and why."""
-        timestamp, signature = headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
-        if not timestamp or not signature:
-            return 401, "not signed", {}
-        if not timestamp.isdigit():
-            return 400, "the timestamp is not a number", {}
-        try:
-            body = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return 400, "the body is not UTF-8", {}
-        if not self.verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
-            return 401, "bad signature", {}
-        payload = _payload(headers.get("content-type", ""), body)
-        if payload is None or not isinstance(payload, dict):
-            return 400, "not a Slack payload", {}
-        if (why := payloads.problem(payload)) is not None:
-            return 400, f"malformed payload: {why}", {}
-        return 200, "", payload
 
     def dispatch(self, request: BoltRequest, signature: str) -> BoltResponse:
         """Bolt's answer, unless this exact request was already handled (a replay: 200, no effect)."""
@@ -161,6 +137,35 @@ class SlackFront:
         if response.status == 404:  # a signed payload of a kind kpibot does not listen to: acknowledged, ignored
             return BoltResponse(status=200, body="")
         return response
+
+
+def signed_request(
+    verifier: SignatureVerifier, headers: dict[str, str], raw: bytes, query: str = ""
+) -> tuple[int, str, BoltRequest | None]:
+    """``(200, "", request)`` for a signed, well-formed Slack request, as Bolt is to read it; else the status, why,
+    and None.
+
+    Bolt is handed the payload as parsed and checked here, not the raw body: Bolt reads any form body that contains
+    the word "payload" as a button's payload= field, so `/kpi payload` got a 404. Its own signature check is skipped
+    for a parsed body ("socket_mode"), which is right: the signature was checked here.
+    """
+    timestamp, signature = headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
+    if not timestamp or not signature:
+        return 401, "not signed", None
+    if not timestamp.isdigit():
+        return 400, "the timestamp is not a number", None
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return 400, "the body is not UTF-8", None
+    if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+        return 401, "bad signature", None
+    payload = _payload(headers.get("content-type", ""), body)
+    if payload is None or not isinstance(payload, dict):
+        return 400, "not a Slack payload", None
+    if (why := payloads.problem(payload)) is not None:
+        return 400, f"malformed payload: {why}", None
+    return 200, "", BoltRequest(body=payload, query=query, headers=headers, mode="socket_mode")
 
 
 class TooLarge(Exception):

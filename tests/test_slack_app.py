@@ -12,14 +12,14 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from slack_bolt import App
-from slack_bolt.request import BoltRequest
+from slack_bolt import App, BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 import bot.app
 from bot.app import create_app, web_client
+from bot.front import signed_request
 from bot.home import home_view
 from bot.identity import Identities
 from bot.server import JsonLines
@@ -88,13 +88,17 @@ def press(app, slack: FakeSlack, user: str, action: dict):
 
 
 def signed_dispatch(app, body: str, content_type: str = "application/x-www-form-urlencoded"):
+    """A request signed as Slack signs it, checked and parsed by the server's front, then handed to Bolt."""
     timestamp = str(int(time.time()))
     headers = {
-        "content-type": [content_type],
-        "x-slack-request-timestamp": [timestamp],
-        "x-slack-signature": [SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)],
+        "content-type": content_type,
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body),
     }
-    return app.dispatch(BoltRequest(body=body, headers=headers))
+    status, problem, request = signed_request(SignatureVerifier(SECRET), headers, body.encode())
+    if request is None:
+        return BoltResponse(status=status, body=problem)
+    return app.dispatch(request)
 
 
 def check_limits(message: dict) -> None:
@@ -184,6 +188,7 @@ def test_kpi_targets_opens_the_form_with_the_trigger_id_after_the_acknowledgemen
     ).map(" ".join)
 )
 @example(text=" TARGETS ")  # hypothesis found it once: the targets form's empty acknowledgement
+@example(text="payload")  # Bolt reads a form body that holds the word as an interaction's payload= field
 def test_any_text_gets_a_200_and_a_helpful_message(app, text, slack, monkeypatch):
     monkeypatch.setattr(bot.app, "ACK_BUDGET_SECONDS", 60)  # the answer itself, however busy the machine
 
