@@ -165,7 +165,7 @@ def signed_request(
         return 400, "not a Slack payload", None
     if (why := payloads.problem(payload)) is not None:
         return 400, f"malformed payload: {why}", None
-    return 200, "", BoltRequest(body=payload, query=query, headers=headers, mode="socket_mode")
+    return 200, "", BoltRequest(body=payload, query=query, headers=dict(headers), mode="socket_mode")
 
 
 class TooLarge(Exception):
