@@ -1,9 +1,16 @@
-"""kpi/db.py's connection settings: what each PostgreSQL connection of the app is opened with."""
+"""kpi/db.py's connection settings, and the indexes a PostgreSQL database is migrated with (kpi/migrations)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import text
+
+from kpi.catalog import load_catalog
+from kpi.compiler import _reads, sample_window
+from kpi.compiler import definition as definition_of
+from kpi.semantic import activities_model, deals_model
 
 
 def test_a_postgresql_connection_never_jit_compiles_an_answer(engine):
@@ -20,3 +27,29 @@ def test_a_postgresql_connection_prices_a_random_page_read_as_on_ssd(engine):
 
     with engine.connect() as connection:
         assert connection.execute(text("SHOW random_page_cost")).scalar_one() == "1.1"
+
+
+#: The KPIs every leaderboard and digest asks (their measures over a time column of deals or activities).
+COMMON = ("revenue", "deals-won", "win-rate", "avg-deal-size", "sales-cycle", "calls", "meetings", "emails")
+#: The index a period's edge days are read through, by model and time column.
+INDEX_OF = {
+    ("deals", "close_date"): "ix_deals_status_close",
+    ("deals", "created_at"): "ix_deals_created",
+    ("activities", "occurred_at"): "ix_activities_type_occurred",
+    ("activities", "created_at"): "ix_activities_type_created",
+}
+MODELS = {"deals": deals_model, "activities": activities_model}
+
+
+@pytest.mark.parametrize("key", COMMON)
+def test_the_time_range_indexes_hold_every_column_the_common_kpis_read(engine, key):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no covering (INCLUDE) indexes")
+
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT indexname, indexdef FROM pg_indexes")).all()
+    held = {name: set(re.findall(r"\w+", indexdef.split(" USING ")[1])) for name, indexdef in rows}
+    for measure in load_catalog()[key].measures.values():
+        reads = _reads(definition_of(measure)) | {"owner_id", "deleted_at"}
+        assert reads <= set(MODELS[measure.model](sample_window()).source.c.keys())  # no derived column
+        assert reads <= held[INDEX_OF[measure.model, measure.time]]
