@@ -140,14 +140,10 @@ class Deal(FromCrm, Base):
             "ix_deals_status_close",
             "status",
             "close_date",
-            postgresql_include=["owner_id", "amount", "created_at", "type", "deleted_at"],
+            postgresql_include=["owner_id", "amount", "deleted_at"],
         ),
         Index("ix_deals_owner_created", "owner_id", "created_at"),
-        Index(
-            "ix_deals_created",
-            "created_at",
-            postgresql_include=["owner_id", "status", "close_date", "amount", "deleted_at"],
-        ),
+        Index("ix_deals_created", "created_at"),
         Index("ix_deals_account", "account_id"),
         Index("ix_deals_updated", "crm", "updated_at"),
     )

@@ -30,11 +30,10 @@ def test_a_postgresql_connection_prices_a_random_page_read_as_on_ssd(engine):
 
 
 #: The KPIs every leaderboard and digest asks (their measures over a time column of deals or activities).
-COMMON = ("revenue", "deals-won", "win-rate", "avg-deal-size", "sales-cycle", "calls", "meetings", "emails")
+COMMON = ("revenue", "deals-won", "win-rate", "avg-deal-size", "calls", "meetings", "emails")
 #: The index a period's edge days are read through, by model and time column.
 INDEX_OF = {
     ("deals", "close_date"): "ix_deals_status_close",
-    ("deals", "created_at"): "ix_deals_created",
     ("activities", "occurred_at"): "ix_activities_type_occurred",
     ("activities", "created_at"): "ix_activities_type_created",
 }

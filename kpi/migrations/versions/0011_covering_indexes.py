@@ -16,14 +16,15 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-#: name -> (table, key columns, included columns); the included ones are the same as kpi/schema.py declares.
+#: name -> (table, key columns, included columns), as kpi/schema.py declares them. No deal's creation time: an index
+#: holding it held all an organisation's open pipeline reads, and the planner read all of that index (850-1,000 ms)
+#: rather than the open deals by status (200 ms); so the sales cycle's edge days still read their table pages.
 COVERING = {
     "ix_deals_status_close": (
         "deals",
         ["status", "close_date"],
-        ["owner_id", "amount", "created_at", "type", "deleted_at"],
+        ["owner_id", "amount", "deleted_at"],
     ),
-    "ix_deals_created": ("deals", ["created_at"], ["owner_id", "status", "close_date", "amount", "deleted_at"]),
     "ix_activities_type_occurred": ("activities", ["type", "occurred_at"], ["owner_id", "deleted_at"]),
     "ix_activities_type_created": ("activities", ["type", "created_at"], ["owner_id", "deleted_at"]),
 }
