@@ -322,23 +322,30 @@ def _narrowed(window: Window, start: Any, end: Any, dates: bool) -> Window:
 
 def _rolled(
     owned_by: str, grain: str, parts: Mapping[int, tuple[Model, Measure, Months]]
-) -> tuple[Model, dict[int, ColumnElement], ColumnElement]:
+) -> list[tuple[Model, dict[int, ColumnElement], ColumnElement]]:
     """The rollups as a model owned like the measures' own (a rep id, or a team id; the organisation's days have
-    no owner), each column's sum of its whole months or days, typed as the sum of its rows is (money is read as
-    money, rounded alike), and the rollup rows the statement reads."""
+    no owner): for each span of whole months (or days) the columns read, each column's sum over it, typed as the
+    sum of its rows is (money is read as money, rounded alike), and the rollup rows of that span.
+
+    One read per span, each a single range of the index on (measure, month, owner): the OR of a period's span and
+    its previous period's was read by scanning every partial instead (a team's scorecard: 215 ms at 5M deals)."""
     r = Rollup.__table__ if grain == "months" else RollupDay.__table__
     time = r.c.month if grain == "months" else r.c.day
     key = r.c.owner_id if grain == "months" else null()
     model = Model(r, key, {}, owned_by="team" if owned_by == "team" else "rep")
-    aggregates: dict[int, ColumnElement] = {}
-    for k, (own, measure, (first, last)) in parts.items():
-        when = and_(r.c.measure == digest(measure), time >= first, time < last)
-        otherwise = literal_column("0") if measure.agg == "count" else null()  # as rows count: 0, never NULL
-        summed = func.sum(case((when, r.c.value), else_=otherwise))
-        aggregates[k] = type_coerce(summed, measured(own, measure, true()).type)
-    spans = {(digest(m), first, last) for _, m, (first, last) in parts.values()}
-    reads = or_(*(and_(r.c.measure == d, time >= first, time < last) for d, first, last in spans))
-    return model, aggregates, reads
+    spans: dict[Months, dict[int, tuple[Model, Measure, Months]]] = {}
+    for k, part in parts.items():
+        spans.setdefault(part[2], {})[k] = part
+    reads = []
+    for (first, last), of_span in spans.items():
+        aggregates: dict[int, ColumnElement] = {}
+        for k, (own, measure, _) in of_span.items():
+            otherwise = literal_column("0") if measure.agg == "count" else null()  # as rows count: 0, never NULL
+            summed = func.sum(case((r.c.measure == digest(measure), r.c.value), else_=otherwise))
+            aggregates[k] = type_coerce(summed, measured(own, measure, true()).type)
+        digests = sorted({digest(measure) for _, measure, _ in of_span.values()})
+        reads.append((model, aggregates, and_(r.c.measure.in_(digests), time >= first, time < last)))
+    return reads
 
 
 def _stock(measure: Measure, window: Window, built: Built) -> tuple[tuple[Measure, Measure], dt.date] | None:
@@ -426,8 +433,8 @@ def compile_query(
         reads = _rows_read([(*columns[k][:2], window) for k in ks for window in ks[k]])
         branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
     for (owned_by, table), spans_of in rolled.items():
-        model, aggregates, reads = _rolled(owned_by, table, spans_of)
-        branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
+        for model, aggregates, reads in _rolled(owned_by, table, spans_of):
+            branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
     if stocks:
         model, aggregates, reads = _stocks_rolled(stocks)
         branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))

@@ -62,7 +62,9 @@ class Result:
 def _decimal(value: object) -> Decimal:
     if value is None:
         return ZERO
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(value) if isinstance(value, int) else Decimal(str(value))  # an int exactly; a float as printed
 
 
 #: ``(kpi key, value, (target start, end), (asked start, end)) -> the target's share for the asked period``
@@ -458,7 +460,8 @@ def _totals(kpi: Kpi, row: Row, periods: int) -> list[dict[str, Decimal]]:
     """``{measure: total}`` for each period from a row of :func:`compile_query` (after owner and team)."""
     names = list(kpi.measures)
     width = len(names)
-    return [{name: _decimal(row[2 + p * width + i]) for i, name in enumerate(names)} for p in range(periods)]
+    values = [_decimal(value) for value in row[2 : 2 + periods * width]]
+    return [dict(zip(names, values[p * width : (p + 1) * width], strict=True)) for p in range(periods)]
 
 
 def _lacks_own(key: str, scope: Scope, span: ColumnElement[bool]) -> ColumnElement[bool]:

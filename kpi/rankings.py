@@ -31,6 +31,7 @@ from kpi.periods import Period
 from kpi.types import Kpi, Scope
 
 Ranks = Literal["reps", "teams"]
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -225,29 +226,30 @@ class Leaderboard:
     ) -> Leaderboard:
         """Rank ``entries``; ``you`` is the id of the asker's entry (a person's or a team's)."""
 
-        better_high = of_target or kpi.higher_is_better
-
-        def fair(entry: Entry) -> bool:
-            sample = entry.result.denominator if kpi.has_sample else None
-            return sample is None or entry.result.value is None or sample >= kpi.min_sample
-
-        def standing(entry: Entry, fair: bool) -> tuple[bool, bool, Decimal]:
-            """Equal standings share a rank: unfair after fair, no score last, then the score, best first."""
-            value = (entry.pace.attainment if entry.pace else None) if of_target else entry.result.value
-            if value is None:
-                return (True, True, Decimal(0))
-            return (not fair, False, value if better_high == bottom else -value)
-
-        # Each entry's standing worked out once, in a flat key: an organisation ranks 10,000 reps.
-        fairs = [fair(entry) for entry in entries]
-        keyed = sorted(
-            (*standing(entry, fair), entry.name.lower(), entry.id, i)
-            for i, (entry, fair) in enumerate(zip(entries, fairs, strict=True))
-        )
+        # Each entry's standing worked out in one pass, into a flat key (an organisation ranks 10,000 reps): equal
+        # standings share a rank; unfair after fair, no score last, then the score, best first.
+        negated = (of_target or kpi.higher_is_better) != bottom  # ascending keys put the highest score first
+        sampled, floor = kpi.has_sample, kpi.min_sample
+        fairs: list[bool] = []
+        keyed = []
+        for i, entry in enumerate(entries):
+            result = entry.result
+            sample = result.denominator
+            fair = not sampled or sample is None or result.value is None or sample >= floor
+            score = (entry.pace.attainment if entry.pace else None) if of_target else result.value
+            name = entry.name.lower()
+            if score is None:
+                keyed.append((True, True, ZERO, name, entry.id, i))
+            else:
+                keyed.append((not fair, False, -score if negated else score, name, entry.id, i))
+            fairs.append(fair)
+        keyed.sort()
         places: list[int] = []
+        before = None
         for place, key in enumerate(keyed, start=1):
-            tied = places and keyed[place - 2][:3] == key[:3]
-            places.append(places[-1] if tied else place)
+            standing = key[:3]
+            places.append(places[-1] if standing == before else place)
+            before = standing
         order = [key[-1] for key in keyed]
         rows = Rows.of(kpi, period, ranks, [entries[i] for i in order], places, [fairs[i] for i in order])
         return cls(kpi, period, scope, rows, currency, ranks, bottom, of_target, len(rows)).seen_by(you, limit)

@@ -484,12 +484,9 @@ class Rollup(Base):
 
     __tablename__ = "rollups"
     # The value too: an answer reads a measure's months from the index alone, whatever order the rows were written
-    # in (by month and owner, for the sync's refresh; see kpi/rollups.py). A team's answer reads its owners' months
-    # by owner first: through the first index, a region's 500 reps' months took a scan of every partial (215 ms).
-    __table_args__ = (
-        Index("ix_rollups_measure_month", "measure", "month", "owner_id", "value"),
-        Index("ix_rollups_owner", "owner_id", "measure", "month", postgresql_include=["value"]),
-    )
+    # in (by month and owner, for the sync's refresh; see kpi/rollups.py). Not also by owner: a sync's refresh then
+    # rewrote pages all over a second index (10,000 changed deals: 7 -> 16 s); see compiler._rolled for teams.
+    __table_args__ = (Index("ix_rollups_measure_month", "measure", "month", "owner_id", "value"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     measure: Mapped[str] = mapped_column(String(32))

@@ -151,7 +151,7 @@ def test_the_migrated_delivery_tables_are_the_ones_the_schema_declares(blank):
 def test_a_migration_adds_its_tables_as_the_schema_declares_them_and_its_downgrade_removes_them(
     blank, revision, before, ours
 ):
-    migrate(blank, "head")  # as later migrations left them (0011 indexes the rollups by owner)
+    migrate(blank, "head")  # as later migrations left them (0011 changes indexes of older tables)
     only_ours = {"include_object": lambda _object, name, kind, *_: kind != "table" or name in ours}
     with blank.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection, opts=only_ours), Base.metadata)

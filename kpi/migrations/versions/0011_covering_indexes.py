@@ -1,13 +1,10 @@
-"""covering time-range indexes of deals and activities, and the rollups indexed by owner
+"""covering time-range indexes of deals and activities
 
 The time-range indexes every period's edge reads hold the columns the common KPIs read. An organisation leaderboard
 reads its period's edge days from the rows (the whole months from the rollups): a week of calls is 120,000
 activities, each on its own page of a 25M-row table (350 ms). With the owner, the deletion mark and the deal columns
 the KPIs aggregate kept in the index (PostgreSQL's INCLUDE), those rows are read from the index alone (75 ms).
 SQLite has no INCLUDE: its indexes stay as they are.
-
-A team's answer reads its owners' months from the rollups: through the index by measure and month, a region's 500
-reps' months were a scan of every partial (215 ms); by owner first, 26 ms.
 
 Revision ID: 0011
 Revises: 0010
@@ -35,7 +32,6 @@ COVERING = {
 
 
 def upgrade() -> None:
-    op.create_index("ix_rollups_owner", "rollups", ["owner_id", "measure", "month"], postgresql_include=["value"])
     if op.get_bind().dialect.name != "postgresql":
         return
     for name, (table, columns, included) in COVERING.items():
@@ -44,7 +40,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_rollups_owner", table_name="rollups")
     if op.get_bind().dialect.name != "postgresql":
         return
     for name, (table, columns, _included) in COVERING.items():
