@@ -39,9 +39,9 @@ class Identities:
         self._directory: Directory | None = None
 
     def person(self, directory: Directory, slack_user_id: str) -> Person:
-        for person in directory.people.values():
-            if person.slack_user_id == slack_user_id:
-                return person
+        person = directory.with_slack_id(slack_user_id)
+        if person is not None:
+            return person
         if directory is not self._directory:
             self._matched, self._directory = {}, directory
         if self._matched.get(slack_user_id) in directory.people:

@@ -60,8 +60,8 @@ def new_engine(url: str) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=10,
+        pool_size=16,
+        max_overflow=8,
         connect_args={"prepare_threshold": None, "options": "-c jit=off -c random_page_cost=1.1"},
     )
 

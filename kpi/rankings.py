@@ -86,17 +86,27 @@ class Columns(NamedTuple):
     pace: tuple[Paced | None, ...]
 
 
+#: Rows per pickled chunk of a ranking (see :class:`Rows`).
+CHUNK = 64
+
+
 class Rows(Sequence[Row]):
     """A ranking's rows, of one KPI and period, kept as :class:`Columns`; a :class:`Row` is made when read.
 
-    Every asker of a cached organisation leaderboard reads the whole ranking to see 25 rows and their own:
-    10,000 Row, Result and Pace objects took 150 to 190 ms to unpickle from Redis, most of it CPython's garbage
-    collector walking the new objects. Ten tuples of ints, strings and Decimals pickle and load in a few ms."""
+    Every asker of a cached organisation leaderboard reads the ranking to see 25 rows and their own: 10,000 Row,
+    Result and Pace objects took 150 to 190 ms to unpickle from Redis, most of it CPython's garbage collector
+    walking the new objects; ten tuples of ints, strings and Decimals, 30 to 40 ms, most of it making 50,000
+    Decimals. So a ranking is pickled in chunks of :data:`CHUNK` rows, and one read from the cache loads only the
+    chunks of the rows it is asked for (the ids, to find the asker's row, load at once: they are plain ints)."""
 
-    __slots__ = ("kpi", "period", "ranks", "columns")
+    __slots__ = ("kpi", "period", "ranks", "_columns", "_ids", "_chunks", "_loaded")
 
     def __init__(self, kpi: Kpi, period: Period, ranks: Ranks, columns: Columns) -> None:
-        self.kpi, self.period, self.ranks, self.columns = kpi, period, ranks, columns
+        self.kpi, self.period, self.ranks = kpi, period, ranks
+        self._columns: Columns | None = columns
+        self._ids = columns.id
+        self._chunks: tuple[bytes, ...] = ()  # pickled chunks not yet loaded (a ranking read from the cache)
+        self._loaded: dict[int, Columns] = {}
 
     @classmethod
     def of(
@@ -134,8 +144,27 @@ class Rows(Sequence[Row]):
             ),
         )
 
+    @classmethod
+    def _packed(cls, kpi: Kpi, period: Period, ranks: Ranks, ids: tuple[int, ...], chunks: tuple[bytes, ...]) -> Rows:
+        rows = cls.__new__(cls)
+        rows.kpi, rows.period, rows.ranks = kpi, period, ranks
+        rows._columns, rows._ids, rows._chunks, rows._loaded = None, ids, chunks, {}
+        return rows
+
+    @property
+    def columns(self) -> Columns:
+        """Every row's columns (loading every chunk of a ranking read from the cache)."""
+        if self._columns is None:
+            self._columns = _joined([self._chunk(i) for i in range(len(self._chunks))])
+        return self._columns
+
+    def _chunk(self, i: int) -> Columns:
+        if i not in self._loaded:
+            self._loaded[i] = pickle.loads(self._chunks[i])
+        return self._loaded[i]
+
     def __len__(self) -> int:
-        return len(self.columns.rank)
+        return len(self._ids)
 
     @overload
     def __getitem__(self, index: int) -> Row: ...
@@ -145,14 +174,26 @@ class Rows(Sequence[Row]):
 
     def __getitem__(self, index: int | slice) -> Row | Rows:
         if isinstance(index, slice):
-            return Rows(self.kpi, self.period, self.ranks, Columns._make(column[index] for column in self.columns))
-        c = self.columns
-        value, numerator, denominator = c.value[index], c.numerator[index], c.denominator[index]
-        result = Result(self.kpi, self.period, value, numerator, denominator, c.reason[index], c.target[index])
-        paced = c.pace[index]
+            return Rows(self.kpi, self.period, self.ranks, self._slice(index))
+        index = range(len(self))[index]  # a negative index counts from the end; past it raises IndexError
+        if self._columns is not None:
+            return self._row(self._columns, index)
+        return self._row(self._chunk(index // CHUNK), index % CHUNK)
+
+    def _slice(self, index: slice) -> Columns:
+        start, stop, step = index.indices(len(self))
+        if self._columns is not None or step != 1:
+            return Columns._make(column[index] for column in self.columns)
+        chunks = [self._chunk(i) for i in range(start // CHUNK, -(-stop // CHUNK))] if start < stop else []
+        offset = start // CHUNK * CHUNK
+        return Columns._make(column[start - offset : stop - offset] for column in _joined(chunks))
+
+    def _row(self, c: Columns, i: int) -> Row:
+        result = Result(self.kpi, self.period, c.value[i], c.numerator[i], c.denominator[i], c.reason[i], c.target[i])
+        paced = c.pace[i]
         pace = None if paced is None else Pace(*paced)
-        person, team = (c.id[index], None) if self.ranks == "reps" else (None, c.id[index])
-        return Row(c.rank[index], person, c.name[index], result, pace, team, c.fair[index])
+        person, team = (c.id[i], None) if self.ranks == "reps" else (None, c.id[i])
+        return Row(c.rank[i], person, c.name[i], result, pace, team, c.fair[i])
 
     def __iter__(self) -> Iterator[Row]:
         return (self[index] for index in range(len(self)))
@@ -165,10 +206,18 @@ class Rows(Sequence[Row]):
 
     __hash__ = None  # type: ignore[assignment]  # equal by value, like the list of rows it stands for
 
-    def __reduce__(self) -> tuple[Callable[[Kpi, Period, Ranks, bytes], Rows], tuple[Kpi, Period, Ranks, bytes]]:
-        """The columns go in as one plain pickle: the answer cache's pickler (kpi/cache.py) asks its
+    def __reduce__(self) -> tuple[Callable[..., Rows], tuple[Any, ...]]:
+        """The ids and the chunks go in as plain pickles: the answer cache's pickler (kpi/cache.py) asks its
         ``persistent_id`` in Python about every object, and a ranking of 10,000 reps has 100,000."""
-        return (_unpickled, (self.kpi, self.period, self.ranks, pickle.dumps(self.columns, pickle.HIGHEST_PROTOCOL)))
+        chunks = self._chunks
+        if self._columns is not None:
+            columns = self._columns
+            chunks = tuple(
+                pickle.dumps(Columns._make(column[i : i + CHUNK] for column in columns), pickle.HIGHEST_PROTOCOL)
+                for i in range(0, len(self), CHUNK)
+            )
+        ids = pickle.dumps(self._ids, pickle.HIGHEST_PROTOCOL)
+        return (_unpickled, (self.kpi, self.period, self.ranks, ids, chunks))
 
     def __repr__(self) -> str:
         return f"Rows({list(self)!r})"
@@ -176,7 +225,7 @@ class Rows(Sequence[Row]):
     def find(self, id: int) -> Row | None:
         """The row of ``id`` (a person's or a team's), if ranked here."""
         try:
-            return self[self.columns.id.index(id)]
+            return self[self._ids.index(id)]
         except ValueError:
             return None
 
@@ -186,8 +235,13 @@ class Rows(Sequence[Row]):
         return any(pace is not None for pace in self.columns.pace)
 
 
-def _unpickled(kpi: Kpi, period: Period, ranks: Ranks, columns: bytes) -> Rows:
-    return Rows(kpi, period, ranks, pickle.loads(columns))
+def _joined(chunks: list[Columns]) -> Columns:
+    """Consecutive chunks' columns as one."""
+    return Columns._make(tuple(value for chunk in chunks for value in chunk[k]) for k in range(len(Columns._fields)))
+
+
+def _unpickled(kpi: Kpi, period: Period, ranks: Ranks, ids: bytes, chunks: tuple[bytes, ...]) -> Rows:
+    return Rows._packed(kpi, period, ranks, pickle.loads(ids), chunks)
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,15 @@ Wendy in West Enterprise, Erin in East. Period 2017-Q2, asked on 2017-07-10 (the
 from __future__ import annotations
 
 import datetime as dt
+import pickle
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import event
 
 from kpi.access import AccessDenied
-from kpi.rankings import Entry, Leaderboard
+from kpi.metrics import Result
+from kpi.rankings import CHUNK, Entry, Leaderboard
 from kpi.schema import Rep, Team
 from kpi.service import Kpibot
 
@@ -200,3 +203,18 @@ def test_a_ranking_is_of_one_kpi_and_period_and_refuses_results_of_another(bot):
 
     with pytest.raises(ValueError, match="a Revenue ranking over 2017-Q1 ranks results of that KPI and period"):
         Leaderboard.rank(board.kpi, q1, board.scope, entries, "USD")
+
+
+def test_a_ranking_read_back_from_the_cache_loads_only_the_chunks_of_the_rows_read(bot):
+    board = ask(bot, "alice@example.com", "leaderboard revenue 2017-Q2")
+    results = {i: Result(board.kpi, board.rows.period, Decimal(i), Decimal(i), None) for i in range(1, 201)}
+    entries = [Entry(i, f"Rep {i:03d}", result) for i, result in results.items()]
+    ranked = Leaderboard.rank(board.kpi, board.rows.period, board.scope, entries, "USD").rows  # Rep 200 first
+
+    read = pickle.loads(pickle.dumps(ranked))
+    shown, mine = read[:25], read.find(50)  # the top 25 (chunk 0) and the row of Rep 050, #151 (chunk 2)
+
+    assert [row.name for row in shown] == [f"Rep {i:03d}" for i in range(200, 175, -1)]
+    assert mine is not None and (mine.rank, mine.result.value) == (151, Decimal(50))
+    assert sorted(read._loaded) == [0, 2] and CHUNK == 64
+    assert read.columns == ranked.columns  # every chunk loaded: the ranking as it was measured
