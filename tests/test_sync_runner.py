@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.orm import aliased
 
 from crm.interface import Counts
@@ -279,3 +279,14 @@ def test_a_database_user_that_does_not_own_the_tables_still_imports(engine):
 
     assert report.status == "ok"
     assert reps(engine) == [("r1", "Ann", None)]
+
+
+def test_a_sync_that_wrote_rows_then_vacuums_the_organisations_days_on_postgresql(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("VACUUM is PostgreSQL's; SQLite reuses its free pages")
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    sync_records(engine, NOW, reps=[{"crm_id": "alice", "name": "Alice Adams", "role": "rep"}])
+
+    assert statements.count("VACUUM rollup_days") == 1
