@@ -111,6 +111,11 @@ class Counts:
     deleted: int = 0
     rejected: int = 0
 
+    @property
+    def written(self) -> int:
+        """The records this sync wrote: created, updated or marked deleted."""
+        return self.created + self.updated + self.deleted
+
     def __str__(self) -> str:
         return ", ".join(f"{value} {name}" for name, value in vars(self).items())
 

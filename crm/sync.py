@@ -40,6 +40,7 @@ from crm.reading import Pages, process_reader, thread_reader
 from crm.writer import PageWriter
 from kpi import generation
 from kpi.config import PeopleConfig
+from kpi.db import vacuum
 from kpi.links import save_templates
 from kpi.locks import DatabaseLock
 from kpi.schema import RollupDay, SyncRun, SyncState
@@ -176,22 +177,17 @@ def _refresh_statistics(connection: Connection, report: SyncReport) -> None:
     if connection.dialect.name != "postgresql":
         return
     for name, counts in report.counts.items():
-        if counts.created + counts.updated + counts.deleted >= ANALYZE_AFTER:
+        if counts.written >= ANALYZE_AFTER:
             connection.execute(text(f"ANALYZE {canonical.spec(name).table.name}"))
 
 
 def _vacuum_days(engine: Engine, report: SyncReport) -> None:
-    """On PostgreSQL, vacuum the organisation's days after a sync that wrote rows. Each page of a sync rewrites
-    thousands of that table's few rows by upsert (kpi/rollups.py), so their dead versions pile up between syncs
-    unless autovacuum comes first (81,000 dead to 14,000 live after a few benchmark syncs with it off), and every
-    later upsert walks them. A vacuum of some 15,000 rows takes milliseconds; it runs after the commit (never inside
-    a transaction)."""
-    if engine.dialect.name != "postgresql" or report.status != "ok":
-        return
-    if not any(counts.created + counts.updated + counts.deleted for counts in report.counts.values()):
-        return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text(f"VACUUM {RollupDay.__tablename__}"))
+    """Vacuum the organisation's days after a sync that wrote rows. Each page of a sync rewrites thousands of that
+    table's few rows by upsert (kpi/rollups.py), so their dead versions pile up between syncs unless autovacuum
+    comes first (81,000 dead to 14,000 live after a few benchmark syncs with it off), and every later upsert walks
+    them. A vacuum of some 15,000 rows takes milliseconds."""
+    if report.status == "ok" and any(counts.written for counts in report.counts.values()):
+        vacuum(engine, RollupDay.__tablename__)
 
 
 def _reader(connector: Connector, plan: list[tuple[str, str | None]]) -> AbstractContextManager[Pages]:

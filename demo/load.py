@@ -17,6 +17,7 @@ from demo.calendar import Calendar
 from demo.rows import RowBuilder
 from demo.world import simulate
 from kpi import bulk, generation, rollups
+from kpi.db import vacuum
 from kpi.schema import (
     CONFIG_CRM,
     Account,
@@ -232,9 +233,6 @@ def _advance_id_sequences(connection: sa.Connection, tables: list[sa.Table]) -> 
 
 def _analyze(engine: sa.Engine, tables: list[sa.Table]) -> None:
     """Refresh the planner's statistics after a bulk load, so the first KPI queries are planned well, and mark the
-    loaded pages all-visible (``VACUUM``), so that a period's edge days are read from the covering indexes alone
-    (migration 0011) rather than from every table page their rows lie on, until autovacuum would come."""
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(sa.text("VACUUM (ANALYZE) " + ", ".join(table.name for table in tables)))
+    loaded pages all-visible, so that a period's edge days are read from the covering indexes alone (migration 0011)
+    rather than from every table page their rows lie on, until autovacuum would come."""
+    vacuum(engine, *(table.name for table in tables), analyze=True)

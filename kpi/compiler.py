@@ -333,19 +333,19 @@ def _rolled(
     time = r.c.month if grain == "months" else r.c.day
     key = r.c.owner_id if grain == "months" else null()
     model = Model(r, key, {}, owned_by="team" if owned_by == "team" else "rep")
-    spans: dict[Months, dict[int, tuple[Model, Measure, Months]]] = {}
-    for k, part in parts.items():
-        spans.setdefault(part[2], {})[k] = part
-    reads = []
-    for (first, last), of_span in spans.items():
+    by_span: dict[Months, dict[int, tuple[Model, Measure]]] = {}
+    for k, (own, measure, span) in parts.items():
+        by_span.setdefault(span, {})[k] = (own, measure)
+    branches = []
+    for (first, last), columns in by_span.items():
         aggregates: dict[int, ColumnElement] = {}
-        for k, (own, measure, _) in of_span.items():
+        for k, (own, measure) in columns.items():
             otherwise = literal_column("0") if measure.agg == "count" else null()  # as rows count: 0, never NULL
             summed = func.sum(case((r.c.measure == digest(measure), r.c.value), else_=otherwise))
             aggregates[k] = type_coerce(summed, measured(own, measure, true()).type)
-        digests = sorted({digest(measure) for _, measure, _ in of_span.values()})
-        reads.append((model, aggregates, and_(r.c.measure.in_(digests), time >= first, time < last)))
-    return reads
+        digests = sorted({digest(measure) for _, measure in columns.values()})
+        branches.append((model, aggregates, and_(r.c.measure.in_(digests), time >= first, time < last)))
+    return branches
 
 
 def _stock(measure: Measure, window: Window, built: Built) -> tuple[tuple[Measure, Measure], dt.date] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +29,16 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
+
+
+def vacuum(engine: Engine, *tables: str, analyze: bool = False) -> None:
+    """On PostgreSQL, ``VACUUM`` ``tables`` after the writes that changed them have committed (VACUUM cannot run in
+    a transaction): their dead versions reclaimed and their pages marked all-visible for index-only reads, without
+    waiting for autovacuum (which may be off); with ``analyze``, the planner's statistics too. Nothing on SQLite."""
+    if engine.dialect.name != "postgresql" or not tables:
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f"VACUUM {'(ANALYZE) ' if analyze else ''}{', '.join(tables)}"))
 
 
 @functools.cache
@@ -60,7 +70,7 @@ def new_engine(url: str) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=16,
+        pool_size=16,  # a server process's request threads (bot/front.py); overflow ones were opened and closed again
         max_overflow=8,
         connect_args={"prepare_threshold": None, "options": "-c jit=off -c random_page_cost=1.1"},
     )

@@ -77,6 +77,7 @@ from kpi.compiler import (
     rolls_up,
     sample_window,
 )
+from kpi.db import vacuum
 from kpi.periods import Calendar, utc_midnight, utc_now
 from kpi.schema import Rollup, RollupDay, RollupMeasure
 from kpi.semantic import MODELS, Model
@@ -161,11 +162,9 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
         refill(connection)
         generation.advance(connection)  # answers cached of the old rows are not served again
         written = connection.execute(select(func.count()).select_from(Rollup)).scalar_one()
-    if engine.dialect.name == "postgresql":
-        # Every row was replaced: reclaim the old ones and give the planner statistics now, not when autovacuum
-        # comes (a sync's refresh read pages of dead rows until then, and the planner guessed the table's size).
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM ANALYZE rollups"))
+    # Every row was replaced: reclaim the old ones and give the planner statistics now, not when autovacuum comes (a
+    # sync's refresh read pages of dead rows until then, and the planner guessed the table's size).
+    vacuum(engine, Rollup.__tablename__, analyze=True)
     return written
 
 
@@ -510,7 +509,6 @@ class _Watched:
     name: str  # the model's
     model: Model
     measures: dict[str, dict[str, Measure]]  # time column -> {measure digest: measure}
-    reads: dict[
-        str, frozenset[str]
-    ]  # measure digest -> the columns it, its time, the owner and the model's filter read
+    # measure digest -> the columns it, its time column, the owner and the model's filter read
+    reads: dict[str, frozenset[str]]
     tz: zoneinfo.ZoneInfo
