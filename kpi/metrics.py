@@ -59,6 +59,48 @@ class Result:
     target: Decimal | None = None  # the scope's target for the KPI and period, when asked for and set
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One KPI's results over one period for many scopes (a leaderboard's reps or teams), as columns in the order
+    of ``ids``: an organisation leaderboard ranks 10,000 reps, and a :class:`Result` object each, made and then
+    taken apart again into the ranking's columns, was a fifth of its Python."""
+
+    kpi: Kpi
+    period: Period
+    ids: Sequence[int]
+    value: Sequence[Decimal | None]
+    numerator: Sequence[Decimal | None]
+    denominator: Sequence[Decimal | None]
+    reason: Sequence[str | None]
+    target: Sequence[Decimal | None]
+
+    @classmethod
+    def of(cls, kpi: Kpi, period: Period, results: Mapping[int, Result]) -> Measured:
+        """``results`` keyed by id, each of ``kpi`` over ``period``."""
+        if any(result.kpi is not kpi or result.period != period for result in results.values()):
+            raise ValueError(f"results measured together are of one KPI and period: {kpi.label} over {period.label}")
+        found = list(results.values())
+
+        def column(field: str) -> list[Any]:
+            return [getattr(result, field) for result in found]
+
+        fields = ("value", "numerator", "denominator", "reason", "target")
+        return cls(kpi, period, list(results), *(column(field) for field in fields))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def result(self, i: int) -> Result:
+        """The ``i``-th scope's result."""
+        return Result(
+            self.kpi, self.period, self.value[i], self.numerator[i], self.denominator[i], self.reason[i], self.target[i]
+        )
+
+    def results(self) -> dict[int, Result]:
+        """Every scope's result, by id."""
+        return {id: self.result(i) for i, id in enumerate(self.ids)}
+
+
 def _decimal(value: object) -> Decimal:
     if value is None:
         return ZERO
@@ -223,10 +265,13 @@ class Metrics:
         self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date
     ) -> list[tuple[int | None, int | None, list[dict[str, Decimal]]]]:
         """The one query: ``(owner_id, team_id, [{measure: total} for each period])`` rows for the scope."""
+        return [(row[0], row[1], _totals(kpi, row, len(periods))) for row in self._by_owner(kpi, periods, scope, as_of)]
+
+    def _by_owner(self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date) -> Sequence[Row]:
+        """The one query's rows: owner, team, then each measure's total in each period."""
         windows = [self.windows(kpi, period, as_of) for period in periods]
         with self.engine.connect() as connection:
-            rows = connection.execute(compile_query(kpi, windows, scope.filter, built=self.rollups.built())).all()
-        return [(row[0], row[1], _totals(kpi, row, len(periods))) for row in rows]
+            return connection.execute(compile_query(kpi, windows, scope.filter, built=self.rollups.built())).all()
 
     def _target_selects(
         self,
@@ -374,17 +419,17 @@ class Metrics:
         as_of: dt.date,
         *,
         target: bool = False,
-    ) -> dict[int, Result]:
-        """Each member's result from the same one query (a leaderboard), keyed by person id; with each
-        one's own target for the KPI with ``target`` (one more query, for every member's)."""
-        by_owner = {owner: rows[0] for owner, _team, rows in self.totals_by_owner(kpi, [period], scope, as_of) if owner}
+    ) -> Measured:
+        """Each member's result from the same one query (a leaderboard), in the order of ``members`` (person id
+        to the rep's scope); with each one's own target for the KPI with ``target`` (one more query, for every
+        member's)."""
+        width = len(kpi.measures)
+        by_owner = {row[0]: row[2 : 2 + width] for row in self._by_owner(kpi, [period], scope, as_of)}
+        none = (ZERO,) * width
+        totals = [none if found is None else found for found in map(by_owner.get, members)]
         targets = self.targets(set(kpi.targets) | ({kpi.key} if target else set()), period, scope, members=True)
-        empty = {name: ZERO for name in kpi.measures}
         combiner = _Combiner(kpi, period, as_of, self.absent(kpi), target=target)
-        return {
-            person_id: combiner.result(member, by_owner.get(person_id, empty), targets)
-            for person_id, member in members.items()
-        }
+        return combiner.measured(list(members), list(members.values()), totals, targets)
 
     def results_by_team(
         self,
@@ -395,9 +440,9 @@ class Metrics:
         as_of: dt.date,
         *,
         target: bool = False,
-    ) -> dict[int, Result]:
-        """Each of ``teams``' result (the sub-teams of ``scope``, keyed by team id) from the scope's one
-        statement grouped by owner: each team's measures are the sums of its owners' (its reps', and for a
+    ) -> Measured:
+        """Each of ``teams``' result (the sub-teams of ``scope``, by team id, in their order) from the scope's
+        one statement grouped by owner: each team's measures are the sums of its owners' (its reps', and for a
         team-owned model its teams'), then its formulas apply, with its own target (or its reps') with
         ``target``."""
         team_of: dict[tuple[str, int], int] = {}
@@ -414,7 +459,7 @@ class Metrics:
         every_team = dataclasses.replace(scope, type="team", team_ids=tuple(sorted(teams)))
         targets = self.targets(keys, period, every_team, members=True)
         combiner = _Combiner(kpi, period, as_of, self.absent(kpi), target=target)
-        return {team_id: combiner.result(teams[team_id], sums[team_id], targets) for team_id in teams}
+        return combiner.measured(list(teams), list(teams.values()), [tuple(sums[t].values()) for t in teams], targets)
 
     def results_of_many(
         self, kpis: Sequence[Kpi], periods: Sequence[Period], scope: Scope, as_of: dt.date, *, target: bool = False
@@ -458,9 +503,9 @@ def _supplied(kpi: Kpi) -> dict[str, ColumnElement[bool]]:
 
 def _totals(kpi: Kpi, row: Row, periods: int) -> list[dict[str, Decimal]]:
     """``{measure: total}`` for each period from a row of :func:`compile_query` (after owner and team)."""
-    names = list(kpi.measures)
+    names = kpi.measures.keys()
     width = len(names)
-    values = [_decimal(value) for value in row[2 : 2 + periods * width]]
+    values = list(map(_decimal, row[2 : 2 + periods * width]))
     return [dict(zip(names, values[p * width : (p + 1) * width], strict=True)) for p in range(periods)]
 
 
@@ -507,6 +552,32 @@ class _Combiner:
         """Apply the KPI's formulas to the scope's aggregated measures; explain why when there is no value."""
         own = targets.for_scope(self.kpi.key, scope) if self.target else None
         return Result(self.kpi, self.period, *self._value(scope, totals, targets), target=own)
+
+    def measured(
+        self, ids: list[int], scopes: Sequence[Scope], totals: Sequence[tuple[Any, ...]], targets: Targets
+    ) -> Measured:
+        """:meth:`result` for many scopes at once, as columns: ``ids[i]`` is ``scopes[i]``, whose measures' totals
+        are ``totals[i]``, in the KPI's order of its measures, as the database returns them (None for zero).
+
+        A KPI without targets in its formulas has a value that depends on the totals alone (and the kind of
+        scope), and many of 10,000 reps share theirs (a count of calls, or none at all): each is combined once."""
+        names = self.kpi.measures.keys()
+        alone = not self.needs
+        combined: dict[tuple[str, tuple[Any, ...]], tuple[Decimal | None, Decimal | None, Decimal | None, str | None]]
+        combined = {}
+        found = []
+        for scope, raw in zip(scopes, totals, strict=True):
+            key = (scope.type, raw)
+            value = combined.get(key) if alone else None
+            if value is None:
+                value = self._value(scope, dict(zip(names, map(_decimal, raw), strict=True)), targets)
+                if alone:
+                    combined[key] = value
+            found.append(value)
+        values, numerators, denominators, reasons = zip(*found, strict=True) if found else ((),) * 4
+        kpi = self.kpi.key
+        owns = [targets.for_scope(kpi, scope) for scope in scopes] if self.target else [None] * len(scopes)
+        return Measured(self.kpi, self.period, ids, values, numerators, denominators, reasons, owns)
 
     def _value(
         self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets

@@ -21,11 +21,10 @@ import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from operator import attrgetter
 from typing import Any, Literal, NamedTuple, overload
 
 from kpi.formats import formatted, period_json, raw
-from kpi.metrics import Result
+from kpi.metrics import Measured, Result
 from kpi.pacing import Pace
 from kpi.periods import Period
 from kpi.types import Kpi, Scope
@@ -54,16 +53,6 @@ class Row:
     def sample(self) -> Decimal | None:
         """The number of cases a share is measured on (a win rate's deals closed), when the KPI has one."""
         return self.result.denominator if self.result.kpi.has_sample else None
-
-
-@dataclass(frozen=True)
-class Entry:
-    """What is ranked: one rep or team with its result (and its pace against its own target)."""
-
-    id: int
-    name: str
-    result: Result
-    pace: Pace | None = None
 
 
 #: A pace as a tuple of its fields (target, attainment, expected, projection, status).
@@ -110,37 +99,38 @@ class Rows(Sequence[Row]):
 
     @classmethod
     def of(
-        cls, kpi: Kpi, period: Period, ranks: Ranks, ordered: list[Entry], places: list[int], fair: list[bool]
+        cls,
+        measured: Measured,
+        names: Sequence[str],
+        paces: Sequence[Pace | None] | None,
+        ranks: Ranks,
+        order: list[int],
+        places: list[int],
+        fair: list[bool],
     ) -> Rows:
-        """``ordered``, the entries in rank order, with their places and whether each is ranked fairly."""
-        results = [entry.result for entry in ordered]
-        if any(
-            [result.kpi is not kpi or (result.period is not period and result.period != period) for result in results]
-        ):
-            raise ValueError(f"a {kpi.label} ranking over {period.label} ranks results of that KPI and period")
+        """The entries of ``measured`` (with their ``names`` and ``paces``, in its order) put in rank ``order``
+        (their indices), with their places and whether each is ranked fairly."""
 
-        def column(of: list[Any], field: str) -> tuple[Any, ...]:
-            return tuple(map(attrgetter(field), of))
+        def column(of: Sequence[Any]) -> tuple[Any, ...]:
+            return tuple([of[i] for i in order])
 
-        paces = [
-            None if p is None else (p.target, p.attainment, p.expected, p.projection, p.status)
-            for p in column(ordered, "pace")
-        ]
+        paces = paces if paces is not None else [None] * len(order)
+        paced = [None if p is None else (p.target, p.attainment, p.expected, p.projection, p.status) for p in paces]
         return cls(
-            kpi,
-            period,
+            measured.kpi,
+            measured.period,
             ranks,
             Columns(
                 rank=tuple(places),
-                id=column(ordered, "id"),
-                name=column(ordered, "name"),
+                id=column(measured.ids),
+                name=column(names),
                 fair=tuple(fair),
-                value=column(results, "value"),
-                numerator=column(results, "numerator"),
-                denominator=column(results, "denominator"),
-                reason=column(results, "reason"),
-                target=column(results, "target"),
-                pace=tuple(paces),
+                value=column(measured.value),
+                numerator=column(measured.numerator),
+                denominator=column(measured.denominator),
+                reason=column(measured.reason),
+                target=column(measured.target),
+                pace=column(paced),
             ),
         )
 
@@ -266,36 +256,39 @@ class Leaderboard:
     @classmethod
     def rank(
         cls,
-        kpi: Kpi,
-        period: Period,
+        measured: Measured,
+        names: Sequence[str],
         scope: Scope,
-        entries: list[Entry],
         currency: str,
         *,
+        paces: Sequence[Pace | None] | None = None,
         ranks: Ranks = "reps",
         bottom: bool = False,
         of_target: bool = False,
         limit: int | None = None,
         you: int | None = None,
     ) -> Leaderboard:
-        """Rank ``entries``; ``you`` is the id of the asker's entry (a person's or a team's)."""
+        """Rank the reps or teams of ``measured`` (``names[i]`` and ``paces[i]``, its pace against its own
+        target, are those of ``measured.ids[i]``); ``you`` is the id of the asker's (a person's or a team's)."""
 
         # Each entry's standing worked out in one pass, into a flat key (an organisation ranks 10,000 reps): equal
         # standings share a rank; unfair after fair, no score last, then the score, best first.
+        kpi = measured.kpi
         negated = (of_target or kpi.higher_is_better) != bottom  # ascending keys put the highest score first
         sampled, floor = kpi.has_sample, kpi.min_sample
+        if of_target:
+            scores = [None if pace is None else pace.attainment for pace in paces or [None] * len(measured)]
+        else:
+            scores = list(measured.value)
         fairs: list[bool] = []
         keyed = []
-        for i, entry in enumerate(entries):
-            result = entry.result
-            sample = result.denominator
-            fair = not sampled or sample is None or result.value is None or sample >= floor
-            score = (entry.pace.attainment if entry.pace else None) if of_target else result.value
-            name = entry.name.lower()
+        entries = zip(scores, measured.value, measured.denominator, names, measured.ids, strict=True)
+        for i, (score, value, sample, name, id) in enumerate(entries):
+            fair = not sampled or sample is None or value is None or sample >= floor
             if score is None:
-                keyed.append((True, True, ZERO, name, entry.id, i))
+                keyed.append((True, True, ZERO, name.lower(), id, i))
             else:
-                keyed.append((not fair, False, -score if negated else score, name, entry.id, i))
+                keyed.append((not fair, False, -score if negated else score, name.lower(), id, i))
             fairs.append(fair)
         keyed.sort()
         places: list[int] = []
@@ -305,8 +298,9 @@ class Leaderboard:
             places.append(places[-1] if standing == before else place)
             before = standing
         order = [key[-1] for key in keyed]
-        rows = Rows.of(kpi, period, ranks, [entries[i] for i in order], places, [fairs[i] for i in order])
-        return cls(kpi, period, scope, rows, currency, ranks, bottom, of_target, len(rows)).seen_by(you, limit)
+        rows = Rows.of(measured, names, paces, ranks, order, places, [fairs[i] for i in order])
+        board = cls(kpi, measured.period, scope, rows, currency, ranks, bottom, of_target, len(rows))
+        return board.seen_by(you, limit)
 
     def seen_by(self, you: int | None, limit: int | None = None) -> Leaderboard:
         """The whole board as one asker sees it: told their place (``you``: the id of their row, a person's or a

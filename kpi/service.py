@@ -42,10 +42,10 @@ from kpi.grammar.queries import (
     ValueQuery,
 )
 from kpi.links import link_templates
-from kpi.metrics import Metrics, Result
+from kpi.metrics import Measured, Metrics
 from kpi.pacing import Pacing
 from kpi.periods import Calendar, Period, PeriodError, utc_midnight
-from kpi.rankings import Entry, Leaderboard
+from kpi.rankings import Leaderboard
 from kpi.records import PAGE_SIZE, Cursor, Page, RecordList, Side, page, sides
 from kpi.schema import Account, Deal
 from kpi.scorecard import Scorecard, scorecard_kpis
@@ -322,8 +322,8 @@ class Kpibot:
 
         def measure() -> Comparison:
             reps = {pid: access.rep_scope(self.directory.people[pid]) for pid in self._members(team, period)}
-            results = self.metrics.results_by_owner(kpi, period, reps, team, as_of).values()
-            values = [result.value for result in results if result.value is not None]
+            measured = self.metrics.results_by_owner(kpi, period, reps, team, as_of)
+            values = [value for value in measured.value if value is not None]
             median = statistics.median(values) if values else None
             return Comparison("team", self.metrics.result(kpi, period, team, as_of), team, median, len(values))
 
@@ -352,38 +352,40 @@ class Kpibot:
         else:
             you = asker.id
         org_wide = scope.filter.rep_ids is None  # every rep's row: hundreds of ms at 10,000 reps
-        board = self.cache.get(
-            ("leaderboard", kpi, period, scope, as_of, query.ranks, query.bottom, query.of_target, paces),
-            lambda: Leaderboard.rank(
-                kpi,
-                period,
+
+        def ranking() -> Leaderboard:
+            measured, names = self._ranked(kpi, period, scope, teams, as_of, paces)
+            pace = self.pacing.pace
+            return Leaderboard.rank(
+                measured,
+                names,
                 scope,
-                self._ranked(kpi, period, scope, teams, as_of, paces),
                 self.org.currency,
+                paces=[pace(measured.result(i)) for i in range(len(measured))] if paces else None,
                 ranks=query.ranks,
                 bottom=query.bottom,
                 of_target=query.of_target,
-            ),
+            )
+
+        board = self.cache.get(
+            ("leaderboard", kpi, period, scope, as_of, query.ranks, query.bottom, query.of_target, paces),
+            ranking,
             self._org_rankings if org_wide else None,
         )
         return board.seen_by(you, query.limit)
 
     def _ranked(
         self, kpi: Kpi, period: Period, scope: Scope, teams: dict[int, Scope] | None, as_of: dt.date, paces: bool
-    ) -> list[Entry]:
-        """What a leaderboard ranks, whoever asks: each of ``teams`` (or each rep of the scope who worked in the
-        period) with its result, and its pace when ``paces``."""
-        found: dict[int, Result]
+    ) -> tuple[Measured, list[str]]:
+        """What a leaderboard ranks, whoever asks, and their names: each of ``teams`` (or each rep of the scope who
+        worked in the period) with its result, and its own target when ``paces``."""
         if teams is not None:
-            found = self.metrics.results_by_team(kpi, period, teams, scope, as_of, target=paces)
-            names = {tid: teams[tid].name for tid in found}
-        else:
-            members = self._members(scope, period)
-            scopes = {pid: access.rep_scope(self.directory.people[pid]) for pid in members}
-            found = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
-            names = {pid: self.directory.people[pid].name for pid in found}
-        pace = self.pacing.pace if paces else lambda _result: None
-        return [Entry(key, names[key], result, pace(result)) for key, result in found.items()]
+            measured = self.metrics.results_by_team(kpi, period, teams, scope, as_of, target=paces)
+            return measured, [team.name for team in teams.values()]
+        people = [self.directory.people[pid] for pid in self._members(scope, period)]
+        scopes = {person.id: access.rep_scope(person) for person in people}
+        measured = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
+        return measured, [person.name for person in people]
 
     def measured_over(self, kpi: Kpi, period: Period) -> Kpi:
         """The KPI as it reads ``period``: one ahead ("next quarter") needs a KPI that can lie in the future

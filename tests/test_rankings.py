@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import event
 
 from kpi.access import AccessDenied
-from kpi.metrics import Result
-from kpi.rankings import CHUNK, Entry, Leaderboard
+from kpi.metrics import Measured, Result
+from kpi.rankings import CHUNK, Leaderboard
 from kpi.schema import Rep, Team
 from kpi.service import Kpibot
 
@@ -196,20 +196,21 @@ def test_a_text_cut_to_the_rows_shown_keeps_the_title_the_first_rows_and_the_ask
     assert board.lines(shown=3) == board.text.splitlines()  # every row fits: nothing is cut
 
 
-def test_a_ranking_is_of_one_kpi_and_period_and_refuses_results_of_another(bot):
+def test_results_ranked_together_are_of_one_kpi_and_period(bot):
     board = ask(bot, "alice@example.com", "leaderboard revenue 2017-Q2")
     q1 = bot.period(bot.parse("revenue 2017-Q1", AS_OF).period, AS_OF)
-    entries = [Entry(row.id or 0, row.name, row.result) for row in board.rows]
+    results = {row.id or 0: row.result for row in board.rows}
 
-    with pytest.raises(ValueError, match="a Revenue ranking over 2017-Q1 ranks results of that KPI and period"):
-        Leaderboard.rank(board.kpi, q1, board.scope, entries, "USD")
+    with pytest.raises(ValueError, match="results measured together are of one KPI and period: Revenue over 2017-Q1"):
+        Measured.of(board.kpi, q1, results)
 
 
 def test_a_ranking_read_back_from_the_cache_loads_only_the_chunks_of_the_rows_read(bot):
     board = ask(bot, "alice@example.com", "leaderboard revenue 2017-Q2")
     results = {i: Result(board.kpi, board.rows.period, Decimal(i), Decimal(i), None) for i in range(1, 201)}
-    entries = [Entry(i, f"Rep {i:03d}", result) for i, result in results.items()]
-    ranked = Leaderboard.rank(board.kpi, board.rows.period, board.scope, entries, "USD").rows  # Rep 200 first
+    names = [f"Rep {i:03d}" for i in results]
+    measured = Measured.of(board.kpi, board.rows.period, results)
+    ranked = Leaderboard.rank(measured, names, board.scope, "USD").rows  # Rep 200 first
 
     read = pickle.loads(pickle.dumps(ranked))
     shown, mine = read[:25], read.find(50)  # the top 25 (chunk 0) and the row of Rep 050, #151 (chunk 2)

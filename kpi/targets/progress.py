@@ -99,9 +99,10 @@ def progress(measuring: Measuring, rows: Iterable[Any], as_of: dt.date) -> list[
         period = target_period(calendar, start, end, as_of)
         by_person = {scope.rep_id: scope for scope in members.values() if scope.rep_id is not None}
         everyone = Scope("team", "targets", ScopeFilter(frozenset(by_person), frozenset()))
-        results = measuring.metrics.results_by_owner(measuring.catalog[key], period, by_person, everyone, as_of)
+        measured = measuring.metrics.results_by_owner(measuring.catalog[key], period, by_person, everyone, as_of)
+        by_rep = dict(zip(measured.ids, measured.value, strict=True))
         for row_id, scope in members.items():
-            values[row_id] = results[scope.rep_id].value  # type: ignore[index]
+            values[row_id] = by_rep[scope.rep_id]  # type: ignore[index]
     listed = []
     for row, who, _scope, kpi in found:
         target = Decimal(str(row.value))
