@@ -554,7 +554,7 @@ class _Combiner:
         return Result(self.kpi, self.period, *self._value(scope, totals, targets), target=own)
 
     def measured(
-        self, ids: list[int], scopes: Sequence[Scope], totals: Sequence[tuple[Any, ...]], targets: Targets
+        self, ids: list[int], scopes: Sequence[Scope], totals: Sequence[Sequence[Any]], targets: Targets
     ) -> Measured:
         """:meth:`result` for many scopes at once, as columns: ``ids[i]`` is ``scopes[i]``, whose measures' totals
         are ``totals[i]``, in the KPI's order of its measures, as the database returns them (None for zero).
@@ -567,7 +567,7 @@ class _Combiner:
         combined = {}
         found = []
         for scope, raw in zip(scopes, totals, strict=True):
-            key = (scope.type, raw)
+            key = (scope.type, tuple(raw))  # a row's slice is a tuple already
             value = combined.get(key) if alone else None
             if value is None:
                 value = self._value(scope, dict(zip(names, map(_decimal, raw), strict=True)), targets)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
+import re
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from kpi import access, generation, rollups
 from kpi.compiler import compile_query, digest, flows, rolls_up
@@ -335,3 +336,35 @@ def test_a_running_bot_reads_what_a_rebuild_made_as_soon_as_it_sees_the_data_cha
 
     assert held_at_start == frozenset()
     assert (digest(bot.catalog["revenue"].measures["value"]), "America/New_York") in bot.metrics.rollups.built()
+
+
+def test_a_rebuild_reads_only_the_kinds_of_records_its_measures_count_in_a_form_an_index_can_range_over(
+    world, engine, ny_config
+):
+    company(world)
+    bot = Kpibot(engine, ny_config)
+    filled: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "INSERT INTO rollups " in statement:
+            filled.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        rollups.rebuild(engine, bot.catalog, bot.calendar)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    def where(time: str) -> str:
+        """The conditions of the one fill over ``time`` (its months are joined on it)."""
+        (statement,) = [s for s in filled if f"{time} >= " in s.split(" WHERE ")[0]]
+        return statement.split(" WHERE ")[1]
+
+    def held_to(time: str) -> list[str]:
+        """The columns held to a list of values beside the OR of the measures' filters."""
+        return re.findall(r"\) AND (\w+\.\w+) IN \((?:[^()]|\([^()]*\))*\) GROUP BY", where(time))
+
+    # calls, meetings, demos and emails over activities' occurred_at; won or lost deals over their close_date
+    assert held_to("activities.occurred_at") == ["activities.type"]
+    assert held_to("deals.close_date") == ["deals.status"]
+    assert held_to("deals.created_at") == []  # deals created: every deal, whatever its status
