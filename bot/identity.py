@@ -33,35 +33,38 @@ class Identities:
     def __init__(self, engine: Engine, client: WebClient) -> None:
         self.engine = engine
         self.client = client
-        # Matches found by email, kept in memory for one directory (re-read when the data changes, so a demo or
-        # a sync that renumbers people is picked up): the slack_users row was otherwise a query on every request.
-        self._matched: dict[str, int] = {}
-        self._directory: Directory | None = None
+        # Matches found by email, kept in memory with the email the person had (the slack_users row was otherwise a
+        # query on every request). One still holds in a directory read again after a sync while the person of that
+        # id has that email, so a sync or a demo that renumbers people is seen; the first question of each asker
+        # after every sync was a query, a read of the row, before.
+        self._matched: dict[str, tuple[int, str]] = {}
 
     def person(self, directory: Directory, slack_user_id: str) -> Person:
         person = directory.with_slack_id(slack_user_id)
         if person is not None:
             return person
-        if directory is not self._directory:
-            self._matched, self._directory = {}, directory
-        if self._matched.get(slack_user_id) in directory.people:
-            return directory.people[self._matched[slack_user_id]]
+        matched = self._matched.get(slack_user_id)
+        person = directory.people.get(matched[0]) if matched else None
+        if matched and person is not None and _email_of(person) == matched[1]:
+            return person
         cached = self._cached(slack_user_id)
         if cached is not None and cached.rep_id in directory.people:
-            self._matched[slack_user_id] = cached.rep_id
-            return directory.people[cached.rep_id]
+            return self._match(slack_user_id, directory.people[cached.rep_id])
         if cached is not None and utc_now() - cached.checked_at < RECHECK_MISSES_AFTER:
             raise Unmatched(_instructions(slack_user_id, cached.email))
         email = self._email(slack_user_id)
-        matches = [p for p in directory.people.values() if email and (p.email or "").lower() == email]
+        matches = [p for p in directory.people.values() if email and _email_of(p) == email]
         if len(matches) > 1:  # answering as either one would show someone else's numbers
             raise Unmatched(_ambiguous(slack_user_id, email or "", matches))
         match = matches[0] if matches else None
         self._remember(slack_user_id, email, match.id if match else None)
         if match is None:
             raise Unmatched(_instructions(slack_user_id, email))
-        self._matched[slack_user_id] = match.id
-        return match
+        return self._match(slack_user_id, match)
+
+    def _match(self, slack_user_id: str, person: Person) -> Person:
+        self._matched[slack_user_id] = (person.id, _email_of(person))
+        return person
 
     def expand_mentions(self, directory: Directory, text: str) -> str:
         """Replace ``<@U123|alice>`` by the person's email, so the question grammar can find them."""
@@ -95,6 +98,10 @@ class Identities:
         statement = statement.on_conflict_do_update(index_elements=["slack_user_id"], set_=values)
         with self.engine.begin() as connection:
             connection.execute(statement)
+
+
+def _email_of(person: Person) -> str:
+    return (person.email or "").lower()
 
 
 def _ambiguous(slack_user_id: str, email: str, people: list[Person]) -> str:

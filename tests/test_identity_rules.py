@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 
 from bot.home import home_view
 from bot.identity import Identities, Unmatched
@@ -48,6 +49,23 @@ def test_a_match_by_email_is_remembered_across_restarts_so_slack_is_asked_once(e
         asked = len(slack.calls_to("users.info"))
 
     assert (first.id, after_a_restart.id, asked) == (sam.id, sam.id, 1)
+
+
+def test_a_match_by_email_holds_without_a_query_when_the_directory_is_read_again_after_a_sync(engine, world, config):
+    sam = world.rep("Sam Smith", email="sam@example.com")
+    world.commit()
+    kpibot = Kpibot(engine, config)
+    statements: list[str] = []
+
+    with FakeSlack() as slack:
+        slack.add_user("U0SAM", email="sam@example.com", real_name="Sam")
+        identities = Identities(engine, slack.client())
+        identities.person(kpibot.directory, "U0SAM")
+        kpibot.reload_directory()  # what a server does when a sync has committed
+        event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        again = identities.person(kpibot.directory, "U0SAM")
+
+    assert (again.id, statements) == (sam.id, [])
 
 
 def test_a_member_kpibot_has_only_sent_dms_to_is_matched_by_email_when_they_first_ask(engine, world, config):
