@@ -69,6 +69,7 @@ class Directory:
                 self._children.setdefault(team.parent_id, []).append(team.id)
             if team.manager_id is not None:
                 self._managed.setdefault(team.manager_id, []).append(team.id)
+        self._working: dict[tuple[dt.date, dt.date], frozenset[int]] = {}
         self._in_team: dict[int | None, list[int]] = {}
         self._by_slack_id: dict[str, Person] = {}
         for person in people:
@@ -113,6 +114,16 @@ class Directory:
     def with_slack_id(self, slack_user_id: str) -> Person | None:
         """The person people.yaml or the CRM ties to this Slack user id, if any."""
         return self._by_slack_id.get(slack_user_id)
+
+    def working_reps(self, start: dt.date, end: dt.date) -> frozenset[int]:
+        """The ids of the reps who worked at any time from ``start`` to ``end``: the members of every leaderboard
+        of that period, kept once worked out (a scan of 11,000 people for each organisation leaderboard)."""
+        found = self._working.get((start, end))
+        if found is None:
+            people = self.people.values()
+            found = frozenset(p.id for p in people if p.role == Role.REP and p.active_during(start, end))
+            self._working[start, end] = found
+        return found
 
     def maybe_person(self, text: str) -> Person | None:
         try:

@@ -403,9 +403,9 @@ class Kpibot:
 
     def _members(self, scope: Scope, period: Period) -> list[int]:
         """Reps of the scope who worked at any time in the period."""
-        ids = scope.filter.rep_ids if scope.filter.rep_ids is not None else self.directory.people.keys()
-        people = (self.directory.people[pid] for pid in ids)
-        return [p.id for p in people if p.role == "rep" and p.active_during(period.start, period.end)]
+        working = self.directory.working_reps(period.start, period.end)
+        ids = scope.filter.rep_ids
+        return list(working) if ids is None else [pid for pid in ids if pid in working]
 
     def help(self, asker: Person, as_of: dt.date) -> Help:
         """How to ask, with the examples of each form that work for ``asker`` (a form with none is left out)."""
