@@ -32,6 +32,7 @@ import time
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -45,6 +46,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -511,9 +513,16 @@ def _add_days(connection: Connection, deltas: Deltas) -> None:
     ]
     if not rows:
         return
-    upsert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(days)
-    added = {"value": days.c.value + upsert.excluded.value, "rows": days.c.rows + upsert.excluded.rows}
-    connection.execute(upsert.on_conflict_do_update(index_elements=[days.c.measure, days.c.day], set_=added), rows)
+    postgres = connection.dialect.name == "postgresql"
+    upsert = (postgresql.insert if postgres else sqlite.insert)(days)
+    if postgres:  # the deltas as one table of arrays, not a statement each: 176 ms of a 1,000-deal page's 1.1 s
+        columns = {"measure": String(), "day": Date(), "value": Numeric(), "rows": Integer()}
+        added = [(row["measure"], row["day"], Decimal(row["value"]), row["rows"]) for row in rows]  # counts: ints
+        table = _rows(connection, "deltas", columns, added)
+        upsert = upsert.from_select(list(columns), select(table))
+    summed = {"value": days.c.value + upsert.excluded.value, "rows": days.c.rows + upsert.excluded.rows}
+    statement = upsert.on_conflict_do_update(index_elements=[days.c.measure, days.c.day], set_=summed)
+    connection.execute(statement, None if postgres else rows)
     connection.execute(delete(days).where(days.c.rows <= 0))
 
 
