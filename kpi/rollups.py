@@ -347,6 +347,10 @@ def _values(value: Any) -> list[Any] | None:
     return listed if plain and not {"null", "not null"} & set(listed) else None
 
 
+#: The most terms SQLite takes in one compound SELECT (its SQLITE_MAX_COMPOUND_SELECT).
+SQLITE_UNION = 500
+
+
 def _rows(connection: Connection, name: str, columns: Mapping[str, Any], rows: list[tuple]) -> FromClause:
     """Literal rows as a table: on PostgreSQL one ``unnest`` of an array per column (a few parameters, whatever
     the rows), elsewhere a ``UNION ALL`` of one-row selects (SQLite has no arrays)."""
@@ -357,7 +361,14 @@ def _rows(connection: Connection, name: str, columns: Mapping[str, Any], rows: l
     selects = [
         select(*(literal(v, t).label(key) for v, (key, t) in zip(row, columns.items(), strict=True))) for row in rows
     ]
-    return (union_all(*selects) if len(selects) > 1 else selects[0]).subquery(name)
+    if len(selects) <= SQLITE_UNION:
+        return (union_all(*selects) if len(selects) > 1 else selects[0]).subquery(name)
+    # SQLite refuses a compound SELECT of more terms ("too many terms"): a sync page that touched 540 owner-months
+    # failed on it. Unions of at most that many, each a subquery, unioned.
+    parts = [
+        _rows(connection, f"{name}_{i}", columns, rows[i : i + SQLITE_UNION]) for i in range(0, len(rows), SQLITE_UNION)
+    ]
+    return union_all(*(select(part) for part in parts)).subquery(name)
 
 
 def _pairs(key: ColumnElement, touched: Touched, in_month: Callable[[dt.date], ColumnElement]) -> ColumnElement:

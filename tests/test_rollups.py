@@ -214,6 +214,24 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
     }
 
 
+def test_a_sync_page_that_touches_more_owner_months_than_one_sqlite_union_may_hold_refreshes_every_one(
+    engine, ny_config
+):
+    reps = [{"crm_id": f"r{i}", "name": f"Rep {i:02d}", "role": "rep", "email": f"r{i}@example.com"} for i in range(90)]
+    closed = [f"2017-{month:02d}-10 12:00" for month in range(1, 7)]
+
+    def won(amount: int) -> list[dict]:  # 540 owner-months; fresh records each time (a sync edits them)
+        return [deal(f"d{i}-{day}", f"r{i}", amount, day) for i in range(90) for day in closed]
+
+    sync_records(engine, NOW, reps=reps, deals=won(100))
+    bot = built_bot(engine, ny_config)
+
+    sync_records(engine, NOW, deals=won(150))  # one page
+
+    assert set(partials(engine, bot, "revenue").values()) == {Decimal(150)}
+    assert len(partials(engine, bot, "revenue")) == 540
+
+
 def test_a_sync_that_changes_only_amounts_rewrites_no_partial_of_a_measure_that_does_not_read_them(engine, ny_config):
     reps = [{"crm_id": "alice", "name": "Alice Adams", "role": "rep", "email": "alice@example.com"}]
     sync_records(engine, NOW, reps=reps, deals=[deal("d1", "alice", 1000, "2017-02-10 12:00")])
