@@ -18,8 +18,8 @@ from kpi.answers import Answer, Comparison, Help, Leaderboard, Pace, Row
 from kpi.formats import formatted
 from kpi.gap import HOW_TO_SET, Gap
 from kpi.grammar.queries import Carried, LeaderboardQuery, ScorecardQuery, ValueQuery, to_json
-from kpi.metrics import Result
 from kpi.periods import Period
+from kpi.results import Result
 from kpi.scorecard import Scorecard
 from kpi.types import Kpi
 from slackui.blocks import context, header, section, static_select

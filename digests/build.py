@@ -27,9 +27,9 @@ from kpi.directory import Person
 from kpi.formats import change, formatted
 from kpi.gap import Gap
 from kpi.grammar.queries import KpiQuery, LeaderboardQuery, ValueQuery, words
-from kpi.metrics import Result
 from kpi.periods import utc_now
 from kpi.rankings import Ranks
+from kpi.results import Result
 from kpi.service import Kpibot
 from kpi.types import Kpi, Role
 from slackui.text import escape, mention

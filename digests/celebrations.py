@@ -19,7 +19,7 @@ from sqlalchemy import select
 from digests.deliveries import Outcome, Status, deliver
 from kpi import access
 from kpi.formats import formatted
-from kpi.metrics import Result
+from kpi.results import Result
 from kpi.schema import Deal, Target
 from kpi.service import Kpibot
 from kpi.targets.parsing import target_period

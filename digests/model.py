@@ -15,9 +15,9 @@ from digests.windows import ONE_DAY, Span
 from kpi.answers import Answer, Row
 from kpi.directory import Person
 from kpi.formats import formatted
-from kpi.metrics import Result
 from kpi.pacing import Pace
 from kpi.periods import Period
+from kpi.results import Result
 from slackui.text import arrow, escape, mention, sparkline
 
 #: Pace statuses that count as on pace, and those that earn a (constructive) call-out.

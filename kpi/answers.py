@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from kpi.formats import change, formatted, period_json, raw
-from kpi.metrics import Result
 from kpi.pacing import Pace
 from kpi.rankings import Leaderboard, Row
+from kpi.results import Result
 from kpi.types import Kpi, Scope
 
 __all__ = ["Answer", "Comparison", "Help", "Leaderboard", "Pace", "Row"]

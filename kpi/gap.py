@@ -22,9 +22,10 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from kpi.formats import formatted, period_json, raw
-from kpi.metrics import Metrics, Result
+from kpi.metrics import Metrics
 from kpi.pacing import WorkingDays, is_flow
 from kpi.periods import Period
+from kpi.results import Result
 from kpi.types import Kpi, Scope
 
 #: How an admin or manager sets a target, for a gap without one.

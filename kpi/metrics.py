@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -38,67 +37,13 @@ from sqlalchemy.sql.expression import ColumnElement
 from kpi import formula, rollups
 from kpi.compiler import compile_query
 from kpi.periods import Period, utc_midnight
+from kpi.results import Measured, Result
 from kpi.schema import Target
 from kpi.semantic import SUPPLIED_BY, Window, supplied
 from kpi.sqlfuncs import days_between
 from kpi.types import Kpi, Scope, WindowName
 
 ZERO = Decimal(0)
-
-
-@dataclass(frozen=True)
-class Result:
-    """A KPI's value for one scope and period. ``value`` is None when there is no value, with ``reason``."""
-
-    kpi: Kpi
-    period: Period
-    value: Decimal | None
-    numerator: Decimal | None
-    denominator: Decimal | None
-    reason: str | None = None
-    target: Decimal | None = None  # the scope's target for the KPI and period, when asked for and set
-
-
-@dataclass(frozen=True)
-class Measured:
-    """One KPI's results over one period for many scopes (a leaderboard's reps or teams), as columns in the order
-    of ``ids``: an organisation leaderboard ranks 10,000 reps, and a :class:`Result` object each, made and then
-    taken apart again into the ranking's columns, was a fifth of its Python."""
-
-    kpi: Kpi
-    period: Period
-    ids: Sequence[int]
-    value: Sequence[Decimal | None]
-    numerator: Sequence[Decimal | None]
-    denominator: Sequence[Decimal | None]
-    reason: Sequence[str | None]
-    target: Sequence[Decimal | None]
-
-    @classmethod
-    def of(cls, kpi: Kpi, period: Period, results: Mapping[int, Result]) -> Measured:
-        """``results`` keyed by id, each of ``kpi`` over ``period``."""
-        if any(result.kpi is not kpi or result.period != period for result in results.values()):
-            raise ValueError(f"results measured together are of one KPI and period: {kpi.label} over {period.label}")
-        found = list(results.values())
-
-        def column(field: str) -> list[Any]:
-            return [getattr(result, field) for result in found]
-
-        fields = ("value", "numerator", "denominator", "reason", "target")
-        return cls(kpi, period, list(results), *(column(field) for field in fields))
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def result(self, i: int) -> Result:
-        """The ``i``-th scope's result."""
-        return Result(
-            self.kpi, self.period, self.value[i], self.numerator[i], self.denominator[i], self.reason[i], self.target[i]
-        )
-
-    def results(self) -> dict[int, Result]:
-        """Every scope's result, by id."""
-        return {id: self.result(i) for i, id in enumerate(self.ids)}
 
 
 def _decimal(value: object) -> Decimal:
@@ -529,6 +474,10 @@ def _reps_of(scope: Scope) -> list[ColumnElement[bool]]:
     return [TARGETS.scope_type == "rep"] + ([] if reps is None else [TARGETS.scope_id.in_(sorted(reps))])
 
 
+#: What a KPI's formulas make of one scope's totals: ``(value, numerator, denominator, reason)``.
+Combined = tuple[Decimal | None, Decimal | None, Decimal | None, str | None]
+
+
 class _Combiner:
     """A KPI's formulas applied to one scope's totals, for one KPI and period, with what does not depend on
     the scope worked out once: a leaderboard combines 2,000 members, and the KPI's target keys (a walk of its
@@ -563,8 +512,7 @@ class _Combiner:
         scope), and many of 10,000 reps share theirs (a count of calls, or none at all): each is combined once."""
         names = self.kpi.measures.keys()
         alone = not self.needs
-        combined: dict[tuple[str, tuple[Any, ...]], tuple[Decimal | None, Decimal | None, Decimal | None, str | None]]
-        combined = {}
+        combined: dict[tuple[str, tuple[Any, ...]], Combined] = {}
         found = []
         for scope, raw in zip(scopes, totals, strict=True):
             key = (scope.type, tuple(raw))  # a row's slice is a tuple already
@@ -579,9 +527,7 @@ class _Combiner:
         owns = [targets.for_scope(kpi, scope) for scope in scopes] if self.target else [None] * len(scopes)
         return Measured(self.kpi, self.period, ids, values, numerators, denominators, reasons, owns)
 
-    def _value(
-        self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets
-    ) -> tuple[Decimal | None, Decimal | None, Decimal | None, str | None]:
+    def _value(self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets) -> Combined:
         """``(value, numerator, denominator, reason)``."""
         kpi, period = self.kpi, self.period
         if self.absent:

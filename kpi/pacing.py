@@ -33,7 +33,7 @@ from kpi.types import Kpi
 if TYPE_CHECKING:
     from kpi.catalog import Catalog
     from kpi.config import OrgConfig
-    from kpi.metrics import Result
+    from kpi.results import Result
 
 #: Every status a pace can have: the first four for a running period, then a finished one, then no value.
 #: "no working day": a target prorated to a span without a working day (a Saturday) is 0, which means none.

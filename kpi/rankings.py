@@ -24,9 +24,9 @@ from decimal import Decimal
 from typing import Any, Literal, NamedTuple, overload
 
 from kpi.formats import formatted, period_json, raw
-from kpi.metrics import Measured, Result
 from kpi.pacing import Pace
 from kpi.periods import Period
+from kpi.results import Measured, Result
 from kpi.types import Kpi, Scope
 
 Ranks = Literal["reps", "teams"]

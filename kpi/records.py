@@ -26,8 +26,8 @@ from kpi.compiler import compile_records
 from kpi.config import Strict, load_model
 from kpi.formats import money, period_json, raw
 from kpi.links import record_url
-from kpi.metrics import Result
 from kpi.periods import Period
+from kpi.results import Result
 from kpi.semantic import Window
 from kpi.types import Kpi, Measure, Scope
 

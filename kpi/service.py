@@ -42,11 +42,12 @@ from kpi.grammar.queries import (
     ValueQuery,
 )
 from kpi.links import link_templates
-from kpi.metrics import Measured, Metrics
+from kpi.metrics import Metrics
 from kpi.pacing import Pacing
 from kpi.periods import Calendar, Period, PeriodError, utc_midnight
 from kpi.rankings import Leaderboard
 from kpi.records import PAGE_SIZE, Cursor, Page, RecordList, Side, page, sides
+from kpi.results import Measured
 from kpi.schema import Account, Deal
 from kpi.scorecard import Scorecard, scorecard_kpis
 from kpi.semantic import Window

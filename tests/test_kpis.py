@@ -21,8 +21,9 @@ from kpi.compiler import checked
 from kpi.config import ConfigError
 from kpi.directory import Directory
 from kpi.grammar.periods import parse_period
-from kpi.metrics import Metrics, Result
+from kpi.metrics import Metrics
 from kpi.periods import Calendar
+from kpi.results import Result
 from kpi.service import Kpibot
 from kpi.types import Scope
 

@@ -28,9 +28,10 @@ from kpi import access
 from kpi.answers import Answer
 from kpi.config import ConfigError, load_org
 from kpi.grammar.periods import parse_period
-from kpi.metrics import Metrics, Result
+from kpi.metrics import Metrics
 from kpi.pacing import Pace, Pacing, Thresholds, WorkingDays, is_flow
 from kpi.periods import Calendar
+from kpi.results import Result
 from kpi.service import Kpibot
 from kpi.types import Scope
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import event
 
 from kpi.access import AccessDenied
-from kpi.metrics import Measured, Result
 from kpi.rankings import CHUNK, Leaderboard
+from kpi.results import Measured, Result
 from kpi.schema import Rep, Team
 from kpi.service import Kpibot
 
