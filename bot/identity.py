@@ -44,9 +44,10 @@ class Identities:
         if person is not None:
             return person
         matched = self._matched.get(slack_user_id)
-        person = directory.people.get(matched[0]) if matched else None
-        if matched and person is not None and _email_of(person) == matched[1]:
-            return person
+        if matched is not None:
+            person = directory.people.get(matched[0])
+            if person is not None and _email_of(person) == matched[1]:
+                return person
         cached = self._cached(slack_user_id)
         if cached is not None and cached.rep_id in directory.people:
             return self._match(slack_user_id, directory.people[cached.rep_id])

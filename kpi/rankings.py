@@ -102,7 +102,7 @@ class Rows(Sequence[Row]):
         cls,
         measured: Measured,
         names: Sequence[str],
-        paces: Sequence[Pace | None] | None,
+        paces: Sequence[Pace | None],
         ranks: Ranks,
         order: list[int],
         places: list[int],
@@ -114,7 +114,6 @@ class Rows(Sequence[Row]):
         def column(of: Sequence[Any]) -> tuple[Any, ...]:
             return tuple([of[i] for i in order])
 
-        paces = paces if paces is not None else [None] * len(order)
         paced = [None if p is None else (p.target, p.attainment, p.expected, p.projection, p.status) for p in paces]
         return cls(
             measured.kpi,
@@ -276,10 +275,8 @@ class Leaderboard:
         kpi = measured.kpi
         negated = (of_target or kpi.higher_is_better) != bottom  # ascending keys put the highest score first
         sampled, floor = kpi.has_sample, kpi.min_sample
-        if of_target:
-            scores = [None if pace is None else pace.attainment for pace in paces or [None] * len(measured)]
-        else:
-            scores = list(measured.value)
+        paces = paces if paces is not None else [None] * len(measured)
+        scores = [None if p is None else p.attainment for p in paces] if of_target else list(measured.value)
         fairs: list[bool] = []
         keyed = []
         entries = zip(scores, measured.value, measured.denominator, names, measured.ids, strict=True)

@@ -62,6 +62,6 @@ class Measured:
             self.kpi, self.period, self.value[i], self.numerator[i], self.denominator[i], self.reason[i], self.target[i]
         )
 
-    def results(self) -> dict[int, Result]:
-        """Every scope's result, by id."""
-        return {id: self.result(i) for i, id in enumerate(self.ids)}
+    def values(self) -> dict[int, Decimal | None]:
+        """Every scope's value, by id."""
+        return dict(zip(self.ids, self.value, strict=True))

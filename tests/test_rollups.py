@@ -128,8 +128,8 @@ def values(bot: Kpibot, kpi: Kpi, period_text: str, scope: Scope) -> list[Decima
     period = parse_period(period_text, bot.calendar, AS_OF)
     found = [bot.metrics.result(kpi, period, scope, AS_OF).value]
     members = {person.id: access.rep_scope(person) for person in bot.directory.people.values()}
-    by_owner = bot.metrics.results_by_owner(kpi, period, members, access.org_scope(), AS_OF).results()
-    found += [by_owner[person_id].value for person_id in sorted(by_owner)]
+    by_owner = bot.metrics.results_by_owner(kpi, period, members, access.org_scope(), AS_OF).values()
+    found += [by_owner[person_id] for person_id in sorted(by_owner)]
     places = 2 if kpi.format == "currency" else 6
     return [None if value is None else round(value, places) for value in found]
 

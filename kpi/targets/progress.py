@@ -99,8 +99,8 @@ def progress(measuring: Measuring, rows: Iterable[Any], as_of: dt.date) -> list[
         period = target_period(calendar, start, end, as_of)
         by_person = {scope.rep_id: scope for scope in members.values() if scope.rep_id is not None}
         everyone = Scope("team", "targets", ScopeFilter(frozenset(by_person), frozenset()))
-        measured = measuring.metrics.results_by_owner(measuring.catalog[key], period, by_person, everyone, as_of)
-        by_rep = dict(zip(measured.ids, measured.value, strict=True))
+        kpi = measuring.catalog[key]
+        by_rep = measuring.metrics.results_by_owner(kpi, period, by_person, everyone, as_of).values()
         for row_id, scope in members.items():
             values[row_id] = by_rep[scope.rep_id]  # type: ignore[index]
     listed = []
