@@ -100,6 +100,10 @@ class Window:
         return literal(value, DateTime() if isinstance(value, dt.datetime) else Date())
 
 
+#: One case of a derived column (:attr:`Model.cases`): the rows it covers, and its condition over them.
+Case = tuple[ColumnElement, Callable[[], ColumnElement]]
+
+
 @dataclass(frozen=True)
 class Model:
     """One model built for one window.
@@ -118,6 +122,19 @@ class Model:
     #: are columns of the model that depend on the row alone, so a stock becomes two additive flows that the
     #: organisation's daily rollups can hold (kpi/compiler.py :func:`~kpi.compiler.flows`).
     stocks: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    #: A derived boolean column as disjoint cases: ``{column: ((rows, holds), ...)}``, where the column holds for a
+    #: row when, in the one case whose ``rows`` (a condition of the row alone) it is, ``holds()`` (of the window)
+    #: does. "Open at T" is an OR (open, or won or lost on or after T) that no index range reads; each of its cases
+    #: is one, so a scan of every owner's rows that all need the column reads each case on its own
+    #: (:meth:`in_case`, kpi/compiler.py).
+    cases: Mapping[str, tuple[Case, ...]] = dataclasses.field(default_factory=dict)
+
+    def in_case(self, column: str, k: int) -> Model:
+        """The model of the rows of ``column``'s ``k``-th case, where the column reads as that case's condition."""
+        rows, holds = self.cases[column][k]
+        plain = self.columns if isinstance(self.columns, Columns) else Columns(self.columns, {})
+        where = rows if self.where is None else and_(self.where, rows)
+        return dataclasses.replace(self, columns=plain.replaced(column, holds), where=where, cases={})
 
 
 class Columns(Mapping[str, ColumnElement]):
@@ -138,6 +155,10 @@ class Columns(Mapping[str, ColumnElement]):
 
     def __len__(self) -> int:
         return len(set(self._built) | set(self._derived))
+
+    def replaced(self, name: str, build: Callable[[], ColumnElement]) -> Columns:
+        """These columns with ``name`` built by ``build`` instead."""
+        return Columns({k: v for k, v in self._built.items() if k != name}, {**self._derived, name: build})
 
 
 #: When a deal with no creation time entered the pipeline: before any period anyone asks about.
@@ -162,6 +183,14 @@ def deals_model(w: Window) -> Model:
             or_(d.c.status == "open", and_(d.c.status.in_(("won", "lost")), d.c.close_date >= at)),
         )
 
+    def entered() -> ColumnElement:
+        return or_(d.c.created_at.is_(None), d.c.created_at < w.at(w.end))
+
+    open_cases = (  # ``open_at_end`` as the open deals, and those won or lost on or after the window's end
+        (d.c.status == "open", entered),
+        (d.c.status.in_(("won", "lost")), lambda: and_(d.c.close_date >= w.at(w.end), entered())),
+    )
+
     closed = and_(d.c.status.in_(("won", "lost")), d.c.close_date.is_not(None))
     derived = {
         "open": open_at_end,
@@ -179,7 +208,8 @@ def deals_model(w: Window) -> Model:
         ),
     }
     stocks = {"open": ("pipeline_entered", "pipeline_left")}
-    return Model(d, d.c.owner_id, Columns(_columns(d), derived), d.c.deleted_at.is_(None), stocks=stocks)
+    columns = Columns(_columns(d), derived)
+    return Model(d, d.c.owner_id, columns, d.c.deleted_at.is_(None), stocks=stocks, cases={"open": open_cases})
 
 
 @functools.cache

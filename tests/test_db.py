@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Column, and_, text
+from sqlalchemy.sql.visitors import iterate
 
 from kpi.catalog import load_catalog
 from kpi.compiler import _reads, sample_window
@@ -40,15 +41,32 @@ INDEX_OF = {
 MODELS = {"deals": deals_model, "activities": activities_model}
 
 
+def _held(engine) -> dict[str, set[str]]:
+    """Each index's columns, keys and included, by name."""
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT indexname, indexdef FROM pg_indexes")).all()
+    return {name: set(re.findall(r"\w+", indexdef.split(" USING ")[1])) for name, indexdef in rows}
+
+
 @pytest.mark.parametrize("key", COMMON)
 def test_the_time_range_indexes_hold_every_column_the_common_kpis_read(engine, key):
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no covering (INCLUDE) indexes")
 
-    with engine.connect() as connection:
-        rows = connection.execute(text("SELECT indexname, indexdef FROM pg_indexes")).all()
-    held = {name: set(re.findall(r"\w+", indexdef.split(" USING ")[1])) for name, indexdef in rows}
+    held = _held(engine)
     for measure in load_catalog()[key].measures.values():
         reads = _reads(definition_of(measure)) | {"owner_id", "deleted_at"}
         assert reads <= set(MODELS[measure.model](sample_window()).source.c.keys())  # no derived column
         assert reads <= held[INDEX_OF[measure.model, measure.time]]
+
+
+@pytest.mark.parametrize("case", [0, 1])
+def test_the_status_index_holds_every_column_each_case_of_every_reps_open_pipeline_reads(engine, case):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no covering (INCLUDE) indexes")
+    model = deals_model(sample_window()).in_case("open", case)  # the open deals; those closed after the end
+
+    reads = {column.name for column in iterate(and_(model.where, model.columns["open"])) if isinstance(column, Column)}
+
+    assert reads == {"deleted_at", "status", "created_at"} | ({"close_date"} if case else set())
+    assert reads | {"owner_id", "amount"} <= _held(engine)["ix_deals_status_close"]

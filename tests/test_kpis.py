@@ -17,7 +17,7 @@ import pytest
 
 from kpi import access
 from kpi.catalog import load_catalog
-from kpi.compiler import checked
+from kpi.compiler import checked, compile_query
 from kpi.config import ConfigError
 from kpi.directory import Directory
 from kpi.grammar.periods import parse_period
@@ -655,6 +655,29 @@ def test_weighted_pipeline_weights_open_deals_by_probability_at_the_period_end(e
     assert past.value == Decimal(450) + 100
     # ... and 1000 x 0.9 on 2017-05-15
     assert running.value == Decimal(450) + 100 + 900
+
+
+def test_every_reps_pipeline_reads_the_open_deals_and_those_closed_after_the_end_each_on_its_own(engine, world):
+    alice, bob = world.rep("Alice Adams"), world.rep("Bob Brown")
+    world.deal(alice, 900, "open", created="2017-03-01", closed="2017-08-15")
+    world.deal(alice, 400, "won", created="2017-05-01", closed="2017-08-01")  # open on 2017-07-01
+    world.deal(alice, 700, "open", created="2017-07-05", closed="2017-09-01")  # created after the end
+    world.deal(bob, 250, "lost", created=None, closed="2017-07-02")  # no creation time: open since ever
+    world.deal(bob, 80, "open", created=None, closed="2017-09-01")
+    world.deal(bob, 60, "won", created="2017-03-01", closed="2017-06-30")  # closed before the end
+    world.deal(bob, 5000, "open", created="2017-01-01", closed="2017-09-01", deleted=True)
+    world.commit()
+    pipeline, period = CATALOG["pipeline"], parse_period("2017-Q2", Calendar(UTC), AS_OF)
+    metrics = Metrics(engine)
+    members = {rep.id: of_rep(engine, rep) for rep in (alice, bob)}
+
+    statement = compile_query(pipeline, [metrics.windows(pipeline, period, AS_OF)], access.org_scope().filter)
+    measured = metrics.results_by_owner(pipeline, period, members, access.org_scope(), AS_OF)
+
+    # One scan of the open deals and one of those won or lost on or after the window's end, summed by owner.
+    assert str(statement).count("FROM deals") == 2
+    assert measured.values() == {alice.id: 900 + 400, bob.id: 250 + 80}
+    assert [evaluate(engine, "pipeline", scope=scope).value for scope in members.values()] == [1300, 330]
 
 
 @pytest.fixture
