@@ -357,13 +357,12 @@ class PageWriter:
             self.wrote = True
 
     def _update(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Bulk ``UPDATE ... WHERE id = :_id``, one executemany per set of changed columns."""
-        statement = update(table).where(table.c.id == bindparam("_id"))
+        """Bulk ``UPDATE`` by id, one statement per set of changed columns (:func:`kpi.bulk.update_rows`)."""
         for group in _same_keys(rows):
             changed = table.c.id.in_([row["_id"] for row in group])
             columns = set(group[0]) - {"_id"}
             self.rollups.leaving(table, changed, columns)
-            self.connection.execute(statement, group)
+            bulk.update_rows(self.connection, table, group)
             self.rollups.arrived(table, changed, columns)
             self.wrote = True
 

@@ -14,12 +14,13 @@ module of kpi needs them to be imported.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -243,3 +244,48 @@ def drop_indexes(connection: sa.Connection, tables: Iterable[sa.Table], *, const
     except DBAPIError:
         return DroppedIndexes()
     return dropped
+
+
+def update_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Update rows by id: each of ``rows`` holds ``_id`` and the new values of the same columns. On PostgreSQL
+    one ``UPDATE ... FROM`` the rows as arrays (:func:`literal_rows`; a sync page of 1,000 changed deals at 5M:
+    105 ms, against 170-205 ms as an executemany); elsewhere one executemany ``UPDATE``."""
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        connection.execute(sa.update(table).where(table.c.id == sa.bindparam("_id")), list(rows))
+        return
+    names = [key for key in rows[0] if key != "_id"]
+    columns = {"_id": table.c.id.type} | {name: table.c[name].type for name in names}
+    changed = literal_rows(connection, "changed", columns, [tuple(row[key] for key in columns) for row in rows])
+    statement = sa.update(table).where(table.c.id == changed.c._id)
+    connection.execute(statement.values({name: changed.c[name] for name in names}))
+
+
+#: The most terms SQLite takes in one compound SELECT (its SQLITE_MAX_COMPOUND_SELECT).
+SQLITE_UNION = 500
+
+
+def literal_rows(
+    connection: sa.Connection, name: str, columns: Mapping[str, Any], rows: Sequence[tuple]
+) -> sa.FromClause:
+    """Literal rows as a table of ``columns`` (name to type): on PostgreSQL one ``unnest`` of an array per column
+    (a few parameters, whatever the rows), elsewhere a ``UNION ALL`` of one-row selects (SQLite has no arrays), in
+    unions of at most :data:`SQLITE_UNION`."""
+    if connection.dialect.name == "postgresql":
+        arrays = [sa.bindparam(None, [row[k] for row in rows], type_=ARRAY(t)) for k, t in enumerate(columns.values())]
+        names = [sa.column(key, t) for key, t in columns.items()]
+        return sa.func.unnest(*arrays).table_valued(*names).render_derived(name)
+    selects = [
+        sa.select(*(sa.literal(v, t).label(key) for v, (key, t) in zip(row, columns.items(), strict=True)))
+        for row in rows
+    ]
+    if len(selects) <= SQLITE_UNION:
+        return (sa.union_all(*selects) if len(selects) > 1 else selects[0]).subquery(name)
+    # SQLite refuses a compound SELECT of more terms ("too many terms"): a sync page that touched 540 owner-months
+    # failed on it. Unions of at most that many, each a subquery, unioned.
+    parts = [
+        literal_rows(connection, f"{name}_{i}", columns, rows[i : i + SQLITE_UNION])
+        for i in range(0, len(rows), SQLITE_UNION)
+    ]
+    return sa.union_all(*(sa.select(part) for part in parts)).subquery(name)

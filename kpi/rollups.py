@@ -36,7 +36,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Column,
     Connection,
     Date,
@@ -49,7 +48,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    bindparam,
     delete,
     func,
     insert,
@@ -61,12 +59,12 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import generation
+from kpi.bulk import literal_rows
 from kpi.catalog import Catalog
 from kpi.compiler import (
     Built,
@@ -246,7 +244,7 @@ def _fill(
     # index on (owner, time) reads each pair's few rows.
     selects = []
     if whole:
-        calendar = _rows(
+        calendar = literal_rows(
             connection,
             "months",
             {"month": Date(), "starts": bounds, "ends": bounds},
@@ -255,7 +253,7 @@ def _fill(
         selects.append(_partials(model, measures, column, calendar, []))
     if pairs:
         owners = {"owner": Integer(), "month": Date(), "starts": bounds, "ends": bounds}
-        table = _rows(connection, "pairs", owners, [(o, m, bound(m), bound(next_month(m))) for o, m in pairs])
+        table = literal_rows(connection, "pairs", owners, [(o, m, bound(m), bound(next_month(m))) for o, m in pairs])
         selects.append(_partials(model, measures, column, table, [model.key == table.c.owner]))
     if not selects:
         return
@@ -346,31 +344,6 @@ def _values(value: Any) -> list[Any] | None:
     listed = value if isinstance(value, list) else [value]
     plain = all(isinstance(item, str | int) and not isinstance(item, bool) for item in listed)
     return listed if plain and not {"null", "not null"} & set(listed) else None
-
-
-#: The most terms SQLite takes in one compound SELECT (its SQLITE_MAX_COMPOUND_SELECT).
-SQLITE_UNION = 500
-
-
-def _rows(connection: Connection, name: str, columns: Mapping[str, Any], rows: list[tuple]) -> FromClause:
-    """Literal rows as a table: on PostgreSQL one ``unnest`` of an array per column (a few parameters, whatever
-    the rows), elsewhere a ``UNION ALL`` of one-row selects (SQLite has no arrays), in unions of at most
-    :data:`SQLITE_UNION`."""
-    if connection.dialect.name == "postgresql":
-        arrays = [bindparam(None, [row[k] for row in rows], type_=ARRAY(t)) for k, t in enumerate(columns.values())]
-        names = [sql_column(key, t) for key, t in columns.items()]
-        return func.unnest(*arrays).table_valued(*names).render_derived(name)
-    selects = [
-        select(*(literal(v, t).label(key) for v, (key, t) in zip(row, columns.items(), strict=True))) for row in rows
-    ]
-    if len(selects) <= SQLITE_UNION:
-        return (union_all(*selects) if len(selects) > 1 else selects[0]).subquery(name)
-    # SQLite refuses a compound SELECT of more terms ("too many terms"): a sync page that touched 540 owner-months
-    # failed on it. Unions of at most that many, each a subquery, unioned.
-    parts = [
-        _rows(connection, f"{name}_{i}", columns, rows[i : i + SQLITE_UNION]) for i in range(0, len(rows), SQLITE_UNION)
-    ]
-    return union_all(*(select(part) for part in parts)).subquery(name)
 
 
 def _pairs(key: ColumnElement, touched: Touched, in_month: Callable[[dt.date], ColumnElement]) -> ColumnElement:
@@ -529,7 +502,7 @@ def _add_days(connection: Connection, deltas: Deltas) -> None:
     # The deltas as one table, not an upsert each (176 ms of a 1,000-deal page's 1.1 s at 5M deals); SQLite parses an
     # upsert from a SELECT only with a WHERE before its ON CONFLICT.
     columns = {"measure": String(), "day": Date(), "value": Numeric(), "rows": Integer()}
-    table = select(_rows(connection, "deltas", columns, added)).where(true())
+    table = select(literal_rows(connection, "deltas", columns, added)).where(true())
     upsert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(days)
     upsert = upsert.from_select(list(columns), table)
     summed = {"value": days.c.value + upsert.excluded.value, "rows": days.c.rows + upsert.excluded.rows}

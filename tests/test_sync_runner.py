@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
@@ -16,7 +17,7 @@ from sqlalchemy.orm import aliased
 from crm.interface import Counts
 from crm.sync import Page, SyncBusy, run_sync
 from kpi.locks import DatabaseLock
-from kpi.schema import Rep, SyncRun, SyncState, Team
+from kpi.schema import Account, Deal, Rep, SyncRun, SyncState, Team
 
 NOW = dt.datetime(2024, 7, 1, 12, 0)
 LATER = dt.datetime(2024, 7, 2, 12, 0)
@@ -290,3 +291,28 @@ def test_a_sync_that_wrote_rows_then_vacuums_the_organisations_days_on_postgresq
     sync_records(engine, NOW, reps=[{"crm_id": "alice", "name": "Alice Adams", "role": "rep"}])
 
     assert statements.count("VACUUM rollup_days") == 1
+
+
+def test_records_changed_in_columns_of_every_kind_are_stored_as_the_crm_now_has_them(engine):
+    def account(**changes) -> dict:  # a fresh record each time: the runner edits what it is given
+        return {"crm_id": "A1", "name": "Acme", "segment": "SMB", "attributes": {"tier": 1}} | changes
+
+    def deal(**changes) -> dict:
+        return (
+            won_deal("D1", "R1", 1000, "2024-06-01") | {"account_crm_id": "A1", "probability": Decimal("0.4")} | changes
+        )
+
+    sync_records(engine, NOW, reps=[{"crm_id": "R1", "name": "Ann Lee"}], accounts=[account()], deals=[deal()])
+
+    sync_records(
+        engine,
+        LATER,
+        accounts=[account(segment=None, attributes={"tier": 2, "region": "EMEA"})],
+        deals=[deal(amount=Decimal("12500.50"), status="lost", probability=0, close_date=dt.datetime(2024, 6, 30))],
+    )
+
+    with engine.connect() as connection:
+        stored_account = connection.execute(select(Account.name, Account.segment, Account.attributes)).one()
+        stored_deal = connection.execute(select(Deal.amount, Deal.status, Deal.probability, Deal.close_date)).one()
+    assert tuple(stored_account) == ("Acme", None, {"tier": 2, "region": "EMEA"})
+    assert tuple(stored_deal) == (Decimal("12500.50"), "lost", Decimal(0), dt.datetime(2024, 6, 30))
