@@ -35,7 +35,7 @@ import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -60,6 +60,9 @@ DEFAULT_MB = 16
 IN_MEMORY = 6
 #: How long Redis keeps an entry: a generation rarely lives longer, and a forgotten one frees its memory.
 REDIS_TTL = dt.timedelta(hours=6)
+#: The longest a process waits for another computing the answer it needs (an organisation's scorecard takes a few
+#: seconds at 5M deals), and the longest a process that died while computing one keeps the others waiting.
+COMPUTING_WAIT = dt.timedelta(seconds=30)
 #: The code whose changes change answers (a deploy must not read its predecessor's answers from Redis).
 CODE = Path(__file__).parent
 
@@ -71,6 +74,11 @@ class Store(Protocol):
     def get(self, key: str) -> Any | None: ...
 
     def put(self, key: str, value: Any, pickled: bytes) -> None: ...
+
+    def computing(self, key: str) -> AbstractContextManager[Any]:
+        """Held while this process computes the value of ``key``: another process about to compute it waits
+        instead, then finds it stored."""
+        ...
 
 
 class LocalStore:
@@ -87,6 +95,10 @@ class LocalStore:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def computing(self, key: str) -> AbstractContextManager[Any]:
+        """Nothing to hold: no other process reads this store (the service's gates order its own threads)."""
+        return nullcontext()
 
     def get(self, key: str) -> Any | None:
         with self._lock:
@@ -130,6 +142,25 @@ class RedisStore:
             self.client.set(key, pickled, ex=self.ttl)
         except redis.RedisError as error:
             log.warning("answer cache: Redis did not store an answer: %s", error)
+
+    @contextmanager
+    def computing(self, key: str) -> Iterator[None]:
+        """A lock in Redis named after the key. A process waits for it at most :data:`COMPUTING_WAIT`, and one
+        that died holding it holds it no longer than that: then the waiter computes the value itself, as it does
+        when Redis does not answer."""
+        seconds = COMPUTING_WAIT.total_seconds()
+        lock = self.client.lock(f"{key}:computing", timeout=seconds, sleep=0.01, blocking_timeout=seconds)
+        try:
+            held = lock.acquire()
+        except redis.RedisError as error:
+            log.warning("answer cache: Redis did not lock an answer being computed: %s", error)
+            held = False
+        try:
+            yield
+        finally:
+            if held:
+                with suppress(redis.RedisError):  # expired (computed for longer than the wait), or out of reach
+                    lock.release()
 
 
 #: The store the environment chooses (:func:`store_from_env`), as a :class:`kpi.service.Kpibot` is told.
@@ -181,26 +212,26 @@ class AnswerCache:
         return pinned[0]
 
     def get(self, key: tuple[Any, ...], compute: Callable[[], T], gate: AbstractContextManager[Any] | None = None) -> T:
-        """The value cached under ``key`` for the current generation, or ``compute()``'s, stored. ``gate`` is
-        entered around the computing (a costly answer waits for a slot, :mod:`kpi.service`); the
-        store is read again inside it, since the answer may have been computed while this one waited."""
+        """The value cached under ``key`` for the current generation, or ``compute()``'s, stored.
+
+        A value not found is computed once however many ask for it at once: in the store's hold on the key (another
+        process asking waits, :meth:`Store.computing`) and in ``gate`` (a costly answer waits for a slot of this
+        process, :mod:`kpi.service`), the store is read again, since the value may have been computed meanwhile."""
         if self.store is None:
             with gate or nullcontext():
                 return compute()
         name = self.key(key)
         found = self._found(name)
-        if found is not None:
-            self.hits += 1
-            return found
-        with gate or nullcontext():
-            found = self._found(name) if gate is not None else None
-            if found is not None:
-                self.hits += 1
-                return found
-            self.misses += 1
-            value = compute()
-            self.store.put(name, value, self._dumps(value))  # inside the gate: one waiting for it finds it
-        return value
+        if found is None:
+            with self.store.computing(name), gate or nullcontext():
+                found = self._found(name)
+                if found is None:
+                    self.misses += 1
+                    value = compute()
+                    self.store.put(name, value, self._dumps(value))  # while held: those waiting find it
+                    return value
+        self.hits += 1
+        return found
 
     def _found(self, name: str) -> Any | None:
         assert self.store is not None

@@ -322,3 +322,29 @@ def test_an_organisation_ranking_asked_while_it_is_computed_is_computed_once(bot
 
     assert seen["calls"] == 1  # the second waited for the slot, then found the first's answer in the store
     assert [board.place for board in boards] == ["You're #2 of 3.", "You're #1 of 3."]
+
+
+def test_a_ranking_two_processes_ask_for_at_once_is_computed_by_one_and_read_by_the_other(
+    world, us_config, monkeypatch
+):
+    if "redis" not in STORES:
+        pytest.skip("no Redis server answers at " + REDIS_URL)
+    web, digests = (Kpibot(world, us_config, RedisStore(REDIS_URL, ttl=dt.timedelta(minutes=1))) for _ in range(2))
+    seen = [computing(web, monkeypatch), computing(digests, monkeypatch)]
+
+    with ThreadPoolExecutor(2) as pool:
+        asks = [(web, "alice@example.com"), (digests, "bob@example.com")]
+        boards = list(pool.map(lambda a: a[0].ask("leaderboard revenue 2017-Q2", a[0].person(a[1]), AS_OF), asks))
+
+    assert sum(one["calls"] for one in seen) == 1  # the other waited for the first's hold on the key in Redis
+    assert [board.place for board in boards] == ["You're #2 of 2.", "You're #1 of 2."]
+
+
+def test_with_redis_out_of_reach_every_question_is_still_answered_by_measuring_it(world, us_config, caplog):
+    bot = Kpibot(world, us_config, RedisStore("redis://127.0.0.1:9/0"))  # nothing listens on port 9
+
+    first, _ = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+    again, statements = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+
+    assert again.text == first.text and any("FROM deals" in statement for statement in statements)
+    assert "Redis did not answer" in caplog.text and "Redis did not lock" in caplog.text
