@@ -14,6 +14,9 @@ age out of a store of bounded size.
 * **Shared where it helps.** With ``REDIS_URL`` set, the web workers and the digest builders share one Redis
   store (entries expire after :data:`REDIS_TTL`; give the server a ``maxmemory`` with an LRU policy); without it
   each process keeps its own, bounded by ``KPIBOT_CACHE_MB`` of memory (0 turns the cache off).
+* **Computed once.** An answer many ask for right after a change of the data is computed once: in Redis, the
+  process computing it holds a lock named after its key and the others wait for the stored answer (a Monday morning's
+  organisation leaderboard was computed by each web worker that was asked it).
 
 Redis holds values pickled (a KPI by its key, resolved in the reading process's catalog; a leaderboard's rows as
 columns, :class:`kpi.rankings.Rows`, which load in a few ms where 10,000 row objects took 150); this process's
