@@ -16,14 +16,16 @@ import functools
 import hashlib
 import json
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BindParameter,
     Date,
     Numeric,
     Select,
     and_,
+    bindparam,
     case,
     func,
     literal_column,
@@ -153,14 +155,30 @@ def contributions(model: Model, measure: Measure, when: ColumnElement) -> Column
     return func.count(case((when, formula.to_sql(_parse(measure.expr), model.columns))))
 
 
+#: The parameters that name a scope's owners in a statement, so that one statement serves every scope of its kind,
+#: run with each one's values (:func:`scope_parameters`; kpi/statements.py keeps statements by their shape).
+SCOPE_REPS, SCOPE_TEAMS = "scope_reps", "scope_teams"
+
+
 def scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
     """The rows of the scope's owners (None: every row), in a model's terms."""
     if model.owned_by == "rep":
-        return None if scope.rep_ids is None else model.key.in_(sorted(scope.rep_ids))
+        return None if scope.rep_ids is None else model.key.in_(owners(SCOPE_REPS, scope.rep_ids))
     if scope.team_ids is None:
         return None
-    teams = model.key.in_(sorted(scope.team_ids))
+    teams = model.key.in_(owners(SCOPE_TEAMS, scope.team_ids))
     return or_(teams, model.key.is_(None)) if scope.include_org_level else teams
+
+
+def owners(name: str, ids: Iterable[int]) -> BindParameter:
+    """The parameter ``name`` holding a list of ids, for ``IN``."""
+    return bindparam(name, sorted(ids), expanding=True)
+
+
+def scope_parameters(scope: ScopeFilter) -> dict[str, list[int]]:
+    """The values of a statement's scope parameters for ``scope``."""
+    named = {SCOPE_REPS: scope.rep_ids, SCOPE_TEAMS: scope.team_ids}
+    return {name: sorted(ids) for name, ids in named.items() if ids is not None}
 
 
 def compile_records(

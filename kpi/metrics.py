@@ -19,9 +19,11 @@ from sqlalchemy import (
     CompoundSelect,
     Date,
     Engine,
+    Integer,
     Row,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -35,12 +37,13 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import formula, rollups
-from kpi.compiler import compile_query
+from kpi.compiler import SCOPE_REPS, compile_query, owners
 from kpi.periods import Period, utc_midnight
 from kpi.results import Measured, Result
 from kpi.schema import Target
 from kpi.semantic import SUPPLIED_BY, Window, supplied
 from kpi.sqlfuncs import days_between
+from kpi.statements import SCOPE_OWN_TEAMS, SCOPE_REP, Statements, parameters, shape
 from kpi.types import Kpi, Scope, WindowName
 
 ZERO = Decimal(0)
@@ -167,6 +170,7 @@ class Metrics:
         self.ramp_threshold = ramp_threshold
         self.prorate = prorate
         self.adds_up = adds_up or (lambda _key: True)
+        self.statements = Statements()
         #: What the rollups hold (read again by :meth:`kpi.service.Kpibot.reload_directory` when the data changes).
         self.rollups = rollups.Held(self.engine)
 
@@ -215,8 +219,13 @@ class Metrics:
     def _by_owner(self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date) -> Sequence[Row]:
         """The one query's rows: owner, team, then each measure's total in each period."""
         windows = [self.windows(kpi, period, as_of) for period in periods]
+        built = self.rollups.built()
+        statement = self.statements.get(
+            shape(kpi, windows, scope, "by owner", built),
+            lambda: compile_query(kpi, windows, scope.filter, built=built),
+        )
         with self.engine.connect() as connection:
-            return connection.execute(compile_query(kpi, windows, scope.filter, built=self.rollups.built())).all()
+            return connection.execute(statement, parameters(scope)).all()
 
     def _target_selects(
         self,
@@ -335,17 +344,22 @@ class Metrics:
         """
         keys = set(kpi.targets) | ({kpi.key} if target else set())
         windows = [self.windows(kpi, period, as_of) for period in periods]
-        with self.engine.connect() as connection:
-            measured = compile_query(kpi, windows, scope.filter, by_owner=False, built=self.rollups.built())
+        built = self.rollups.built()
+
+        def build() -> Select | CompoundSelect:
+            measured = compile_query(kpi, windows, scope.filter, by_owner=False, built=built)
             measured = measured.add_columns(*_supplied(kpi).values())
-            statement: Select | CompoundSelect = measured
-            if keys:  # the totals' row, then a row per target: NULL in the other's columns
-                blank = [null() for _ in measured.selected_columns]
-                unset = [type_coerce(null(), column.type).label(column.name) for column in TARGET_COLUMNS]
-                statement = union_all(
-                    measured.add_columns(*unset), *self._target_selects(keys, periods, scope, leading=blank)
-                )
-            rows = connection.execute(statement).all()
+            if not keys:
+                return measured
+            blank = [null() for _ in measured.selected_columns]  # the totals' row, then a row per target
+            unset = [type_coerce(null(), column.type).label(column.name) for column in TARGET_COLUMNS]
+            return union_all(measured.add_columns(*unset), *self._target_selects(keys, periods, scope, leading=blank))
+
+        statement = self.statements.get(
+            shape(kpi, windows, scope, "total", built, tuple(periods), frozenset(keys)), build
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement, parameters(scope)).all()
         found = [row for row in rows if keys and row.kpi is not None]
         totals_row = next(row for row in rows if not keys or row.kpi is None)
         per_period = _totals(kpi, totals_row, len(periods))
@@ -418,9 +432,15 @@ class Metrics:
         merged = dataclasses.replace(kpis[0], key="+".join(kpi.key for kpi in kpis), measures=measures)
         windows = [self.windows(merged, period, as_of) for period in periods]
         keys = set().union(*(kpi.targets | ({kpi.key} if target else set()) for kpi in kpis))
+        built = self.rollups.built()
+        measuring = self.statements.get(
+            shape(merged, windows, scope, "totals", built),
+            lambda: compile_query(merged, windows, scope.filter, by_owner=False, built=built).add_columns(
+                *_supplied(merged).values()
+            ),
+        )
         with self.engine.connect() as connection:
-            statement = compile_query(merged, windows, scope.filter, by_owner=False, built=self.rollups.built())
-            row = connection.execute(statement.add_columns(*_supplied(merged).values())).one()
+            row = connection.execute(measuring, parameters(scope)).one()
             branches = self._target_selects(keys, periods, scope) if keys else []
             rows = connection.execute(union_all(*branches) if len(branches) > 1 else branches[0]).all() if keys else []
         per_period = _totals(merged, row, len(periods))
@@ -460,18 +480,18 @@ def _lacks_own(key: str, scope: Scope, span: ColumnElement[bool]) -> ColumnEleme
 
 
 def _owned_by(scope: Scope) -> ColumnElement[bool]:
-    """The targets rows of the scope itself."""
+    """The targets rows of the scope itself (named by parameters, as kpi/statements.py keeps statements)."""
     if scope.type == "rep":
-        return and_(TARGETS.scope_type == "rep", TARGETS.scope_id == scope.rep_id)
+        return and_(TARGETS.scope_type == "rep", TARGETS.scope_id == bindparam(SCOPE_REP, scope.rep_id, Integer()))
     if scope.type == "team":
-        return and_(TARGETS.scope_type == "team", TARGETS.scope_id.in_(scope.team_ids))
+        return and_(TARGETS.scope_type == "team", TARGETS.scope_id.in_(owners(SCOPE_OWN_TEAMS, scope.team_ids)))
     return TARGETS.scope_type == "org"
 
 
 def _reps_of(scope: Scope) -> list[ColumnElement[bool]]:
     """The targets rows of the scope's reps (every rep's for the organisation)."""
     reps = scope.filter.rep_ids
-    return [TARGETS.scope_type == "rep"] + ([] if reps is None else [TARGETS.scope_id.in_(sorted(reps))])
+    return [TARGETS.scope_type == "rep"] + ([] if reps is None else [TARGETS.scope_id.in_(owners(SCOPE_REPS, reps))])
 
 
 #: What a KPI's formulas make of one scope's totals: ``(value, numerator, denominator, reason)``.
