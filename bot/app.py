@@ -153,9 +153,10 @@ class Replies:
         """Who asks (their Slack user matched first), then ``read()`` the query and the words to show."""
         kpibot = self.kpibot
         try:
-            person = self.person(slack_user_id)
-            query, question = read()
-            answer = kpibot.run(query, person)
+            with kpibot.request() as directory:
+                person = self.identities.person(directory, slack_user_id)
+                query, question = read()
+                answer = kpibot.run(query, person)
         except Unmatched as exc:
             return blocks.problem_message(str(exc)), ReplyKind.REFUSED
         except (UnknownKpi, PeriodError, UnknownPerson, AccessDenied, LookupError) as exc:

@@ -196,10 +196,14 @@ class AnswerCache:
         self._pinned: contextvars.ContextVar[list[Generation] | None] = contextvars.ContextVar("pinned", default=None)
 
     @contextmanager
-    def one_generation(self) -> Iterator[None]:
-        """Within the block (one question), every cached part is of the generation read first: the two parts
-        of an answer beside its team's are of one state of the data, for one read."""
-        token = self._pinned.set([])
+    def one_generation(self, seen: Generation | None = None) -> Iterator[None]:
+        """Within the block (one question), every cached part is of the generation read first (``seen``, when the
+        caller has just read it): the two parts of an answer beside its team's are of one state of the data, for
+        one read. Inside another such block, the outer one's generation holds."""
+        if self._pinned.get() is not None:
+            yield
+            return
+        token = self._pinned.set([] if seen is None else [seen])
         try:
             yield
         finally:

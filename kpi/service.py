@@ -11,6 +11,8 @@ import datetime as dt
 import os
 import statistics
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, overload
 
@@ -98,17 +100,27 @@ class Kpibot:
         self.metrics.rollups.read()
         self._directory_generation = seen
 
-    def refresh_directory(self) -> Directory:
-        """People and teams as of the data committed now, for a long-running server or worker.
+    def refresh_directory(self) -> Generation:
+        """People and teams as of the data committed now, for a long-running server or worker; returns the data
+        generation read.
 
         Re-read only when the data generation moved (a sync page, people.yaml: every writer advances it), so a
         renamed rep, a new manager or a rep who left shows in the very next answer, at the cost of one
         primary-key read per request. Threads that see the same change wait for one reload."""
-        if generation.current(self.engine) != self._directory_generation:
+        seen = generation.current(self.engine)
+        if seen != self._directory_generation:
             with self._directory_lock:
                 if generation.current(self.engine) != self._directory_generation:
                     self.reload_directory()
-        return self.directory
+        return seen
+
+    @contextmanager
+    def request(self) -> Iterator[Directory]:
+        """One request of a server: the data generation read once, the directory refreshed to it, and every
+        answer of the block cached by it (a second read of it per question was a tenth of a cached answer)."""
+        seen = self.refresh_directory()
+        with self.cache.one_generation(seen):
+            yield self.directory
 
     def person(self, who: str) -> Person:
         return self.directory.find_person(who)

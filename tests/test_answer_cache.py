@@ -348,3 +348,15 @@ def test_with_redis_out_of_reach_every_question_is_still_answered_by_measuring_i
 
     assert again.text == first.text and any("FROM deals" in statement for statement in statements)
     assert "Redis did not answer" in caplog.text and "Redis did not lock" in caplog.text
+
+
+def test_a_request_reads_the_data_generation_once_for_its_directory_and_its_cached_answer(bot):
+    first, _ = asked(bot, "alice@example.com", "my revenue 2017-Q2")
+    statements: list[str] = []
+    event.listen(bot.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    with bot.request() as directory:  # what the Slack app does around each question
+        again = bot.ask("my revenue 2017-Q2", directory.find_person("alice@example.com"), AS_OF)
+
+    assert isinstance(again, Answer) and again.text == first.text
+    assert len(statements) == 1 and "data_generation" in statements[0]
