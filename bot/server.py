@@ -77,7 +77,7 @@ def database_problem(error: SQLAlchemyError) -> str:
 def asgi_app() -> SlackFront:
     """Runs in each server process: its own engine and Bolt app behind the HTTP front."""
     configure_logging()
-    kpibot = Kpibot(get_engine(create=False))
+    kpibot = Kpibot(get_engine(create=False, migrated=True))  # `kpibot serve` migrated it before starting this process
     front = SlackFront(
         build_bolt_app(kpibot),
         os.environ["SLACK_SIGNING_SECRET"],

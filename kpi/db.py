@@ -9,14 +9,16 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kpi import sqlfuncs
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///kpibot.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -102,14 +104,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def get_engine(*, create: bool = True) -> Engine:
+def get_engine(*, create: bool = True, migrated: bool = False) -> Engine:
     """The engine of ``DATABASE_URL``. Commands that only read pass ``create=False``: a mistyped SQLite path
-    must not become a new, empty database that then answers "I can't find anyone called ...".
+    must not become a new, empty database that then answers "I can't find anyone called ...". ``migrated``: the
+    database is known to be at the code's schema (a server's workers, started once ``kpibot serve`` has migrated
+    it), so Alembic is not even imported (11 MiB of each worker).
     """
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     if not create:
         _require_existing(url)
-    return engine_for(url)
+    return _served(url) if migrated else engine_for(url)
+
+
+@functools.cache
+def _served(url: str) -> Engine:
+    return new_engine(url)
 
 
 def _require_existing(url: str) -> None:
@@ -129,6 +138,8 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config  # only where the schema is migrated: a server's workers never load Alembic
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -137,4 +148,6 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Apply every pending Alembic migration (what ``kpibot db upgrade`` runs)."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), "head")

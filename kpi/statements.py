@@ -21,8 +21,9 @@ from kpi.types import Kpi, Scope, WindowName
 
 S = TypeVar("S")
 
-#: Statements kept per process: a day's questions are a few hundred shapes (KPIs x periods x kinds of scope).
-SIZE = 512
+#: Statements kept per process (some 100 KB of memory each): the cost curve asks some 130 shapes a day, and a rep
+#: asks of some 30 (KPIs x periods); the least used of a deployment's more go first.
+SIZE = 128
 #: The parameters naming the scope itself in the targets it reads (its own rows), beside the compiler's.
 SCOPE_REP, SCOPE_OWN_TEAMS = "scope_rep", "scope_own_teams"
 

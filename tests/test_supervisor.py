@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +125,16 @@ def test_a_server_process_puts_what_it_loaded_at_start_out_of_the_collectors_sig
             gc.unfreeze()
 
     assert frozen > 10_000  # the code and the app it built: a full collection during a question skips them
+
+
+def test_a_server_process_does_not_load_alembic_for_a_database_serve_migrated_before_starting_it(tmp_path):
+    built = "import sys; from bot.server import asgi_app; asgi_app(); print(sorted(sys.modules))"
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+
+    with FakeSlack() as slack:
+        env = os.environ | serve_env(tmp_path, SLACK_BOT_TOKEN=slack.token, SLACK_API_URL=slack.url, PYTHONPATH=path)
+        result = subprocess.run([sys.executable, "-c", built], env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"')))
+    assert "kpi.service" in modules and "alembic" not in modules  # 11 MiB of each worker, for nothing to do
