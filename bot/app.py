@@ -168,9 +168,8 @@ class Replies:
             return blocks.answer_message(answer, query, question, fresh, shared_by=by), answer.kpi.key
         if isinstance(answer, Leaderboard):
             assert isinstance(query, LeaderboardQuery)
-            mentions = {p.id: p.slack_user_id for p in kpibot.directory.people.values() if p.slack_user_id}
             return blocks.leaderboard_message(
-                answer, query, question, fresh, shared_by=by, mentions=mentions
+                answer, query, question, fresh, shared_by=by, mentions=kpibot.directory.slack_ids
             ), answer.kpi.key
         if isinstance(answer, Scorecard):
             assert isinstance(query, ScorecardQuery)

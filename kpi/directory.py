@@ -111,6 +111,12 @@ class Directory:
         """Every person's and team's name: the grammar keeps a name of several words whole."""
         return frozenset([p.name for p in self.people.values()] + [t.name for t in self.teams.values()])
 
+    @functools.cached_property
+    def slack_ids(self) -> dict[int, str]:
+        """Each person's Slack user id by person id, for those people.yaml or the CRM gives one (a leaderboard
+        mentions them: building this for every leaderboard answered was a scan of 11,000 people)."""
+        return {p.id: p.slack_user_id for p in self.people.values() if p.slack_user_id}
+
     def with_slack_id(self, slack_user_id: str) -> Person | None:
         """The person people.yaml or the CRM ties to this Slack user id, if any."""
         return self._by_slack_id.get(slack_user_id)

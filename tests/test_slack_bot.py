@@ -43,6 +43,7 @@ def seed(url: str) -> None:
         morgan.slack_user_id = "U0MANAGER"  # as people.yaml sets it
         alice = world.rep("Alice Adams", team=west, email="alice@example.com")
         bob = world.rep("Bob Brown", team=west, email="bob@example.com")
+        bob.slack_user_id = "U0BOB"  # as people.yaml sets it
         carol = world.rep("Carol Chen", team=east, email="carol@example.com")
         world.deal(alice, 1000, "won", closed="2017-04-10")
         world.deal(alice, 500, "won", closed="2017-06-30 23:59")
@@ -173,6 +174,13 @@ def test_a_rep_asking_for_a_teammates_number_is_refused_without_it(server, slack
     assert status == 200
     assert reply["text"].startswith("Reps can see their own numbers and leaderboards, not another rep's numbers.")
     assert "4,200" not in json.dumps(reply)
+
+
+def test_a_leaderboard_mentions_the_reps_tied_to_a_slack_user_and_names_the_others(server, slack):
+    _, reply = slash(server, slack, "U0ALICE", "leaderboard revenue 2017-Q2")
+
+    rows = json.dumps(reply["blocks"], ensure_ascii=False)
+    assert "<@U0BOB>" in rows and "Alice Adams" in rows and "<@U0ALICE>" not in rows
 
 
 def test_a_manager_asks_for_a_rep_by_slack_mention(server, slack):
