@@ -31,7 +31,7 @@ import os
 import time
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -68,6 +68,7 @@ from kpi.bulk import literal_rows
 from kpi.catalog import Catalog
 from kpi.compiler import (
     Built,
+    any_of,
     contributions,
     definition,
     digest,
@@ -317,33 +318,13 @@ def _partials(
     """Each measure's aggregate per owner and month of ``calendar`` (``month``, ``starts``, ``ends``)."""
     aggregates = (measured(model, m, filters(model, m)).label(f"v{i}") for i, m in enumerate(measures.values()))
     joined = model.source.join(calendar, and_(column >= calendar.c.starts, column < calendar.c.ends, *on))
-    where = [model.where, or_(*(filters(model, m) for m in measures.values())), *_any_of(model, measures.values())]
+    where = [model.where, or_(*(filters(model, m) for m in measures.values())), *any_of(model, measures.values())]
     return (
         select(model.key.label("owner_id"), calendar.c.month, *aggregates)
         .select_from(joined)
         .where(*(w for w in where if w is not None))
         .group_by(model.key, calendar.c.month)
     )
-
-
-def _any_of(model: Model, measures: Iterable[Measure]) -> list[ColumnElement]:
-    """``column IN (...)`` for each column that every measure's filter holds to some values (calls, meetings, demos
-    and emails: ``type IN (call, meeting, demo, email)``): implied by the OR of the filters, but only in this form
-    can an index whose first column it is read each month's range (without it, an index on (type, occurred_at) was
-    read whole for every month of a rebuild: 25 times 24,000,000 entries)."""
-    values: dict[str, set[Any]] | None = None
-    for measure in measures:
-        held = {name: _values(value) for name, value in measure.where.items()}
-        found = {name: set(listed) for name, listed in held.items() if listed is not None}
-        values = found if values is None else {name: values[name] | found[name] for name in values.keys() & found}
-    return [model.columns[name].in_(sorted(listed)) for name, listed in sorted((values or {}).items())]
-
-
-def _values(value: Any) -> list[Any] | None:
-    """The values a ``where`` entry holds its column to (a value, or a list of them), or None for any other test."""
-    listed = value if isinstance(value, list) else [value]
-    plain = all(isinstance(item, str | int) and not isinstance(item, bool) for item in listed)
-    return listed if plain and not {"null", "not null"} & set(listed) else None
 
 
 def _pairs(key: ColumnElement, touched: Touched, in_month: Callable[[dt.date], ColumnElement]) -> ColumnElement:
