@@ -91,7 +91,7 @@ def _rows_read(columns: list[tuple[Model, Measure, Window]]) -> ColumnElement:
     each arm opens with a range an index serves (the planner ORs one range scan per window), and no range
     appears twice, which would fool the planner's row estimates. A stock (no time) adds its condition.
     """
-    ranges: dict[tuple[str, Any, Any], tuple[ColumnElement, dict[tuple[str, int], ColumnElement], Model, list]] = {}
+    ranges: dict[tuple[str, Any, Any], _Range] = {}
     stocks = []
     for model, measure, window in columns:
         span = _span(model, measure, window)
@@ -101,15 +101,25 @@ def _rows_read(columns: list[tuple[Model, Measure, Window]]) -> ColumnElement:
         column, start, end = span
         key = (str(measure.time), start, end)
         if key not in ranges:
-            ranges[key] = (and_(column >= window.at(start), column < window.at(end)), {}, model, [])
+            ranges[key] = _Range(and_(column >= window.at(start), column < window.at(end)), model)
+        read = ranges[key]
         same = (json.dumps(measure.where, sort_keys=True, default=str), id(window))  # one filter once per window
-        ranges[key][1].setdefault(same, filters(model, measure))
-        ranges[key][3].append(measure)
+        read.filters.setdefault(same, filters(model, measure))
+        read.measures.append(measure)
     arms = [
-        and_(time_range, *any_of(model, measures), or_(*filters.values()))
-        for time_range, filters, model, measures in ranges.values()
+        and_(read.time, *any_of(read.model, read.measures), or_(*read.filters.values())) for read in ranges.values()
     ]
     return or_(*arms, *stocks)
+
+
+@dataclasses.dataclass
+class _Range:
+    """One time range a scan reads (:func:`_rows_read`), with the measures read over it and their filters."""
+
+    time: ColumnElement
+    model: Model
+    filters: dict[tuple[str, int], ColumnElement] = dataclasses.field(default_factory=dict)
+    measures: list[Measure] = dataclasses.field(default_factory=list)
 
 
 def any_of(model: Model, measures: Iterable[Measure]) -> list[ColumnElement]:
@@ -356,6 +366,15 @@ def next_month(month: dt.date) -> dt.date:
     return (month + dt.timedelta(days=32)).replace(day=1)
 
 
+def months_from(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The first days of the months from ``first`` up to, not including, ``last`` (first days both)."""
+    months = []
+    while first < last:
+        months.append(first)
+        first = next_month(first)
+    return months
+
+
 def _narrowed(window: Window, start: Any, end: Any, dates: bool) -> Window:
     """The window cut to ``[start, end)`` in its time column's terms (its other instants unchanged)."""
     if dates:
@@ -396,12 +415,7 @@ def _within(grain: str, time: ColumnElement, first: dt.date, last: dt.date) -> C
     """``first <= time < last``: the months as a list, so that a scope's owners are found in the index on (measure,
     month, owner) by one descent per measure, month and owner (a rep's two months of two measures: 4 ms -> 0.05 ms
     at 10,000 reps; as a range, every owner's partials in it were read); the organisation's days as a range."""
-    if grain != "months":
-        return and_(time >= first, time < last)
-    months = [first]
-    while next_month(months[-1]) < last:
-        months.append(next_month(months[-1]))
-    return time.in_(months)
+    return time.in_(months_from(first, last)) if grain == "months" else and_(time >= first, time < last)
 
 
 def _stock(measure: Measure, window: Window, built: Built) -> tuple[tuple[Measure, Measure], dt.date] | None:

@@ -356,7 +356,7 @@ class Metrics:
             return union_all(measured.add_columns(*unset), *self._target_selects(keys, periods, scope, leading=blank))
 
         statement = self.statements.get(
-            shape(kpi, windows, scope, "total", built, tuple(periods), frozenset(keys)), build
+            shape(kpi, windows, scope, "with targets", built, tuple(periods), frozenset(keys)), build
         )
         with self.engine.connect() as connection:
             rows = connection.execute(statement, parameters(scope)).all()
@@ -434,7 +434,7 @@ class Metrics:
         keys = set().union(*(kpi.targets | ({kpi.key} if target else set()) for kpi in kpis))
         built = self.rollups.built()
         measuring = self.statements.get(
-            shape(merged, windows, scope, "totals", built),
+            shape(merged, windows, scope, "several kpis", built),
             lambda: compile_query(merged, windows, scope.filter, by_owner=False, built=built).add_columns(
                 *_supplied(merged).values()
             ),

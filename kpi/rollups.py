@@ -75,6 +75,7 @@ from kpi.compiler import (
     filters,
     flows,
     measured,
+    months_from,
     next_month,
     rolls_up,
     sample_window,
@@ -351,11 +352,7 @@ def _months_of(
     earliest, latest = connection.execute(query.where(model.where) if model.where is not None else query).one()
     if earliest is None:
         return []
-    months, month, last = [], month_of(earliest, tz, dates), month_of(latest, tz, dates)
-    while month <= last:
-        months.append(month)
-        month = next_month(month)
-    return months
+    return months_from(month_of(earliest, tz, dates), next_month(month_of(latest, tz, dates)))
 
 
 def month_of(value: dt.date | dt.datetime, tz: zoneinfo.ZoneInfo, dates: bool) -> dt.date:

@@ -165,6 +165,11 @@ class Columns(Mapping[str, ColumnElement]):
 LONG_AGO = dt.datetime(1900, 1, 1)
 
 
+def _either(cases: tuple[Case, ...]) -> ColumnElement:
+    """The column the cases make up (:attr:`Model.cases`): a row in any case's rows for which it holds."""
+    return or_(*(and_(rows, holds()) for rows, holds in cases))
+
+
 def _columns(table: FromClause) -> dict[str, ColumnElement]:
     return {column.name: column for column in table.c}
 
@@ -176,24 +181,17 @@ def _rep_owned(table: FromClause, columns: Mapping[str, ColumnElement], where=No
 def deals_model(w: Window) -> Model:
     d = Deal.__table__
 
-    def open_at_end() -> ColumnElement:
-        at = w.at(w.end)
-        return and_(
-            or_(d.c.created_at.is_(None), d.c.created_at < at),
-            or_(d.c.status == "open", and_(d.c.status.in_(("won", "lost")), d.c.close_date >= at)),
-        )
-
     def entered() -> ColumnElement:
         return or_(d.c.created_at.is_(None), d.c.created_at < w.at(w.end))
 
-    open_cases = (  # ``open_at_end`` as the open deals, and those won or lost on or after the window's end
+    open_cases = (  # open at the window's end: the open deals, and those won or lost on or after it
         (d.c.status == "open", entered),
         (d.c.status.in_(("won", "lost")), lambda: and_(d.c.close_date >= w.at(w.end), entered())),
     )
 
     closed = and_(d.c.status.in_(("won", "lost")), d.c.close_date.is_not(None))
     derived = {
-        "open": open_at_end,
+        "open": lambda: _either(open_cases),
         "won": lambda: and_(d.c.status == "won", d.c.close_date < w.at(w.now)),
         "closes_in_period": lambda: and_(d.c.close_date >= w.at(w.start), d.c.close_date < w.at(w.full_end)),
         "age_days": lambda: days_between(d.c.created_at, w.at(w.end)),
