@@ -82,7 +82,7 @@ def apply_people(
     with _connection(bind) as connection:
         report = _Applier(connection, people, now, today or now.date(), str(path)).run()
         if any(vars(report).values()):  # someone changed: answers of before are of another directory
-            generation.advance(connection)
+            generation.advance(connection, directory=True)
         return report
 
 

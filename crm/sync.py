@@ -142,10 +142,11 @@ class _Checkpoint:
     def commit(self) -> None:
         if not self.lock.try_acquire(self.connection):  # renews a lease; refuses if another process took it
             raise SyncBusy(f"lost the {self.report.source} sync lock to another process")
-        if self.writer.wrote:
-            self.writer.rollups.flush()
-            generation.advance(self.connection)
-            self.writer.wrote = False
+        writer = self.writer
+        if writer.wrote:
+            writer.rollups.flush()
+            generation.advance(self.connection, directory=writer.wrote_directory)
+            writer.wrote = writer.wrote_directory = False
         self.connection.commit()
         self.report.committed = copy.deepcopy(self.report.counts)
 

@@ -35,6 +35,7 @@ from crm.canonical import OBJECTS, ObjectSpec, Reference
 from crm.interface import Counts, Page, Reject, SyncReport, jsonable, origin
 from crm.stage_history import StageTracker, open_first_stays
 from kpi import bulk, rollups
+from kpi.directory import DIRECTORY_TABLES
 from kpi.schema import Reject as RejectRow
 
 #: Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's bind-parameter limits.
@@ -74,6 +75,7 @@ class PageWriter:
         self.touched: dict[str, set[str]] = defaultdict(set)  # created/updated crm_ids with links
         self.pending_rejects: list[dict[str, Any]] = []
         self.wrote = False  # whether a record or a stage was written since the last commit (crm/sync.py reads it)
+        self.wrote_directory = False  # whether that was a person or a team (every server process reloads them)
         self.rollups = rollups.Changes(connection)  # the months its writes touch, refreshed at each commit
 
     # -- one page ------------------------------------------------------------------------------------
@@ -225,7 +227,8 @@ class PageWriter:
             self.rollups.leaving(table, table.c.id.in_(chunk))
             statement = update(table).where(table.c.id.in_(chunk))
             self.connection.execute(statement.values(deleted_at=self.now))
-        self.wrote = self.wrote or bool(gone)
+        if gone:
+            self._wrote(table)
         self.report.counts.setdefault(name, Counts()).deleted += len(gone)
 
     def delete(self, name: str, crm_ids: Collection[str]) -> None:
@@ -240,7 +243,8 @@ class PageWriter:
             deleted += self.connection.execute(update(table).where(*alive).values(deleted_at=self.now)).rowcount
             self.seen[name].difference_update(chunk)
         self.report.counts.setdefault(name, Counts()).deleted += deleted
-        self.wrote = self.wrote or bool(deleted)
+        if deleted:
+            self._wrote(table)
 
     def link_deferred(self) -> None:
         """Resolve the links kept by :meth:`_resolve`, now that every object is written."""
@@ -354,7 +358,7 @@ class PageWriter:
             self.rollups.arrived(
                 table, and_(table.c.crm == self.source, table.c.crm_id.in_([r["crm_id"] for r in group]))
             )
-            self.wrote = True
+            self._wrote(table)
 
     def _update(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Bulk ``UPDATE`` by id, one statement per set of changed columns (:func:`kpi.bulk.update_rows`)."""
@@ -364,7 +368,11 @@ class PageWriter:
             self.rollups.leaving(table, changed, columns)
             bulk.update_rows(self.connection, table, group)
             self.rollups.arrived(table, changed, columns)
-            self.wrote = True
+            self._wrote(table)
+
+    def _wrote(self, table: Table) -> None:
+        self.wrote = True
+        self.wrote_directory = self.wrote_directory or table.name in DIRECTORY_TABLES
 
 
 def _is_deferred(name: str, reference: Reference) -> bool:

@@ -136,7 +136,7 @@ def generate(
             dropped.rebuild(connection)
         _advance_id_sequences(connection, DATA_TABLES)
         rollups.refill(connection)
-        generation.advance(connection)
+        generation.advance(connection, directory=True)  # new people and teams
     _analyze(engine, DATA_TABLES)
     summary = DemoSummary(**counts)
     tell(f"Done: {summary.total:,} rows")

@@ -13,6 +13,10 @@ from sqlalchemy import Engine, select
 from kpi.schema import Rep, Team
 from kpi.types import Role
 
+#: The tables a :class:`Directory` is loaded from: a change of them moves the data generation's ``directory``
+#: (kpi/generation.py), and every process that keeps a directory reloads it.
+DIRECTORY_TABLES = frozenset({Rep.__tablename__, Team.__tablename__})
+
 
 @dataclass(frozen=True)
 class Person:

@@ -104,9 +104,9 @@ Deltas = dict[tuple[str, dt.date], tuple[Any, int]]
 
 class Held:
     """What the rollups hold, for one process's questions: read when it starts, again when a server sees the data
-    generation move (a rebuild advances it: :meth:`read`), and at most :data:`HELD_MAX_AGE` seconds after the
-    last read otherwise, not before every question (a rebuild is rare, and it happens at start when the catalog
-    or the zone changed); ``KPIBOT_ROLLUPS=0`` is obeyed at once."""
+    generation's ``directory`` move (a rebuild moves it: :meth:`read`), and at most :data:`HELD_MAX_AGE` seconds
+    after the last read otherwise, not before every question (a rebuild is rare, and it happens at start when the
+    catalog or the zone changed); ``KPIBOT_ROLLUPS=0`` is obeyed at once."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -163,7 +163,7 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
         if rows:
             connection.execute(insert(RollupMeasure), rows)
         refill(connection)
-        generation.advance(connection)  # answers cached of the old rows are not served again
+        generation.advance(connection, directory=True)  # cached answers are of the old rows; servers re-read `built`
         written = connection.execute(select(func.count()).select_from(Rollup)).scalar_one()
     # Every row was replaced: reclaim the old ones and give the planner statistics now, not when autovacuum comes (a
     # sync's refresh read pages of dead rows until then, and the planner guessed the table's size).

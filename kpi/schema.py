@@ -432,6 +432,8 @@ class DataGeneration(Base):
     number: Mapped[int] = mapped_column(Integer)
     epoch: Mapped[str] = mapped_column(String(32))
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    #: The ``number`` of the last change to the people, the teams or the rollups built: what each process reloads.
+    directory_number: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class Subscription(Base):

@@ -80,7 +80,7 @@ class Kpibot:
         self.pacing = Pacing(self.org, self.catalog)
         self.metrics = Metrics(self.engine, self.org.ramp_threshold, self.pacing.prorate, self.pacing.adds_up)
         self.directory: Directory
-        self._directory_generation: Generation
+        self._directory_generation: tuple[str, int]  # Generation.of_directory of the directory loaded
         self._directory_lock = threading.Lock()
         self.reload_directory()
         self.scorecard = scorecard_kpis(self.org.scorecard, self.catalog, self.config_dir / "org.yaml")
@@ -98,19 +98,20 @@ class Kpibot:
         seen = generation.current(self.engine)
         self.directory = Directory.load(self.engine)
         self.metrics.rollups.read()
-        self._directory_generation = seen
+        self._directory_generation = seen.of_directory
 
     def refresh_directory(self) -> Generation:
         """People and teams as of the data committed now, for a long-running server or worker; returns the data
         generation read.
 
-        Re-read only when the data generation moved (a sync page, people.yaml: every writer advances it), so a
-        renamed rep, a new manager or a rep who left shows in the very next answer, at the cost of one
-        primary-key read per request. Threads that see the same change wait for one reload."""
+        Re-read only when a change of them committed (a sync page that wrote people or teams, people.yaml, a
+        rollups rebuild: each moves the generation's ``directory``), so a renamed rep, a new manager or a rep who
+        left shows in the very next answer, at the cost of one primary-key read per request, and a sync page of
+        deals costs no reload. Threads that see the same change wait for one reload."""
         seen = generation.current(self.engine)
-        if seen != self._directory_generation:
+        if seen.of_directory != self._directory_generation:
             with self._directory_lock:
-                if generation.current(self.engine) != self._directory_generation:
+                if generation.current(self.engine).of_directory != self._directory_generation:
                     self.reload_directory()
         return seen
 

@@ -168,6 +168,28 @@ def test_people_changed_by_people_yaml_advance_the_generation_and_the_same_file_
     assert (once, generation.current(bot.engine).number) == (was + 1, was + 1)
 
 
+def test_a_sync_page_of_deals_keeps_each_process_directory_and_a_page_of_people_reloads_it(bot):
+    loaded = bot.directory
+
+    sync(bot.engine, deals=[deal("d1", "alice", 2500)])
+    bot.refresh_directory()
+    kept = bot.directory
+    sync(bot.engine, reps=[{"crm_id": "alice", "name": "Alice Archer", "role": "rep", "team_crm_id": "west"}])
+    bot.refresh_directory()
+
+    assert kept is loaded
+    assert bot.person("alice@example.com").name == "Alice Archer"
+
+
+def test_people_yaml_applied_moves_the_generation_of_the_directory_with_the_data_generation(bot):
+    alice = {"name": "Alice Adams", "email": "alice@example.com", "hired_at": "2016-01-04"}
+    was = generation.current(bot.engine)
+
+    apply_people(bot.engine, PeopleConfig.model_validate({"people": [alice]}), now=NOW)
+
+    assert generation.current(bot.engine) == generation.Generation(was.epoch, was.number + 1, was.number + 1)
+
+
 def test_two_reps_of_one_team_share_the_team_answer(bot):
     alices, _ = asked(bot, "alice@example.com", "team revenue 2017-Q2")
     bobs, statements = asked(bot, "bob@example.com", "team revenue 2017-Q2")
