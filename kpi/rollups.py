@@ -75,12 +75,11 @@ from kpi.compiler import (
     filters,
     flows,
     measured,
-    months_from,
-    next_month,
     rolls_up,
     sample_window,
 )
 from kpi.db import vacuum
+from kpi.months import month_of, months_from, next_month
 from kpi.periods import Calendar, utc_midnight, utc_now
 from kpi.schema import Rollup, RollupDay, RollupMeasure
 from kpi.semantic import MODELS, Model
@@ -353,14 +352,6 @@ def _months_of(
     if earliest is None:
         return []
     return months_from(month_of(earliest, tz, dates), next_month(month_of(latest, tz, dates)))
-
-
-def month_of(value: dt.date | dt.datetime, tz: zoneinfo.ZoneInfo, dates: bool) -> dt.date:
-    """The first day of the local month of a Date column's day, or of a DateTime column's naive UTC instant."""
-    if dates:
-        return value.replace(day=1) if not isinstance(value, dt.datetime) else value.date().replace(day=1)
-    assert isinstance(value, dt.datetime)
-    return value.replace(tzinfo=dt.UTC).astimezone(tz).date().replace(day=1)
 
 
 class Changes:

@@ -123,8 +123,7 @@ def scopes(bot: Kpibot) -> dict[str, Scope]:
 
 def values(bot: Kpibot, kpi: Kpi, period_text: str, scope: Scope) -> list[Decimal | None]:
     """The KPI's value for the scope, then each rep's of the organisation's leaderboard: money to the cent, other
-    values to a millionth. (SQLite adds money as floating point, in another order from the rollups: a sum of
-    half cents may round the other way there; PostgreSQL's numeric sums are exact.)"""
+    values to a millionth."""
     period = parse_period(period_text, bot.calendar, AS_OF)
     found = [bot.metrics.result(kpi, period, scope, AS_OF).value]
     members = {person.id: access.rep_scope(person) for person in bot.directory.people.values()}
@@ -132,6 +131,19 @@ def values(bot: Kpibot, kpi: Kpi, period_text: str, scope: Scope) -> list[Decima
     found += [by_owner[person_id] for person_id in sorted(by_owner)]
     places = 2 if kpi.format == "currency" else 6
     return [None if value is None else round(value, places) for value in found]
+
+
+def same(one: list[Decimal | None], other: list[Decimal | None], engine: Engine) -> bool:
+    """Equal values; on SQLite, money within a cent. (SQLite adds money as floating point, in another order from
+    the rollups, and a month less the rows dated after today is not the sum of the rows before it to the last bit:
+    a value of exactly half a cent, a revenue per rep, rounds either way there. PostgreSQL's numeric sums are
+    exact.)"""
+    if engine.dialect.name != "sqlite":
+        return one == other
+    if len(one) != len(other):
+        return False
+    pairs = zip(one, other, strict=True)
+    return all(a == b or (a is not None and b is not None and abs(a - b) <= Decimal("0.01")) for a, b in pairs)
 
 
 def test_every_additive_kpi_has_the_same_value_with_and_without_rollups_for_every_period_and_scope(
@@ -151,7 +163,9 @@ def test_every_additive_kpi_has_the_same_value_with_and_without_rollups_for_ever
         kpi.key for kpi in kpis
     }
     assert len(cases) >= 300
-    assert with_rollups == without
+    assert {
+        key: (found, without[key]) for key, found in with_rollups.items() if not same(found, without[key], engine)
+    } == {}
 
 
 def _measured(bot: Kpibot, kpi: Kpi, text: str) -> bool:
@@ -292,10 +306,12 @@ def test_an_organisation_answer_reads_every_day_of_its_period_from_the_organisat
     assert {v for v in bounds.values() if isinstance(v, dt.date)} == {dt.date(2017, 1, 1), dt.date(2017, 7, 11)}
 
 
-def test_a_team_answer_reads_only_its_edge_months_from_the_deals(world, engine, ny_config):
+def test_a_team_answer_to_date_reads_its_months_from_the_rollups_less_the_deals_dated_after_today(
+    world, engine, ny_config
+):
     company(world)
     bot = built_bot(engine, ny_config)
-    period = parse_period("this year", bot.calendar, AS_OF)  # January to June whole, July to date
+    period = parse_period("since 2017-03-15", bot.calendar, AS_OF)  # half of March, April to June whole, July to date
     windows = [bot.metrics.windows(bot.catalog["revenue"], period, AS_OF)]
     built = rollups.Held(engine).built()
     west = scopes(bot)["team"].filter
@@ -304,13 +320,16 @@ def test_a_team_answer_reads_only_its_edge_months_from_the_deals(world, engine, 
     bounds = statement.compile().params
 
     assert "FROM rollups" in str(statement) and "FROM deals" in str(statement)
-    # the deals are read from July 1st, New York time, to the end of the as-of day; the rollups January to June
+    # the deals of March 15th to 31st, New York time, and those after the as-of day in July (taken away); the
+    # rollups April to July
     assert {v for v in bounds.values() if isinstance(v, dt.datetime)} == {
-        dt.datetime(2017, 7, 1, 4, 0),
+        dt.datetime(2017, 3, 15, 4, 0),
+        dt.datetime(2017, 4, 1, 4, 0),
         dt.datetime(2017, 7, 11, 4, 0),
+        dt.datetime(2017, 8, 1, 4, 0),
     }
     assert [v for v in bounds.values() if isinstance(v, list) and type(v[0]) is dt.date] == [
-        [dt.date(2017, month, 1) for month in range(1, 7)]  # the months read from the rollups, as a list
+        [dt.date(2017, month, 1) for month in range(4, 8)]  # the months read from the rollups, as a list
     ]
 
 
