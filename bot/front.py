@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
+import redis
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, delete, insert
@@ -51,14 +52,26 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Replays:
-    """The signatures of the requests handled in the last five minutes, in the database that every server
-    process shares: the first to record a signature handles the request, any other sees a replay."""
+    """The signatures of the requests handled in the last five minutes, where every server process sees them: the
+    first to record a signature handles the request, any other sees a replay.
 
-    def __init__(self, engine: Engine) -> None:
+    In Redis when ``REDIS_URL`` is set (``SET NX`` with the five minutes as its expiry: one round trip), else in the
+    database (an insert and its commit per request, and a sweep of the expired once a minute). Redis out of reach
+    records in the database meanwhile: a request is never refused for it."""
+
+    def __init__(self, engine: Engine, redis_url: str | None = None) -> None:
         self.engine = engine
+        self.redis = (
+            redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5) if redis_url else None
+        )
         self._swept = 0.0
 
     def seen(self, signature: str) -> bool:
+        if self.redis is not None:
+            try:
+                return not self.redis.set(f"kpibot:replay:{signature[:100]}", 1, nx=True, ex=REPLAY_SECONDS)
+            except redis.RedisError as error:
+                log.warning("replays: Redis did not answer, recording in the database", extra={"detail": str(error)})
         now = utc_now()
         if time.monotonic() - self._swept > 60:  # forget what can no longer be replayed, once a minute
             with self.engine.begin() as connection:

@@ -81,7 +81,7 @@ def asgi_app() -> SlackFront:
     front = SlackFront(
         build_bolt_app(kpibot),
         os.environ["SLACK_SIGNING_SECRET"],
-        Replays(kpibot.engine),
+        Replays(kpibot.engine, os.environ.get("REDIS_URL")),
         functools.partial(health, kpibot.engine),
     )
     # What the process loaded to serve (code, catalog, a directory of 10,000 people: some 140,000 objects) lives as

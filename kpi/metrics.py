@@ -511,6 +511,9 @@ class _Combiner:
         self.absent = absent
         self.needs = sorted(kpi.targets)
         self.spend = any(measure.model == "spend" for measure in kpi.measures.values())
+        self.numerator = formula.evaluator(kpi.numerator)
+        self.denominator = None if kpi.denominator is None else formula.evaluator(kpi.denominator)
+        self.scale = Decimal(str(kpi.scale))
 
     @functools.cached_property
     def words(self) -> dict[str, str]:
@@ -529,13 +532,16 @@ class _Combiner:
         are ``totals[i]``, in the KPI's order of its measures, as the database returns them (None for zero).
 
         A KPI without targets in its formulas has a value that depends on the totals alone (and the kind of
-        scope), and many of 10,000 reps share theirs (a count of calls, or none at all): each is combined once."""
+        scope), and many of 10,000 reps share theirs (a count of calls, or none at all): each is combined once. Sums of
+        money rarely repeat, and hashing a Decimal costs more than combining it: those are combined each, bar the
+        totals of those with no rows (one tuple, which the caller shares: :meth:`Metrics.results_by_owner`)."""
         names = self.kpi.measures.keys()
         alone = not self.needs
-        combined: dict[tuple[str, tuple[Any, ...]], Combined] = {}
+        counts = alone and all(measure.agg == "count" for measure in self.kpi.measures.values())
+        combined: dict[tuple[str, Any], Combined] = {}
         found = []
         for scope, raw in zip(scopes, totals, strict=True):
-            key = (scope.type, tuple(raw))  # a row's slice is a tuple already
+            key = (scope.type, tuple(raw) if counts else id(raw))  # a row's slice is a tuple already
             value = combined.get(key) if alone else None
             if value is None:
                 value = self._value(scope, dict(zip(names, map(_decimal, raw), strict=True)), targets)
@@ -576,10 +582,10 @@ class _Combiner:
         def target(key: str) -> Decimal | None:
             return targets.for_scope(key, scope)
 
-        numerator = formula.evaluate(kpi.numerator, totals, target)
-        if kpi.denominator is None:
+        numerator = self.numerator(totals, target)
+        if self.denominator is None:
             return numerator, numerator, None, None
-        denominator = formula.evaluate(kpi.denominator, totals, target)
+        denominator = self.denominator(totals, target)
         if denominator is None or denominator <= 0 or numerator is None:
             return None, numerator, denominator, (kpi.empty or "nothing to divide by in {period}").format(**self.words)
-        return numerator / denominator * Decimal(str(kpi.scale)), numerator, denominator, None
+        return numerator / denominator * self.scale, numerator, denominator, None

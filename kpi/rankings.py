@@ -30,7 +30,7 @@ from kpi.results import Measured, Result
 from kpi.types import Kpi, Scope
 
 Ranks = Literal["reps", "teams"]
-ZERO = Decimal(0)
+_NEW = object()  # no score before the first of a group
 
 
 @dataclass(frozen=True)
@@ -270,32 +270,36 @@ class Leaderboard:
         """Rank the reps or teams of ``measured`` (``names[i]`` and ``paces[i]``, its pace against its own
         target, are those of ``measured.ids[i]``); ``you`` is the id of the asker's (a person's or a team's)."""
 
-        # Each entry's standing worked out in one pass, into a flat key (an organisation ranks 10,000 reps): equal
-        # standings share a rank; unfair after fair, no score last, then the score, best first.
+        # Best first within each group (fair, then unfair, then no score), equal scores in name order: the entries
+        # are put in name order first (already in it, an organisation's: see Kpibot._members), and each group is
+        # sorted by score alone, stably (an organisation ranks 10,000 reps; a sort of 6-tuples took twice as long).
         kpi = measured.kpi
-        negated = (of_target or kpi.higher_is_better) != bottom  # ascending keys put the highest score first
-        sampled, floor = kpi.has_sample, kpi.min_sample
+        best_first = (of_target or kpi.higher_is_better) != bottom
         paces = paces if paces is not None else [None] * len(measured)
-        scores = [None if p is None else p.attainment for p in paces] if of_target else list(measured.value)
-        fairs: list[bool] = []
-        keyed = []
-        entries = zip(scores, measured.value, measured.denominator, names, measured.ids, strict=True)
-        for i, (score, value, sample, name, id) in enumerate(entries):
-            fair = not sampled or sample is None or value is None or sample >= floor
-            if score is None:
-                keyed.append((True, True, ZERO, name.lower(), id, i))
-            else:
-                keyed.append((not fair, False, -score if negated else score, name.lower(), id, i))
-            fairs.append(fair)
-        keyed.sort()
+        # each group sorts by score: Decimals, compared in C (None only in the last group, which is not sorted)
+        scores: Sequence[Any] = [None if p is None else p.attainment for p in paces] if of_target else measured.value
+        if kpi.has_sample:
+            floor, values = kpi.min_sample, measured.value
+            fair = [n is None or v is None or n >= floor for v, n in zip(values, measured.denominator, strict=True)]
+        else:
+            fair = [True] * len(measured)
+        named = [i for _, _, i in sorted(zip(map(str.lower, names), measured.ids, range(len(measured)), strict=True))]
+        groups = (
+            [i for i in named if fair[i] and scores[i] is not None],
+            [i for i in named if not fair[i] and scores[i] is not None],
+            [i for i in named if scores[i] is None],
+        )
+        order: list[int] = []
         places: list[int] = []
-        before = None
-        for place, key in enumerate(keyed, start=1):
-            standing = key[:3]
-            places.append(places[-1] if standing == before else place)
-            before = standing
-        order = [key[-1] for key in keyed]
-        rows = Rows.of(measured, names, paces, ranks, order, places, [fairs[i] for i in order])
+        for group in groups:
+            if group is not groups[-1]:
+                group.sort(key=scores.__getitem__, reverse=best_first)
+            before: object = _NEW
+            for i in group:
+                places.append(places[-1] if scores[i] == before or scores[i] is before else len(order) + 1)
+                order.append(i)
+                before = scores[i]
+        rows = Rows.of(measured, names, paces, ranks, order, places, [fair[i] for i in order])
         board = cls(kpi, measured.period, scope, rows, currency, ranks, bottom, of_target, len(rows))
         return board.seen_by(you, limit)
 

@@ -416,10 +416,13 @@ class Kpibot:
         return kpi.ahead
 
     def _members(self, scope: Scope, period: Period) -> list[int]:
-        """Reps of the scope who worked at any time in the period."""
+        """Reps of the scope who worked at any time in the period (the organisation's in :attr:`Directory.by_name`
+        order)."""
         working = self.directory.working_reps(period.start, period.end)
         ids = scope.filter.rep_ids
-        return list(working) if ids is None else [pid for pid in ids if pid in working]
+        if ids is None:
+            return [pid for pid in self.directory.by_name if pid in working]
+        return [pid for pid in ids if pid in working]
 
     def help(self, asker: Person, as_of: dt.date) -> Help:
         """How to ask, with the examples of each form that work for ``asker`` (a form with none is left out)."""
