@@ -20,8 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import (
-    BindParameter,
+    ARRAY,
     Date,
+    Integer,
     Numeric,
     Select,
     and_,
@@ -42,10 +43,11 @@ from sqlalchemy.sql.expression import ColumnElement
 from kpi import formula
 from kpi.catalog import Catalog
 from kpi.config import ConfigError
-from kpi.months import Months, local_day, months_from, next_month, whole_days, whole_months
+from kpi.months import Months, local_date, months_from, next_month, whole_days, whole_months
 from kpi.periods import Calendar, Period, utc_midnight
 from kpi.schema import Rollup, RollupDay
 from kpi.semantic import MODELS, Model, Window
+from kpi.sqlfuncs import among
 from kpi.types import EVERYONE, Kpi, Measure, ScopeFilter, WindowName
 
 #: A span of whole months: the first days of the first and of the one after the last (or of days: the first and
@@ -198,16 +200,16 @@ SCOPE_REPS, SCOPE_TEAMS = "scope_reps", "scope_teams"
 def scope_clause(model: Model, scope: ScopeFilter) -> ColumnElement | None:
     """The rows of the scope's owners (None: every row), in a model's terms."""
     if model.owned_by == "rep":
-        return None if scope.rep_ids is None else model.key.in_(owners(SCOPE_REPS, scope.rep_ids))
+        return None if scope.rep_ids is None else owners(model.key, SCOPE_REPS, scope.rep_ids)
     if scope.team_ids is None:
         return None
-    teams = model.key.in_(owners(SCOPE_TEAMS, scope.team_ids))
+    teams = owners(model.key, SCOPE_TEAMS, scope.team_ids)
     return or_(teams, model.key.is_(None)) if scope.include_org_level else teams
 
 
-def owners(name: str, ids: Iterable[int]) -> BindParameter:
-    """The parameter ``name`` holding a list of ids, for ``IN``."""
-    return bindparam(name, sorted(ids), expanding=True)
+def owners(column: ColumnElement, name: str, ids: Iterable[int]) -> ColumnElement[bool]:
+    """``column`` is one of ``ids``, held by the list parameter ``name`` (see :class:`kpi.sqlfuncs.among`)."""
+    return among(column, bindparam(name, sorted(ids), type_=ARRAY(Integer())))
 
 
 def scope_parameters(scope: ScopeFilter) -> dict[str, list[int]]:
@@ -334,7 +336,8 @@ def _split(model: Model, measure: Measure, window: Window, built: Built, daily: 
     first, last = whole_months(start, end, tz, dates)
     bound = (lambda month: month) if dates else (lambda month: utc_midnight(month, tz))
     later: list[Window] = []
-    if first <= last < local_day(end, tz, dates) and end == (local_day(window.now, tz, False) if dates else window.now):
+    now = local_date(window.now, tz, False) if dates else window.now
+    if first <= last < local_date(end, tz, dates) and end == now:
         later = [_narrowed(window, end, bound(next_month(last)), dates)]
         last = next_month(last)
     if first >= last:

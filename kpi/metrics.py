@@ -484,14 +484,14 @@ def _owned_by(scope: Scope) -> ColumnElement[bool]:
     if scope.type == "rep":
         return and_(TARGETS.scope_type == "rep", TARGETS.scope_id == bindparam(SCOPE_REP, scope.rep_id, Integer()))
     if scope.type == "team":
-        return and_(TARGETS.scope_type == "team", TARGETS.scope_id.in_(owners(SCOPE_OWN_TEAMS, scope.team_ids)))
+        return and_(TARGETS.scope_type == "team", owners(TARGETS.scope_id, SCOPE_OWN_TEAMS, scope.team_ids))
     return TARGETS.scope_type == "org"
 
 
 def _reps_of(scope: Scope) -> list[ColumnElement[bool]]:
     """The targets rows of the scope's reps (every rep's for the organisation)."""
     reps = scope.filter.rep_ids
-    return [TARGETS.scope_type == "rep"] + ([] if reps is None else [TARGETS.scope_id.in_(owners(SCOPE_REPS, reps))])
+    return [TARGETS.scope_type == "rep"] + ([] if reps is None else [owners(TARGETS.scope_id, SCOPE_REPS, reps)])
 
 
 #: What a KPI's formulas make of one scope's totals: ``(value, numerator, denominator, reason)``.

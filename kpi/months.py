@@ -13,7 +13,7 @@ from kpi.periods import utc_midnight
 Months = tuple[dt.date, dt.date]
 
 
-def local_day(instant: Any, tz: zoneinfo.ZoneInfo, dates: bool) -> dt.date:
+def local_date(instant: Any, tz: zoneinfo.ZoneInfo, dates: bool) -> dt.date:
     """The local day of a bound (a Date column's is itself; a DateTime column's is a naive UTC instant)."""
     return instant if dates else instant.replace(tzinfo=dt.UTC).astimezone(tz).date()
 
