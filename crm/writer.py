@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     Connection,
+    Integer,
     Select,
     String,
     Table,
@@ -37,6 +38,7 @@ from crm.stage_history import StageTracker, open_first_stays
 from kpi import bulk, rollups
 from kpi.directory import DIRECTORY_TABLES
 from kpi.schema import Reject as RejectRow
+from kpi.sqlfuncs import one_of
 
 #: Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's bind-parameter limits.
 CHUNK = 5000
@@ -224,8 +226,9 @@ class PageWriter:
         alive = select(table.c.id, table.c.crm_id).where(table.c.crm == self.source, table.c.deleted_at.is_(None))
         gone = [row_id for row_id, crm_id in self.connection.execute(alive) if crm_id not in seen]
         for chunk in _chunks(gone):
-            self.rollups.leaving(table, table.c.id.in_(chunk))
-            statement = update(table).where(table.c.id.in_(chunk))
+            gone_ids = one_of(table.c.id, chunk, Integer())
+            self.rollups.leaving(table, gone_ids)
+            statement = update(table).where(gone_ids)
             self.connection.execute(statement.values(deleted_at=self.now))
         if gone:
             self._wrote(table)
@@ -238,7 +241,7 @@ class PageWriter:
         table = canonical.spec(name).table
         deleted = 0
         for chunk in _chunks(sorted(set(crm_ids))):
-            alive = (table.c.crm == self.source, table.c.crm_id.in_(chunk), table.c.deleted_at.is_(None))
+            alive = (table.c.crm == self.source, one_of(table.c.crm_id, chunk, String()), table.c.deleted_at.is_(None))
             self.rollups.leaving(table, and_(*alive))
             deleted += self.connection.execute(update(table).where(*alive).values(deleted_at=self.now)).rowcount
             self.seen[name].difference_update(chunk)
@@ -356,14 +359,14 @@ class PageWriter:
         for group in _same_keys(rows):
             bulk.insert_rows(self.connection, table, group)
             self.rollups.arrived(
-                table, and_(table.c.crm == self.source, table.c.crm_id.in_([r["crm_id"] for r in group]))
+                table, and_(table.c.crm == self.source, one_of(table.c.crm_id, [r["crm_id"] for r in group], String()))
             )
             self._wrote(table)
 
     def _update(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Bulk ``UPDATE`` by id, one statement per set of changed columns (:func:`kpi.bulk.update_rows`)."""
         for group in _same_keys(rows):
-            changed = table.c.id.in_([row["_id"] for row in group])
+            changed = one_of(table.c.id, [row["_id"] for row in group], Integer())
             columns = set(group[0]) - {"_id"}
             self.rollups.leaving(table, changed, columns)
             bulk.update_rows(self.connection, table, group)

@@ -83,7 +83,7 @@ from kpi.months import month_of, months_from, next_month
 from kpi.periods import Calendar, utc_midnight, utc_now
 from kpi.schema import Rollup, RollupDay, RollupMeasure
 from kpi.semantic import MODELS, Model
-from kpi.sqlfuncs import local_day
+from kpi.sqlfuncs import local_day, one_of
 from kpi.types import Measure
 
 SWITCH = "KPIBOT_ROLLUPS"
@@ -336,7 +336,7 @@ def _pairs(key: ColumnElement, touched: Touched, in_month: Callable[[dt.date], C
             arms.append(in_month(month))
             continue
         known = sorted(owner for owner in owners if owner is not None)
-        who = [key.in_(known)] if known else []
+        who = [one_of(key, known, Integer())] if known else []
         if None in owners:
             who.append(key.is_(None))
         arms.append(and_(in_month(month), or_(*who)))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, Integer, bindparam
+from sqlalchemy import ARRAY, Boolean, Date, Float, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import BindParameter, ColumnElement, FunctionElement
+from sqlalchemy.types import TypeEngine
 
 
 class days_between(FunctionElement):  # noqa: N801 (SQL function naming)
@@ -88,8 +91,16 @@ class among(FunctionElement):  # noqa: N801 (SQL function naming)
 @compiles(among)
 def _among_in(element: among, compiler, **kw) -> str:
     column, ids = element.clauses
-    listed = bindparam(ids.key, ids.value, type_=Integer(), expanding=True)
+    assert isinstance(ids, BindParameter) and isinstance(ids.type, ARRAY)
+    listed = ids._clone(maintain_key=True)  # the same parameter, as a list of its items
+    listed.expanding, listed.type = True, ids.type.item_type
     return compiler.process(column.in_(listed), **kw)
+
+
+def one_of(column: ColumnElement, values: Collection[Any], item: TypeEngine) -> ColumnElement[bool]:
+    """``column`` is one of ``values`` (items of type ``item``), as :class:`among` reads a list: a sync page's 1,000
+    ids as 1,000 placeholders were a quarter of a sync's time in SQLAlchemy and the driver."""
+    return among(column, bindparam(None, list(values), type_=ARRAY(item)))
 
 
 @compiles(among, "postgresql")
