@@ -57,10 +57,10 @@ class World:
 
     def commit(self) -> None:
         """Commit what was added, advancing the data generation and refreshing the rollups (kpi/rollups.py) as
-        every writer of the data does."""
+        every writer of the data does; people and teams may be among it (a directory reloads)."""
         self.session.flush()
         rollups.refill(self.session.connection())
-        generation.advance(self.session.connection())
+        generation.advance(self.session.connection(), directory=True)
         self.session.commit()
 
     def team(self, name: str, parent: Team | None = None, manager: Rep | None = None) -> Team:
