@@ -50,8 +50,6 @@ from kpi.semantic import MODELS, Model, Window
 from kpi.sqlfuncs import among
 from kpi.types import EVERYONE, Kpi, Measure, ScopeFilter, WindowName
 
-#: A span of whole months: the first days of the first and of the one after the last (or of days: the first and
-#: the one after the last).
 #: Where the rollups answer a measure's window: the owners' whole "months", or the organisation's "days".
 Rolled = tuple[Literal["months", "days"], Months]
 
@@ -483,10 +481,11 @@ def compile_query(
     for windows_of, less in ((raw, False), (taken, True)):
         for ks in windows_of.values():
             for read in _cases(columns, ks, scope):
-                sign = (lambda aggregate: -aggregate) if less else (lambda aggregate: aggregate)
                 aggregates = {
-                    k: sign(measured(m, columns[k][1], _condition(m, columns[k][1], ks[k]))) for k, m in read.items()
+                    k: measured(m, columns[k][1], _condition(m, columns[k][1], ks[k])) for k, m in read.items()
                 }
+                if less:  # rows taken away from the rollups' months (a month to date: those dated after today)
+                    aggregates = {k: -aggregate for k, aggregate in aggregates.items()}
                 reads = _rows_read([(m, columns[k][1], window) for k, m in read.items() for window in ks[k]])
                 branches.append(_branch(read[next(iter(ks))], aggregates, reads, scope, by_owner, len(columns)))
     for (owned_by, table), spans_of in rolled.items():
