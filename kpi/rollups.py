@@ -4,8 +4,8 @@ A sum or count over a time column adds up: its value for a quarter is the sum of
 months, per owner. ``rollups`` keeps one row per (measure, owner, local month of the org calendar); the compiler
 (kpi/compiler.py :func:`~kpi.compiler.compile_query`) reads a period's whole months there and only its edge
 months from the rows, so that an organisation's year costs owners x months rows rather than every deal. Which
-measures qualify is decided once, by :func:`kpi.compiler.rolls_up`; a row's value is the compiler's own aggregate
-(:func:`kpi.compiler.measured`) over the month, so there is no second definition of any KPI.
+measures qualify is decided once, by :func:`kpi.measures.rolls_up`; a row's value is the compiler's own aggregate
+(:func:`kpi.measures.measured`) over the month, so there is no second definition of any KPI.
 
 An organisation-wide total (no owner filter, not grouped by owner) reads ``rollup_days`` instead: one row per
 (measure, local day) for the whole organisation, so that any period, to date or whole, is a few hundred rows and
@@ -66,7 +66,8 @@ from sqlalchemy.sql.expression import ColumnElement
 from kpi import generation
 from kpi.bulk import literal_rows
 from kpi.catalog import Catalog
-from kpi.compiler import (
+from kpi.db import vacuum
+from kpi.measures import (
     Built,
     any_of,
     contributions,
@@ -78,7 +79,6 @@ from kpi.compiler import (
     rolls_up,
     sample_window,
 )
-from kpi.db import vacuum
 from kpi.months import month_of, months_from, next_month
 from kpi.periods import Calendar, utc_midnight, utc_now
 from kpi.schema import Rollup, RollupDay, RollupMeasure

@@ -120,7 +120,7 @@ class Model:
     #: A state at the window's end as two instants of each row: ``{state: (entered, left)}``, where the row is in
     #: the state at T when it entered before T and did not leave before T (left NULL: it has not). Both instants
     #: are columns of the model that depend on the row alone, so a stock becomes two additive flows that the
-    #: organisation's daily rollups can hold (kpi/compiler.py :func:`~kpi.compiler.flows`).
+    #: organisation's daily rollups can hold (kpi/measures.py :func:`~kpi.measures.flows`).
     stocks: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     #: A derived boolean column as disjoint cases: ``{column: ((rows, holds), ...)}``, where the column holds for a
     #: row when, in the one case whose ``rows`` (a condition of the row alone) it is, ``holds()`` (of the window)

@@ -15,7 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from kpi.compiler import digest, scope_parameters
+from kpi.compiler import scope_parameters
+from kpi.measures import digest
 from kpi.semantic import Window
 from kpi.types import Kpi, Scope, WindowName
 

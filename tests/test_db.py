@@ -9,8 +9,8 @@ from sqlalchemy import Column, and_, text
 from sqlalchemy.sql.visitors import iterate
 
 from kpi.catalog import load_catalog
-from kpi.compiler import _reads, sample_window
-from kpi.compiler import definition as definition_of
+from kpi.measures import definition as definition_of
+from kpi.measures import sample_window, spec_reads
 from kpi.semantic import activities_model, deals_model
 
 
@@ -55,7 +55,7 @@ def test_the_time_range_indexes_hold_every_column_the_common_kpis_read(engine, k
 
     held = _held(engine)
     for measure in load_catalog()[key].measures.values():
-        reads = _reads(definition_of(measure)) | {"owner_id", "deleted_at"}
+        reads = spec_reads(definition_of(measure)) | {"owner_id", "deleted_at"}
         assert reads <= set(MODELS[measure.model](sample_window()).source.c.keys())  # no derived column
         assert reads <= held[INDEX_OF[measure.model, measure.time]]
 

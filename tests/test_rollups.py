@@ -22,9 +22,10 @@ import yaml
 from sqlalchemy import Engine, event, select
 
 from kpi import access, generation, rollups
-from kpi.compiler import compile_query, digest, flows, rolls_up
+from kpi.compiler import compile_query
 from kpi.generation import Generation
 from kpi.grammar.periods import parse_period
+from kpi.measures import digest, flows, rolls_up
 from kpi.periods import Calendar, Period
 from kpi.schema import Rep, Rollup, RollupDay
 from kpi.service import Kpibot
