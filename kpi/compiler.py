@@ -25,6 +25,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal,
     literal_column,
     null,
     or_,
@@ -43,6 +44,7 @@ from kpi.measures import (
     any_of,
     condition,
     condition_in,
+    contributions,
     digest,
     filters,
     flows,
@@ -54,7 +56,7 @@ from kpi.measures import (
 )
 from kpi.months import Months, local_date, months_from, next_month, whole_days, whole_months
 from kpi.periods import utc_midnight
-from kpi.schema import Rollup, RollupDay
+from kpi.schema import Rollup, RollupDay, RollupOwner
 from kpi.semantic import MODELS, Model, Window
 from kpi.sqlfuncs import among
 from kpi.types import EVERYONE, Kpi, Measure, ScopeFilter, WindowName
@@ -263,6 +265,60 @@ def _stocks_rolled(
     return Model(r, null(), {}), aggregates, or_(*reads)
 
 
+def _owned_stock(measure: Measure, window: Window, built: Built) -> tuple[Measure, Measure] | None:
+    """A stock each owner's totals answer (kpi/rollups.py): its flows, when the totals hold both and the window
+    ends no earlier than now, so that what entered or left at or after its end is the few rows dated ahead (at a
+    past end, it would be every row since: such a stock reads its rows)."""
+    pair = flows(measure)
+    tz = window.period.calendar.tz
+    if pair is None or window.end < window.now or not all((digest(flow), tz.key) in built for flow in pair):
+        return None
+    return pair
+
+
+def _stocks_owned(
+    parts: Mapping[int, tuple[Model, Measure, tuple[Measure, Measure], Window]], scope: ScopeFilter
+) -> tuple[Model, dict[int, ColumnElement]]:
+    """Each owner's stock at its window's end: the owner's totals of what ever entered the state less what left
+    it, less the share of the rows that entered at or after the end, plus that of those that left then. The
+    pieces are one source of ``(owner_id, k, value, rows)`` for column ``k``, each read for the scope's owners; a
+    sum with no row left in the state is NULL, as over the rows (``rows`` says so)."""
+    o = RollupOwner.__table__
+    pieces = []
+    for k, (model, measure, (entered, left), window) in parts.items():
+        end = window.at(window.end)
+        totals = Model(o, o.c.owner_id, {}, owned_by=model.owned_by)
+        (state,) = (name for name in model.stocks if measure.where.get(name) is True)
+        for flow, sign in ((entered, 1), (left, -1)):
+            of_flow = [o.c.measure == digest(flow), scope_clause(totals, scope)]
+            pieces.append(
+                select(
+                    o.c.owner_id,
+                    literal(k).label("k"),
+                    (o.c.value * sign).label("value"),
+                    (o.c.rows * sign).label("rows"),
+                ).where(*(w for w in of_flow if w is not None))
+            )
+            when = and_(filters(model, flow), model.columns[str(flow.time)] >= end)
+            ahead = [model.where, model.later[state](end), scope_clause(model, scope)]
+            pieces.append(
+                select(
+                    model.key, literal(k), -sign * measured(model, flow, when), -sign * contributions(model, flow, when)
+                )
+                .select_from(model.source)
+                .where(*(w for w in ahead if w is not None))
+                .group_by(model.key)
+            )
+    source = union_all(*pieces).subquery("stocks")
+    aggregates: dict[int, ColumnElement] = {}
+    for k, (model, measure, _, _) in parts.items():
+        rows = func.sum(case((source.c.k == k, source.c.rows)))
+        value = func.sum(case((source.c.k == k, source.c.value)))
+        otherwise = literal_column("0") if measure.agg == "count" else null()
+        aggregates[k] = type_coerce(case((rows > 0, value), else_=otherwise), measured(model, measure, true()).type)
+    return Model(source, source.c.owner_id, {}, owned_by=next(iter(parts.values()))[0].owned_by), aggregates
+
+
 def compile_query(
     kpi: Kpi,
     windows: Sequence[Mapping[WindowName, Window]],
@@ -297,10 +353,15 @@ def compile_query(
     rolled: dict[tuple[str, str], dict[int, tuple[Model, Measure, Months]]] = {}  # (owned by, grain) -> column -> span
     daily = not by_owner and scope.rep_ids is None and scope.team_ids is None  # the organisation's total
     stocks: dict[int, tuple[Model, Measure, tuple[Measure, Measure], dt.date]] = {}  # column -> its flows before a day
+    owned: dict[int, tuple[Model, Measure, tuple[Measure, Measure], Window]] = {}  # column -> its flows, by owner
     for k, (model, measure, window) in enumerate(columns):
         stock = _stock(measure, window, built) if daily else None
         if stock is not None:
             stocks[k] = (model, measure, *stock)
+            continue
+        pair = None if daily else _owned_stock(measure, window, built)
+        if pair is not None:
+            owned[k] = (model, measure, pair, window)
             continue
         split = _split(model, measure, window, built, daily)
         if split.rolled is not None:
@@ -327,6 +388,9 @@ def compile_query(
     if stocks:
         model, aggregates, reads = _stocks_rolled(stocks)
         branches.append(_branch(model, aggregates, reads, scope, by_owner, len(columns)))
+    if owned:
+        model, aggregates = _stocks_owned(owned, scope)  # the scope is read inside, by every piece
+        branches.append(_branch(model, aggregates, None, EVERYONE, by_owner, len(columns)))
     if len(branches) == 1:
         return branches[0]
     combined = union_all(*branches).subquery("measures")
@@ -359,7 +423,7 @@ def _cases(
 def _branch(
     model: Model,
     aggregates: Mapping[int, ColumnElement],
-    reads: ColumnElement,
+    reads: ColumnElement | None,
     scope: ScopeFilter,
     by_owner: bool,
     width: int,

@@ -49,6 +49,7 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -58,8 +59,10 @@ from sqlalchemy import (
     true,
     type_coerce,
     union_all,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -81,7 +84,7 @@ from kpi.measures import (
 )
 from kpi.months import month_of, months_from, next_month
 from kpi.periods import Calendar, utc_midnight, utc_now
-from kpi.schema import Rollup, RollupDay, RollupMeasure
+from kpi.schema import Rollup, RollupDay, RollupMeasure, RollupOwner
 from kpi.semantic import MODELS, Model
 from kpi.sqlfuncs import local_day, one_of
 from kpi.types import Measure
@@ -97,8 +100,9 @@ WHOLE_MONTH_OWNERS = 200
 
 #: month -> the owners whose partials are refreshed in it (None: every owner)
 Touched = dict[dt.date, set[int | None] | None]
-#: (measure digest, local day) -> what a sync's rows add to the organisation's day: value, rows (schema.RollupDay)
-Deltas = dict[tuple[str, dt.date], tuple[Any, int]]
+#: (measure digest, local day or owner) -> what a sync's rows add to the organisation's day (schema.RollupDay) or to
+#: the owner's totals (schema.RollupOwner): value, rows
+Deltas = dict[tuple[str, Any], tuple[Any, int]]
 
 
 class Held:
@@ -185,13 +189,15 @@ def refill(
     for key, (measure, tz) in held.items():
         groups[measure.model, str(measure.time), tz][key] = measure
     if touched is None:
-        connection.execute(delete(Rollup))
-        connection.execute(delete(RollupDay))
+        for table in (Rollup, RollupDay, RollupOwner):
+            connection.execute(delete(table))
     for (model_name, column, tz), measures in groups.items():
         monthly = _own_column(model_name, column)
         if touched is None:
             if monthly:
                 _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
+            else:
+                _fill_owners(connection, measures)
             _fill_days(connection, measures, zoneinfo.ZoneInfo(tz))
         elif monthly and touched.get((model_name, column)):
             chosen = {key: m for key, m in measures.items() if only is None or key in only}
@@ -275,34 +281,54 @@ def _fill(
 
 def _fill_days(connection: Connection, measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo) -> None:
     """The organisation's daily totals of a model's measures over one time column, from one scan of its rows."""
-    daily = _daily(measures, tz, None).subquery("daily")
+    _insert_totals(connection, RollupDay, "day", _daily(measures, tz, None), measures)
+
+
+def _fill_owners(connection: Connection, measures: Mapping[str, Measure]) -> None:
+    """Each owner's totals, ever, of a model's flows over one instant, from one scan of its rows."""
+    _insert_totals(connection, RollupOwner, "owner_id", _daily(measures, None, None), measures)
+
+
+def _insert_totals(
+    connection: Connection,
+    table: type[RollupDay | RollupOwner],
+    by: str,
+    totals: Select,
+    measures: Mapping[str, Measure],
+) -> None:
+    """Insert each measure's totals of ``totals`` (grouped by ``by``) that count some rows."""
+    found = totals.subquery("totals")
     branches = [
-        select(literal(key).label("measure"), daily.c.day, daily.c[f"v{i}"], daily.c[f"n{i}"]).where(
-            daily.c[f"n{i}"] > 0
+        select(literal(key).label("measure"), found.c[by], found.c[f"v{i}"], found.c[f"n{i}"]).where(
+            found.c[f"n{i}"] > 0
         )
         for i, key in enumerate(measures)
     ]
     rows = union_all(*branches) if len(branches) > 1 else branches[0]
-    connection.execute(insert(RollupDay).from_select(["measure", "day", "value", "rows"], rows))
+    connection.execute(insert(table).from_select(["measure", by, "value", "rows"], rows))
 
 
-def _daily(measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo, where: ColumnElement | None) -> Select:
-    """Each measure's total (``v<i>``) and rows (``n<i>``) per local day of the rows ``where`` selects (all of
-    them: None), for measures of one model over one time column."""
+def _daily(measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo | None, where: ColumnElement | None) -> Select:
+    """Each measure's total (``v<i>``) and rows (``n<i>``) per local day of ``tz`` (``day``), or per owner with
+    no zone (``owner_id``), of the rows ``where`` selects (all of them: None), for measures of one model over one
+    time column."""
     first = next(iter(measures.values()))
     model = MODELS[first.model](sample_window())
     column = model.columns[str(first.time)]
-    day = column if isinstance(column.type, Date) else local_day(column, literal(tz.key))
+    if tz is None:
+        group, name = model.key, "owner_id"
+    else:
+        group, name = (column if isinstance(column.type, Date) else local_day(column, literal(tz.key))), "day"
     aggregates = []
     for i, m in enumerate(measures.values()):
         total, rows = _aggregates(model, m)
         aggregates += [total.label(f"v{i}"), rows.label(f"n{i}")]
     conditions = [model.where, where, column.is_not(None), or_(*(filters(model, m) for m in measures.values()))]
     return (
-        select(day.label("day"), *aggregates)
+        select(group.label(name), *aggregates)
         .select_from(model.source)
         .where(*(c for c in conditions if c is not None))
-        .group_by(day)
+        .group_by(group)
     )
 
 
@@ -368,6 +394,7 @@ class Changes:
         self.touched: dict[tuple[str, str], Touched] = defaultdict(dict)
         self.refreshed: set[str] = set()  # the measures whose partials the touched pairs are refreshed for
         self.deltas: Deltas = {}
+        self.owned: Deltas = {}  # the same, of each owner's totals of a stock's flows
 
     def watched(self, table: Table) -> _Watched | None:
         """What the rollups read of ``table``: its model, owner column, measures by time column and zone (None:
@@ -417,12 +444,12 @@ class Changes:
             read = select(model.key.label("owner"), *(table.c[name] for name in monthly)).where(where)
             for row in self.connection.execute(read).mappings():
                 self._note(watched, table, monthly, row.get)
-        for measures in affected.values():
+        for name, measures in affected.items():
             for row in self.connection.execute(_daily(measures, watched.tz, where)).mappings():
-                for i, key in enumerate(measures):
-                    if row[f"n{i}"]:
-                        value, rows = self.deltas.get((key, row["day"]), (0, 0))
-                        self.deltas[key, row["day"]] = (value + sign * row[f"v{i}"], rows + sign * row[f"n{i}"])
+                _add(self.deltas, measures, row["day"], row, sign)
+            if name not in table.c:  # a stock's flows: each owner's totals too
+                for row in self.connection.execute(_daily(measures, None, where)).mappings():
+                    _add(self.owned, measures, row["owner_id"], row, sign)
 
     def _note(self, watched: _Watched, table: Table, monthly: list[str], value: Callable[[str], Any]) -> None:
         owner = value("owner")
@@ -451,10 +478,38 @@ class Changes:
             refill(self.connection, self.touched, self.refreshed)
         if same and self.deltas:
             _add_days(self.connection, self.deltas)
+        if same and self.owned:
+            _add_owners(self.connection, self.owned)
         self.touched = defaultdict(dict)
         self.refreshed = set()
         self.deltas = {}
+        self.owned = {}
         self._watched = None
+
+
+def _add(deltas: Deltas, measures: Mapping[str, Measure], at: Any, row: RowMapping, sign: int) -> None:
+    """Note what a row of :func:`_daily` (a day's or an owner's) adds to each measure's ``deltas``, or takes away."""
+    for i, key in enumerate(measures):
+        if row[f"n{i}"]:
+            value, rows = deltas.get((key, at), (0, 0))
+            deltas[key, at] = (value + sign * row[f"v{i}"], rows + sign * row[f"n{i}"])
+
+
+def _add_owners(connection: Connection, deltas: Deltas) -> None:
+    """Add what a sync's rows changed to each owner's totals: the totals held changed where they are, the others
+    inserted (by two statements, as an owner may be NULL, which no upsert's key matches), then drop those nothing
+    counts in any more."""
+    added = [(key, owner, Decimal(value), count) for (key, owner), (value, count) in deltas.items() if value or count]
+    if not added:
+        return
+    columns = {"measure": String(), "owner": Integer(), "value": Numeric(), "rows": Integer()}
+    changed = literal_rows(connection, "deltas", columns, added)
+    o = RollupOwner.__table__
+    same = and_(o.c.measure == changed.c.measure, o.c.owner_id.is_not_distinct_from(changed.c.owner))
+    connection.execute(update(o).where(same).values(value=o.c.value + changed.c.value, rows=o.c.rows + changed.c.rows))
+    new = select(changed.c.measure, changed.c.owner, changed.c.value, changed.c.rows).where(~exists().where(same))
+    connection.execute(insert(o).from_select(["measure", "owner_id", "value", "rows"], new))
+    connection.execute(delete(o).where(o.c.rows <= 0))
 
 
 def _add_days(connection: Connection, deltas: Deltas) -> None:

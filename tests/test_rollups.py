@@ -21,7 +21,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, event, select
 
-from kpi import access, generation, rollups
+from kpi import access, generation, rollups, semantic
 from kpi.compiler import compile_query
 from kpi.generation import Generation
 from kpi.grammar.periods import parse_period
@@ -187,6 +187,8 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
         deal("d3", "bob", 3000, "2017-04-10 12:00"),
         deal("d4", "bob", 4000, "2017-05-10 12:00"),
         {**deal("d6", "bob", 600, "2017-08-01 12:00"), "status": "open", "stage": "Proposal"},
+        {**deal("d7", "alice", 800, "2017-09-01 12:00"), "status": "open", "stage": "Proposal"},
+        {**deal("d8", "bob", 400, "2017-09-01 12:00"), "status": "open", "stage": "Proposal"},
     ]
     sync_records(engine, NOW, reps=reps, deals=deals)
     bot = built_bot(engine, ny_config)
@@ -200,18 +202,23 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
             deal("d3", "alice", 3000, "2017-04-10 12:00"),  # to another owner
             deal("d5", "bob", 500, "2017-06-15 12:00"),  # a new deal
             deal("d6", "bob", 600, "2017-05-20 12:00"),  # won: it leaves the pipeline
+            {**deal("d7", "bob", 800, "2017-09-01 12:00"), "status": "open", "stage": "Proposal"},  # to another owner
         ],
-        gone=["d4"],
+        gone=["d4", "d8"],
     )
     asked = {name: values(bot, bot.catalog["revenue"], "2017-H1", scope) for name, scope in scopes_of(bot).items()}
     pipeline = values(bot, bot.catalog["pipeline"], "2017-Q1", access.org_scope())  # open on April 1st
+    now = values(bot, bot.catalog["pipeline"], "this quarter", access.org_scope())  # each rep's from their totals
     monkeypatch.setenv("KPIBOT_ROLLUPS", "0")
     rows = {name: values(bot, bot.catalog["revenue"], "2017-H1", scope) for name, scope in scopes_of(bot).items()}
 
     assert asked == rows
+    assert now == values(bot, bot.catalog["pipeline"], "this quarter", access.org_scope())
+    assert now == [Decimal("800.00"), Decimal("0.00"), Decimal("800.00")]  # d7, now Bob's; d6 won, d8 deleted
     assert asked["org"] == [Decimal("7600.00"), Decimal("6500.00"), Decimal("1100.00")]  # org, then Alice and Bob
-    # d2, d3 and d5 closed after April 1st, d6 too now; the organisation's from its days, each rep's from the rows
-    assert pipeline == [Decimal("6100.00"), Decimal("5000.00"), Decimal("1100.00")]
+    # d2, d3 and d5 closed after April 1st, d6 too now, and d7 is open; the organisation's from its days, each
+    # rep's from the rows (a past quarter's end)
+    assert pipeline == [Decimal("6900.00"), Decimal("5000.00"), Decimal("1900.00")]
     assert partials(engine, bot, "revenue") == {
         ("alice", dt.date(2017, 2, 1)): Decimal("1500"),
         ("alice", dt.date(2017, 4, 1)): Decimal("3000"),
@@ -332,6 +339,37 @@ def test_a_team_answer_to_date_reads_its_months_from_the_rollups_less_the_deals_
     assert [v for v in bounds.values() if isinstance(v, list) and type(v[0]) is dt.date] == [
         [dt.date(2017, month, 1) for month in range(4, 8)]  # the months read from the rollups, as a list
     ]
+
+
+def test_every_reps_pipeline_to_date_is_what_entered_less_what_left_less_the_deals_dated_after_today(
+    world, engine, ny_config
+):
+    west = world.team("West")
+    alice, bob = world.rep("Alice Adams", team=west), world.rep("Bob Brown", team=west)
+    world.deal(alice, 1000, "open", closed="2017-08-01", created="2017-05-01")
+    world.deal(alice, 2000, "won", closed="2017-06-01", created="2017-03-01")  # entered and left
+    world.deal(alice, 500, "open", closed="2017-10-01", created="2017-08-01")  # entered after today: not yet open
+    world.deal(alice, 300, "lost", closed="2017-09-01", created="2017-04-01")  # lost after today: open now
+    world.deal(bob, 700, "open", closed=None, created=None)  # open since before any period
+    world.commit()
+    bot = built_bot(engine, ny_config)
+    period = parse_period("this quarter", bot.calendar, AS_OF)  # to the end of July 10th, New York time
+    windows = [bot.metrics.windows(bot.catalog["pipeline"], period, AS_OF)]
+    built = rollups.Held(engine).built()
+
+    statement = compile_query(bot.catalog["pipeline"], windows, access.org_scope().filter, built=built)
+    with engine.connect() as connection:
+        found = {owner: value for owner, _, value in connection.execute(statement)}
+
+    # Alice entered 3,800 and left 2,300; of it, 500 entered and 300 left after today
+    assert found == {alice.id: Decimal("1300.00"), bob.id: Decimal("700.00")}
+    assert "FROM rollup_owners" in str(statement)
+    # the deals read are those created, won or lost from the end of July 10th on, not the open ones (and the
+    # instant long ago that a deal with no creation time entered at)
+    assert {v for v in statement.compile().params.values() if isinstance(v, dt.datetime)} == {
+        dt.datetime(2017, 7, 11, 4, 0),
+        semantic.LONG_AGO,
+    }
 
 
 def test_a_changed_definition_or_time_zone_reads_the_rows(world, engine, ny_config):
