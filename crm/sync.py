@@ -43,7 +43,7 @@ from kpi.config import PeopleConfig
 from kpi.db import vacuum
 from kpi.links import save_templates
 from kpi.locks import DatabaseLock
-from kpi.schema import RollupDay, SyncRun, SyncState
+from kpi.schema import RollupDay, RollupOwner, SyncRun, SyncState
 
 __all__ = ["Connector", "Counts", "Page", "Reject", "SyncBusy", "SyncReport", "run_sync"]
 
@@ -183,12 +183,12 @@ def _refresh_statistics(connection: Connection, report: SyncReport) -> None:
 
 
 def _vacuum_days(engine: Engine, report: SyncReport) -> None:
-    """Vacuum the organisation's days after a sync that wrote rows. Each page of a sync rewrites thousands of that
-    table's few rows by upsert (kpi/rollups.py), so their dead versions pile up between syncs unless autovacuum
-    comes first (81,000 dead to 14,000 live after a few benchmark syncs with it off), and every later upsert walks
-    them. A vacuum of some 15,000 rows takes milliseconds."""
+    """Vacuum the organisation's days and the owners' totals after a sync that wrote rows. Each page of a sync
+    rewrites thousands of those tables' few rows (kpi/rollups.py), so their dead versions pile up between syncs
+    unless autovacuum comes first (81,000 dead to 14,000 live days after a few benchmark syncs with it off), and
+    every later write walks them. A vacuum of some 15,000 rows takes milliseconds."""
     if report.status == "ok" and any(counts.written for counts in report.counts.values()):
-        vacuum(engine, RollupDay.__tablename__)
+        vacuum(engine, RollupDay.__tablename__, RollupOwner.__tablename__)
 
 
 def _reader(connector: Connector, plan: list[tuple[str, str | None]]) -> AbstractContextManager[Pages]:

@@ -300,15 +300,15 @@ def _stocks_owned(
                 ).where(*(w for w in of_flow if w is not None))
             )
             when = and_(filters(model, flow), model.columns[str(flow.time)] >= end)
-            ahead = [model.where, model.later[state](end), scope_clause(model, scope)]
-            pieces.append(
-                select(
-                    model.key, literal(k), -sign * measured(model, flow, when), -sign * contributions(model, flow, when)
-                )
-                .select_from(model.source)
-                .where(*(w for w in ahead if w is not None))
-                .group_by(model.key)
+            share = (
+                model.key,
+                literal(k),
+                -sign * measured(model, flow, when),
+                -sign * contributions(model, flow, when),
             )
+            for rows in model.later[state](end):
+                ahead = (w for w in (model.where, rows, scope_clause(model, scope)) if w is not None)
+                pieces.append(select(*share).select_from(model.source).where(*ahead).group_by(model.key))
     source = union_all(*pieces).subquery("stocks")
     aggregates: dict[int, ColumnElement] = {}
     for k, (model, measure, _, _) in parts.items():

@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import unicodedata
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import Engine, select
 
 from kpi.schema import Rep, Team
 from kpi.types import Role
+
+T = TypeVar("T")
 
 #: The tables a :class:`Directory` is loaded from: a change of them moves the data generation's ``directory``
 #: (kpi/generation.py), and every process that keeps a directory reloads it.
@@ -73,7 +77,7 @@ class Directory:
                 self._children.setdefault(team.parent_id, []).append(team.id)
             if team.manager_id is not None:
                 self._managed.setdefault(team.manager_id, []).append(team.id)
-        self._working: dict[tuple[dt.date, dt.date], frozenset[int]] = {}
+        self._kept: dict[Hashable, Any] = {}
         self._in_team: dict[int | None, list[int]] = {}
         self._by_slack_id: dict[str, Person] = {}
         for person in people:
@@ -134,11 +138,19 @@ class Directory:
     def working_reps(self, start: dt.date, end: dt.date) -> frozenset[int]:
         """The ids of the reps who worked at any time from ``start`` to ``end``: the members of every leaderboard
         of that period, kept once worked out (a scan of 11,000 people for each organisation leaderboard)."""
-        found = self._working.get((start, end))
+        people = self.people.values()
+        return self.kept(
+            ("working", start, end),
+            lambda: frozenset(p.id for p in people if p.role == Role.REP and p.active_during(start, end)),
+        )
+
+    def kept(self, key: Hashable, build: Callable[[], T]) -> T:
+        """What ``build`` works out from these people and teams, once per ``key``: it is forgotten with the
+        directory, which a change of people or teams replaces. (Not locked: two threads may both build it, and
+        either result is the same.)"""
+        found = self._kept.get(key)
         if found is None:
-            people = self.people.values()
-            found = frozenset(p.id for p in people if p.role == Role.REP and p.active_during(start, end))
-            self._working[start, end] = found
+            found = self._kept[key] = build()
         return found
 
     def maybe_person(self, text: str) -> Person | None:

@@ -98,6 +98,9 @@ HELD_MAX_AGE = 60.0
 #: rather than a list of owners longer than the month's rows are worth.
 WHOLE_MONTH_OWNERS = 200
 
+#: What stands for "no owner" where owners are matched as equals: no rep or team id is 0 (ids count from 1).
+NO_OWNER = 0
+
 #: month -> the owners whose partials are refreshed in it (None: every owner)
 Touched = dict[dt.date, set[int | None] | None]
 #: (measure digest, local day or owner) -> what a sync's rows add to the organisation's day (schema.RollupDay) or to
@@ -170,7 +173,7 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
         written = connection.execute(select(func.count()).select_from(Rollup)).scalar_one()
     # Every row was replaced: reclaim the old ones and give the planner statistics now, not when autovacuum comes (a
     # sync's refresh read pages of dead rows until then, and the planner guessed the table's size).
-    vacuum(engine, Rollup.__tablename__, analyze=True)
+    vacuum(engine, *(table.__tablename__ for table in (Rollup, RollupDay, RollupOwner)), analyze=True)
     return written
 
 
@@ -497,15 +500,19 @@ def _add(deltas: Deltas, measures: Mapping[str, Measure], at: Any, row: RowMappi
 
 def _add_owners(connection: Connection, deltas: Deltas) -> None:
     """Add what a sync's rows changed to each owner's totals: the totals held changed where they are, the others
-    inserted (by two statements, as an owner may be NULL, which no upsert's key matches), then drop those nothing
-    counts in any more."""
+    inserted (two statements: the rows of no owner have a NULL owner, which no upsert's key matches), then drop
+    those nothing counts in any more. Owners are matched with NULL read as :data:`NO_OWNER`, an equality that a
+    hash join reads (``IS NOT DISTINCT FROM`` is not one: PostgreSQL compared every pair)."""
     added = [(key, owner, Decimal(value), count) for (key, owner), (value, count) in deltas.items() if value or count]
     if not added:
         return
     columns = {"measure": String(), "owner": Integer(), "value": Numeric(), "rows": Integer()}
     changed = literal_rows(connection, "deltas", columns, added)
     o = RollupOwner.__table__
-    same = and_(o.c.measure == changed.c.measure, o.c.owner_id.is_not_distinct_from(changed.c.owner))
+    same = and_(
+        o.c.measure == changed.c.measure,
+        func.coalesce(o.c.owner_id, NO_OWNER) == func.coalesce(changed.c.owner, NO_OWNER),
+    )
     connection.execute(update(o).where(same).values(value=o.c.value + changed.c.value, rows=o.c.rows + changed.c.rows))
     new = select(changed.c.measure, changed.c.owner, changed.c.value, changed.c.rows).where(~exists().where(same))
     connection.execute(insert(o).from_select(["measure", "owner_id", "value", "rows"], new))

@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import statistics
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, overload
@@ -335,7 +335,7 @@ class Kpibot:
         team = access.resolve(self.directory, asker, ScopeRef("team", person.team_id))
 
         def measure() -> Comparison:
-            reps = {pid: access.rep_scope(self.directory.people[pid]) for pid in self._members(team, period)}
+            reps, _ = self._member_scopes(team, period)
             measured = self.metrics.results_by_owner(kpi, period, reps, team, as_of)
             values = [value for value in measured.value if value is not None]
             median = statistics.median(values) if values else None
@@ -396,10 +396,9 @@ class Kpibot:
         if teams is not None:
             measured = self.metrics.results_by_team(kpi, period, teams, scope, as_of, target=paces)
             return measured, [team.name for team in teams.values()]
-        people = [self.directory.people[pid] for pid in self._members(scope, period)]
-        scopes = {person.id: access.rep_scope(person) for person in people}
+        scopes, names = self._member_scopes(scope, period)
         measured = self.metrics.results_by_owner(kpi, period, scopes, scope, as_of, target=paces)
-        return measured, [person.name for person in people]
+        return measured, names
 
     def measured_over(self, kpi: Kpi, period: Period) -> Kpi:
         """The KPI as it reads ``period``: one ahead ("next quarter") needs a KPI that can lie in the future
@@ -414,6 +413,19 @@ class Kpibot:
                 f"{listed}: try `my pipeline {period.label}`."
             )
         return kpi.ahead
+
+    def _member_scopes(self, scope: Scope, period: Period) -> tuple[Mapping[int, Scope], list[str]]:
+        """The scope's reps who worked in the period (:meth:`_members`), each with their scope, and their names.
+        The organisation's are kept with the directory: building 10,000 reps' scopes for each of its leaderboards
+        was a tenth of one (11 ms)."""
+
+        def build() -> tuple[Mapping[int, Scope], list[str]]:
+            people = [self.directory.people[pid] for pid in self._members(scope, period)]
+            return {person.id: access.rep_scope(person) for person in people}, [person.name for person in people]
+
+        if scope.filter.rep_ids is not None:
+            return build()
+        return self.directory.kept(("members", period.start, period.end), build)
 
     def _members(self, scope: Scope, period: Period) -> list[int]:
         """Reps of the scope who worked at any time in the period (the organisation's in :attr:`Directory.by_name`

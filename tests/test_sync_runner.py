@@ -282,7 +282,7 @@ def test_a_database_user_that_does_not_own_the_tables_still_imports(engine):
     assert reps(engine) == [("r1", "Ann", None)]
 
 
-def test_a_sync_that_wrote_rows_then_vacuums_the_organisations_days_on_postgresql(engine):
+def test_a_sync_that_wrote_rows_then_vacuums_the_organisations_days_and_the_owners_totals_on_postgresql(engine):
     if engine.dialect.name != "postgresql":
         pytest.skip("VACUUM is PostgreSQL's; SQLite reuses its free pages")
     statements: list[str] = []
@@ -290,7 +290,7 @@ def test_a_sync_that_wrote_rows_then_vacuums_the_organisations_days_on_postgresq
 
     sync_records(engine, NOW, reps=[{"crm_id": "alice", "name": "Alice Adams", "role": "rep"}])
 
-    assert statements.count("VACUUM rollup_days") == 1
+    assert statements.count("VACUUM rollup_days, rollup_owners") == 1
 
 
 def test_records_changed_in_columns_of_every_kind_are_stored_as_the_crm_now_has_them(engine):
