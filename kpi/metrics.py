@@ -8,6 +8,7 @@ its own; an answer reads them in the same statement as its totals.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime as dt
 import functools
@@ -535,6 +536,13 @@ class _Combiner:
         scope), and many of 10,000 reps share theirs (a count of calls, or none at all): each is combined once. Sums of
         money rarely repeat, and hashing a Decimal costs more than combining it: those are combined each, bar the
         totals of those with no rows (one tuple, which the caller shares: :meth:`Metrics.results_by_owner`)."""
+        kpi = self.kpi.key
+        owns = [targets.for_scope(kpi, scope) for scope in scopes] if self.target else [None] * len(scopes)
+        total = self._total(scopes)
+        if total is not None:  # the value is that total: no formula, no reason, whoever's it is
+            summed = [_decimal(raw[total]) for raw in totals]
+            nothing = [None] * len(summed)
+            return Measured(self.kpi, self.period, ids, summed, summed, nothing, nothing, owns)
         names = self.kpi.measures.keys()
         alone = not self.needs
         counts = alone and all(measure.agg == "count" for measure in self.kpi.measures.values())
@@ -549,9 +557,19 @@ class _Combiner:
                     combined[key] = value
             found.append(value)
         values, numerators, denominators, reasons = zip(*found, strict=True) if found else ((),) * 4
-        kpi = self.kpi.key
-        owns = [targets.for_scope(kpi, scope) for scope in scopes] if self.target else [None] * len(scopes)
         return Measured(self.kpi, self.period, ids, values, numerators, denominators, reasons, owns)
+
+    def _total(self, scopes: Sequence[Scope]) -> int | None:
+        """The index of the one measure whose total is the KPI's value for every scope (revenue, calls, pipeline),
+        or None when a formula, a target, a reason or the kind of scope may make it another: :meth:`_value`'s
+        answer then, found for 10,000 reps at a tenth of the cost (a leaderboard's 19 ms)."""
+        kpi = self.kpi
+        if self.absent or self.running or self.needs or kpi.requires or kpi.denominator is not None:
+            return None
+        if self.spend and any(scope.type == "rep" for scope in scopes):
+            return None
+        tree = kpi.numerator
+        return list(kpi.measures).index(tree.id) if isinstance(tree, ast.Name) else None
 
     def _value(self, scope: Scope, totals: Mapping[str, Decimal], targets: Targets) -> Combined:
         """``(value, numerator, denominator, reason)``."""

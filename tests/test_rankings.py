@@ -15,11 +15,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event
 
+from kpi import access
 from kpi.access import AccessDenied
+from kpi.grammar.periods import parse_period
 from kpi.rankings import CHUNK, Leaderboard
 from kpi.results import Measured, Result
 from kpi.schema import Rep, Team
 from kpi.service import Kpibot
+from kpi.types import Role
 
 AS_OF = dt.date(2017, 7, 10)
 
@@ -219,3 +222,35 @@ def test_a_ranking_read_back_from_the_cache_loads_only_the_chunks_of_the_rows_re
     assert mine is not None and (mine.rank, mine.result.value) == (151, Decimal(50))
     assert sorted(read._loaded) == [0, 2] and CHUNK == 64
     assert read.columns == ranked.columns  # every chunk loaded: the ranking as it was measured
+
+
+@pytest.mark.parametrize("key", ["revenue", "deals-won", "win-rate", "quota-attainment"])
+def test_each_reps_result_in_a_ranking_is_the_one_their_own_answer_gives_whether_a_total_or_a_formula(bot, key):
+    kpi, period = bot.catalog[key], parse_period("2017-Q2", bot.calendar, AS_OF)
+    people = sorted((p for p in bot.directory.people.values() if p.role == Role.REP), key=lambda p: p.name)
+    reps = {person.id: access.rep_scope(person) for person in people}
+
+    ranked = bot.metrics.results_by_owner(kpi, period, reps, access.org_scope(), AS_OF)
+
+    alone = [bot.metrics.result(kpi, period, scope, AS_OF) for scope in reps.values()]
+    columns = (ranked.value, ranked.numerator, ranked.denominator, ranked.reason)
+    assert list(zip(*columns, strict=True)) == [(r.value, r.numerator, r.denominator, r.reason) for r in alone]
+
+
+def test_a_ranking_by_a_kpi_that_is_one_total_gives_each_member_theirs_and_zero_to_those_with_none(bot):
+    period = parse_period("2017-Q2", bot.calendar, AS_OF)
+    people = sorted(bot.directory.people.values(), key=lambda p: p.name)  # the managers and the admin sold nothing
+    members = {person.id: access.rep_scope(person) for person in people}
+
+    ranked = bot.metrics.results_by_owner(bot.catalog["revenue"], period, members, access.org_scope(), AS_OF)
+
+    assert {person.name: value for person, value in zip(people, ranked.value, strict=True)} == {
+        "Ada Admin": Decimal(0),
+        "Alice Adams": Decimal("1000.00"),
+        "Bob Brown": Decimal("3000.00"),
+        "Erin Evans": Decimal("500.00"),
+        "Evan East": Decimal(0),
+        "Morgan Manager": Decimal(0),
+        "Wendy Wu": Decimal("1000.00"),
+    }
+    assert list(ranked.reason) == [None] * 7
