@@ -269,40 +269,60 @@ def _stocks_rolled(
     return Model(r, null(), {}), aggregates, or_(*reads)
 
 
-def _owned_stock(measure: Measure, window: Window, built: Built) -> tuple[Measure, Measure] | None:
-    """A stock each owner's totals answer (kpi/rollups.py): its flows, when the totals hold both and the window
-    ends no earlier than now, so that what entered or left at or after its end is the few rows dated ahead (at a
-    past end, it would be every row since: such a stock reads its rows)."""
+#: A stock owners' totals answer (:func:`_owned_stock`): its flows, and the local month its window's end starts (None:
+#: an end no earlier than now).
+Owned = tuple[tuple[Measure, Measure], dt.date | None]
+
+
+def _owned_stock(measure: Measure, window: Window, built: Built, everyone: bool) -> Owned | None:
+    """A stock each owner's totals answer (kpi/rollups.py): its flows, when the rollups hold both, and the window
+    ends no earlier than now (what entered or left at or after its end is then the few rows dated ahead) or, for
+    ``everyone``, at the start of a local month (what entered or left from then on is in the owners' months from
+    that one on, ahead included: a range of the index on (measure, month, owner), which a few owners' rows read
+    faster than). Any other end (a week's) reads its rows: the rows since would be as many as the open ones."""
     pair = flows(measure)
     tz = window.period.calendar.tz
-    if pair is None or window.end < window.now or not all((digest(flow), tz.key) in built for flow in pair):
+    if pair is None or not all((digest(flow), tz.key) in built for flow in pair):
         return None
-    return pair
+    if window.end >= window.now:
+        return pair, None
+    day = local_date(window.end, tz, False)
+    return (pair, day) if everyone and day.day == 1 and utc_midnight(day, tz) == window.end else None
 
 
 def _stocks_owned(
-    parts: Mapping[int, tuple[Model, Measure, tuple[Measure, Measure], Window]], scope: ScopeFilter
+    parts: Mapping[int, tuple[Model, Measure, Owned, Window]], scope: ScopeFilter
 ) -> tuple[Model, dict[int, ColumnElement]]:
     """Each owner's stock at its window's end: the owner's totals of what ever entered the state less what left
-    it, less the share of the rows that entered at or after the end, plus that of those that left then. The
-    pieces are one source of ``(owner_id, k, value, rows)`` for column ``k``, each read for the scope's owners; a
-    sum with no row left in the state is NULL, as over the rows (``rows`` says so)."""
-    o = RollupOwner.__table__
+    it, less what entered from the end on and plus what left then: at an end no earlier than now, the share of the
+    rows dated ahead; at a month's start, the owners' months from it on (of owners only: the rows of no owner are
+    left out). The pieces are one source of ``(owner_id, k, value, rows)`` for column ``k``, each read for the
+    scope's owners; a sum with no row left in the state now is NULL, as over the rows (``rows`` says so; at a
+    month's start it is 0, as every answer reads it)."""
+    o, r = RollupOwner.__table__, Rollup.__table__
     pieces = []
-    for k, (model, measure, (entered, left), window) in parts.items():
+    for k, (model, measure, ((entered, left), month), window) in parts.items():
         end = window.at(window.end)
-        totals = Model(o, o.c.owner_id, {}, owned_by=model.owned_by)
+        totals, months = (Model(t, t.c.owner_id, {}, owned_by=model.owned_by) for t in (o, r))
         (state,) = (name for name in model.stocks if measure.where.get(name) is True)
         for flow, sign in ((entered, 1), (left, -1)):
             of_flow = [o.c.measure == digest(flow), scope_clause(totals, scope)]
+            if month is not None:
+                of_flow.append(o.c.owner_id.is_not(None))
+            signed = (o.c.value * sign).label("value"), (o.c.rows * sign).label("rows")
             pieces.append(
-                select(
-                    o.c.owner_id,
-                    literal(k).label("k"),
-                    (o.c.value * sign).label("value"),
-                    (o.c.rows * sign).label("rows"),
-                ).where(*(w for w in of_flow if w is not None))
+                select(o.c.owner_id, literal(k).label("k"), *signed).where(*(w for w in of_flow if w is not None))
             )
+            if month is not None:
+                since = [r.c.measure == digest(flow), r.c.month >= month, scope_clause(months, scope)]
+                from_then: tuple[ColumnElement, ...] = (
+                    r.c.owner_id,
+                    literal(k),
+                    -sign * r.c.value,
+                    literal_column("0"),
+                )
+                pieces.append(select(*from_then).where(*(w for w in since if w is not None)))
+                continue
             when = and_(filters(model, flow), model.columns[str(flow.time)] >= end)
             share = (
                 model.key,
@@ -310,16 +330,17 @@ def _stocks_owned(
                 -sign * measured(model, flow, when),
                 -sign * contributions(model, flow, when),
             )
-            for rows in model.later[state](end):
-                ahead = (w for w in (model.where, rows, scope_clause(model, scope)) if w is not None)
-                pieces.append(select(*share).select_from(model.source).where(*ahead).group_by(model.key))
+            for ahead in model.later[state](end):
+                read = (w for w in (model.where, ahead, scope_clause(model, scope)) if w is not None)
+                pieces.append(select(*share).select_from(model.source).where(*read).group_by(model.key))
     source = union_all(*pieces).subquery("stocks")
     aggregates: dict[int, ColumnElement] = {}
-    for k, (model, measure, _, _) in parts.items():
+    for k, (model, measure, (_, month), _) in parts.items():
         rows = func.sum(case((source.c.k == k, source.c.rows)))
         value = func.sum(case((source.c.k == k, source.c.value)))
         otherwise = literal_column("0") if measure.agg == "count" else null()
-        aggregates[k] = type_coerce(case((rows > 0, value), else_=otherwise), measured(model, measure, true()).type)
+        kept = value if month is not None else case((rows > 0, value), else_=otherwise)
+        aggregates[k] = type_coerce(kept, measured(model, measure, true()).type)
     return Model(source, source.c.owner_id, {}, owned_by=next(iter(parts.values()))[0].owned_by), aggregates
 
 
@@ -342,7 +363,9 @@ def compile_query(
     A measure the rollups hold (``built``, see :func:`rolls_up`) reads its window's whole months from them, one
     more branch summed with the others, and only its edge months from the rows; the organisation's total (no
     ``by_owner``, no scope filter) reads every day of its window from the organisation's days, and no row; a stock
-    (pipeline: open at the window's end) there is its flows' days before the window's end (:func:`flows`).
+    (pipeline: open at the window's end) there is its flows' days before the window's end (:func:`flows`), and by
+    owner, at an end no earlier than now, each owner's totals of its flows less the rows dated ahead
+    (:func:`_stocks_owned`).
     """
     columns: list[tuple[Model, Measure, Window]] = []
     models: dict[tuple[str, Window], Model] = {}
@@ -357,13 +380,13 @@ def compile_query(
     rolled: dict[tuple[str, str], dict[int, tuple[Model, Measure, Months]]] = {}  # (owned by, grain) -> column -> span
     daily = not by_owner and scope.rep_ids is None and scope.team_ids is None  # the organisation's total
     stocks: dict[int, tuple[Model, Measure, tuple[Measure, Measure], dt.date]] = {}  # column -> its flows before a day
-    owned: dict[int, tuple[Model, Measure, tuple[Measure, Measure], Window]] = {}  # column -> its flows, by owner
+    owned: dict[int, tuple[Model, Measure, Owned, Window]] = {}  # column -> its flows, by owner
     for k, (model, measure, window) in enumerate(columns):
         stock = _stock(measure, window, built) if daily else None
         if stock is not None:
             stocks[k] = (model, measure, *stock)
             continue
-        pair = None if daily else _owned_stock(measure, window, built)
+        pair = None if daily else _owned_stock(measure, window, built, scope.rep_ids is None)
         if pair is not None:
             owned[k] = (model, measure, pair, window)
             continue

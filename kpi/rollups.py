@@ -13,6 +13,11 @@ no deal, whatever the size of the company. A sync keeps the days by difference (
 the rows it changes is taken away before each write and added back after, which costs the rows written, where
 recomputing the days they fall on would read most of the table.
 
+Each owner's totals, ever, of a stock's flows (``rollup_owners``) answer every rep's stock now: a deal is in the
+pipeline at T when it entered before T and did not leave before T, so an owner's pipeline now is what ever entered
+less what ever left, less the rows whose instants lie at or after T (those dated ahead: few). A sync keeps the
+totals by difference, as it keeps the days.
+
 ``rollup_measures`` says which measures the rollups hold and for which time zone's months; the compiler reads a
 measure from them only when both match, so a database upgraded without a rebuild, a changed kpis.yaml or a new
 org time zone reads rows (correct, slower) until :func:`rebuild` runs (``kpibot rollups rebuild``, or at start
@@ -33,7 +38,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Column,
@@ -86,7 +91,7 @@ from kpi.months import month_of, months_from, next_month
 from kpi.periods import Calendar, utc_midnight, utc_now
 from kpi.schema import Rollup, RollupDay, RollupMeasure, RollupOwner
 from kpi.semantic import MODELS, Model
-from kpi.sqlfuncs import local_day, one_of
+from kpi.sqlfuncs import local_day, local_month, one_of
 from kpi.types import Measure
 
 SWITCH = "KPIBOT_ROLLUPS"
@@ -200,7 +205,7 @@ def refill(
             if monthly:
                 _fill(connection, measures, zoneinfo.ZoneInfo(tz), None)
             else:
-                _fill_owners(connection, measures)
+                _fill_owners(connection, measures, zoneinfo.ZoneInfo(tz))
             _fill_days(connection, measures, zoneinfo.ZoneInfo(tz))
         elif monthly and touched.get((model_name, column)):
             chosen = {key: m for key, m in measures.items() if only is None or key in only}
@@ -284,54 +289,65 @@ def _fill(
 
 def _fill_days(connection: Connection, measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo) -> None:
     """The organisation's daily totals of a model's measures over one time column, from one scan of its rows."""
-    _insert_totals(connection, RollupDay, "day", _daily(measures, tz, None), measures)
+    _insert_totals(connection, RollupDay, _daily(measures, tz, None, "day"), measures)
 
 
-def _fill_owners(connection: Connection, measures: Mapping[str, Measure]) -> None:
-    """Each owner's totals, ever, of a model's flows over one instant, from one scan of its rows."""
-    _insert_totals(connection, RollupOwner, "owner_id", _daily(measures, None, None), measures)
+def _fill_owners(connection: Connection, measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo) -> None:
+    """Each owner's totals, ever, and months of a model's flows over one instant, from a scan of its rows each."""
+    _insert_totals(connection, RollupOwner, _daily(measures, tz, None, "owner"), measures)
+    _insert_totals(connection, Rollup, _daily(measures, tz, None, "owner month"), measures)
 
 
 def _insert_totals(
     connection: Connection,
-    table: type[RollupDay | RollupOwner],
-    by: str,
+    table: type[RollupDay | RollupOwner | Rollup],
     totals: Select,
     measures: Mapping[str, Measure],
 ) -> None:
-    """Insert each measure's totals of ``totals`` (grouped by ``by``) that count some rows."""
+    """Insert each measure's totals of ``totals`` (grouped by its first columns: :func:`_daily`) that count some
+    rows, with how many where the table keeps it (the owners' months do not: their sums are read as they are)."""
     found = totals.subquery("totals")
-    branches = [
-        select(literal(key).label("measure"), found.c[by], found.c[f"v{i}"], found.c[f"n{i}"]).where(
-            found.c[f"n{i}"] > 0
-        )
-        for i, key in enumerate(measures)
-    ]
+    by = [column for column in found.c if column.name in ("day", "owner_id", "month")]
+    counted = "rows" in table.__table__.c
+    branches = []
+    for i, key in enumerate(measures):
+        kept = [found.c[f"v{i}"], *([found.c[f"n{i}"]] if counted else [])]
+        branches.append(select(literal(key).label("measure"), *by, *kept).where(found.c[f"n{i}"] > 0))
     rows = union_all(*branches) if len(branches) > 1 else branches[0]
-    connection.execute(insert(table).from_select(["measure", by, "value", "rows"], rows))
+    names = ["measure", *(column.name for column in by), "value", *(["rows"] if counted else [])]
+    connection.execute(insert(table).from_select(names, rows))
 
 
-def _daily(measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo | None, where: ColumnElement | None) -> Select:
-    """Each measure's total (``v<i>``) and rows (``n<i>``) per local day of ``tz`` (``day``), or per owner with
-    no zone (``owner_id``), of the rows ``where`` selects (all of them: None), for measures of one model over one
-    time column."""
+#: How :func:`_daily` groups a model's rows: by local day (the organisation's), by owner (ever), by owner and month.
+Grain = Literal["day", "owner", "owner month"]
+
+
+def _daily(measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo, where: ColumnElement | None, grain: Grain) -> Select:
+    """Each measure's total (``v<i>``) and rows (``n<i>``) per local day of ``tz`` (``day``), per owner
+    (``owner_id``) or per owner and local month (``owner_id``, ``month``) of the rows ``where`` selects (all of
+    them: None), for measures of one model over one time column. An owner's months are of the rows of an owner
+    only: none is refreshed for rows of no owner (a past end's stock by owner leaves them out)."""
     first = next(iter(measures.values()))
     model = MODELS[first.model](sample_window())
     column = model.columns[str(first.time)]
-    if tz is None:
-        group, name = model.key, "owner_id"
+    dates = isinstance(column.type, Date)
+    if grain == "day":
+        groups = [(column if dates else local_day(column, literal(tz.key))).label("day")]
+    elif grain == "owner":
+        groups = [model.key.label("owner_id")]
     else:
-        group, name = (column if isinstance(column.type, Date) else local_day(column, literal(tz.key))), "day"
+        groups = [model.key.label("owner_id"), local_month(column, literal(tz.key), dates).label("month")]
     aggregates = []
     for i, m in enumerate(measures.values()):
         total, rows = _aggregates(model, m)
         aggregates += [total.label(f"v{i}"), rows.label(f"n{i}")]
-    conditions = [model.where, where, column.is_not(None), or_(*(filters(model, m) for m in measures.values()))]
+    owned = model.key.is_not(None) if grain == "owner month" else None
+    conditions = [model.where, where, owned, column.is_not(None), or_(*(filters(model, m) for m in measures.values()))]
     return (
-        select(group.label(name), *aggregates)
+        select(*groups, *aggregates)
         .select_from(model.source)
         .where(*(c for c in conditions if c is not None))
-        .group_by(group)
+        .group_by(*(g.element for g in groups))
     )
 
 
@@ -398,6 +414,7 @@ class Changes:
         self.refreshed: set[str] = set()  # the measures whose partials the touched pairs are refreshed for
         self.deltas: Deltas = {}
         self.owned: Deltas = {}  # the same, of each owner's totals of a stock's flows
+        self.owned_months: Deltas = {}  # and of their months: (measure digest, (owner, month))
 
     def watched(self, table: Table) -> _Watched | None:
         """What the rollups read of ``table``: its model, owner column, measures by time column and zone (None:
@@ -448,11 +465,13 @@ class Changes:
             for row in self.connection.execute(read).mappings():
                 self._note(watched, table, monthly, row.get)
         for name, measures in affected.items():
-            for row in self.connection.execute(_daily(measures, watched.tz, where)).mappings():
+            for row in self.connection.execute(_daily(measures, watched.tz, where, "day")).mappings():
                 _add(self.deltas, measures, row["day"], row, sign)
-            if name not in table.c:  # a stock's flows: each owner's totals too
-                for row in self.connection.execute(_daily(measures, None, where)).mappings():
+            if name not in table.c:  # a stock's flows: each owner's totals and months too
+                for row in self.connection.execute(_daily(measures, watched.tz, where, "owner")).mappings():
                     _add(self.owned, measures, row["owner_id"], row, sign)
+                for row in self.connection.execute(_daily(measures, watched.tz, where, "owner month")).mappings():
+                    _add(self.owned_months, measures, (row["owner_id"], row["month"]), row, sign)
 
     def _note(self, watched: _Watched, table: Table, monthly: list[str], value: Callable[[str], Any]) -> None:
         owner = value("owner")
@@ -483,10 +502,13 @@ class Changes:
             _add_days(self.connection, self.deltas)
         if same and self.owned:
             _add_owners(self.connection, self.owned)
+        if same and self.owned_months:
+            _add_owner_months(self.connection, self.owned_months)
         self.touched = defaultdict(dict)
         self.refreshed = set()
         self.deltas = {}
         self.owned = {}
+        self.owned_months = {}
         self._watched = None
 
 
@@ -517,6 +539,23 @@ def _add_owners(connection: Connection, deltas: Deltas) -> None:
     new = select(changed.c.measure, changed.c.owner, changed.c.value, changed.c.rows).where(~exists().where(same))
     connection.execute(insert(o).from_select(["measure", "owner_id", "value", "rows"], new))
     connection.execute(delete(o).where(o.c.rows <= 0))
+
+
+def _add_owner_months(connection: Connection, deltas: Deltas) -> None:
+    """Add what a sync's rows changed to the owners' months of a stock's flows: the months held changed where they
+    are, found by the index on (measure, month, owner) as equals (every owner here is one), the others inserted.
+    A month left at zero stays: it adds nothing to a sum, and finding those to drop them read the whole table (3 s
+    a page at 5M deals); a rebuild leaves none."""
+    added = [(key, owner, month, Decimal(value)) for (key, (owner, month)), (value, _) in deltas.items() if value]
+    if not added:
+        return
+    columns = {"measure": String(), "owner": Integer(), "month": Date(), "value": Numeric()}
+    changed = literal_rows(connection, "deltas", columns, added)
+    r = Rollup.__table__
+    same = and_(r.c.measure == changed.c.measure, r.c.month == changed.c.month, r.c.owner_id == changed.c.owner)
+    connection.execute(update(r).where(same).values(value=r.c.value + changed.c.value))
+    new = select(changed.c.measure, changed.c.owner, changed.c.month, changed.c.value).where(~exists().where(same))
+    connection.execute(insert(r).from_select(["measure", "owner_id", "month", "value"], new))
 
 
 def _add_days(connection: Connection, deltas: Deltas) -> None:

@@ -64,6 +64,31 @@ def _local_day_postgresql(element: local_day, compiler, **kw) -> str:
     )
 
 
+class local_month(FunctionElement):  # noqa: N801 (SQL function naming)
+    """The first day of the local month, in the time zone named ``zone``, of a naive UTC timestamp (or of a date,
+    ``dates``): which month of the org calendar a row falls in (kpi/rollups.py's owners' months of a stock's
+    flows, kept by difference like the days)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "local_month"
+
+    def __init__(self, timestamp: ColumnElement, zone: ColumnElement, dates: bool = False) -> None:
+        super().__init__(timestamp if dates else local_day(timestamp, zone))
+
+
+@compiles(local_month, "sqlite")
+def _local_month_sqlite(element: local_month, compiler, **kw) -> str:
+    (day,) = element.clauses
+    return f"date({compiler.process(day, **kw)}, 'start of month')"
+
+
+@compiles(local_month, "postgresql")
+def _local_month_postgresql(element: local_month, compiler, **kw) -> str:
+    (day,) = element.clauses
+    return f"CAST(date_trunc('month', {compiler.process(day, **kw)}) AS DATE)"
+
+
 def sqlite_local_day(timestamp: str | None, zone: str) -> str | None:
     """:class:`local_day` for SQLite, which has no time zones: registered on each connection (kpi/db.py)."""
     if timestamp is None:

@@ -217,7 +217,7 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
     assert now == [Decimal("800.00"), Decimal("0.00"), Decimal("800.00")]  # d7, now Bob's; d6 won, d8 deleted
     assert asked["org"] == [Decimal("7600.00"), Decimal("6500.00"), Decimal("1100.00")]  # org, then Alice and Bob
     # d2, d3 and d5 closed after April 1st, d6 too now, and d7 is open; the organisation's from its days, each
-    # rep's from the rows (a past quarter's end)
+    # rep's from their totals less their months since April (an end at a month's start)
     assert pipeline == [Decimal("6900.00"), Decimal("5000.00"), Decimal("1900.00")]
     assert partials(engine, bot, "revenue") == {
         ("alice", dt.date(2017, 2, 1)): Decimal("1500"),
@@ -370,6 +370,34 @@ def test_every_reps_pipeline_to_date_is_what_entered_less_what_left_less_the_dea
         dt.datetime(2017, 7, 11, 4, 0),
         semantic.LONG_AGO,
     }
+
+
+def test_every_reps_pipeline_at_a_months_start_is_what_entered_less_what_left_less_their_months_since(
+    world, engine, ny_config
+):
+    west = world.team("West")
+    alice, bob = world.rep("Alice Adams", team=west), world.rep("Bob Brown", team=west)
+    world.deal(alice, 1000, "open", closed="2017-08-01", created="2017-05-01")
+    world.deal(alice, 2000, "won", closed="2017-06-01", created="2017-03-01")  # left in June
+    world.deal(alice, 500, "open", closed="2017-10-01", created="2017-08-01")  # entered in August
+    world.deal(alice, 300, "lost", closed="2017-09-01", created="2017-04-01")  # left in September
+    world.deal(alice, 400, "won", closed="2017-07-05 12:00", created="2017-05-15")  # left in July
+    world.deal(alice, 250, "open", closed="2017-09-01", created="2017-07-03 12:00")  # entered in July
+    world.deal(bob, 700, "open", closed=None, created=None)  # open since before any period
+    world.commit()
+    bot = built_bot(engine, ny_config)
+    period = parse_period("2017-Q2", bot.calendar, AS_OF)  # open at the start of July 1st, New York time
+    windows = [bot.metrics.windows(bot.catalog["pipeline"], period, AS_OF)]
+    built = rollups.Held(engine).built()
+
+    statement = compile_query(bot.catalog["pipeline"], windows, access.org_scope().filter, built=built)
+    with engine.connect() as connection:
+        found = {owner: value for owner, _, value in connection.execute(statement)}
+
+    # Alice entered 4,450 and left 2,700; from July on, 750 entered and 700 left
+    assert found == {alice.id: Decimal("1700.00"), bob.id: Decimal("700.00")}
+    assert "FROM rollup_owners" in str(statement) and "FROM rollups" in str(statement)
+    assert "FROM deals" not in str(statement)
 
 
 def test_a_changed_definition_or_time_zone_reads_the_rows(world, engine, ny_config):
