@@ -6,9 +6,9 @@ Revises: 0013
 Every rep's pipeline at the end of a period to date was read from the open deals (260,000 at 5M deals); it is now
 what entered the pipeline less what left it, per owner, less the few deals dated after the period's end
 (kpi/rollups.py, kpi/compiler.py); at a past month's start, less the owners' months of those flows from then on,
-which ``rollups`` now holds too (rebuilt, as below). The rollups held so far are forgotten (``rollup_measures`` emptied): the
-compiler reads a stock's flows from the new table, which starts empty, so until ``kpibot rollups rebuild`` (or
-the automatic rebuild at start) fills it, every measure reads its rows.
+which ``rollups`` now holds too (rebuilt, as below). The rollups held so far are forgotten (``rollup_measures``
+emptied): the compiler reads a stock's flows from the new table, which starts empty, so until ``kpibot rollups
+rebuild`` (or the automatic rebuild at start) fills it, every measure reads its rows.
 """
 
 import sqlalchemy as sa
