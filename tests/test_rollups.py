@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, Select, event, select
 
 from kpi import access, generation, rollups, semantic
 from kpi.compiler import compile_query
@@ -341,6 +341,18 @@ def test_a_team_answer_to_date_reads_its_months_from_the_rollups_less_the_deals_
     ]
 
 
+def every_reps_pipeline(engine: Engine, config: Path, period_text: str) -> tuple[Select, dict[int, Decimal]]:
+    """The statement of every rep's pipeline at the end of the period, once the rollups are built, and what it
+    finds: ``{rep id: pipeline}``."""
+    bot = built_bot(engine, config)
+    period = parse_period(period_text, bot.calendar, AS_OF)
+    windows = [bot.metrics.windows(bot.catalog["pipeline"], period, AS_OF)]
+    built = rollups.Held(engine).built()
+    statement = compile_query(bot.catalog["pipeline"], windows, access.org_scope().filter, built=built)
+    with engine.connect() as connection:
+        return statement, {owner: value for owner, _, value in connection.execute(statement)}
+
+
 def test_every_reps_pipeline_to_date_is_what_entered_less_what_left_less_the_deals_dated_after_today(
     world, engine, ny_config
 ):
@@ -352,14 +364,8 @@ def test_every_reps_pipeline_to_date_is_what_entered_less_what_left_less_the_dea
     world.deal(alice, 300, "lost", closed="2017-09-01", created="2017-04-01")  # lost after today: open now
     world.deal(bob, 700, "open", closed=None, created=None)  # open since before any period
     world.commit()
-    bot = built_bot(engine, ny_config)
-    period = parse_period("this quarter", bot.calendar, AS_OF)  # to the end of July 10th, New York time
-    windows = [bot.metrics.windows(bot.catalog["pipeline"], period, AS_OF)]
-    built = rollups.Held(engine).built()
 
-    statement = compile_query(bot.catalog["pipeline"], windows, access.org_scope().filter, built=built)
-    with engine.connect() as connection:
-        found = {owner: value for owner, _, value in connection.execute(statement)}
+    statement, found = every_reps_pipeline(engine, ny_config, "this quarter")  # to the end of July 10th, New York
 
     # Alice entered 3,800 and left 2,300; of it, 500 entered and 300 left after today
     assert found == {alice.id: Decimal("1300.00"), bob.id: Decimal("700.00")}
@@ -385,14 +391,8 @@ def test_every_reps_pipeline_at_a_months_start_is_what_entered_less_what_left_le
     world.deal(alice, 250, "open", closed="2017-09-01", created="2017-07-03 12:00")  # entered in July
     world.deal(bob, 700, "open", closed=None, created=None)  # open since before any period
     world.commit()
-    bot = built_bot(engine, ny_config)
-    period = parse_period("2017-Q2", bot.calendar, AS_OF)  # open at the start of July 1st, New York time
-    windows = [bot.metrics.windows(bot.catalog["pipeline"], period, AS_OF)]
-    built = rollups.Held(engine).built()
 
-    statement = compile_query(bot.catalog["pipeline"], windows, access.org_scope().filter, built=built)
-    with engine.connect() as connection:
-        found = {owner: value for owner, _, value in connection.execute(statement)}
+    statement, found = every_reps_pipeline(engine, ny_config, "2017-Q2")  # open at the start of July 1st, New York
 
     # Alice entered 4,450 and left 2,700; from July on, 750 entered and 700 left
     assert found == {alice.id: Decimal("1700.00"), bob.id: Decimal("700.00")}
