@@ -15,8 +15,9 @@ recomputing the days they fall on would read most of the table.
 
 Each owner's totals, ever, of a stock's flows (``rollup_owners``) answer every rep's stock now: a deal is in the
 pipeline at T when it entered before T and did not leave before T, so an owner's pipeline now is what ever entered
-less what ever left, less the rows whose instants lie at or after T (those dated ahead: few). A sync keeps the
-totals by difference, as it keeps the days.
+less what ever left, less the rows whose instants lie at or after T (those dated ahead: few); at a past month's
+start, less the owner's months of the flows from then on, which ``rollups`` holds too. A sync keeps the totals and
+those months by difference, as it keeps the days.
 
 ``rollup_measures`` says which measures the rollups hold and for which time zone's months; the compiler reads a
 measure from them only when both match, so a database upgraded without a rebuild, a changed kpis.yaml or a new
@@ -108,8 +109,8 @@ NO_OWNER = 0
 
 #: month -> the owners whose partials are refreshed in it (None: every owner)
 Touched = dict[dt.date, set[int | None] | None]
-#: (measure digest, local day or owner) -> what a sync's rows add to the organisation's day (schema.RollupDay) or to
-#: the owner's totals (schema.RollupOwner): value, rows
+#: (measure digest, local day, owner or (owner, month)) -> what a sync's rows add to the organisation's day
+#: (schema.RollupDay), to an owner's totals (schema.RollupOwner) or to an owner's month of a flow: value, rows
 Deltas = dict[tuple[str, Any], tuple[Any, int]]
 
 
