@@ -117,7 +117,7 @@ def run_sync(
                 _refresh_statistics(connection, report)
                 checkpoint.commit()
                 report.status = "ok"
-        _vacuum_days(engine, report)
+        _vacuum_rollups(engine, report)
     except BaseException as exc:
         report.status = "failed"
         report.error = f"{type(exc).__name__}: {exc}"
@@ -182,7 +182,7 @@ def _refresh_statistics(connection: Connection, report: SyncReport) -> None:
             connection.execute(text(f"ANALYZE {canonical.spec(name).table.name}"))
 
 
-def _vacuum_days(engine: Engine, report: SyncReport) -> None:
+def _vacuum_rollups(engine: Engine, report: SyncReport) -> None:
     """Vacuum the organisation's days and the owners' totals after a sync that wrote rows. Each page of a sync
     rewrites thousands of those tables' few rows (kpi/rollups.py), so their dead versions pile up between syncs
     unless autovacuum comes first (81,000 dead to 14,000 live days after a few benchmark syncs with it off), and

@@ -35,7 +35,7 @@ from crm import canonical
 from crm.canonical import OBJECTS, ObjectSpec, Reference
 from crm.interface import Counts, Page, Reject, SyncReport, jsonable, origin
 from crm.stage_history import StageTracker, open_first_stays
-from kpi import bulk, rollups
+from kpi import bulk, rollup_changes
 from kpi.directory import DIRECTORY_TABLES
 from kpi.schema import Reject as RejectRow
 from kpi.sqlfuncs import one_of
@@ -78,7 +78,7 @@ class PageWriter:
         self.pending_rejects: list[dict[str, Any]] = []
         self.wrote = False  # whether a record or a stage was written since the last commit (crm/sync.py reads it)
         self.wrote_directory = False  # whether that was a person or a team (every server process reloads them)
-        self.rollups = rollups.Changes(connection)  # the months its writes touch, refreshed at each commit
+        self.rollups = rollup_changes.Changes(connection)  # the months its writes touch, refreshed at each commit
 
     # -- one page ------------------------------------------------------------------------------------
 

@@ -239,12 +239,16 @@ def _within(grain: str, time: ColumnElement, first: dt.date, last: dt.date) -> C
 def _stock(measure: Measure, window: Window, built: Built) -> tuple[tuple[Measure, Measure], dt.date] | None:
     """A stock the organisation's days answer: its flows, and the local day its window ends on (the state is
     measured at the window's end, a local midnight); None when the days do not hold both flows for this zone."""
+    pair = _held_flows(measure, window, built)
+    days = whole_days(window.end, window.end, window.period.calendar.tz, dates=False)
+    return None if pair is None or days is None else (pair, days[0])
+
+
+def _held_flows(measure: Measure, window: Window, built: Built) -> tuple[Measure, Measure] | None:
+    """A stock's flows (:func:`flows`) when the rollups hold both for the window's zone; else None."""
     pair = flows(measure)
     tz = window.period.calendar.tz
-    if pair is None or not all((digest(flow), tz.key) in built for flow in pair):
-        return None
-    days = whole_days(window.end, window.end, tz, dates=False)
-    return None if days is None else (pair, days[0])
+    return pair if pair is not None and all((digest(flow), tz.key) in built for flow in pair) else None
 
 
 def _stocks_rolled(
@@ -280,12 +284,12 @@ def _owned_stock(measure: Measure, window: Window, built: Built, everyone: bool)
     ``everyone``, at the start of a local month (what entered or left from then on is in the owners' months from
     that one on, ahead included: a range of the index on (measure, month, owner), which a few owners' rows read
     faster than). Any other end (a week's) reads its rows: the rows since would be as many as the open ones."""
-    pair = flows(measure)
-    tz = window.period.calendar.tz
-    if pair is None or not all((digest(flow), tz.key) in built for flow in pair):
+    pair = _held_flows(measure, window, built)
+    if pair is None:
         return None
     if window.end >= window.now:
         return pair, None
+    tz = window.period.calendar.tz
     day = local_date(window.end, tz, False)
     return (pair, day) if everyone and day.day == 1 and utc_midnight(day, tz) == window.end else None
 
@@ -364,8 +368,8 @@ def compile_query(
     more branch summed with the others, and only its edge months from the rows; the organisation's total (no
     ``by_owner``, no scope filter) reads every day of its window from the organisation's days, and no row; a stock
     (pipeline: open at the window's end) there is its flows' days before the window's end (:func:`flows`), and by
-    owner, at an end no earlier than now, each owner's totals of its flows less the rows dated ahead
-    (:func:`_stocks_owned`).
+    owner, at an end no earlier than now, each owner's totals of its flows less the rows dated ahead, or, for every
+    owner at a month's start, less the owners' months since (:func:`_stocks_owned`).
     """
     columns: list[tuple[Model, Measure, Window]] = []
     models: dict[tuple[str, Window], Model] = {}

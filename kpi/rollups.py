@@ -9,9 +9,9 @@ measures qualify is decided once, by :func:`kpi.measures.rolls_up`; a row's valu
 
 An organisation-wide total (no owner filter, not grouped by owner) reads ``rollup_days`` instead: one row per
 (measure, local day) for the whole organisation, so that any period, to date or whole, is a few hundred rows and
-no deal, whatever the size of the company. A sync keeps the days by difference (:class:`Changes`): the share of
-the rows it changes is taken away before each write and added back after, which costs the rows written, where
-recomputing the days they fall on would read most of the table.
+no deal, whatever the size of the company. A sync keeps the days by difference (kpi/rollup_changes.py): the
+share of the rows it changes is taken away before each write and added back after, which costs the rows written,
+where recomputing the days they fall on would read most of the table.
 
 Each owner's totals, ever, of a stock's flows (``rollup_owners``) answer every rep's stock now: a deal is in the
 pipeline at T when it entered before T and did not leave before T, so an owner's pipeline now is what ever entered
@@ -25,24 +25,21 @@ org time zone reads rows (correct, slower) until :func:`rebuild` runs (``kpibot 
 when :func:`stale`). ``KPIBOT_ROLLUPS=0`` turns their use off (:class:`Held`), to compare or to rule them out.
 
 Every writer keeps them right in its own transaction, through one code path (:func:`refill`): a sync refreshes
-the (owner, month) pairs its rows had before and have after each write (:class:`Changes`: an owner change or a
-moved close date also leaves the old month wrong), the demo loader and the test worlds refresh them all.
+the (owner, month) pairs its rows had before and have after each write (kpi/rollup_changes.py: an owner change or
+a moved close date also leaves the old month wrong), the demo loader and the test worlds refresh them all.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import time
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
-from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import (
-    Column,
     Connection,
     Date,
     DateTime,
@@ -51,25 +48,17 @@ from sqlalchemy import (
     Integer,
     Numeric,
     Select,
-    String,
-    Table,
     and_,
     delete,
-    exists,
     func,
     insert,
     literal,
     or_,
     select,
     text,
-    true,
     type_coerce,
     union_all,
-    update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import generation
@@ -100,18 +89,8 @@ SWITCH = "KPIBOT_ROLLUPS"
 #: How long a process trusts what it read of ``rollup_measures`` (seconds).
 HELD_MAX_AGE = 60.0
 
-#: Past this many owners changed in one month, the month is refreshed whole: one range read of the month
-#: rather than a list of owners longer than the month's rows are worth.
-WHOLE_MONTH_OWNERS = 200
-
-#: What stands for "no owner" where owners are matched as equals: no rep or team id is 0 (ids count from 1).
-NO_OWNER = 0
-
 #: month -> the owners whose partials are refreshed in it (None: every owner)
 Touched = dict[dt.date, set[int | None] | None]
-#: (measure digest, local day, owner or (owner, month)) -> what a sync's rows add to the organisation's day
-#: (schema.RollupDay), to an owner's totals (schema.RollupOwner) or to an owner's month of a flow: value, rows
-Deltas = dict[tuple[str, Any], tuple[Any, int]]
 
 
 class Held:
@@ -165,7 +144,7 @@ def rebuild(engine: Engine, catalog: Catalog, calendar: Calendar) -> int:
     (answers read the old rollups meanwhile, the new ones once it commits). Returns the rows written."""
     measures = wanted(catalog)
     with engine.begin() as connection:
-        _serialise(connection)
+        serialise(connection)
         connection.execute(delete(RollupMeasure))
         now = utc_now()
         rows = [
@@ -190,10 +169,10 @@ def refill(
 ) -> None:
     """Compute again, from the rows, the partials of the measures ``rollup_measures`` lists: all of them (the
     organisation's days too), or only the ``touched`` months and owners of each ``(model, time column)``, of the
-    measures ``only`` names if given (a sync keeps the days by :class:`Changes`' deltas). In the caller's
-    transaction."""
-    _serialise(connection)
-    held = _held(connection)
+    measures ``only`` names if given (a sync keeps the days by the deltas of
+    :class:`kpi.rollup_changes.Changes`). In the caller's transaction."""
+    serialise(connection)
+    held = held_measures(connection)
     groups: dict[tuple[str, str, str], dict[str, Measure]] = defaultdict(dict)
     for key, (measure, tz) in held.items():
         groups[measure.model, str(measure.time), tz][key] = measure
@@ -220,7 +199,7 @@ def _own_column(model_name: str, column: str) -> bool:
     return column in MODELS[model_name](sample_window()).source.c
 
 
-def _serialise(connection: Connection) -> None:
+def serialise(connection: Connection) -> None:
     """One writer of the rollups at a time, until its transaction commits (answers still read them): a refresh
     computed from a snapshot without another writer's uncommitted rows would otherwise overwrite that writer's
     partials, or a rebuild insert a second copy of an owner-month a sync refreshes meanwhile. Statements after the
@@ -229,7 +208,7 @@ def _serialise(connection: Connection) -> None:
         connection.execute(text("LOCK TABLE rollups IN SHARE ROW EXCLUSIVE MODE"))
 
 
-def _held(connection: Connection) -> dict[str, tuple[Measure, str]]:
+def held_measures(connection: Connection) -> dict[str, tuple[Measure, str]]:
     rows = connection.execute(select(RollupMeasure.measure, RollupMeasure.definition, RollupMeasure.time_zone))
     return {key: (Measure(**spec), tz) for key, spec, tz in rows}
 
@@ -290,13 +269,13 @@ def _fill(
 
 def _fill_days(connection: Connection, measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo) -> None:
     """The organisation's daily totals of a model's measures over one time column, from one scan of its rows."""
-    _insert_totals(connection, RollupDay, _daily(measures, tz, None, "day"), measures)
+    _insert_totals(connection, RollupDay, totals_by(measures, tz, None, "day"), measures)
 
 
 def _fill_owners(connection: Connection, measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo) -> None:
     """Each owner's totals, ever, and months of a model's flows over one instant, from a scan of its rows each."""
-    _insert_totals(connection, RollupOwner, _daily(measures, tz, None, "owner"), measures)
-    _insert_totals(connection, Rollup, _daily(measures, tz, None, "owner month"), measures)
+    _insert_totals(connection, RollupOwner, totals_by(measures, tz, None, "owner"), measures)
+    _insert_totals(connection, Rollup, totals_by(measures, tz, None, "owner month"), measures)
 
 
 def _insert_totals(
@@ -305,7 +284,7 @@ def _insert_totals(
     totals: Select,
     measures: Mapping[str, Measure],
 ) -> None:
-    """Insert each measure's totals of ``totals`` (grouped by its first columns: :func:`_daily`) that count some
+    """Insert each measure's totals of ``totals`` (grouped by its first columns: :func:`totals_by`) that count some
     rows, with how many where the table keeps it (the owners' months do not: their sums are read as they are)."""
     found = totals.subquery("totals")
     by = [column for column in found.c if column.name in ("day", "owner_id", "month")]
@@ -319,28 +298,33 @@ def _insert_totals(
     connection.execute(insert(table).from_select(names, rows))
 
 
-#: How :func:`_daily` groups a model's rows: by local day (the organisation's), by owner (ever), by owner and month.
-Grain = Literal["day", "owner", "owner month"]
+#: How :func:`totals_by` groups a model's rows: by local day (the organisation's), by owner (ever), by owner and
+#: month, or by owner and day (a sync's rows, folded into all three: :meth:`kpi.rollup_changes.Changes._stored`).
+Grain = Literal["day", "owner", "owner month", "owner day"]
 
 
-def _daily(measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo, where: ColumnElement | None, grain: Grain) -> Select:
+def totals_by(
+    measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo, where: ColumnElement | None, grain: Grain
+) -> Select:
     """Each measure's total (``v<i>``) and rows (``n<i>``) per local day of ``tz`` (``day``), per owner
-    (``owner_id``) or per owner and local month (``owner_id``, ``month``) of the rows ``where`` selects (all of
-    them: None), for measures of one model over one time column. An owner's months are of the rows of an owner
-    only: none is refreshed for rows of no owner (a past end's stock by owner leaves them out)."""
+    (``owner_id``), per owner and local month (``owner_id``, ``month``) or per owner and day of the rows ``where``
+    selects (all of them: None), for measures of one model over one time column. An owner's months are of the rows
+    of an owner only: none is kept for rows of no owner (a past end's stock by owner leaves them out)."""
     first = next(iter(measures.values()))
     model = MODELS[first.model](sample_window())
     column = model.columns[str(first.time)]
     dates = isinstance(column.type, Date)
-    if grain == "day":
-        groups = [(column if dates else local_day(column, literal(tz.key))).label("day")]
-    elif grain == "owner":
-        groups = [model.key.label("owner_id")]
-    else:
-        groups = [model.key.label("owner_id"), local_month(column, literal(tz.key), dates).label("month")]
+    day = (column if dates else local_day(column, literal(tz.key))).label("day")
+    owner = model.key.label("owner_id")
+    groups = {
+        "day": [day],
+        "owner": [owner],
+        "owner month": [owner, local_month(column, literal(tz.key), dates).label("month")],
+        "owner day": [owner, day],
+    }[grain]
     aggregates = []
     for i, m in enumerate(measures.values()):
-        total, rows = _aggregates(model, m)
+        total, rows = aggregates_of(model, m)
         aggregates += [total.label(f"v{i}"), rows.label(f"n{i}")]
     owned = model.key.is_not(None) if grain == "owner month" else None
     conditions = [model.where, where, owned, column.is_not(None), or_(*(filters(model, m) for m in measures.values()))]
@@ -352,7 +336,7 @@ def _daily(measures: Mapping[str, Measure], tz: zoneinfo.ZoneInfo, where: Column
     )
 
 
-def _aggregates(model: Model, measure: Measure) -> tuple[ColumnElement, ColumnElement]:
+def aggregates_of(model: Model, measure: Measure) -> tuple[ColumnElement, ColumnElement]:
     """A measure's total over its rows, as a Decimal on either database (to add up exactly), and what it counts."""
     when = filters(model, measure)
     return type_coerce(measured(model, measure, when), Numeric()), contributions(model, measure, when)
@@ -398,201 +382,3 @@ def _months_of(
     if earliest is None:
         return []
     return months_from(month_of(earliest, tz, dates), next_month(month_of(latest, tz, dates)))
-
-
-class Changes:
-    """What a sync's writes change in the rolled-up tables, kept right in the transaction that commits them: the
-    (owner, month) pairs the rows were in before each write and are in after it, refreshed from the rows by
-    :meth:`flush`; and the organisation's days, by taking the rows' share away before a write (:meth:`leaving`)
-    and adding it back after (:meth:`arrived`), so that the cost follows the rows written, not the days they
-    fall on (10,000 changed deals fall on every day of two years)."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self._watched: dict[str, _Watched] | None = None
-        self._held: set[str] = set()  # the measures held when the pairs began to be noted
-        self.touched: dict[tuple[str, str], Touched] = defaultdict(dict)
-        self.refreshed: set[str] = set()  # the measures whose partials the touched pairs are refreshed for
-        self.deltas: Deltas = {}
-        self.owned: Deltas = {}  # the same, of each owner's totals of a stock's flows
-        self.owned_months: Deltas = {}  # and of their months: (measure digest, (owner, month))
-
-    def watched(self, table: Table) -> _Watched | None:
-        """What the rollups read of ``table``: its model, owner column, measures by time column and zone (None:
-        nothing)."""
-        if self._watched is None:
-            self._watched = {}
-            held = _held(self.connection)
-            self._held = set(held)
-            for key, (measure, tz) in held.items():
-                model = MODELS[measure.model](sample_window())
-                assert isinstance(model.source, Table)
-                entry = self._watched.setdefault(
-                    model.source.name, _Watched(measure.model, model, {}, {}, zoneinfo.ZoneInfo(tz))
-                )
-                column = str(measure.time)
-                entry.measures.setdefault(column, {})[key] = measure
-                entry.reads[key] = _columns_read(
-                    model.source, model.key, model.where, model.columns[column], *_aggregates(model, measure)
-                )
-        return self._watched.get(table.name)
-
-    def leaving(self, table: Table, where: ColumnElement, changing: Collection[str] | None = None) -> None:
-        """Before changing or deleting the stored rows ``where`` selects (``changing`` only these columns; None:
-        any): note where they were counted, and take them out of their days."""
-        self._stored(table, where, -1, changing)
-
-    def arrived(self, table: Table, where: ColumnElement, changed: Collection[str] | None = None) -> None:
-        """After inserting or changing the rows ``where`` selects (``changed`` only these columns; None: any):
-        note where they count now, and add them to their days."""
-        self._stored(table, where, 1, changed)
-
-    def _stored(self, table: Table, where: ColumnElement, sign: int, changing: Collection[str] | None) -> None:
-        watched = self.watched(table)
-        if watched is None:
-            return
-        # Measures that read none of the changed columns keep their partials and days as they are (a sync that
-        # changes amounts leaves every count alone, and deals created by month untouched).
-        affected: dict[str, dict[str, Measure]] = {}
-        for column, measures in watched.measures.items():
-            for key, measure in measures.items():
-                if changing is None or not watched.reads[key].isdisjoint(changing):
-                    affected.setdefault(column, {})[key] = measure
-        model = watched.model
-        monthly = [name for name in sorted(affected) if name in table.c]
-        self.refreshed.update(key for name in monthly for key in affected[name])
-        if monthly:
-            read = select(model.key.label("owner"), *(table.c[name] for name in monthly)).where(where)
-            for row in self.connection.execute(read).mappings():
-                self._note(watched, table, monthly, row.get)
-        for name, measures in affected.items():
-            for row in self.connection.execute(_daily(measures, watched.tz, where, "day")).mappings():
-                _add(self.deltas, measures, row["day"], row, sign)
-            if name not in table.c:  # a stock's flows: each owner's totals and months too
-                for row in self.connection.execute(_daily(measures, watched.tz, where, "owner")).mappings():
-                    _add(self.owned, measures, row["owner_id"], row, sign)
-                for row in self.connection.execute(_daily(measures, watched.tz, where, "owner month")).mappings():
-                    _add(self.owned_months, measures, (row["owner_id"], row["month"]), row, sign)
-
-    def _note(self, watched: _Watched, table: Table, monthly: list[str], value: Callable[[str], Any]) -> None:
-        owner = value("owner")
-        for name in monthly:
-            moment = value(name)
-            if moment is None:
-                continue
-            month = month_of(moment, watched.tz, isinstance(table.c[name].type, Date))
-            months = self.touched[watched.name, name]
-            owners = months.setdefault(month, set())
-            if owners is not None:
-                owners.add(owner)
-                if owner is None or len(owners) > WHOLE_MONTH_OWNERS:  # rows of no owner: refreshed by month
-                    months[month] = None
-
-    def flush(self) -> None:
-        """Refresh the pairs and add the days' deltas noted since the last flush, in the caller's transaction: all
-        the rollups from the rows if a rebuild changed the measures held since (these were noted for others)."""
-        if self._watched is None:
-            return
-        _serialise(self.connection)
-        same = set(_held(self.connection)) == self._held
-        if not same:
-            refill(self.connection)
-        elif self.touched:
-            refill(self.connection, self.touched, self.refreshed)
-        if same and self.deltas:
-            _add_days(self.connection, self.deltas)
-        if same and self.owned:
-            _add_owners(self.connection, self.owned)
-        if same and self.owned_months:
-            _add_owner_months(self.connection, self.owned_months)
-        self.touched = defaultdict(dict)
-        self.refreshed = set()
-        self.deltas = {}
-        self.owned = {}
-        self.owned_months = {}
-        self._watched = None
-
-
-def _add(deltas: Deltas, measures: Mapping[str, Measure], at: Any, row: RowMapping, sign: int) -> None:
-    """Note what a row of :func:`_daily` (a day's or an owner's) adds to each measure's ``deltas``, or takes away."""
-    for i, key in enumerate(measures):
-        if row[f"n{i}"]:
-            value, rows = deltas.get((key, at), (0, 0))
-            deltas[key, at] = (value + sign * row[f"v{i}"], rows + sign * row[f"n{i}"])
-
-
-def _add_owners(connection: Connection, deltas: Deltas) -> None:
-    """Add what a sync's rows changed to each owner's totals: the totals held changed where they are, the others
-    inserted (two statements: the rows of no owner have a NULL owner, which no upsert's key matches), then drop
-    those nothing counts in any more. Owners are matched with NULL read as :data:`NO_OWNER`, an equality that a
-    hash join reads (``IS NOT DISTINCT FROM`` is not one: PostgreSQL compared every pair)."""
-    added = [(key, owner, Decimal(value), count) for (key, owner), (value, count) in deltas.items() if value or count]
-    if not added:
-        return
-    columns = {"measure": String(), "owner": Integer(), "value": Numeric(), "rows": Integer()}
-    changed = literal_rows(connection, "deltas", columns, added)
-    o = RollupOwner.__table__
-    same = and_(
-        o.c.measure == changed.c.measure,
-        func.coalesce(o.c.owner_id, NO_OWNER) == func.coalesce(changed.c.owner, NO_OWNER),
-    )
-    connection.execute(update(o).where(same).values(value=o.c.value + changed.c.value, rows=o.c.rows + changed.c.rows))
-    new = select(changed.c.measure, changed.c.owner, changed.c.value, changed.c.rows).where(~exists().where(same))
-    connection.execute(insert(o).from_select(["measure", "owner_id", "value", "rows"], new))
-    connection.execute(delete(o).where(o.c.rows <= 0))
-
-
-def _add_owner_months(connection: Connection, deltas: Deltas) -> None:
-    """Add what a sync's rows changed to the owners' months of a stock's flows: the months held changed where they
-    are, found by the index on (measure, month, owner) as equals (every owner here is one), the others inserted.
-    A month left at zero stays: it adds nothing to a sum, and finding those to drop them read the whole table (3 s
-    a page at 5M deals); a rebuild leaves none."""
-    added = [(key, owner, month, Decimal(value)) for (key, (owner, month)), (value, _) in deltas.items() if value]
-    if not added:
-        return
-    columns = {"measure": String(), "owner": Integer(), "month": Date(), "value": Numeric()}
-    changed = literal_rows(connection, "deltas", columns, added)
-    r = Rollup.__table__
-    same = and_(r.c.measure == changed.c.measure, r.c.month == changed.c.month, r.c.owner_id == changed.c.owner)
-    connection.execute(update(r).where(same).values(value=r.c.value + changed.c.value))
-    new = select(changed.c.measure, changed.c.owner, changed.c.month, changed.c.value).where(~exists().where(same))
-    connection.execute(insert(r).from_select(["measure", "owner_id", "month", "value"], new))
-
-
-def _add_days(connection: Connection, deltas: Deltas) -> None:
-    """Add what a sync's rows changed to the organisation's days, in the database (an upsert: reading the days
-    and writing them back took 0.6 s a page of 1,000 deals), then drop the days nothing counts in any more."""
-    days = RollupDay.__table__
-    added = [
-        (key, day, Decimal(value), count)  # a count's total is an int: an array of numbers is of one type
-        for (key, day), (value, count) in sorted(deltas.items())
-        if value or count  # rows that left and came back as they were (a count, when only amounts change)
-    ]
-    if not added:
-        return
-    # The deltas as one table, not an upsert each (176 ms of a 1,000-deal page's 1.1 s at 5M deals); SQLite parses an
-    # upsert from a SELECT only with a WHERE before its ON CONFLICT.
-    columns = {"measure": String(), "day": Date(), "value": Numeric(), "rows": Integer()}
-    table = select(literal_rows(connection, "deltas", columns, added)).where(true())
-    upsert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(days)
-    upsert = upsert.from_select(list(columns), table)
-    summed = {"value": days.c.value + upsert.excluded.value, "rows": days.c.rows + upsert.excluded.rows}
-    connection.execute(upsert.on_conflict_do_update(index_elements=[days.c.measure, days.c.day], set_=summed))
-    connection.execute(delete(days).where(days.c.rows <= 0))
-
-
-def _columns_read(table: Table, *expressions: ColumnElement | None) -> frozenset[str]:
-    """The columns of ``table`` the expressions read (a derived column's, such as a deal's pipeline instants, by
-    what it is made of)."""
-    found = (element for e in expressions if e is not None for element in visitors.iterate(e))
-    return frozenset(element.name for element in found if isinstance(element, Column) and element.table is table)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Watched:
-    name: str  # the model's
-    model: Model
-    measures: dict[str, dict[str, Measure]]  # time column -> {measure digest: measure}
-    # measure digest -> the columns it, its time column, the owner and the model's filter read
-    reads: dict[str, frozenset[str]]
-    tz: zoneinfo.ZoneInfo
