@@ -145,8 +145,9 @@ class _Checkpoint:
         writer = self.writer
         if writer.wrote:
             writer.rollups.flush()
-            generation.advance(self.connection, directory=writer.wrote_directory)
+            generation.advance(self.connection, directory=writer.wrote_directory, owners=writer.owners)
             writer.wrote = writer.wrote_directory = False
+            writer.owners.clear()
         self.connection.commit()
         self.report.committed = copy.deepcopy(self.report.counts)
 

@@ -30,13 +30,15 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.sql.expression import ColumnElement
 
 from crm import canonical
 from crm.canonical import OBJECTS, ObjectSpec, Reference
 from crm.interface import Counts, Page, Reject, SyncReport, jsonable, origin
 from crm.stage_history import StageTracker, open_first_stays
-from kpi import bulk, rollup_changes
+from kpi import bulk, generation, rollup_changes
 from kpi.directory import DIRECTORY_TABLES
+from kpi.schema import DealStage
 from kpi.schema import Reject as RejectRow
 from kpi.sqlfuncs import one_of
 
@@ -79,6 +81,8 @@ class PageWriter:
         self.wrote = False  # whether a record or a stage was written since the last commit (crm/sync.py reads it)
         self.wrote_directory = False  # whether that was a person or a team (every server process reloads them)
         self.rollups = rollup_changes.Changes(connection)  # the months its writes touch, refreshed at each commit
+        #: Per table written since the last commit, the owners of the rows written (kpi/generation.py notes them)
+        self.owners: dict[str, set[int | None]] = defaultdict(set)
 
     # -- one page ------------------------------------------------------------------------------------
 
@@ -117,7 +121,7 @@ class PageWriter:
             dropped.rebuild(self.connection)
         if name == "deals" and name in self.fresh:
             open_first_stays(self.connection, self.source)
-            self.wrote = True
+            self._wrote(DealStage.__table__)
         if self.report.full and name not in self.fresh:
             self.delete_missing(name)
 
@@ -145,7 +149,8 @@ class PageWriter:
         self._upsert(spec, records, stored, stages)
         if stages is not None:
             stages.write(self.connection, functools.partial(self._ids_of, "deals"))
-            self.wrote = self.wrote or bool(stages.opened or stages.histories)
+            if stages.opened or stages.histories:
+                self._wrote(DealStage.__table__)
         self._flush_rejects()
 
     def _resolve(self, spec: ObjectSpec, records: dict[str, tuple[dict[str, Any], str]]) -> None:
@@ -227,7 +232,7 @@ class PageWriter:
         gone = [row_id for row_id, crm_id in self.connection.execute(alive) if crm_id not in seen]
         for chunk in _chunks(gone):
             gone_ids = one_of(table.c.id, chunk, Integer())
-            self.rollups.leaving(table, gone_ids)
+            self._leaving(table, gone_ids)
             statement = update(table).where(gone_ids)
             self.connection.execute(statement.values(deleted_at=self.now))
         if gone:
@@ -242,7 +247,7 @@ class PageWriter:
         deleted = 0
         for chunk in _chunks(sorted(set(crm_ids))):
             alive = (table.c.crm == self.source, one_of(table.c.crm_id, chunk, String()), table.c.deleted_at.is_(None))
-            self.rollups.leaving(table, and_(*alive))
+            self._leaving(table, and_(*alive))
             deleted += self.connection.execute(update(table).where(*alive).values(deleted_at=self.now)).rowcount
             self.seen[name].difference_update(chunk)
         self.report.counts.setdefault(name, Counts()).deleted += deleted
@@ -358,24 +363,47 @@ class PageWriter:
         """Bulk ``INSERT`` (executemany); ``COPY`` on PostgreSQL, three times faster for large pages."""
         for group in _same_keys(rows):
             bulk.insert_rows(self.connection, table, group)
-            self.rollups.arrived(
+            self._arrived(
                 table, and_(table.c.crm == self.source, one_of(table.c.crm_id, [r["crm_id"] for r in group], String()))
             )
-            self._wrote(table)
 
     def _update(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Bulk ``UPDATE`` by id, one statement per set of changed columns (:func:`kpi.bulk.update_rows`)."""
         for group in _same_keys(rows):
             changed = one_of(table.c.id, [row["_id"] for row in group], Integer())
             columns = set(group[0]) - {"_id"}
-            self.rollups.leaving(table, changed, columns)
+            self._leaving(table, changed, columns)
             bulk.update_rows(self.connection, table, group)
-            self.rollups.arrived(table, changed, columns)
-            self._wrote(table)
+            self._arrived(table, changed, columns)
+
+    def _leaving(self, table: Table, where: ColumnElement[bool], changing: Collection[str] | None = None) -> None:
+        """Before the rows ``where`` selects change (``changing`` these columns) or are deleted: their share of the
+        rollups is taken away, and their owners noted."""
+        self.rollups.leaving(table, where, changing)
+        self._note_owners(table, where)
+
+    def _arrived(self, table: Table, where: ColumnElement[bool], changed: Collection[str] | None = None) -> None:
+        """After the rows ``where`` selects were inserted or changed: their share of the rollups is added, and their
+        owners noted when they may have changed."""
+        self.rollups.arrived(table, where, changed)
+        if changed is None or "owner_id" in changed:
+            self._note_owners(table, where)
+        self._wrote(table)
+
+    def _note_owners(self, table: Table, where: ColumnElement[bool]) -> None:
+        """The owners of the rows ``where`` selects, for the data generation (kpi/generation.py): a kept ranking
+        measures them again. A table without owners is noted as every owner's."""
+        if "owner_id" in table.c:
+            owners = self.connection.execute(select(table.c.owner_id).where(where).distinct()).scalars()
+            self.owners[table.name].update(owners)
+        else:
+            self.owners[table.name].add(generation.EVERY_OWNER)
 
     def _wrote(self, table: Table) -> None:
         self.wrote = True
         self.wrote_directory = self.wrote_directory or table.name in DIRECTORY_TABLES
+        if table.name not in self.owners or "owner_id" not in table.c:  # written, owners not read
+            self.owners[table.name].add(generation.EVERY_OWNER)
 
 
 def _is_deferred(name: str, reference: Reference) -> bool:

@@ -166,6 +166,9 @@ class RedisStore:
                     lock.release()
 
 
+#: Brings a value of an older generation up to date: ``(value, its generation, the current one)``, or None.
+Since = Callable[[T, Generation, Generation], T | None]
+
 #: The store the environment chooses (:func:`store_from_env`), as a :class:`kpi.service.Kpibot` is told.
 FromEnv = Literal["env"]
 
@@ -192,6 +195,7 @@ class AnswerCache:
         self.fingerprint = fingerprint
         self.hits = 0
         self.misses = 0
+        self.kept = 0  # misses brought up to date from an older generation's value (see get's ``since``)
         #: Inside :meth:`one_generation`: the generation read first in the block (empty before the first read).
         self._pinned: contextvars.ContextVar[list[Generation] | None] = contextvars.ContextVar("pinned", default=None)
 
@@ -218,12 +222,21 @@ class AnswerCache:
             pinned.append(generation.current(self.engine))
         return pinned[0]
 
-    def get(self, key: tuple[Any, ...], compute: Callable[[], T], gate: AbstractContextManager[Any] | None = None) -> T:
+    def get(
+        self,
+        key: tuple[Any, ...],
+        compute: Callable[[], T],
+        gate: AbstractContextManager[Any] | None = None,
+        since: Since[T] | None = None,
+    ) -> T:
         """The value cached under ``key`` for the current generation, or ``compute()``'s, stored.
 
         A value not found is computed once however many ask for it at once: in the store's hold on the key (another
         process asking waits, :meth:`Store.computing`) and in ``gate`` (a costly answer waits for a slot of this
-        process, :mod:`kpi.service`), the store is read again, since the value may have been computed meanwhile."""
+        process, :mod:`kpi.service`), the store is read again, since the value may have been computed meanwhile.
+
+        With ``since``, the value last stored under ``key`` for an older generation is brought up to date by
+        ``since(value, its generation, this one)`` rather than computed, when it can be (kpi/kept_rankings.py)."""
         if self.store is None:
             with gate or nullcontext():
                 return compute()
@@ -234,11 +247,33 @@ class AnswerCache:
                 found = self._found(name)
                 if found is None:
                     self.misses += 1
-                    value = compute()
+                    value = self._brought_up(key, since) if since is not None else None
+                    if value is None:
+                        value = compute()
                     self.store.put(name, value, self._dumps(value))  # while held: those waiting find it
+                    if since is not None:
+                        self.store.put(self._latest(key), self.generation(), self._dumps(self.generation()))
                     return value
         self.hits += 1
         return found
+
+    def _brought_up(self, key: tuple[Any, ...], since: Since[T]) -> T | None:
+        """The value of ``key`` last stored, for an older generation, brought up to date by ``since``, if it can be."""
+        latest = self._found(self._latest(key))
+        if not isinstance(latest, Generation) or latest == self.generation():
+            return None
+        before = self._found(self.key(key, latest))
+        if before is None:
+            return None
+        value = since(before, latest, self.generation())
+        if value is not None:
+            self.kept += 1
+        return value
+
+    def _latest(self, key: tuple[Any, ...]) -> str:
+        """Where the generation of the value last stored under ``key`` is kept."""
+        text = json.dumps([self.fingerprint, canonical(key)], separators=(",", ":"))
+        return "kpibot:latest:" + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
     def _found(self, name: str) -> Any | None:
         assert self.store is not None
@@ -250,9 +285,11 @@ class AnswerCache:
                 return None
         return found
 
-    def key(self, key: tuple[Any, ...]) -> str:
-        """The store's key: what is measured, the generation and the code, as a digest."""
-        text = json.dumps([self.fingerprint, self.generation().key, canonical(key)], separators=(",", ":"))
+    def key(self, key: tuple[Any, ...], at: Generation | None = None) -> str:
+        """The store's key: what is measured, the generation (``at``, else the current one) and the code, as a
+        digest."""
+        of = (at or self.generation()).key
+        text = json.dumps([self.fingerprint, of, canonical(key)], separators=(",", ":"))
         return "kpibot:answer:" + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
     def _dumps(self, value: object) -> bytes:

@@ -22,25 +22,35 @@ generation in a cache that outlives them (Redis).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kpi.periods import utc_now
-from kpi.schema import DataGeneration
+from kpi.schema import ChangedOwner, DataGeneration
 
 ROW = 1
+#: The changes whose owners are kept (:func:`changed_owners`): a kept ranking older than this is measured afresh.
+KEPT_CHANGES = 1000
+#: In ``changed_owners``: the rows of no owner, and every owner of a table (a write whose owners were not read).
+NO_OWNER, EVERY_OWNER = 0, -1
+
+#: What a change wrote: per table, the owners of the rows it wrote, before and after (None: rows of no owner).
+Owners = Mapping[str, Collection[int | None]]
 
 
 @dataclass(frozen=True)
 class Generation:
-    """A state of the data: the epoch of the database, the number of changes committed in it, and the number of the
-    last change to the people, the teams or the rollups built (``directory``)."""
+    """A state of the data: the epoch of the database, the number of changes committed in it, the number of the
+    last change to the people, the teams or the rollups built (``directory``), and of the last whose owners are not
+    known (``unknown``: see :func:`changed_owners`)."""
 
     epoch: str
     number: int
     directory: int = 0
+    unknown: int = 0
 
     @property
     def key(self) -> str:
@@ -59,26 +69,61 @@ NONE = Generation("", 0)
 def current(bind: Engine | Connection) -> Generation:
     """The generation committed now (one primary-key read)."""
     row_of = DataGeneration
-    query = select(row_of.epoch, row_of.number, row_of.directory_number).where(row_of.id == ROW)
+    columns = (row_of.epoch, row_of.number, row_of.directory_number, row_of.unknown_number)
+    query = select(*columns).where(row_of.id == ROW)
     if isinstance(bind, Connection):
         row = bind.execute(query).first()
     else:
         with bind.connect() as connection:
             row = connection.execute(query).first()
-    return NONE if row is None else Generation(row.epoch, row.number, row.directory_number)
+    return NONE if row is None else Generation(*row)
 
 
-def advance(connection: Connection, *, directory: bool = False) -> None:
+def advance(connection: Connection, *, directory: bool = False, owners: Owners | None = None) -> None:
     """Count one more change, in the caller's transaction: readers see the new number when it commits.
-    ``directory``: the change wrote people or teams, or which rollups are built.
+    ``directory``: the change wrote people or teams, or which rollups are built. ``owners``: per table it wrote, the
+    owners of the rows it wrote (None: not known, as for any change of the people); kept rankings measure those
+    again and keep the others' rows (kpi/kept_rankings.py).
 
     Two writers at once serialise on the row (the second waits for the first's commit) and both count."""
     table = DataGeneration.__table__
     now = utc_now()
-    moved = {"number": table.c.number + 1} | ({"directory_number": table.c.number + 1} if directory else {})
-    changed = connection.execute(update(table).where(table.c.id == ROW).values(**moved, changed_at=now))
-    if changed.rowcount:
+    after = table.c.number + 1
+    moved = {"number": after}
+    moved |= {"directory_number": after} if directory else {}
+    moved |= {"unknown_number": after} if directory or owners is None else {}
+    changed = connection.execute(
+        update(table).where(table.c.id == ROW).values(**moved, changed_at=now).returning(table.c.number)
+    ).first()
+    if changed is None:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        fresh = dialect.insert(table).values(
+            id=ROW, number=1, directory_number=1, unknown_number=1, epoch=uuid.uuid4().hex, changed_at=now
+        )
+        # another writer created the row meanwhile: its number moves, and this change's owners are not noted
+        connection.execute(fresh.on_conflict_do_update(index_elements=["id"], set_=moved | {"unknown_number": after}))
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    fresh = dialect.insert(table).values(id=ROW, number=1, directory_number=1, epoch=uuid.uuid4().hex, changed_at=now)
-    connection.execute(fresh.on_conflict_do_update(index_elements=["id"], set_=moved))
+    number = changed.number
+    noted = ChangedOwner.__table__
+    connection.execute(delete(noted).where(noted.c.number <= number - KEPT_CHANGES))
+    rows = [
+        {"number": number, "source": source, "owner_id": owner}
+        for source, touched in sorted((owners or {}).items())
+        for owner in sorted({NO_OWNER if owner is None else owner for owner in touched})
+    ]
+    if rows and not directory:
+        connection.execute(insert(noted), rows)
+
+
+def changed_owners(bind: Connection, since: Generation, now: Generation) -> dict[str, set[int]] | None:
+    """Per table, the owners whose rows the changes after ``since`` up to ``now`` wrote (:data:`NO_OWNER` for rows of
+    no owner, :data:`EVERY_OWNER` when a write's owners were not read); None when some change's owners are not known
+    (the people, the teams or the rollups changed, or ``since`` is of another database or too old)."""
+    if since.epoch != now.epoch or now.unknown > since.number or now.number - since.number >= KEPT_CHANGES:
+        return None
+    noted = ChangedOwner.__table__
+    query = select(noted.c.source, noted.c.owner_id).where(noted.c.number > since.number, noted.c.number <= now.number)
+    found: dict[str, set[int]] = {}
+    for source, owner in bind.execute(query):
+        found.setdefault(source, set()).add(owner)
+    return found

@@ -456,7 +456,7 @@ class _Combiner:
         if total is not None:  # the value is that total: no formula, no reason, whoever's it is
             summed = [decimal_of(raw[total]) for raw in totals]
             nothing = [None] * len(summed)
-            return Measured(self.kpi, self.period, ids, summed, summed, nothing, nothing, owns)
+            return Measured(self.kpi, self.period, ids, summed, summed, nothing, nothing, owns, tuple(self.absent))
         names = self.kpi.measures.keys()
         alone = not self.needs
         counts = alone and all(measure.agg == "count" for measure in self.kpi.measures.values())
@@ -471,7 +471,7 @@ class _Combiner:
                     combined[key] = value
             found.append(value)
         values, numerators, denominators, reasons = zip(*found, strict=True) if found else ((),) * 4
-        return Measured(self.kpi, self.period, ids, values, numerators, denominators, reasons, owns)
+        return Measured(self.kpi, self.period, ids, values, numerators, denominators, reasons, owns, tuple(self.absent))
 
     def _total(self, scopes: Sequence[Scope]) -> int | None:
         """The index of the one measure whose total is the KPI's value for every scope (revenue, calls, pipeline),

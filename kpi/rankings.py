@@ -16,9 +16,10 @@ are kept as columns (:class:`Rows`), and a :class:`Row` is made only when read.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, overload
@@ -78,24 +79,54 @@ class Columns(NamedTuple):
 #: Rows per pickled chunk of a ranking (see :class:`Rows`).
 CHUNK = 64
 
+#: Where a row is ranked among the others (see :meth:`Leaderboard.rank`): among the fair rows, after them on too
+#: few cases, or last without a score.
+FAIR, UNFAIR, UNSCORED = 0, 1, 2
+
+
+class _Slots(NamedTuple):
+    """The columns of a chunk of a ranking's rows, in the order of their slots (see :class:`Rows`)."""
+
+    name: tuple[str, ...]
+    fair: tuple[bool, ...]
+    value: tuple[Decimal | None, ...]
+    numerator: tuple[Decimal | None, ...]
+    denominator: tuple[Decimal | None, ...]
+    reason: tuple[str | None, ...]
+    target: tuple[Decimal | None, ...]
+    pace: tuple[Paced | None, ...]
+
 
 class Rows(Sequence[Row]):
-    """A ranking's rows, of one KPI and period, kept as :class:`Columns`; a :class:`Row` is made when read.
+    """A ranking's rows, of one KPI and period; a :class:`Row` is made when read.
 
     Every asker of a cached organisation leaderboard reads the ranking to see 25 rows and their own: 10,000 Row,
     Result and Pace objects took 150 to 190 ms to unpickle from Redis, most of it CPython's garbage collector
     walking the new objects; ten tuples of ints, strings and Decimals, 30 to 40 ms, most of it making 50,000
-    Decimals. So a ranking is pickled in chunks of :data:`CHUNK` rows, and one read from the cache loads only the
-    chunks of the rows it is asked for (the ids, to find the asker's row, load at once: they are plain ints)."""
+    Decimals. So a ranking keeps, in rank order, each row's id, place, score (as text: a Decimal is made only to
+    compare one) and group, and the **slot** where the rest of the row is: its name, result and pace are kept by slot
+    in chunks of :data:`CHUNK`, pickled one by one. A read from the cache loads only the chunks of the rows it is
+    asked for, and a ranking kept across a change of the data (:meth:`Leaderboard.respliced`) rewrites only the
+    chunks of the rows measured again: the others keep their slots, wherever their rows move."""
 
-    __slots__ = ("kpi", "period", "ranks", "_columns", "_ids", "_chunks", "_loaded")
+    __slots__ = ("kpi", "period", "ranks", "_ids", "_places", "_slots", "_scores", "_groups", "_chunks")
 
-    def __init__(self, kpi: Kpi, period: Period, ranks: Ranks, columns: Columns) -> None:
+    def __init__(
+        self,
+        kpi: Kpi,
+        period: Period,
+        ranks: Ranks,
+        ids: Sequence[int],
+        places: Sequence[int],
+        slots: Sequence[int] | None,
+        scores: Sequence[str | None],
+        groups: bytes,
+        chunks: list[_Slots | bytes],
+    ) -> None:
         self.kpi, self.period, self.ranks = kpi, period, ranks
-        self._columns: Columns | None = columns
-        self._ids = columns.id
-        self._chunks: tuple[bytes, ...] = ()  # pickled chunks not yet loaded (a ranking read from the cache)
-        self._loaded: dict[int, Columns] = {}
+        self._ids, self._places, self._scores, self._groups = tuple(ids), tuple(places), tuple(scores), groups
+        self._slots = None if slots is None else tuple(slots)  # None: row i is in slot i
+        self._chunks = chunks  # shared by the slices of a ranking: a chunk loaded by one is loaded for all
 
     @classmethod
     def of(
@@ -107,50 +138,64 @@ class Rows(Sequence[Row]):
         order: list[int],
         places: list[int],
         fair: list[bool],
+        scores: Sequence[Decimal | None],
+        groups: Sequence[int],
     ) -> Rows:
-        """The entries of ``measured`` (with their ``names`` and ``paces``, in its order) put in rank ``order``
-        (their indices), with their places and whether each is ranked fairly."""
+        """The entries of ``measured`` (with their ``names``, ``paces``, ``fair``, ``scores`` and ``groups``, in its
+        order) put in rank ``order`` (their indices) at their ``places``, each in the slot of its rank."""
 
-        def column(of: Sequence[Any]) -> tuple[Any, ...]:
-            return tuple([of[i] for i in order])
+        def column(of: Sequence[Any]) -> list[Any]:
+            return [of[i] for i in order]
 
-        paced = [None if p is None else (p.target, p.attainment, p.expected, p.projection, p.status) for p in paces]
+        paced = [_paced(p) for p in paces]
+        columns = (
+            column(names),
+            column(fair),
+            column(measured.value),
+            column(measured.numerator),
+            column(measured.denominator),
+            column(measured.reason),
+            column(measured.target),
+            column(paced),
+        )
+        chunks: list[_Slots | bytes] = [
+            _Slots._make(tuple(c[i : i + CHUNK]) for c in columns) for i in range(0, len(order), CHUNK)
+        ]
         return cls(
             measured.kpi,
             measured.period,
             ranks,
-            Columns(
-                rank=tuple(places),
-                id=column(measured.ids),
-                name=column(names),
-                fair=tuple(fair),
-                value=column(measured.value),
-                numerator=column(measured.numerator),
-                denominator=column(measured.denominator),
-                reason=column(measured.reason),
-                target=column(measured.target),
-                pace=column(paced),
-            ),
+            column(measured.ids),
+            places,
+            None,
+            [None if scores[i] is None else str(scores[i]) for i in order],
+            bytes(column(groups)),
+            chunks,
         )
-
-    @classmethod
-    def _packed(cls, kpi: Kpi, period: Period, ranks: Ranks, ids: tuple[int, ...], chunks: tuple[bytes, ...]) -> Rows:
-        rows = cls.__new__(cls)
-        rows.kpi, rows.period, rows.ranks = kpi, period, ranks
-        rows._columns, rows._ids, rows._chunks, rows._loaded = None, ids, chunks, {}
-        return rows
 
     @property
     def columns(self) -> Columns:
-        """Every row's columns (loading every chunk of a ranking read from the cache)."""
-        if self._columns is None:
-            self._columns = _joined([self._chunk(i) for i in range(len(self._chunks))])
-        return self._columns
+        """Every row's columns, in rank order (loading every chunk they are in)."""
+        slots = [self._slot(i) for i in range(len(self))]
+        of = [self._chunk(slot // CHUNK) for slot in slots]
+        data: list[tuple[Any, ...]] = [
+            tuple(chunk[k][slot % CHUNK] for chunk, slot in zip(of, slots, strict=True)) for k in range(8)
+        ]
+        return Columns._make((self._places, self._ids, *data))
 
-    def _chunk(self, i: int) -> Columns:
-        if i not in self._loaded:
-            self._loaded[i] = pickle.loads(self._chunks[i])
-        return self._loaded[i]
+    def _slot(self, i: int) -> int:
+        return i if self._slots is None else self._slots[i]
+
+    def _chunk(self, i: int) -> _Slots:
+        chunk = self._chunks[i]
+        if isinstance(chunk, bytes):
+            chunk = self._chunks[i] = pickle.loads(chunk)
+        return chunk
+
+    @property
+    def _loaded(self) -> list[int]:
+        """The chunks loaded (a ranking read from the cache loads those of the rows read)."""
+        return [i for i, chunk in enumerate(self._chunks) if not isinstance(chunk, bytes)]
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -163,26 +208,26 @@ class Rows(Sequence[Row]):
 
     def __getitem__(self, index: int | slice) -> Row | Rows:
         if isinstance(index, slice):
-            return Rows(self.kpi, self.period, self.ranks, self._slice(index))
+            picked = range(len(self))[index]
+            return Rows(
+                self.kpi,
+                self.period,
+                self.ranks,
+                self._ids[index],
+                self._places[index],
+                [self._slot(i) for i in picked],
+                self._scores[index],
+                bytes(self._groups[i] for i in picked),
+                self._chunks,
+            )
         index = range(len(self))[index]  # a negative index counts from the end; past it raises IndexError
-        if self._columns is not None:
-            return self._row(self._columns, index)
-        return self._row(self._chunk(index // CHUNK), index % CHUNK)
-
-    def _slice(self, index: slice) -> Columns:
-        start, stop, step = index.indices(len(self))
-        if self._columns is not None or step != 1:
-            return Columns._make(column[index] for column in self.columns)
-        chunks = [self._chunk(i) for i in range(start // CHUNK, -(-stop // CHUNK))] if start < stop else []
-        offset = start // CHUNK * CHUNK
-        return Columns._make(column[start - offset : stop - offset] for column in _joined(chunks))
-
-    def _row(self, c: Columns, i: int) -> Row:
-        result = Result(self.kpi, self.period, c.value[i], c.numerator[i], c.denominator[i], c.reason[i], c.target[i])
-        paced = c.pace[i]
+        slot = self._slot(index)
+        c, k = self._chunk(slot // CHUNK), slot % CHUNK
+        result = Result(self.kpi, self.period, c.value[k], c.numerator[k], c.denominator[k], c.reason[k], c.target[k])
+        paced = c.pace[k]
         pace = None if paced is None else Pace(*paced)
-        person, team = (c.id[i], None) if self.ranks == "reps" else (None, c.id[i])
-        return Row(c.rank[i], person, c.name[i], result, pace, team, c.fair[i])
+        person, team = (self._ids[index], None) if self.ranks == "reps" else (None, self._ids[index])
+        return Row(self._places[index], person, c.name[k], result, pace, team, c.fair[k])
 
     def __iter__(self) -> Iterator[Row]:
         return (self[index] for index in range(len(self)))
@@ -196,17 +241,15 @@ class Rows(Sequence[Row]):
     __hash__ = None  # type: ignore[assignment]  # equal by value, like the list of rows it stands for
 
     def __reduce__(self) -> tuple[Callable[..., Rows], tuple[Any, ...]]:
-        """The ids and the chunks go in as plain pickles: the answer cache's pickler (kpi/cache.py) asks its
-        ``persistent_id`` in Python about every object, and a ranking of 10,000 reps has 100,000."""
-        chunks = self._chunks
-        if self._columns is not None:
-            columns = self._columns
-            chunks = tuple(
-                pickle.dumps(Columns._make(column[i : i + CHUNK] for column in columns), pickle.HIGHEST_PROTOCOL)
-                for i in range(0, len(self), CHUNK)
-            )
-        ids = pickle.dumps(self._ids, pickle.HIGHEST_PROTOCOL)
-        return (_unpickled, (self.kpi, self.period, self.ranks, ids, chunks))
+        """Each sequence and each chunk goes in as a plain pickle: the answer cache's pickler (kpi/cache.py) asks
+        its ``persistent_id`` in Python about every object, and a ranking of 10,000 reps has 100,000."""
+
+        def plain(value: object) -> bytes:
+            return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+        chunks = tuple(chunk if isinstance(chunk, bytes) else plain(chunk) for chunk in self._chunks)
+        arrays = (self._ids, self._places, self._slots, self._scores)
+        return (_unpickled, (self.kpi, self.period, self.ranks, *map(plain, arrays), self._groups, chunks))
 
     def __repr__(self) -> str:
         return f"Rows({list(self)!r})"
@@ -221,16 +264,57 @@ class Rows(Sequence[Row]):
     @property
     def paced(self) -> bool:
         """Whether any row has a pace (on a board by % of target: a target)."""
-        return any(pace is not None for pace in self.columns.pace)
+        return any(
+            self._chunk(slot // CHUNK).pace[slot % CHUNK] is not None for slot in map(self._slot, range(len(self)))
+        )
 
 
-def _joined(chunks: list[Columns]) -> Columns:
-    """Consecutive chunks' columns as one."""
-    return Columns._make(tuple(value for chunk in chunks for value in chunk[k]) for k in range(len(Columns._fields)))
+def _paced(pace: Pace | None) -> Paced | None:
+    return None if pace is None else (pace.target, pace.attainment, pace.expected, pace.projection, pace.status)
 
 
-def _unpickled(kpi: Kpi, period: Period, ranks: Ranks, ids: bytes, chunks: tuple[bytes, ...]) -> Rows:
-    return Rows._packed(kpi, period, ranks, pickle.loads(ids), chunks)
+def _placing(
+    measured: Measured, paces: Sequence[Pace | None], of_target: bool
+) -> tuple[Sequence[Any], list[bool], list[int]]:
+    """Each entry's score (its value, or its attainment ``of_target``), whether it is ranked fairly (a share on
+    at least the KPI's ``min_sample`` cases), and its group: fair, unfair or without a score."""
+    kpi = measured.kpi
+    # each group sorts by score: Decimals, compared in C (None only in the last group, which is not sorted)
+    scores: Sequence[Any] = [None if p is None else p.attainment for p in paces] if of_target else measured.value
+    if kpi.has_sample:
+        floor, values = kpi.min_sample, measured.value
+        fair = [n is None or v is None or n >= floor for v, n in zip(values, measured.denominator, strict=True)]
+    else:
+        fair = [True] * len(measured)
+    groups = [UNSCORED if s is None else FAIR if f else UNFAIR for s, f in zip(scores, fair, strict=True)]
+    return scores, fair, groups
+
+
+def _tied(old: Rows, before: tuple[int | None, str | None, int], this: tuple[int | None, str | None, int]) -> bool:
+    """Whether two rows next to each other in a ranking share a place: ``(position in the ranking before, or None
+    for a row measured again; score as text; group)``. Two rows of the ranking before share one when they shared
+    it there (the rows between, equal to both, may have left); others compare their scores."""
+    (p, score, group), (q, other, its_group) = before, this
+    if p is not None and q is not None:
+        return old._places[p] == old._places[q]
+    if group != its_group:
+        return False
+    return score == other or (score is not None and other is not None and Decimal(score) == Decimal(other))
+
+
+def _unpickled(
+    kpi: Kpi,
+    period: Period,
+    ranks: Ranks,
+    ids: bytes,
+    places: bytes,
+    slots: bytes,
+    scores: bytes,
+    groups: bytes,
+    chunks: tuple[bytes, ...],
+) -> Rows:
+    loads = pickle.loads
+    return Rows(kpi, period, ranks, loads(ids), loads(places), loads(slots), loads(scores), groups, list(chunks))
 
 
 @dataclass(frozen=True)
@@ -247,6 +331,7 @@ class Leaderboard:
     of_target: bool = False
     ranked: int = 0  # rows before ``limit`` cut them
     you: Row | None = None  # the asker's row (their team's, for teams), wherever it is
+    absent: tuple[str, ...] = ()  # the records the CRM had never supplied when it was measured (Measured.absent)
 
     def by_person(self) -> dict[int, Row]:
         """A ranking of people's rows by person id, in rank order (a ranking of teams has none)."""
@@ -276,19 +361,9 @@ class Leaderboard:
         kpi = measured.kpi
         best_first = (of_target or kpi.higher_is_better) != bottom
         paces = paces if paces is not None else [None] * len(measured)
-        # each group sorts by score: Decimals, compared in C (None only in the last group, which is not sorted)
-        scores: Sequence[Any] = [None if p is None else p.attainment for p in paces] if of_target else measured.value
-        if kpi.has_sample:
-            floor, values = kpi.min_sample, measured.value
-            fair = [n is None or v is None or n >= floor for v, n in zip(values, measured.denominator, strict=True)]
-        else:
-            fair = [True] * len(measured)
+        scores, fair, grouped = _placing(measured, paces, of_target)
         named = [i for _, _, i in sorted(zip(map(str.lower, names), measured.ids, range(len(measured)), strict=True))]
-        groups = (
-            [i for i in named if fair[i] and scores[i] is not None],
-            [i for i in named if not fair[i] and scores[i] is not None],
-            [i for i in named if scores[i] is None],
-        )
+        groups = tuple([i for i in named if grouped[i] == group] for group in (FAIR, UNFAIR, UNSCORED))
         order: list[int] = []
         places: list[int] = []
         for group in groups:
@@ -299,8 +374,10 @@ class Leaderboard:
                 places.append(places[-1] if scores[i] == before or scores[i] is before else len(order) + 1)
                 order.append(i)
                 before = scores[i]
-        rows = Rows.of(measured, names, paces, ranks, order, places, [fair[i] for i in order])
-        board = cls(kpi, measured.period, scope, rows, currency, ranks, bottom, of_target, len(rows))
+        rows = Rows.of(measured, names, paces, ranks, order, places, fair, scores, grouped)
+        board = cls(
+            kpi, measured.period, scope, rows, currency, ranks, bottom, of_target, len(rows), absent=measured.absent
+        )
         return board.seen_by(you, limit)
 
     def seen_by(self, you: int | None, limit: int | None = None) -> Leaderboard:
@@ -308,6 +385,90 @@ class Leaderboard:
         team's), the first ``limit`` rows shown. One ranking serves every asker (kpi/cache.py keeps it)."""
         mine = self.rows.find(you) if you is not None else None
         return dataclasses.replace(self, rows=self.rows[:limit] if limit else self.rows, you=mine)
+
+    def respliced(
+        self, measured: Measured, names: Mapping[int, str], paces: Sequence[Pace | None] | None
+    ) -> Leaderboard | None:
+        """This whole ranking with the members of ``measured`` measured again (their data changed; ``paces`` theirs,
+        ``names`` every member's by id): each taken out and put back where :meth:`rank`'s rules place it, the others
+        kept, with their slots. The same as ranking every member again (tests/test_rankings.py), at the cost of
+        those measured again: a ranking's places of rows unchanged are read from their places before, and a score
+        is made a Decimal only to compare it. None when what the CRM never supplied has changed (every row's
+        reason would)."""
+        if measured.absent != self.absent:
+            return None
+        old, kpi = self.rows, self.kpi
+        best_first = (self.of_target or kpi.higher_is_better) != self.bottom
+        paces = paces if paces is not None else [None] * len(measured)
+        scores, fair, groups = _placing(measured, paces, self.of_target)
+
+        def key(group: int, score: Decimal | None, id: int) -> tuple[Any, ...]:
+            signed = 0 if score is None else -score if best_first else score
+            return (group, signed, names[id].lower(), id)
+
+        again = {id: i for i, id in enumerate(measured.ids)}
+        kept = [p for p, id in enumerate(old._ids) if id not in again]
+
+        def kept_key(p: int) -> tuple[Any, ...]:
+            score = old._scores[p]
+            return key(old._groups[p], None if score is None else Decimal(score), old._ids[p])
+
+        arriving = sorted((key(groups[i], scores[i], id), i) for id, i in again.items())
+        # the final order: (position in the old ranking, or None, and the entry of ``measured``)
+        final: list[tuple[int | None, int]] = []
+        taken = 0
+        for entry_key, i in arriving:
+            at = bisect.bisect_left(kept, entry_key, lo=taken, key=kept_key)
+            final += [(p, -1) for p in kept[taken:at]]
+            final.append((None, i))
+            taken = at
+        final += [(p, -1) for p in kept[taken:]]
+
+        slot_of = {old._ids[p]: old._slot(p) for p in range(len(old)) if old._ids[p] in again}
+        ids: list[int] = []
+        slots: list[int] = []
+        texts: list[str | None] = []
+        grouping: list[int] = []
+        places: list[int] = []
+        before: tuple[int | None, str | None, int] | None = None
+        for k, (p, i) in enumerate(final):
+            if p is not None:
+                id, slot, text, group = old._ids[p], old._slot(p), old._scores[p], old._groups[p]
+            else:
+                id = measured.ids[i]
+                slot, text, group = slot_of[id], None if scores[i] is None else str(scores[i]), groups[i]
+            if before is not None and _tied(old, before, (p, text, group)):
+                places.append(places[-1])
+            else:
+                places.append(k + 1)
+            before = (p, text, group)
+            ids.append(id)
+            slots.append(slot)
+            texts.append(text)
+            grouping.append(group)
+        chunks = list(old._chunks)
+        rewritten: dict[int, list[list[Any]]] = {}
+        for id, i in again.items():
+            slot = slot_of[id]
+            columns = rewritten.get(slot // CHUNK)
+            if columns is None:
+                columns = rewritten[slot // CHUNK] = [list(c) for c in old._chunk(slot // CHUNK)]
+            row = (
+                names[id],
+                fair[i],
+                measured.value[i],
+                measured.numerator[i],
+                measured.denominator[i],
+                measured.reason[i],
+                measured.target[i],
+                _paced(paces[i]),
+            )
+            for column, value in zip(columns, row, strict=True):
+                column[slot % CHUNK] = value
+        for c, columns in rewritten.items():
+            chunks[c] = _Slots._make(tuple(column) for column in columns)
+        rows = Rows(kpi, self.period, self.ranks, ids, places, slots, texts, bytes(grouping), chunks)
+        return dataclasses.replace(self, rows=rows, ranked=len(rows), you=None)
 
     def value(self, row: Row) -> str:
         """How a row's number reads: money compact, a share with its cases, attainment with its target."""

@@ -39,6 +39,8 @@ class Measured:
     denominator: Sequence[Decimal | None]
     reason: Sequence[str | None]
     target: Sequence[Decimal | None]
+    #: The records the KPI counts that the CRM never supplied (every scope's reason, then): see Metrics.absent.
+    absent: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, kpi: Kpi, period: Period, results: Mapping[int, Result]) -> Measured:
@@ -51,7 +53,8 @@ class Measured:
             return [getattr(result, field) for result in found]
 
         fields = ("value", "numerator", "denominator", "reason", "target")
-        return cls(kpi, period, list(results), *(column(field) for field in fields))
+        value, numerator, denominator, reason, target = (column(field) for field in fields)
+        return cls(kpi, period, list(results), value, numerator, denominator, reason, target)
 
     def __len__(self) -> int:
         return len(self.ids)

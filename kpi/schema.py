@@ -434,6 +434,19 @@ class DataGeneration(Base):
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime)
     #: The ``number`` of the last change to the people, the teams or the rollups built: what each process reloads.
     directory_number: Mapped[int] = mapped_column(Integer, server_default="0")
+    #: The ``number`` of the last change whose owners are not all noted in :class:`ChangedOwner`.
+    unknown_number: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class ChangedOwner(Base):
+    """An owner whose rows of one table a change of the data (``number``, as in :class:`DataGeneration`) wrote, before
+    or after the write (``owner_id`` 0: rows of no owner): what a kept ranking measures again (kpi/kept_rankings.py)."""
+
+    __tablename__ = "changed_owners"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class Subscription(Base):

@@ -43,6 +43,7 @@ from kpi.grammar.queries import (
     ScorecardQuery,
     ValueQuery,
 )
+from kpi.kept_rankings import KeptRankings
 from kpi.links import link_templates
 from kpi.metrics import Metrics
 from kpi.pacing import Pacing
@@ -91,6 +92,8 @@ class Kpibot:
         #: 200-800 ms of a core, and sixteen at once held both cores and every server thread while a rep's 10-ms
         #: answer waited behind them. They wait for a slot instead, and every other question goes on.
         self._org_rankings = threading.BoundedSemaphore(int(os.environ.get(ORG_RANKINGS, "1")))
+        #: An organisation's ranking of the generation before, brought up to date by measuring the owners changed since.
+        self.kept_rankings = KeptRankings(self.metrics, self.pacing)
 
     def reload_directory(self) -> None:
         """Re-read people and teams (the generation first: the directory is then at least as new as it), and what
@@ -381,10 +384,15 @@ class Kpibot:
                 of_target=query.of_target,
             )
 
+        def kept(board: Leaderboard, since: Generation, now: Generation) -> Leaderboard | None:
+            members, names = self._member_scopes(scope, period)
+            return self.kept_rankings.respliced(board, since, now, members, names, as_of, paces)
+
         board = self.cache.get(
             ("leaderboard", kpi, period, scope, as_of, query.ranks, query.bottom, query.of_target, paces),
             ranking,
             self._org_rankings if org_wide else None,
+            since=kept if org_wide and teams is None else None,
         )
         return board.seen_by(you, query.limit)
 

@@ -187,7 +187,9 @@ def test_people_yaml_applied_moves_the_generation_of_the_directory_with_the_data
 
     apply_people(bot.engine, PeopleConfig.model_validate({"people": [alice]}), now=NOW)
 
-    assert generation.current(bot.engine) == generation.Generation(was.epoch, was.number + 1, was.number + 1)
+    assert generation.current(bot.engine) == generation.Generation(
+        was.epoch, was.number + 1, was.number + 1, was.number + 1
+    )
 
 
 def test_two_reps_of_one_team_share_the_team_answer(bot):

@@ -50,6 +50,14 @@ def _matching(spec: TargetSpec) -> Any:
     )
 
 
+def _owners(specs: Iterable[TargetSpec]) -> set[int | None]:
+    """Whose rankings the targets change: a rep's target their own; any other every owner's."""
+    return {
+        scope_id if kind == "rep" else generation.EVERY_OWNER
+        for _, kind, scope_id, _, _ in (s.natural_key for s in specs)
+    }
+
+
 def _save_one(connection: Connection, spec: TargetSpec, set_by: str | None, now: dt.datetime) -> str:
     current = connection.execute(select(Target.value).where(_matching(spec))).first()
     if current is None:
@@ -92,8 +100,9 @@ def save(
         try:
             with engine.begin() as connection:
                 outcomes = [_save_one(connection, spec, set_by, stamp) for spec in specs]
-                if any(outcome != "unchanged" for outcome in outcomes):  # paces and attainments change
-                    generation.advance(connection)
+                changed = [spec for spec, outcome in zip(specs, outcomes, strict=True) if outcome != "unchanged"]
+                if changed:  # paces and attainments change: a rep's own, or (a team's target) every rep's
+                    generation.advance(connection, owners={"targets": _owners(changed)})
             break
         except IntegrityError:
             if attempt == 2:
