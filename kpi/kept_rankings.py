@@ -21,7 +21,7 @@ It is kept only when that is exactly the ranking measured afresh:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import Table
 
@@ -65,12 +65,12 @@ class KeptRankings:
         since: Generation,
         now: Generation,
         members: Mapping[int, Scope],
-        names: Sequence[str],
+        name_of: Callable[[int], str],
         as_of: dt.date,
         paces: bool,
     ) -> Leaderboard | None:
         """``board`` (every one of ``members`` ranked, measured at ``since``) as of ``now``, or None when it must be
-        measured afresh (see the module). ``names``: the members', in their order."""
+        measured afresh (see the module). ``name_of``: a member's name, by id."""
         kpi, period = board.kpi, board.period
         tables = tables_read(kpi, paces)
         if tables is None:
@@ -82,14 +82,14 @@ class KeptRankings:
         owners = set().union(*(changed.get(table, set()) for table in tables))
         if EVERY_OWNER in owners:
             return None
-        again = {id: scope for id, scope in members.items() if id in owners}
+        again = {id: members[id] for id in sorted(owners) if id in members}
         if len(again) > max(FEW, SHARE * len(members)):
             return None
         if not again:
             return board if tuple(self.metrics.absent(kpi)) == board.absent else None
         measured = self.metrics.results_by_owner(kpi, period, again, _reps(again), as_of, target=paces)
         paced = [self.pacing.pace(measured.result(i)) for i in range(len(measured))] if paces else None
-        return board.respliced(measured, dict(zip(members, names, strict=True)), paced)
+        return board.respliced(measured, name_of, paced)
 
 
 def _reps(members: Mapping[int, Scope]) -> Scope:

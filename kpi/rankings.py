@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import operator
 import pickle
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, overload
@@ -109,7 +110,7 @@ class Rows(Sequence[Row]):
     asked for, and a ranking kept across a change of the data (:meth:`Leaderboard.respliced`) rewrites only the
     chunks of the rows measured again: the others keep their slots, wherever their rows move."""
 
-    __slots__ = ("kpi", "period", "ranks", "_ids", "_places", "_slots", "_scores", "_groups", "_chunks")
+    __slots__ = ("kpi", "period", "ranks", "_ids", "_places", "_slots", "_scores", "_groups", "_chunks", "_pickled")
 
     def __init__(
         self,
@@ -122,11 +123,14 @@ class Rows(Sequence[Row]):
         scores: Sequence[str | None],
         groups: bytes,
         chunks: list[_Slots | bytes],
+        pickled: list[bytes | None] | None = None,
     ) -> None:
         self.kpi, self.period, self.ranks = kpi, period, ranks
         self._ids, self._places, self._scores, self._groups = tuple(ids), tuple(places), tuple(scores), groups
         self._slots = None if slots is None else tuple(slots)  # None: row i is in slot i
         self._chunks = chunks  # shared by the slices of a ranking: a chunk loaded by one is loaded for all
+        #: each chunk's pickle, once made or read: a ranking stored again (brought up to date) pickles only new ones
+        self._pickled = pickled if pickled is not None else [c if isinstance(c, bytes) else None for c in chunks]
 
     @classmethod
     def of(
@@ -192,6 +196,12 @@ class Rows(Sequence[Row]):
             chunk = self._chunks[i] = pickle.loads(chunk)
         return chunk
 
+    def _pickle(self, i: int) -> bytes:
+        packed = self._pickled[i]
+        if packed is None:
+            packed = self._pickled[i] = pickle.dumps(self._chunks[i], pickle.HIGHEST_PROTOCOL)
+        return packed
+
     @property
     def _loaded(self) -> list[int]:
         """The chunks loaded (a ranking read from the cache loads those of the rows read)."""
@@ -219,6 +229,7 @@ class Rows(Sequence[Row]):
                 self._scores[index],
                 bytes(self._groups[i] for i in picked),
                 self._chunks,
+                self._pickled,
             )
         index = range(len(self))[index]  # a negative index counts from the end; past it raises IndexError
         slot = self._slot(index)
@@ -247,7 +258,7 @@ class Rows(Sequence[Row]):
         def plain(value: object) -> bytes:
             return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
-        chunks = tuple(chunk if isinstance(chunk, bytes) else plain(chunk) for chunk in self._chunks)
+        chunks = tuple(map(self._pickle, range(len(self._chunks))))
         arrays = (self._ids, self._places, self._slots, self._scores)
         return (_unpickled, (self.kpi, self.period, self.ranks, *map(plain, arrays), self._groups, chunks))
 
@@ -290,13 +301,15 @@ def _placing(
     return scores, fair, groups
 
 
-def _tied(old: Rows, before: tuple[int | None, str | None, int], this: tuple[int | None, str | None, int]) -> bool:
-    """Whether two rows next to each other in a ranking share a place: ``(position in the ranking before, or None
-    for a row measured again; score as text; group)``. Two rows of the ranking before share one when they shared
-    it there (the rows between, equal to both, may have left); others compare their scores."""
-    (p, score, group), (q, other, its_group) = before, this
-    if p is not None and q is not None:
-        return old._places[p] == old._places[q]
+def _gatherer(order: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """Picks the items at ``order`` from a sequence, as a tuple (C's itemgetter, which returns one item bare)."""
+    if len(order) < 2:
+        return lambda items: tuple(items[i] for i in order)
+    return operator.itemgetter(*order)
+
+
+def _same(group: int, score: str | None, its_group: int, other: str | None) -> bool:
+    """Whether two rows' scores (as text) are equal in one group: they share a place."""
     if group != its_group:
         return False
     return score == other or (score is not None and other is not None and Decimal(score) == Decimal(other))
@@ -387,88 +400,91 @@ class Leaderboard:
         return dataclasses.replace(self, rows=self.rows[:limit] if limit else self.rows, you=mine)
 
     def respliced(
-        self, measured: Measured, names: Mapping[int, str], paces: Sequence[Pace | None] | None
+        self, measured: Measured, name_of: Callable[[int], str], paces: Sequence[Pace | None] | None
     ) -> Leaderboard | None:
-        """This whole ranking with the members of ``measured`` measured again (their data changed; ``paces`` theirs,
-        ``names`` every member's by id): each taken out and put back where :meth:`rank`'s rules place it, the others
-        kept, with their slots. The same as ranking every member again (tests/test_rankings.py), at the cost of
-        those measured again: a ranking's places of rows unchanged are read from their places before, and a score
-        is made a Decimal only to compare it. None when what the CRM never supplied has changed (every row's
-        reason would)."""
-        if measured.absent != self.absent:
+        """This whole ranking with the members of ``measured`` measured again (their data changed; ``paces`` theirs;
+        ``name_of`` a member's id): each taken out and put back where :meth:`rank`'s rules place it, the others kept
+        in their slots. The same as ranking every member again (tests/test_rankings.py), at the cost of those
+        measured again: the rows kept are moved as whole sequences, share a place when they shared one before, and
+        a score is made a Decimal only to compare it. None when what the CRM never supplied has changed (every
+        row's reason would), or when the slots left behind would outnumber the rows: then it is ranked afresh."""
+        old, kpi, n = self.rows, self.kpi, len(self.rows)
+        if measured.absent != self.absent or (len(old._chunks) + 2) * CHUNK + len(measured) > 2 * n + 4 * CHUNK:
             return None
-        old, kpi = self.rows, self.kpi
         best_first = (self.of_target or kpi.higher_is_better) != self.bottom
         paces = paces if paces is not None else [None] * len(measured)
         scores, fair, groups = _placing(measured, paces, self.of_target)
+        texts = [None if score is None else str(score) for score in scores]
 
-        def key(group: int, score: Decimal | None, id: int) -> tuple[Any, ...]:
-            signed = 0 if score is None else -score if best_first else score
-            return (group, signed, names[id].lower(), id)
+        def key(group: int, score: str | None, id: int) -> tuple[Any, ...]:
+            signed = 0 if score is None else -Decimal(score) if best_first else Decimal(score)
+            return (group, signed, name_of(id).lower(), id)
 
         again = {id: i for i, id in enumerate(measured.ids)}
-        kept = [p for p, id in enumerate(old._ids) if id not in again]
-
-        def kept_key(p: int) -> tuple[Any, ...]:
-            score = old._scores[p]
-            return key(old._groups[p], None if score is None else Decimal(score), old._ids[p])
-
-        arriving = sorted((key(groups[i], scores[i], id), i) for id, i in again.items())
-        # the final order: (position in the old ranking, or None, and the entry of ``measured``)
-        final: list[tuple[int | None, int]] = []
+        leaving = [p for p, id in enumerate(old._ids) if id in again]
+        kept = list(range(n))
+        for p in reversed(leaving):
+            del kept[p]
+        # The final order as positions in the rows before, extended by those measured again (n + i): C-speed gathers
+        order: list[int] = []
+        arrived: list[int] = []  # where in ``order`` the rows measured again are
         taken = 0
-        for entry_key, i in arriving:
-            at = bisect.bisect_left(kept, entry_key, lo=taken, key=kept_key)
-            final += [(p, -1) for p in kept[taken:at]]
-            final.append((None, i))
-            taken = at
-        final += [(p, -1) for p in kept[taken:]]
-
-        slot_of = {old._ids[p]: old._slot(p) for p in range(len(old)) if old._ids[p] in again}
-        ids: list[int] = []
-        slots: list[int] = []
-        texts: list[str | None] = []
-        grouping: list[int] = []
-        places: list[int] = []
-        before: tuple[int | None, str | None, int] | None = None
-        for k, (p, i) in enumerate(final):
-            if p is not None:
-                id, slot, text, group = old._ids[p], old._slot(p), old._scores[p], old._groups[p]
-            else:
-                id = measured.ids[i]
-                slot, text, group = slot_of[id], None if scores[i] is None else str(scores[i]), groups[i]
-            if before is not None and _tied(old, before, (p, text, group)):
-                places.append(places[-1])
-            else:
-                places.append(k + 1)
-            before = (p, text, group)
-            ids.append(id)
-            slots.append(slot)
-            texts.append(text)
-            grouping.append(group)
-        chunks = list(old._chunks)
-        rewritten: dict[int, list[list[Any]]] = {}
-        for id, i in again.items():
-            slot = slot_of[id]
-            columns = rewritten.get(slot // CHUNK)
-            if columns is None:
-                columns = rewritten[slot // CHUNK] = [list(c) for c in old._chunk(slot // CHUNK)]
-            row = (
-                names[id],
-                fair[i],
-                measured.value[i],
-                measured.numerator[i],
-                measured.denominator[i],
-                measured.reason[i],
-                measured.target[i],
-                _paced(paces[i]),
+        arriving = sorted((key(groups[i], texts[i], id), i) for id, i in again.items())
+        for entry, i in arriving:
+            at = bisect.bisect_left(
+                kept, entry, lo=taken, key=lambda p: key(old._groups[p], old._scores[p], old._ids[p])
             )
-            for column, value in zip(columns, row, strict=True):
-                column[slot % CHUNK] = value
-        for c, columns in rewritten.items():
-            chunks[c] = _Slots._make(tuple(column) for column in columns)
-        rows = Rows(kpi, self.period, self.ranks, ids, places, slots, texts, bytes(grouping), chunks)
-        return dataclasses.replace(self, rows=rows, ranked=len(rows), you=None)
+            order += kept[taken:at]
+            arrived.append(len(order))
+            order.append(n + i)
+            taken = at
+        order += kept[taken:]
+        gather = _gatherer(order)
+        ids = gather((*old._ids, *measured.ids))
+        free = len(old._chunks) * CHUNK  # the rows measured again go in new slots, after every chunk
+        slots = gather((*(old._slots or range(n)), *range(free, free + len(measured))))
+        scored = gather((*old._scores, *texts))
+        grouping = gather((*old._groups, *groups))
+        # A row kept shares the place of the row kept before it when they shared one before (those between, equal to
+        # both, may have left); a row measured again compares its score with its neighbours'.
+        before = gather((*old._places, *(-1 - i for i in range(len(measured)))))
+        tied = [False, *map(operator.eq, before[:-1], before[1:])]
+        for k in arrived:
+            for j in (k, k + 1) if k + 1 < n else (k,):
+                tied[j] = j > 0 and _same(grouping[j - 1], scored[j - 1], grouping[j], scored[j])
+        places: list[int] = []
+        for k in range(n):
+            places.append(places[-1] if tied[k] else k + 1)
+        rows = Rows(
+            kpi,
+            self.period,
+            self.ranks,
+            ids,
+            places,
+            slots,
+            scored,
+            bytes(grouping),
+            *self._appended(measured, name_of, fair, paces),
+        )
+        return dataclasses.replace(self, rows=rows, ranked=n, you=None)
+
+    def _appended(
+        self, measured: Measured, name_of: Callable[[int], str], fair: Sequence[bool], paces: Sequence[Pace | None]
+    ) -> tuple[list[_Slots | bytes], list[bytes | None]]:
+        """The ranking's chunks and their pickles, with the rows of ``measured`` in new chunks after them: the
+        slots they had are left unread, and no chunk is loaded or pickled again."""
+        columns = (
+            [name_of(id) for id in measured.ids],
+            fair,
+            measured.value,
+            measured.numerator,
+            measured.denominator,
+            measured.reason,
+            measured.target,
+            [_paced(pace) for pace in paces],
+        )
+        added = [_Slots._make(tuple(c[i : i + CHUNK]) for c in columns) for i in range(0, len(measured), CHUNK)]
+        return [*self.rows._chunks, *added], [*self.rows._pickled, *[None] * len(added)]
 
     def value(self, row: Row) -> str:
         """How a row's number reads: money compact, a share with its cases, attainment with its target."""

@@ -385,8 +385,8 @@ class Kpibot:
             )
 
         def kept(board: Leaderboard, since: Generation, now: Generation) -> Leaderboard | None:
-            members, names = self._member_scopes(scope, period)
-            return self.kept_rankings.respliced(board, since, now, members, names, as_of, paces)
+            members, people = self._member_scopes(scope, period)[0], self.directory.people
+            return self.kept_rankings.respliced(board, since, now, members, lambda id: people[id].name, as_of, paces)
 
         board = self.cache.get(
             ("leaderboard", kpi, period, scope, as_of, query.ranks, query.bottom, query.of_target, paces),
