@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pytest
 import redis
-from sqlalchemy import Engine, delete, event
+from sqlalchemy import Engine, delete, event, select
 
 from crm.people import apply_people
 from kpi import generation
@@ -26,7 +26,7 @@ from kpi.answers import Answer
 from kpi.cache import LocalStore, RedisStore, Store
 from kpi.config import PeopleConfig
 from kpi.rankings import Leaderboard
-from kpi.schema import DataGeneration
+from kpi.schema import DataGeneration, Rep
 from kpi.service import Kpibot
 from kpi.targets.parsing import TargetSpec
 from kpi.targets.storage import set_target
@@ -384,3 +384,89 @@ def test_a_request_reads_the_data_generation_once_for_its_directory_and_its_cach
 
     assert isinstance(again, Answer) and again.text == first.text
     assert len(statements) == 1 and "data_generation" in statements[0]
+
+
+# -- organisation rankings kept across a change of the data (kpi/kept_rankings.py): each committed change notes the
+# owners of the rows it wrote (kpi/generation.py), and the next organisation leaderboard measures only those again
+
+BOARD = "leaderboard org revenue 2017-Q2"
+
+
+def board(bot: Kpibot) -> list[tuple[int, str, Decimal | None]]:
+    reply = bot.ask(BOARD, bot.person("admin@example.com"), AS_OF)
+    assert isinstance(reply, Leaderboard)
+    return [(row.rank, row.name, row.result.value) for row in reply.rows]
+
+
+def owner_ids(bot: Kpibot, *crm_ids: str) -> set[int]:
+    with bot.engine.connect() as connection:
+        return set(connection.execute(select(Rep.id).where(Rep.crm_id.in_(crm_ids))).scalars())
+
+
+def changed_since(bot: Kpibot, before: generation.Generation) -> dict[str, set[int]] | None:
+    with bot.engine.connect() as connection:
+        return generation.changed_owners(connection, before, generation.current(bot.engine))
+
+
+def test_a_sync_page_notes_the_owners_of_the_deals_it_wrote_before_and_after(bot):
+    before = generation.current(bot.engine)
+
+    sync(bot.engine, deals=[deal("d1", "bob", 1000), deal("d3", "erin", 700)])  # d1 moves from Alice to Bob
+
+    assert changed_since(bot, before) == {"deals": owner_ids(bot, "alice", "bob", "erin")}
+
+
+def test_the_next_org_leaderboard_after_a_sync_measures_only_the_owners_it_changed(bot):
+    assert board(bot) == [(1, "Bob Brown", 3000), (2, "Alice Adams", 1000), (3, "Erin Evans", 500)]
+
+    sync(bot.engine, deals=[deal("d3", "erin", 5000)])
+
+    assert board(bot) == [(1, "Erin Evans", 5000), (2, "Bob Brown", 3000), (3, "Alice Adams", 1000)]
+    assert (bot.cache.kept, bot.cache.misses) == (1, 2)
+
+
+def test_a_deal_moved_to_another_owner_ranks_both_again_and_the_one_left_with_none_last(bot):
+    board(bot)
+
+    sync(bot.engine, deals=[deal("d1", "bob", 1000)])
+
+    assert board(bot) == [(1, "Bob Brown", 4000), (2, "Erin Evans", 500), (3, "Alice Adams", 0)]
+    assert bot.cache.kept == 1
+
+
+def test_equal_values_after_a_change_share_a_place(bot):
+    board(bot)
+
+    sync(bot.engine, deals=[deal("d3", "erin", 1000)])
+
+    assert board(bot) == [(1, "Bob Brown", 3000), (2, "Alice Adams", 1000), (2, "Erin Evans", 1000)]
+    assert bot.cache.kept == 1
+
+
+def test_a_reps_target_changes_their_row_alone_in_a_ranking_by_target(bot):
+    bot.ask("leaderboard org revenue % of target 2017-Q2", bot.person("admin@example.com"), AS_OF)
+    before = generation.current(bot.engine)
+
+    set_target(bot.engine, target(bot, 2000), "admin@example.com")  # Alice's own target: hers alone
+    mine = changed_since(bot, before)
+    reply = bot.ask("leaderboard org revenue % of target 2017-Q2", bot.person("admin@example.com"), AS_OF)
+
+    assert mine == {"targets": owner_ids(bot, "alice")}
+    assert isinstance(reply, Leaderboard) and bot.cache.kept == 1
+    assert [(row.rank, row.name, row.pace and row.pace.attainment) for row in reply.rows] == [
+        (1, "Alice Adams", Decimal("0.5")),
+        (2, "Bob Brown", None),
+        (2, "Erin Evans", None),
+    ]
+
+
+def test_a_change_of_the_people_ranks_everyone_afresh(bot):
+    board(bot)
+    before = generation.current(bot.engine)
+
+    sync(bot.engine, reps=[{"crm_id": "erin", "name": "Erin Ernst", "role": "rep", "team_crm_id": "east"}])
+    bot.refresh_directory()  # as each request of the server does
+
+    assert changed_since(bot, before) is None
+    assert board(bot) == [(1, "Bob Brown", 3000), (2, "Alice Adams", 1000), (3, "Erin Ernst", 500)]
+    assert bot.cache.kept == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import random
 from decimal import Decimal
 
 import pytest
@@ -254,3 +255,36 @@ def test_a_ranking_by_a_kpi_that_is_one_total_gives_each_member_theirs_and_zero_
         "Wendy Wu": Decimal("1000.00"),
     }
     assert list(ranked.reason) == [None] * 7
+
+
+#: What a member's value is drawn from: ties, equal values written two ways, none at all.
+VALUES = (None, Decimal(0), Decimal(1), Decimal(3), Decimal("2.50"), Decimal("2.5"), Decimal("7.125"))
+#: And the cases a share is measured on: too few (win rate ranks fewer than its min_sample after the others).
+SAMPLES = (None, Decimal(1), Decimal(5), Decimal(40))
+
+
+@pytest.mark.parametrize("key, bottom", [("revenue", False), ("revenue", True), ("win-rate", False)])
+def test_a_ranking_brought_up_to_date_is_the_ranking_measured_afresh(bot, key, bottom):
+    kpi, period = bot.catalog[key], parse_period("2017-Q2", bot.calendar, AS_OF)
+    draw = random.Random(17)
+    names = {i: f"Rep {draw.choice('ABC')}{i % 7}" for i in range(1, 301)}  # names repeat: ties go by id
+    values = {i: (draw.choice(VALUES), draw.choice(SAMPLES)) for i in names}
+
+    def measured(ids: list[int]) -> Measured:
+        value, sample = [values[i][0] for i in ids], [values[i][1] for i in ids]
+        return Measured(kpi, period, ids, value, value, sample, [None] * len(ids), [None] * len(ids))
+
+    def afresh() -> Leaderboard:
+        return Leaderboard.rank(measured(list(names)), list(names.values()), access.org_scope(), "USD", bottom=bottom)
+
+    board, kept = afresh(), 0
+    for _ in range(12):
+        changed = draw.sample(sorted(names), draw.randint(1, 40))
+        values.update({i: (draw.choice(VALUES), draw.choice(SAMPLES)) for i in changed})
+        brought = board.respliced(measured(changed), names.__getitem__, None)
+        if brought is not None:
+            kept += 1
+            assert brought.rows.columns == afresh().rows.columns
+        board = brought or afresh()  # once the slots left behind outnumber the rows, it is ranked afresh
+
+    assert 5 <= kept < 12
