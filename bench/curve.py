@@ -5,9 +5,12 @@ Each configuration (the answer cache off, in each process, or in Redis; the mont
 every asker (identity look-ups), and before the first one the curve's questions are asked once (the database's
 pages), as in a server that has been up a while. Then, at each number of clients:
 
-* **cold**: the data generation is advanced first, as a sync's commit does (kpi/generation.py), and every
-  question of the pass is one no other in the pass shares an answer with (:func:`bench.mix.curve_mix`), so each
-  is the first ask of its answer after the change: what a user sees right after a sync;
+* **cold**: a sync page of :data:`CHANGED` deals spread over the data set is committed first, their amounts
+  moved by one (and back, before the next cold pass), through the one sync runner as bench/changes.py syncs
+  them: a new data generation whose changed owners are noted (kpi/generation.py). Every question of the pass is
+  one no other in the pass shares an answer with (:func:`bench.mix.curve_mix`), so each is the first ask of its
+  answer after the change: what a user sees right after a sync (an organisation's ranking of the generation
+  before is brought up to date then, kpi/kept_rankings.py);
 * **warm**: the same pass again, answers cached (with the cache in each process, a question lands on either
   worker: about half of them are cached there).
 
@@ -21,6 +24,7 @@ kept as JSON beside the results file, so the table and the chart show every size
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -28,17 +32,19 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import psutil
 from sqlalchemy import Engine
 
+from bench.changes import ChangedDeals, changed_deals, with_amounts
 from bench.common import Report, Section, Settings, mib, ms, percentile, tree_peak_rss
 from bench.data import DataSet
 from bench.mix import CURVE_KINDS, Ask, curve_mix, realistic_mix
 from bench.serve import LOG, Outcome, hammer, running_server
 from bot.app import ACK_BUDGET_SECONDS
-from kpi import generation
+from crm.sync import run_sync
 from kpi.cache import DEFAULT_MB
 from kpi.directory import Directory
 from tests.fakes import FakeSlack
@@ -53,6 +59,8 @@ CACHES = {
 }
 ROLLUPS = {"off": {"KPIBOT_ROLLUPS": "0"}, "on": {"KPIBOT_ROLLUPS": "1"}}
 MIX_CLIENTS = 16
+#: Deals a sync page changes before each cold pass: a quarter-hour's edits of a large floor, spread over every owner.
+CHANGED = 200
 #: The longest wait for late answers after a pass (an organisation scorecard at 5M deals takes ~10 s alone).
 SETTLE_SECONDS = 300.0
 WARM_UP = "my calls this week"
@@ -134,10 +142,23 @@ class Curve:
         return None
 
 
-def advance(engine: Engine) -> None:
-    """A change of the data, as a sync's commit makes one: every cached answer is then of an older state."""
-    with engine.begin() as connection:
-        generation.advance(connection)
+class Changes:
+    """The sync pages before the cold passes: the same :data:`CHANGED` deals, their amounts raised by one, then put
+    back, and so on; :meth:`restore` leaves the data set as its tag says."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.records = changed_deals(engine, CHANGED)
+        self.raised = False
+
+    def sync(self) -> None:
+        """A change of the data, as a sync of the CRM commits one: every cached answer is then of an older state."""
+        self.raised = not self.raised
+        run_sync(self.engine, ChangedDeals(with_amounts(self.records, Decimal(int(self.raised)))), full=False)
+
+    def restore(self) -> None:
+        if self.raised:
+            self.sync()
 
 
 def cells_of(rollups: str, cache: str, state: str, clients: int, outcomes: list[Outcome]) -> list[Cell]:
@@ -184,7 +205,9 @@ def measure(settings: Settings, data: DataSet, engine: Engine, asks: list[Ask], 
     caches = ("off", "process") if settings.quick else tuple(CACHES)
     people = list({ask.person.id: Ask("warm-up", WARM_UP, ask.person) for ask in asks + mix}.values())
     first = True
-    with FakeSlack() as slack:
+    changes = Changes(engine)
+    with FakeSlack() as slack, contextlib.ExitStack() as restored:
+        restored.callback(changes.restore)
         slack.add_channel("C0BENCH", "bench")
         for ask in people:
             slack.add_user(ask.slack_user_id, email=ask.person.email, real_name=ask.person.name)
@@ -197,13 +220,13 @@ def measure(settings: Settings, data: DataSet, engine: Engine, asks: list[Ask], 
                         settled(slack, base, asks, 4)
                         first = False
                     for clients in CLIENTS:
-                        advance(engine)
+                        changes.sync()
                         outcomes, _ = settled(slack, base, asks, clients)
                         curve.cells += cells_of(rollups, cache, "cold", clients, outcomes)
                         if cache != "off":
                             outcomes, _ = settled(slack, base, asks, clients)
                             curve.cells += cells_of(rollups, cache, "warm", clients, outcomes)
-                    advance(engine)
+                    changes.sync()
                     outcomes, seconds = settled(slack, base, mix, MIX_CLIENTS)
                     late = sum(outcome.late for outcome in outcomes)
                     curve.throughput.append(
