@@ -25,9 +25,10 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from kpi import bulk
 from kpi.periods import utc_now
 from kpi.schema import ChangedOwner, DataGeneration
 
@@ -111,8 +112,8 @@ def advance(connection: Connection, *, directory: bool = False, owners: Owners |
         for source, touched in sorted((owners or {}).items())
         for owner in sorted({NO_OWNER if owner is None else owner for owner in touched})
     ]
-    if rows and not directory:
-        connection.execute(insert(noted), rows)
+    if not directory:
+        bulk.insert_rows(connection, noted, rows)  # COPY on PostgreSQL: a page of 1,000 deals has as many owners
 
 
 def changed_owners(bind: Connection, since: Generation, now: Generation) -> dict[str, set[int]] | None:

@@ -129,7 +129,8 @@ class Rows(Sequence[Row]):
         self._ids, self._places, self._scores, self._groups = tuple(ids), tuple(places), tuple(scores), groups
         self._slots = None if slots is None else tuple(slots)  # None: row i is in slot i
         self._chunks = chunks  # shared by the slices of a ranking: a chunk loaded by one is loaded for all
-        #: each chunk's pickle, once made or read: a ranking stored again (brought up to date) pickles only new ones
+        #: each chunk's pickle when it was read from one: a ranking read from Redis, brought up to date and stored
+        #: again pickles only its new chunks
         self._pickled = pickled if pickled is not None else [c if isinstance(c, bytes) else None for c in chunks]
 
     @classmethod
@@ -197,10 +198,10 @@ class Rows(Sequence[Row]):
         return chunk
 
     def _pickle(self, i: int) -> bytes:
+        """A chunk's pickle: the one it was read from, or made now (not kept: a ranking in this process's store
+        would hold each chunk twice)."""
         packed = self._pickled[i]
-        if packed is None:
-            packed = self._pickled[i] = pickle.dumps(self._chunks[i], pickle.HIGHEST_PROTOCOL)
-        return packed
+        return pickle.dumps(self._chunks[i], pickle.HIGHEST_PROTOCOL) if packed is None else packed
 
     @property
     def _loaded(self) -> list[int]:
