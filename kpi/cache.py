@@ -236,26 +236,35 @@ class AnswerCache:
         process, :mod:`kpi.service`), the store is read again, since the value may have been computed meanwhile.
 
         With ``since``, the value last stored under ``key`` for an older generation is brought up to date by
-        ``since(value, its generation, this one)`` rather than computed, when it can be (kpi/kept_rankings.py)."""
+        ``since(value, its generation, this one)`` rather than computed, when it can be (kpi/kept_rankings.py),
+        without waiting for ``gate``: that is a few owners measured, not the whole organisation."""
         if self.store is None:
             with gate or nullcontext():
                 return compute()
         name = self.key(key)
         found = self._found(name)
         if found is None:
-            with self.store.computing(name), gate or nullcontext():
+            with self.store.computing(name):
                 found = self._found(name)
-                if found is None:
-                    self.misses += 1
-                    value = self._brought_up(key, since) if since is not None else None
-                    if value is None:
-                        value = compute()
-                    self.store.put(name, value, self._dumps(value))  # while held: those waiting find it
-                    if since is not None:
-                        self.store.put(self._latest(key), self.generation(), self._dumps(self.generation()))
-                    return value
+                brought = self._brought_up(key, since) if found is None and since is not None else None
+                if brought is not None:  # cheap: it does not wait for the gate
+                    return self._stored(key, name, brought, since)
+                with gate or nullcontext():
+                    found = self._found(name) if gate is not None else found
+                    if found is None:
+                        return self._stored(key, name, compute(), since)
         self.hits += 1
         return found
+
+    def _stored(self, key: tuple[Any, ...], name: str, value: T, since: Since[T] | None) -> T:
+        """``value`` stored as ``key``'s (``name``) while the key is held, so that those waiting find it; with
+        ``since``, as the latest of the key too."""
+        assert self.store is not None
+        self.misses += 1
+        self.store.put(name, value, self._dumps(value))
+        if since is not None:
+            self.store.put(self._latest(key), self.generation(), self._dumps(self.generation()))
+        return value
 
     def _brought_up(self, key: tuple[Any, ...], since: Since[T]) -> T | None:
         """The value of ``key`` last stored, for an older generation, brought up to date by ``since``, if it can be."""
