@@ -46,12 +46,18 @@ Owners = Mapping[str, Collection[int | None]]
 class Generation:
     """A state of the data: the epoch of the database, the number of changes committed in it, the number of the
     last change to the people, the teams or the rollups built (``directory``), and of the last whose owners are not
-    known (``unknown``: see :func:`changed_owners`)."""
+    known (``unknown``: see :func:`changed_owners`), and of the last that may have changed the targets (``targets``)."""
 
     epoch: str
     number: int
     directory: int = 0
     unknown: int = 0
+    targets: int = 0
+
+    @property
+    def of_targets(self) -> tuple[str, int]:
+        """What the targets read are as new as: the organisation's summed targets are kept while this stays."""
+        return self.epoch, self.targets
 
     @property
     def key(self) -> str:
@@ -70,7 +76,7 @@ NONE = Generation("", 0)
 def current(bind: Engine | Connection) -> Generation:
     """The generation committed now (one primary-key read)."""
     row_of = DataGeneration
-    columns = (row_of.epoch, row_of.number, row_of.directory_number, row_of.unknown_number)
+    columns = (row_of.epoch, row_of.number, row_of.directory_number, row_of.unknown_number, row_of.targets_number)
     query = select(*columns).where(row_of.id == ROW)
     if isinstance(bind, Connection):
         row = bind.execute(query).first()
@@ -92,17 +98,26 @@ def advance(connection: Connection, *, directory: bool = False, owners: Owners |
     after = table.c.number + 1
     moved = {"number": after}
     moved |= {"directory_number": after} if directory else {}
-    moved |= {"unknown_number": after} if directory or owners is None else {}
+    unknown = directory or owners is None
+    moved |= {"unknown_number": after} if unknown else {}
+    moved |= {"targets_number": after} if unknown or "targets" in (owners or {}) else {}
     changed = connection.execute(
         update(table).where(table.c.id == ROW).values(**moved, changed_at=now).returning(table.c.number)
     ).first()
     if changed is None:
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         fresh = dialect.insert(table).values(
-            id=ROW, number=1, directory_number=1, unknown_number=1, epoch=uuid.uuid4().hex, changed_at=now
+            id=ROW,
+            number=1,
+            directory_number=1,
+            unknown_number=1,
+            targets_number=1,
+            epoch=uuid.uuid4().hex,
+            changed_at=now,
         )
         # another writer created the row meanwhile: its number moves, and this change's owners are not noted
-        connection.execute(fresh.on_conflict_do_update(index_elements=["id"], set_=moved | {"unknown_number": after}))
+        every = {"unknown_number": after, "targets_number": after}
+        connection.execute(fresh.on_conflict_do_update(index_elements=["id"], set_=moved | every))
         return
     number = changed.number
     noted = ChangedOwner.__table__

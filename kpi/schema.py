@@ -436,6 +436,8 @@ class DataGeneration(Base):
     directory_number: Mapped[int] = mapped_column(Integer, server_default="0")
     #: The ``number`` of the last change whose owners are not all noted in :class:`ChangedOwner`.
     unknown_number: Mapped[int] = mapped_column(Integer, server_default="0")
+    #: The ``number`` of the last change that may have changed the targets (the organisation's sums are kept until it).
+    targets_number: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class ChangedOwner(Base):

@@ -187,9 +187,8 @@ def test_people_yaml_applied_moves_the_generation_of_the_directory_with_the_data
 
     apply_people(bot.engine, PeopleConfig.model_validate({"people": [alice]}), now=NOW)
 
-    assert generation.current(bot.engine) == generation.Generation(
-        was.epoch, was.number + 1, was.number + 1, was.number + 1
-    )
+    after = was.number + 1
+    assert generation.current(bot.engine) == generation.Generation(was.epoch, after, after, after, after)
 
 
 def test_two_reps_of_one_team_share_the_team_answer(bot):
@@ -470,3 +469,18 @@ def test_a_change_of_the_people_ranks_everyone_afresh(bot):
     assert changed_since(bot, before) is None
     assert board(bot) == [(1, "Bob Brown", 3000), (2, "Alice Adams", 1000), (3, "Erin Ernst", 500)]
     assert bot.cache.kept == 0
+
+
+def test_the_organisations_summed_targets_are_read_again_only_when_the_targets_change(bot):
+    set_target(bot.engine, target(bot, 2000), "admin@example.com")  # Alice's: the organisation has none of its own
+    first, _ = asked(bot, "admin@example.com", "org revenue 2017-Q2")
+
+    sync(bot.engine, deals=[deal("d2", "bob", 3500)])
+    after_sync, statements = asked(bot, "admin@example.com", "org revenue 2017-Q2")
+    set_target(bot.engine, target(bot, 4000), "admin@example.com")
+    after_target, _ = asked(bot, "admin@example.com", "org revenue 2017-Q2")
+
+    assert first.text.splitlines()[-1] == "Target $2,000.00: 225% attained, reached."  # 4,500 of 2,000
+    assert len(statements) == 2 and "FROM targets" not in statements[1]  # the generation, then the totals alone
+    assert after_sync.text.splitlines()[-1] == "Target $2,000.00: 250% attained, reached."  # 5,000
+    assert after_target.text.splitlines()[-1] == "Target $4,000.00: 125% attained, reached."

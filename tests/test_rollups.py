@@ -430,7 +430,11 @@ def test_a_rebuild_advances_the_data_generation_so_no_answer_cached_before_it_is
     rollups.rebuild(engine, bot.catalog, bot.calendar)
 
     assert generation.current(engine) == Generation(
-        before.epoch, before.number + 1, directory=before.number + 1, unknown=before.number + 1
+        before.epoch,
+        before.number + 1,
+        directory=before.number + 1,
+        unknown=before.number + 1,
+        targets=before.number + 1,
     )
 
 

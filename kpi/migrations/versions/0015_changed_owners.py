@@ -3,7 +3,8 @@
 An organisation's leaderboard ranks 10,000 reps; a sync page of a few hundred deals changes a few hundred of them. Each
 committed change now notes, per table it wrote, the owners of the rows it wrote (before and after the write), and the
 generation row the number of the last change whose owners are not known (a person, a team or the rollups rebuilt, a
-table with no owner): kpi/generation.py, kpi/kept_rankings.py.
+table with no owner): kpi/generation.py, kpi/kept_rankings.py. It also holds the number of the last change that may have
+changed the targets, which the organisation's summed targets are kept until (kpi/metrics.py).
 
 Revision ID: 0015
 Revises: 0014
@@ -20,7 +21,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("data_generation", sa.Column("unknown_number", sa.Integer(), server_default="0", nullable=False))
-    op.execute("UPDATE data_generation SET unknown_number = number")
+    op.add_column("data_generation", sa.Column("targets_number", sa.Integer(), server_default="0", nullable=False))
+    op.execute("UPDATE data_generation SET unknown_number = number, targets_number = number")
     op.create_table(
         "changed_owners",
         sa.Column("number", sa.Integer(), nullable=False),
@@ -34,3 +36,4 @@ def downgrade() -> None:
     op.drop_table("changed_owners")
     with op.batch_alter_table("data_generation") as batch:
         batch.drop_column("unknown_number")
+        batch.drop_column("targets_number")
