@@ -61,22 +61,6 @@ class Row:
 Paced = tuple[Decimal, Decimal | None, Decimal | None, Decimal | None, str]
 
 
-class Columns(NamedTuple):
-    """A ranking's rows as columns, in rank order: each row's place in the ranking, its id (a person's or a
-    team's), its result's fields and its pace's."""
-
-    rank: tuple[int, ...]
-    id: tuple[int, ...]
-    name: tuple[str, ...]
-    fair: tuple[bool, ...]
-    value: tuple[Decimal | None, ...]
-    numerator: tuple[Decimal | None, ...]
-    denominator: tuple[Decimal | None, ...]
-    reason: tuple[str | None, ...]
-    target: tuple[Decimal | None, ...]
-    pace: tuple[Paced | None, ...]
-
-
 #: Rows per pickled chunk of a ranking (see :class:`Rows`).
 CHUNK = 64
 
@@ -85,8 +69,9 @@ CHUNK = 64
 FAIR, UNFAIR, UNSCORED = 0, 1, 2
 
 
-class _Slots(NamedTuple):
-    """The columns of a chunk of a ranking's rows, in the order of their slots (see :class:`Rows`)."""
+class Slots(NamedTuple):
+    """Rows' own columns (name, fairness, result and pace): of a chunk of a ranking's slots (see :class:`Rows`), or
+    of every row in rank order (:class:`Columns`)."""
 
     name: tuple[str, ...]
     fair: tuple[bool, ...]
@@ -96,6 +81,14 @@ class _Slots(NamedTuple):
     reason: tuple[str | None, ...]
     target: tuple[Decimal | None, ...]
     pace: tuple[Paced | None, ...]
+
+
+class Columns(NamedTuple):
+    """A ranking's rows as columns, in rank order: each row's place, its id (a person's or a team's), and the rest."""
+
+    rank: tuple[int, ...]
+    id: tuple[int, ...]
+    rows: Slots
 
 
 class Rows(Sequence[Row]):
@@ -122,7 +115,7 @@ class Rows(Sequence[Row]):
         slots: Sequence[int] | None,
         scores: Sequence[str | None],
         groups: bytes,
-        chunks: list[_Slots | bytes],
+        chunks: list[Slots | bytes],
         pickled: list[bytes | None] | None = None,
     ) -> None:
         self.kpi, self.period, self.ranks = kpi, period, ranks
@@ -163,8 +156,8 @@ class Rows(Sequence[Row]):
             column(measured.target),
             column(paced),
         )
-        chunks: list[_Slots | bytes] = [
-            _Slots._make(tuple(c[i : i + CHUNK]) for c in columns) for i in range(0, len(order), CHUNK)
+        chunks: list[Slots | bytes] = [
+            Slots._make(tuple(c[i : i + CHUNK]) for c in columns) for i in range(0, len(order), CHUNK)
         ]
         return cls(
             measured.kpi,
@@ -183,15 +176,13 @@ class Rows(Sequence[Row]):
         """Every row's columns, in rank order (loading every chunk they are in)."""
         slots = [self._slot(i) for i in range(len(self))]
         of = [self._chunk(slot // CHUNK) for slot in slots]
-        data: list[tuple[Any, ...]] = [
-            tuple(chunk[k][slot % CHUNK] for chunk, slot in zip(of, slots, strict=True)) for k in range(8)
-        ]
-        return Columns._make((self._places, self._ids, *data))
+        data = (tuple(chunk[k][slot % CHUNK] for chunk, slot in zip(of, slots, strict=True)) for k in range(8))
+        return Columns(self._places, self._ids, Slots._make(data))
 
     def _slot(self, i: int) -> int:
         return i if self._slots is None else self._slots[i]
 
-    def _chunk(self, i: int) -> _Slots:
+    def _chunk(self, i: int) -> Slots:
         chunk = self._chunks[i]
         if isinstance(chunk, bytes):
             chunk = self._chunks[i] = pickle.loads(chunk)
@@ -471,7 +462,7 @@ class Leaderboard:
 
     def _appended(
         self, measured: Measured, name_of: Callable[[int], str], fair: Sequence[bool], paces: Sequence[Pace | None]
-    ) -> tuple[list[_Slots | bytes], list[bytes | None]]:
+    ) -> tuple[list[Slots | bytes], list[bytes | None]]:
         """The ranking's chunks and their pickles, with the rows of ``measured`` in new chunks after them: the
         slots they had are left unread, and no chunk is loaded or pickled again."""
         columns = (
@@ -484,7 +475,7 @@ class Leaderboard:
             measured.target,
             [_paced(pace) for pace in paces],
         )
-        added = [_Slots._make(tuple(c[i : i + CHUNK]) for c in columns) for i in range(0, len(measured), CHUNK)]
+        added = [Slots._make(tuple(c[i : i + CHUNK]) for c in columns) for i in range(0, len(measured), CHUNK)]
         return [*self.rows._chunks, *added], [*self.rows._pickled, *[None] * len(added)]
 
     def value(self, row: Row) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy import event
 from kpi import access
 from kpi.access import AccessDenied
 from kpi.grammar.periods import parse_period
+from kpi.kept_rankings import tables_read
 from kpi.rankings import CHUNK, Leaderboard
 from kpi.results import Measured, Result
 from kpi.schema import Rep, Team
@@ -288,3 +289,24 @@ def test_a_ranking_brought_up_to_date_is_the_ranking_measured_afresh(bot, key, b
         board = brought or afresh()  # once the slots left behind outnumber the rows, it is ranked afresh
 
     assert 5 <= kept < 12
+
+
+#: Which KPIs' rankings are kept across a change of the data, by the tables whose changed owners decide them
+#: (kpi/kept_rankings.py): a row of these counts for its owner alone; a lead reads the deal it converted into,
+#: a customer's owner may be a won deal's, and a rep's ramp reads the reps.
+TABLES_READ = [
+    ("revenue", False, {"deals"}),
+    ("win-rate", False, {"deals"}),
+    ("pipeline", False, {"deals"}),
+    ("calls", False, {"activities"}),
+    ("calls", True, {"activities", "targets"}),  # a ranking with paces reads each one's target
+    ("quota-attainment", False, {"deals", "targets"}),
+    ("lead-conversion", False, None),
+    ("new-customers", False, None),
+    ("ramp-time", False, None),
+]
+
+
+@pytest.mark.parametrize("key, paces, tables", TABLES_READ)
+def test_a_ranking_is_kept_across_a_change_only_when_each_row_counts_for_its_owner_alone(bot, key, paces, tables):
+    assert tables_read(bot.catalog[key], paces) == (None if tables is None else frozenset(tables))
