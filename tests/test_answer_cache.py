@@ -484,3 +484,17 @@ def test_the_organisations_summed_targets_are_read_again_only_when_the_targets_c
     assert len(statements) == 2 and "FROM targets" not in statements[1]  # the generation, then the totals alone
     assert after_sync.text.splitlines()[-1] == "Target $2,000.00: 250% attained, reached."  # 5,000
     assert after_target.text.splitlines()[-1] == "Target $4,000.00: 125% attained, reached."
+
+
+def test_an_organisation_ranking_brought_up_to_date_does_not_wait_for_the_rankings_turn(bot):
+    board(bot)
+    sync(bot.engine, deals=[deal("d3", "erin", 5000)])
+
+    with ThreadPoolExecutor(1) as pool:
+        bot._org_rankings.acquire()  # a ranking measured afresh holds the turn meanwhile
+        try:
+            reply = pool.submit(board, bot).result(timeout=10)
+        finally:
+            bot._org_rankings.release()
+
+    assert reply == [(1, "Erin Evans", 5000), (2, "Bob Brown", 3000), (3, "Alice Adams", 1000)]
