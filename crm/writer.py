@@ -402,7 +402,7 @@ class PageWriter:
     def _wrote(self, table: Table) -> None:
         self.wrote = True
         self.wrote_directory = self.wrote_directory or table.name in DIRECTORY_TABLES
-        if table.name not in self.owners or "owner_id" not in table.c:  # written, owners not read
+        if "owner_id" not in table.c:  # a table with owners has had them read by _leaving or _arrived
             self.owners[table.name].add(generation.EVERY_OWNER)
 
 

@@ -156,9 +156,6 @@ class Rows(Sequence[Row]):
             column(measured.target),
             column(paced),
         )
-        chunks: list[Slots | bytes] = [
-            Slots._make(tuple(c[i : i + CHUNK]) for c in columns) for i in range(0, len(order), CHUNK)
-        ]
         return cls(
             measured.kpi,
             measured.period,
@@ -168,7 +165,7 @@ class Rows(Sequence[Row]):
             None,
             [None if scores[i] is None else str(scores[i]) for i in order],
             bytes(column(groups)),
-            chunks,
+            list(_chunked(columns)),
         )
 
     @property
@@ -270,6 +267,12 @@ class Rows(Sequence[Row]):
         return any(
             self._chunk(slot // CHUNK).pace[slot % CHUNK] is not None for slot in map(self._slot, range(len(self)))
         )
+
+
+def _chunked(columns: Sequence[Sequence[Any]]) -> list[Slots]:
+    """Rows' own columns (:class:`Slots`' fields, in order) cut into chunks of :data:`CHUNK` slots."""
+    rows = len(columns[0])
+    return [Slots._make(tuple(c[i : i + CHUNK]) for c in columns) for i in range(0, rows, CHUNK)]
 
 
 def _paced(pace: Pace | None) -> Paced | None:
@@ -475,7 +478,7 @@ class Leaderboard:
             measured.target,
             [_paced(pace) for pace in paces],
         )
-        added = [Slots._make(tuple(c[i : i + CHUNK]) for c in columns) for i in range(0, len(measured), CHUNK)]
+        added = _chunked(columns)
         return [*self.rows._chunks, *added], [*self.rows._pickled, *[None] * len(added)]
 
     def value(self, row: Row) -> str:
