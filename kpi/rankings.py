@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import operator
 import pickle
 from collections.abc import Callable, Iterator, Sequence
@@ -411,24 +412,27 @@ class Leaderboard:
         scores, fair, groups = _placing(measured, paces, self.of_target)
         texts = [None if score is None else str(score) for score in scores]
 
-        def key(group: int, score: str | None, id: int) -> tuple[Any, ...]:
-            signed = 0 if score is None else -Decimal(score) if best_first else Decimal(score)
-            return (group, signed, name_of(id).lower(), id)
+        def placed(group: int, score: str | None) -> tuple[int, Decimal | int]:
+            """Where a score goes among the others, names aside: a Decimal is made only here, to compare one."""
+            return group, 0 if score is None else -Decimal(score) if best_first else Decimal(score)
+
+        def named(id: int) -> tuple[str, int]:
+            return name_of(id).lower(), id
 
         again = {id: i for i, id in enumerate(measured.ids)}
-        leaving = [p for p, id in enumerate(old._ids) if id in again]
-        kept = list(range(n))
-        for p in reversed(leaving):
-            del kept[p]
+        kept = list(itertools.compress(range(n), map(operator.not_, map(again.__contains__, old._ids))))
         # The final order as positions in the rows before, extended by those measured again (n + i): C-speed gathers
         order: list[int] = []
         arrived: list[int] = []  # where in ``order`` the rows measured again are
         taken = 0
-        arriving = sorted((key(groups[i], texts[i], id), i) for id, i in again.items())
-        for entry, i in arriving:
-            at = bisect.bisect_left(
-                kept, entry, lo=taken, key=lambda p: key(old._groups[p], old._scores[p], old._ids[p])
-            )
+        arriving = sorted((placed(groups[i], texts[i]), named(id), i) for id, i in again.items())
+        for place, name, i in arriving:
+            # by group and score first; then past the rows of an equal score whose names come first (a few, if any)
+            at = bisect.bisect_left(kept, place, lo=taken, key=lambda p: placed(old._groups[p], old._scores[p]))
+            while at < len(kept) and placed(old._groups[kept[at]], old._scores[kept[at]]) == place:
+                if named(old._ids[kept[at]]) > name:
+                    break
+                at += 1
             order += kept[taken:at]
             arrived.append(len(order))
             order.append(n + i)
@@ -447,9 +451,10 @@ class Leaderboard:
         for k in arrived:
             for j in (k, k + 1) if k + 1 < n else (k,):
                 tied[j] = j > 0 and _same(grouping[j - 1], scored[j - 1], grouping[j], scored[j])
-        places: list[int] = []
-        for k in range(n):
-            places.append(places[-1] if tied[k] else k + 1)
+        # each row not tied to the one before starts a place (tied[0] is False), which the tied rows after it share
+        starts = list(itertools.compress(range(1, n + 1), map(operator.not_, tied)))
+        runs = map(operator.sub, [*starts[1:], n + 1], starts)
+        places = list(itertools.chain.from_iterable(map(itertools.repeat, starts, runs)))
         rows = Rows(
             kpi,
             self.period,
