@@ -426,13 +426,15 @@ class Leaderboard:
         arrived: list[int] = []  # where in ``order`` the rows measured again are
         taken = 0
         arriving = sorted((placed(groups[i], texts[i]), named(id), i) for id, i in again.items())
+        def place_of(p: int) -> tuple[int, Decimal | int]:
+            return placed(old._groups[p], old._scores[p])
+
         for place, name, i in arriving:
-            # by group and score first; then past the rows of an equal score whose names come first (a few, if any)
-            at = bisect.bisect_left(kept, place, lo=taken, key=lambda p: placed(old._groups[p], old._scores[p]))
-            while at < len(kept) and placed(old._groups[kept[at]], old._scores[kept[at]]) == place:
-                if named(old._ids[kept[at]]) > name:
-                    break
-                at += 1
+            # by group and score first; among the rows of an equal score (hundreds share a count), by name
+            at = bisect.bisect_left(kept, place, lo=taken, key=place_of)
+            if at < len(kept) and place_of(kept[at]) == place:
+                tie = bisect.bisect_right(kept, place, lo=at, key=place_of)
+                at = bisect.bisect_left(kept, name, lo=at, hi=tie, key=lambda p: named(old._ids[p]))
             order += kept[taken:at]
             arrived.append(len(order))
             order.append(n + i)
