@@ -122,11 +122,14 @@ class Model:
     #: are columns of the model that depend on the row alone, so a stock becomes two additive flows that the
     #: organisation's daily rollups can hold (kpi/measures.py :func:`~kpi.measures.flows`).
     stocks: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
-    #: For each state of ``stocks``, the rows whose entering or leaving instant may be at or after T, as disjoint
-    #: conditions that an index each reads as one range (the instants are expressions no index holds; as one OR,
-    #: the planner read a whole index for it): each owner's stock at T is their totals of the flows, ever, less
-    #: these rows' share, and when T is now they are the few rows dated ahead.
-    later: Mapping[str, Callable[[ColumnElement], tuple[ColumnElement, ...]]] = dataclasses.field(default_factory=dict)
+    #: For each state of ``stocks``, the rows whose entering or leaving instant may be at or after T (and before
+    #: a bound U, when given), as disjoint conditions that an index each reads as one range (the instants are
+    #: expressions no index holds; as one OR, the planner read a whole index for it): each owner's stock at T is
+    #: their totals of the flows, ever, less these rows' share (when T is now, the few rows dated ahead; else those
+    #: up to the next month's start, U, and the owners' months from then on: kpi/compiler.py).
+    later: Mapping[str, Callable[[ColumnElement, ColumnElement | None], tuple[ColumnElement, ...]]] = dataclasses.field(
+        default_factory=dict
+    )
     #: A derived boolean column as disjoint cases: ``{column: ((rows, holds), ...)}``, where the column holds for a
     #: row when, in the one case whose ``rows`` (a condition of the row alone) it is, ``holds()`` (of the window)
     #: does. "Open at T" is an OR (open, or won or lost on or after T) that no index range reads; each of its cases
@@ -212,11 +215,14 @@ def deals_model(w: Window) -> Model:
     }
     stocks = {"open": ("pipeline_entered", "pipeline_left")}
 
-    # Entered at or after T: created then. Left then: won or lost, and created or closed then (either instant may be
-    # the later one). The deals created then, and the others won or lost then.
-    def later(t: ColumnElement) -> tuple[ColumnElement, ...]:
+    # Entered at or after T (and before U): created then. Left then: won or lost, and created or closed then (either
+    # instant may be the later one). The deals created then, and the others won or lost then.
+    def later(t: ColumnElement, until: ColumnElement | None) -> tuple[ColumnElement, ...]:
         before = or_(d.c.created_at < t, d.c.created_at.is_(None))
-        return d.c.created_at >= t, and_(d.c.status.in_(("won", "lost")), d.c.close_date >= t, before)
+        created, closed = (
+            c >= t if until is None else and_(c >= t, c < until) for c in (d.c.created_at, d.c.close_date)
+        )
+        return created, and_(d.c.status.in_(("won", "lost")), closed, before)
 
     columns = Columns(_columns(d), derived)
     where = d.c.deleted_at.is_(None)

@@ -400,6 +400,46 @@ def test_every_reps_pipeline_at_a_months_start_is_what_entered_less_what_left_le
     assert "FROM deals" not in str(statement)
 
 
+def test_a_teams_pipeline_at_a_past_weeks_end_is_their_totals_less_their_months_since_and_the_deals_at_the_edges(
+    world, engine, ny_config
+):
+    west = world.team("West")
+    alice, bob = world.rep("Alice Adams", team=west), world.rep("Bob Brown", team=west)
+    world.deal(alice, 1000, "open", closed="2017-08-01", created="2017-05-01")  # open throughout
+    world.deal(alice, 2000, "won", closed="2017-06-01", created="2017-03-01")  # left before the week's end
+    world.deal(alice, 500, "open", closed="2017-10-01", created="2017-06-25")  # entered between the end and July
+    world.deal(alice, 300, "lost", closed="2017-06-20", created="2017-04-01")  # left between the end and July
+    world.deal(alice, 400, "won", closed="2017-07-05 12:00", created="2017-05-15")  # left in July
+    world.deal(alice, 250, "open", closed="2017-09-01", created="2017-07-03 12:00")  # entered in July
+    world.deal(alice, 600, "lost", closed="2017-09-01", created="2017-06-01")  # left after this month
+    world.deal(alice, 800, "open", closed="2017-12-01", created="2017-08-15")  # entered after this month
+    world.deal(bob, 700, "open", closed=None, created=None)  # open since before any period
+    world.commit()
+    bot = built_bot(engine, ny_config)
+    period = parse_period("2017-06-12 to 2017-06-18", bot.calendar, AS_OF)  # open at the start of June 19th
+    windows = [bot.metrics.windows(bot.catalog["pipeline"], period, AS_OF)]
+    team = scopes(bot)["team"]
+
+    statement = compile_query(
+        bot.catalog["pipeline"], windows, team.filter, by_owner=False, built=rollups.Held(engine).built()
+    )
+    value = bot.metrics.result(bot.catalog["pipeline"], period, team, AS_OF).value
+
+    # Alice: 1,000 open throughout, 300 lost on June 20th, 400 won in July and 600 lost in September; Bob: 700
+    assert value == Decimal("3000.00")
+    # the deals created, won or lost from June 19th to July 1st and from August 1st on (New York time), and the
+    # team's months of July from the rollups: not the deals open on June 19th
+    bounds = statement.compile().params
+    assert {v for v in bounds.values() if isinstance(v, dt.datetime)} == {
+        dt.datetime(2017, 6, 19, 4, 0),
+        dt.datetime(2017, 7, 1, 4, 0),
+        dt.datetime(2017, 8, 1, 4, 0),
+        semantic.LONG_AGO,
+    }
+    assert [v for v in bounds.values() if isinstance(v, list) and type(v[0]) is dt.date] == [[dt.date(2017, 7, 1)]] * 2
+    assert "FROM rollup_owners" in str(statement) and "FROM rollups" in str(statement)
+
+
 def test_a_changed_definition_or_time_zone_reads_the_rows(world, engine, ny_config):
     company(world)
     bot = built_bot(engine, ny_config)
