@@ -385,6 +385,21 @@ def test_a_request_reads_the_data_generation_once_for_its_directory_and_its_cach
     assert len(statements) == 1 and "data_generation" in statements[0]
 
 
+def test_the_data_generation_is_read_as_one_statement_outside_any_transaction(bot):
+    read: list[tuple[str, object]] = []
+    listener = lambda conn, cursor, sql, *rest: read.append((sql, conn.get_execution_options().get("isolation_level")))  # noqa: E731
+    event.listen(bot.engine, "before_cursor_execute", listener)
+
+    found = generation.current(bot.engine)
+
+    event.remove(bot.engine, "before_cursor_execute", listener)
+    assert found == generation.current(bot.engine)
+    # no transaction begun, so none to roll back when the connection goes back to the pool: a request's first read
+    assert [(sql.split()[-4:], level) for sql, level in read] == [
+        (["WHERE", "data_generation.id", "=", "1"], "AUTOCOMMIT")
+    ]
+
+
 # -- organisation rankings kept across a change of the data (kpi/kept_rankings.py): each committed change notes the
 # owners of the rows it wrote (kpi/generation.py), and the next organisation leaderboard measures only those again
 
