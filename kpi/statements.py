@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from kpi.compiler import scope_parameters
+from kpi.compiler import many_owners, scope_parameters
 from kpi.measures import digest
 from kpi.semantic import Window
 from kpi.types import Kpi, Scope, WindowName
@@ -57,9 +57,11 @@ class Statements:
 
 def shape(kpi: Kpi, windows: Sequence[Mapping[WindowName, Window]], scope: Scope, *rest: Hashable) -> Hashable:
     """What a statement of ``kpi`` over ``windows`` for a scope like ``scope`` is made of, with ``rest``: each
-    measure's definition and window, the windows, and the kind of scope (not whose it is)."""
+    measure's definition and window, the windows, and the kind of scope (not whose it is: whether it has many owners,
+    which decides how a stock is read)."""
     measures = tuple((name, digest(measure), measure.window) for name, measure in kpi.measures.items())
-    kind = (scope.type, scope.filter.rep_ids is None, scope.filter.team_ids is None, scope.filter.include_org_level)
+    of = scope.filter
+    kind = (scope.type, of.rep_ids is None, of.team_ids is None, of.include_org_level, many_owners(of))
     return (measures, tuple(tuple(sorted(w.items())) for w in windows), kind, *rest)
 
 
