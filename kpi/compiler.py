@@ -304,8 +304,8 @@ def _owned_stock(measure: Measure, window: Window, built: Built, scope: ScopeFil
     on (a month's at most; at an end no earlier than now, the few dated ahead). At an earlier end, it is the rows
     up to the next month's start M (none when T is one), then the owners' months from M on: for every owner, a
     range of the index on (measure, month, owner); for many owners (a region's 500 reps, the 200 reps a ranking
-    measures again after a sync page), the months up to this one as a list, one descent per owner, month and flow, and the
-    rows dated after it. Reading the deals open at T instead read some 570 per rep at 5M deals (a region's last
+    measures again after a sync page), the months up to this one as a list, one descent per owner, month and flow,
+    and the rows dated after it. Reading the deals open at T instead read some 570 per rep at 5M deals (a region's last
     week: 60 ms; the 200 reps a sync page changed, last month: 40 ms), which fewer than :data:`MANY_OWNERS` still
     do (None)."""
     pair = _held_flows(measure, window, built)

@@ -426,6 +426,7 @@ class Leaderboard:
         arrived: list[int] = []  # where in ``order`` the rows measured again are
         taken = 0
         arriving = sorted((placed(groups[i], texts[i]), named(id), i) for id, i in again.items())
+
         def place_of(p: int) -> tuple[int, Decimal | int]:
             return placed(old._groups[p], old._scores[p])
 
