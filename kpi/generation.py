@@ -90,7 +90,7 @@ def current(bind: Engine | Connection) -> Generation:
 def _read(engine: Engine) -> Row[Any] | None:
     """:data:`_READ` as its text, outside any transaction: a server reads the generation on every request, and the
     statement's compilation, a transaction begun and rolled back around it took 0.58 ms of CPU and 0.89 ms in all,
-    a sixth of a cached answer's Python; this way, 0.25 and 0.41 (bench/RESULTS.md)."""
+    a sixth of a cached answer's Python; this way, 0.26 and 0.42 (bench/RESULTS.md)."""
     dialect = engine.dialect
     sql = _SQL.get(dialect.name) or _SQL.setdefault(
         dialect.name, str(_READ.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
