@@ -17,7 +17,8 @@ Each owner's totals, ever, of a stock's flows (``rollup_owners``) answer every r
 pipeline at T when it entered before T and did not leave before T, so an owner's pipeline now is what ever entered
 less what ever left, less the rows whose instants lie at or after T (those dated ahead: few); at any earlier T (a
 past week's end) for many owners, less the rows up to the next month's start and the owner's months of the flows
-from then on, which ``rollups`` holds too (kpi/compiler.py). A sync keeps the totals and those months by difference, as it keeps the days.
+from then on, which ``rollups`` holds too (kpi/compiler.py). A sync keeps the totals and those months by
+difference, as it keeps the days.
 
 ``rollup_measures`` says which measures the rollups hold and for which time zone's months; the compiler reads a
 measure from them only when both match, so a database upgraded without a rebuild, a changed kpis.yaml or a new
