@@ -360,21 +360,21 @@ def _stocks_owned(
                     literal_column("0"),
                 )
                 pieces.append(select(*from_then).where(*(w for w in since if w is not None)))
-            instant = model.columns[str(flow.time)]
-            for lo, hi in owned.rows:
+        for lo, hi in owned.rows:
+            # one read of each arm's rows for both flows: what entered then is taken away, what left then added back
+            values, counts = [], []
+            for flow, sign in zip(owned.flows, (1, -1), strict=True):
+                instant = model.columns[str(flow.time)]
                 inside = (
                     instant >= window.at(lo) if hi is None else and_(instant >= window.at(lo), instant < window.at(hi))
                 )
                 when = and_(filters(model, flow), inside)
-                share = (
-                    model.key,
-                    literal(k),
-                    -sign * measured(model, flow, when),
-                    -sign * contributions(model, flow, when),
-                )
-                for arm in model.later[state](window.at(lo), None if hi is None else window.at(hi)):
-                    read = (w for w in (model.where, arm, scope_clause(model, scope)) if w is not None)
-                    pieces.append(select(*share).select_from(model.source).where(*read).group_by(model.key))
+                values.append(func.coalesce(-sign * measured(model, flow, when), literal_column("0")))
+                counts.append(-sign * contributions(model, flow, when))
+            share = (model.key, literal(k), values[0] + values[1], counts[0] + counts[1])
+            for arm in model.later[state](window.at(lo), None if hi is None else window.at(hi)):
+                read = (w for w in (model.where, arm, scope_clause(model, scope)) if w is not None)
+                pieces.append(select(*share).select_from(model.source).where(*read).group_by(model.key))
     source = union_all(*pieces).subquery("stocks")
     aggregates: dict[int, ColumnElement] = {}
     for k, (model, measure, owned, _) in parts.items():

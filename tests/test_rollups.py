@@ -372,6 +372,7 @@ def test_every_reps_pipeline_to_date_is_what_entered_less_what_left_less_the_dea
     # Alice entered 3,800 and left 2,300; of it, 500 entered and 300 left after today
     assert found == {alice.id: Decimal("1300.00"), bob.id: Decimal("700.00")}
     assert "FROM rollup_owners" in str(statement)
+    assert str(statement).count("FROM deals") == 2  # each range of the deals read once, for what entered and left
     # the deals read are those created, won or lost from the end of July 10th on, not the open ones (and the
     # instant long ago that a deal with no creation time entered at)
     assert {v for v in statement.compile().params.values() if isinstance(v, dt.datetime)} == {
