@@ -246,13 +246,15 @@ class AnswerCache:
         if found is None:
             with self.store.computing(name):
                 found = self._found(name)
-                brought = self._brought_up(key, since) if found is None and since is not None else None
-                if brought is not None:  # cheap: it does not wait for the gate
-                    return self._stored(key, name, brought, since)
-                with gate or nullcontext():
-                    found = self._found(name) if gate is not None else found
-                    if found is None:
-                        return self._stored(key, name, compute(), since)
+                if found is None and since is not None:
+                    brought = self._brought_up(key, since)
+                    if brought is not None:  # cheap: it does not wait for the gate
+                        return self._stored(key, name, brought, since)
+                if found is None:
+                    with gate or nullcontext():
+                        found = self._found(name) if gate is not None else None  # stored while this waited?
+                        if found is None:
+                            return self._stored(key, name, compute(), since)
         self.hits += 1
         return found
 

@@ -309,17 +309,14 @@ def _owned_stock(measure: Measure, window: Window, built: Built, scope: ScopeFil
     week: 60 ms; the 200 reps a sync page changed, last month: 40 ms), which fewer than :data:`MANY_OWNERS` still
     do (None)."""
     pair = _held_flows(measure, window, built)
-    if pair is None:
-        return None
-    if window.end >= window.now:
-        return Owned(pair, rows=((window.end, None),))
-    if not many_owners(scope):
+    past = window.end < window.now
+    if pair is None or (past and not many_owners(scope)):
         return None
     tz = window.period.calendar.tz
     day = local_date(window.end, tz, False)
     month = day if day.day == 1 and utc_midnight(day, tz) == window.end else next_month(day.replace(day=1))
     ahead = next_month(local_date(window.now, tz, False).replace(day=1))
-    if month >= ahead:
+    if not past or month >= ahead:
         return Owned(pair, rows=((window.end, None),))
     edge = ((window.end, utc_midnight(month, tz)),) if month != day else ()
     if scope.rep_ids is None:

@@ -21,12 +21,13 @@ generation in a cache that outlives them (Redis).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, delete, select, update
+from sqlalchemy import Connection, Dialect, Engine, Row, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kpi import bulk
@@ -78,7 +79,6 @@ _ROW_OF = DataGeneration
 _READ = select(
     _ROW_OF.epoch, _ROW_OF.number, _ROW_OF.directory_number, _ROW_OF.unknown_number, _ROW_OF.targets_number
 ).where(_ROW_OF.id == ROW)
-_SQL: dict[str, str] = {}  # _READ as each dialect's text
 
 
 def current(bind: Engine | Connection) -> Generation:
@@ -91,12 +91,14 @@ def _read(engine: Engine) -> Row[Any] | None:
     """:data:`_READ` as its text, outside any transaction: a server reads the generation on every request, and the
     statement's compilation, a transaction begun and rolled back around it took 0.58 ms of CPU and 0.89 ms in all,
     a sixth of a cached answer's Python; this way, 0.26 and 0.42 (bench/RESULTS.md)."""
-    dialect = engine.dialect
-    sql = _SQL.get(dialect.name) or _SQL.setdefault(
-        dialect.name, str(_READ.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return connection.exec_driver_sql(sql).first()
+        return connection.exec_driver_sql(_text(engine.dialect)).first()
+
+
+@functools.cache
+def _text(dialect: Dialect) -> str:
+    """:data:`_READ` in ``dialect``'s SQL, its one value written in."""
+    return str(_READ.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 def advance(connection: Connection, *, directory: bool = False, owners: Owners | None = None) -> None:

@@ -12,8 +12,6 @@ import ast
 import dataclasses
 import datetime as dt
 import functools
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -47,7 +45,7 @@ from kpi.results import Measured, Result
 from kpi.schema import Target
 from kpi.semantic import SUPPLIED_BY, Window, supplied
 from kpi.sqlfuncs import days_between
-from kpi.statements import SCOPE_OWN_TEAMS, SCOPE_REP, Statements, parameters, shape
+from kpi.statements import SCOPE_OWN_TEAMS, SCOPE_REP, Kept, parameters, shape
 from kpi.types import Kpi, Scope, WindowName
 
 #: The targets table as a Core table: statements over ORM attributes go through the ORM's compile step, which
@@ -91,14 +89,13 @@ class Metrics:
         self.ramp_threshold = ramp_threshold
         self.prorate = prorate
         self.adds_up = adds_up or (lambda _key: True)
-        self.statements = Statements()
+        self.statements = Kept()
         #: What the rollups hold (read again by :meth:`kpi.service.Kpibot.reload_directory` when the data changes).
         self.rollups = rollups.Held(self.engine)
         #: What the targets read now are as new as (kpi.generation.Generation.of_targets): the organisation's summed
-        #: target rows are kept until it moves (:meth:`_kept_targets`). None: read every time.
+        #: target rows are kept until it moves (:meth:`_kept_as`). None: read every time.
         self.targets_version: Callable[[], Hashable] | None = None
-        self._org_targets: OrderedDict[Hashable, list[Any]] = OrderedDict()
-        self._org_targets_lock = threading.Lock()
+        self._org_targets = Kept(KEPT_TARGETS)
 
     def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[WindowName, Window]:
         now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
@@ -250,21 +247,11 @@ class Metrics:
         return self.targets_version(), tuple(sorted(keys)), tuple((p.start, p.full_end) for p in periods)
 
     def _kept_targets(self, key: Hashable | None) -> list[Any] | None:
-        if key is None:
-            return None
-        with self._org_targets_lock:
-            found = self._org_targets.get(key)
-            if found is not None:
-                self._org_targets.move_to_end(key)
-            return found
+        return None if key is None else self._org_targets.find(key)
 
     def _keep_targets(self, key: Hashable | None, rows: list[Any]) -> None:
-        if key is None:
-            return
-        with self._org_targets_lock:
-            self._org_targets[key] = rows
-            while len(self._org_targets) > KEPT_TARGETS:
-                self._org_targets.popitem(last=False)
+        if key is not None:
+            self._org_targets.keep(key, rows)
 
     def _targets(self, rows: Iterable[Any], period: Period) -> Targets:
         return Targets(rows, (period.start, period.full_end), self.prorate, self.adds_up)

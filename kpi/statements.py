@@ -29,8 +29,9 @@ SIZE = 128
 SCOPE_REP, SCOPE_OWN_TEAMS = "scope_rep", "scope_own_teams"
 
 
-class Statements:
-    """The statements built so far, the least recently used forgotten beyond :data:`SIZE`."""
+class Kept:
+    """Values kept by key in a process, the least recently used forgotten beyond ``size``: statements by their shape
+    (:data:`SIZE`), and the organisation's target rows until the targets change (kpi/metrics.py). Thread-safe."""
 
     def __init__(self, size: int = SIZE) -> None:
         self.size = size
@@ -40,18 +41,27 @@ class Statements:
     def __len__(self) -> int:
         return len(self._kept)
 
-    def get(self, shape: Hashable, build: Callable[[], S]) -> S:
-        """The statement of ``shape``, built by ``build()`` the first time."""
+    def find(self, key: Hashable) -> Any | None:
+        """The value kept under ``key``, if any."""
         with self._lock:
-            found = self._kept.get(shape)
+            found = self._kept.get(key)
             if found is not None:
-                self._kept.move_to_end(shape)
-                return found
-        built = build()
+                self._kept.move_to_end(key)
+            return found
+
+    def keep(self, key: Hashable, value: Any) -> None:
         with self._lock:
-            self._kept[shape] = built
+            self._kept[key] = value
             if len(self._kept) > self.size:
                 self._kept.popitem(last=False)
+
+    def get(self, key: Hashable, build: Callable[[], S]) -> S:
+        """The value of ``key`` (a statement's shape), built by ``build()`` the first time."""
+        found = self.find(key)
+        if found is not None:
+            return found
+        built = build()
+        self.keep(key, built)
         return built
 
 
