@@ -47,8 +47,10 @@ from kpi.schema import RollupDay, RollupOwner, SyncRun, SyncState
 
 __all__ = ["Connector", "Counts", "Page", "Reject", "SyncBusy", "SyncReport", "run_sync"]
 
-#: Records written to a table in one sync from which its PostgreSQL statistics are refreshed.
+#: Records written to a table in one sync from which its PostgreSQL statistics are refreshed, when they are also
+#: this share of its rows (autovacuum's own default): the first import into a table, not a day's edits of a large one.
 ANALYZE_AFTER = 1000
+ANALYZE_SHARE = 0.1
 
 
 class SyncBusy(RuntimeError):
@@ -175,12 +177,18 @@ def _unprepared(connection: Connection) -> Iterator[None]:
 def _refresh_statistics(connection: Connection, report: SyncReport) -> None:
     """On PostgreSQL, ``ANALYZE`` the tables a sync changed a lot, so that the first KPI queries after an
     import are planned with statistics that know its rows (autovacuum catches up only later, if enabled).
+    A tenth of the rows the statistics last counted is a lot (a table never analysed counts -1): 10,000 changed
+    deals of 5,000,000 move no estimate, and analysing them took 0.4 s of the sync.
     """
     if connection.dialect.name != "postgresql":
         return
+    counted = text("SELECT reltuples FROM pg_class WHERE oid = CAST(:table AS regclass)")
     for name, counts in report.counts.items():
-        if counts.written >= ANALYZE_AFTER:
-            connection.execute(text(f"ANALYZE {canonical.spec(name).table.name}"))
+        table = canonical.spec(name).table.name
+        if counts.written < ANALYZE_AFTER:
+            continue
+        if counts.written >= ANALYZE_SHARE * connection.execute(counted, {"table": table}).scalar_one():
+            connection.execute(text(f"ANALYZE {table}"))
 
 
 def _vacuum_rollups(engine: Engine, report: SyncReport) -> None:

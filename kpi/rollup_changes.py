@@ -27,7 +27,6 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
-    func,
     insert,
     select,
     true,
@@ -49,9 +48,6 @@ from kpi.types import Measure
 #: Past this many owners changed in one month, the month is refreshed whole: one range read of the month
 #: rather than a list of owners longer than the month's rows are worth.
 WHOLE_MONTH_OWNERS = 200
-
-#: What stands for "no owner" where owners are matched as equals: no rep or team id is 0 (ids count from 1).
-NO_OWNER = 0
 
 #: (measure digest, local day, owner or (owner, month)) -> what a sync's rows add to the organisation's day
 #: (schema.RollupDay), to an owner's totals (schema.RollupOwner) or to an owner's month of a flow: value, rows
@@ -184,19 +180,15 @@ def _add(deltas: Deltas, measures: Mapping[str, Measure], at: Any, row: RowMappi
 
 def _add_owners(connection: Connection, deltas: Deltas) -> None:
     """Add what a sync's rows changed to each owner's totals (:func:`_merge`), then drop those nothing counts in
-    any more. Owners are matched with NULL read as :data:`NO_OWNER`: the rows of no owner have a NULL owner, which
-    no upsert's key matches, and ``IS NOT DISTINCT FROM`` is no equality a hash join reads (PostgreSQL compared
-    every pair)."""
+    any more. The owners' totals are matched by equal owners, through the index on (measure, owner), and the totals
+    of the rows of no owner apart, by a NULL owner: matching both at once (NULL read as 0 on each side) read and
+    sorted the whole table for every page (200 of a 1,000-deal page's ms at 5M deals, sorted on disk)."""
     added = [(key, owner, Decimal(value), count) for (key, owner), (value, count) in deltas.items() if value or count]
     columns = {"measure": String(), "owner_id": Integer(), "value": Numeric(), "rows": Integer()}
     o = RollupOwner.__table__
-    _merge(
-        connection,
-        o,
-        columns,
-        added,
-        lambda d: func.coalesce(o.c.owner_id, NO_OWNER) == func.coalesce(d.c.owner_id, NO_OWNER),
-    )
+    owned, unowned = [row for row in added if row[1] is not None], [row for row in added if row[1] is None]
+    _merge(connection, o, columns, owned, lambda d: o.c.owner_id == d.c.owner_id)
+    _merge(connection, o, columns, unowned, lambda d: o.c.owner_id.is_(None))
     connection.execute(delete(o).where(o.c.rows <= 0))
 
 

@@ -146,7 +146,6 @@ class Deal(FromCrm, Base):
         Index("ix_deals_owner_created", "owner_id", "created_at"),
         Index("ix_deals_created", "created_at"),
         Index("ix_deals_account", "account_id"),
-        Index("ix_deals_updated", "crm", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

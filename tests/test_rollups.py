@@ -27,7 +27,7 @@ from kpi.generation import Generation
 from kpi.grammar.periods import parse_period
 from kpi.measures import digest, flows, rolls_up
 from kpi.periods import Calendar, Period
-from kpi.schema import Rep, Rollup, RollupDay
+from kpi.schema import Rep, Rollup, RollupDay, RollupOwner
 from kpi.service import Kpibot
 from kpi.types import Kpi, Scope
 from tests.test_sync_runner import sync_records
@@ -235,6 +235,39 @@ def test_a_sync_that_changes_amount_close_month_owner_and_deletes_a_deal_leaves_
         dt.date(2017, 5, 20): (Decimal("600"), 1),
         dt.date(2017, 5, 31): (Decimal("2000"), 1),
         dt.date(2017, 6, 15): (Decimal("500"), 1),
+    }
+
+
+def test_a_sync_keeps_each_owners_totals_of_the_pipelines_flows_the_deals_of_no_owner_apart(engine, ny_config):
+    def open_deal(crm_id: str, owner: str | None, amount: int) -> dict:
+        return {**deal(crm_id, owner, amount, "2017-09-01 12:00"), "status": "open", "stage": "Proposal"}
+
+    reps = [{"crm_id": "alice", "name": "Alice Adams", "role": "rep", "email": "alice@example.com"}]
+    sync_records(engine, NOW, reps=reps, deals=[open_deal("d1", "alice", 1000), open_deal("d2", None, 700)])
+    bot = built_bot(engine, ny_config)
+    (pipeline,) = bot.catalog["pipeline"].measures.values()
+    entered, left = (digest(flow) for flow in flows(pipeline))
+
+    sync_records(
+        engine,
+        NOW,
+        deals=[
+            open_deal("d1", "alice", 1200),  # a new amount
+            open_deal("d2", None, 900),  # a new amount, still no one's
+            deal("d3", None, 300, "2017-05-10 12:00"),  # won, no one's: it entered and left
+            open_deal("d4", None, 50),
+        ],
+    )
+    o = RollupOwner.__table__
+    with engine.connect() as connection:
+        query = select(o.c.measure, Rep.crm_id, o.c.value, o.c.rows).outerjoin(Rep, Rep.id == o.c.owner_id)
+        rows = connection.execute(query.where(o.c.measure.in_([entered, left])))
+        totals = {(measure, owner): (Decimal(value), count) for measure, owner, value, count in rows}
+
+    assert totals == {
+        (entered, "alice"): (Decimal("1200"), 1),
+        (entered, None): (Decimal("1250"), 3),
+        (left, None): (Decimal("300"), 1),
     }
 
 

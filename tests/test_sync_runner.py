@@ -293,6 +293,25 @@ def test_a_sync_that_wrote_rows_then_vacuums_the_organisations_days_and_the_owne
     assert statements.count("VACUUM rollup_days, rollup_owners") == 1
 
 
+def test_a_sync_analyses_a_table_on_postgresql_when_it_wrote_a_tenth_of_its_rows(engine, monkeypatch):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("ANALYZE is PostgreSQL's; SQLite plans without statistics")
+    monkeypatch.setattr("crm.sync.ANALYZE_AFTER", 2)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def analysed_after(crm_ids: list[str], name: str = "") -> int:
+        """How many times the sync of these reps (named ``name``, or by their id) analysed the table."""
+        statements.clear()
+        sync_records(engine, NOW, reps=[{"crm_id": id, "name": name or id, "role": "rep"} for id in crm_ids])
+        return statements.count("ANALYZE reps")
+
+    assert analysed_after([f"r{i:02}" for i in range(40)]) == 1  # into an empty table: it counts 40 rows now
+    assert analysed_after(["r01", "r02", "r03"], "Renamed") == 0  # under a tenth of 40
+    assert analysed_after(["r04", "r05", "r06", "r07"], "Renamed") == 1  # a tenth
+    assert analysed_after(["r08"], "Renamed") == 0  # fewer than ANALYZE_AFTER
+
+
 def test_records_changed_in_columns_of_every_kind_are_stored_as_the_crm_now_has_them(engine):
     def account(**changes) -> dict:  # a fresh record each time: the runner edits what it is given
         return {"crm_id": "A1", "name": "Acme", "segment": "SMB", "attributes": {"tier": 1}} | changes
