@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Dialect, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kpi import sqlfuncs
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 
 DEFAULT_URL = "sqlite:///kpibot.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: A PostgreSQL connection handed back this many seconds ago or less is handed out again without a ping (HikariCP's
+#: "alive bypass window"): pinging at every checkout cost a busy server a round trip per statement, two of an
+#: answer's four, while a connection idle longer, which a restarted server may have closed, is still pinged first.
+ALIVE_WITHOUT_PING = 1.0
 
 
 def normalise_url(url: str) -> str:
@@ -69,13 +74,32 @@ def new_engine(url: str) -> Engine:
     # copy lives, not as PostgreSQL's default (4, a spinning disk): at that price the planner read every one of 5M
     # deals for an organisation's pipeline (690 ms) rather than its 260,000 open ones through the status index
     # (200 ms).
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=16,  # a server process's request threads (bot/front.py); overflow ones were opened and closed again
         max_overflow=8,
         connect_args={"prepare_threshold": None, "options": "-c jit=off -c random_page_cost=1.1"},
     )
+    event.listen(engine, "checkin", _handed_back)
+    event.listen(engine, "checkout", functools.partial(_alive, engine.dialect))
+    return engine
+
+
+def _handed_back(_dbapi_connection, record) -> None:
+    if record is not None:
+        record.info["handed_back"] = time.monotonic()
+
+
+def _alive(dialect: Dialect, dbapi_connection, record, _proxy) -> None:
+    """A connection idle longer than :data:`ALIVE_WITHOUT_PING` (or never used) answers the dialect's ping before it
+    is handed out; one that does not is replaced by a new one (SQLAlchemy's pessimistic disconnect handling)."""
+    handed_back = record.info.get("handed_back")
+    if handed_back is not None and time.monotonic() - handed_back <= ALIVE_WITHOUT_PING:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as error:  # the server closed it: the pool opens another and checks it out instead
+        raise DisconnectionError(str(error)) from error
 
 
 class DatabaseProblem(Exception):

@@ -96,6 +96,10 @@ class Metrics:
         #: target rows are kept until it moves (:meth:`_kept_as`). None: read every time.
         self.targets_version: Callable[[], Hashable] | None = None
         self._org_targets = Kept(KEPT_TARGETS)
+        #: What the data read now is as new as (kpi.generation.Generation.key): which kinds of records the CRM never
+        #: supplied is kept until it moves (:meth:`absent`). None: read every time.
+        self.data_version: Callable[[], Hashable] | None = None
+        self._absent = Kept(len(SUPPLIED_BY) * 4)
 
     def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[WindowName, Window]:
         now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
@@ -121,17 +125,24 @@ class Metrics:
     def absent(self, kpi: Kpi, row: Row | None = None) -> list[str]:
         """The records the KPI counts ("activities") when the CRM never supplied any of them: then it has no
         value rather than 0. Read from ``row`` (an answer's totals carry the checks) or by a query of their
-        own (a leaderboard's rows may be none at all). A KPI over several kinds of records has a value when
-        any of them was supplied (lead age: leads or deals)."""
+        own (a leaderboard's rows may be none at all), kept until the data changes (:attr:`data_version`): each
+        leaderboard asked it again, a round trip of some 2 ms of an organisation ranking brought up to date. A KPI over
+        several kinds of records has a value when any of them was supplied (lead age: leads or deals)."""
         checks = _supplied(kpi)
         if not checks:
             return []
+        kept_as = None if row is not None or self.data_version is None else (self.data_version(), tuple(checks))
+        found = None if kept_as is None else self._absent.find(kept_as)
+        if found is not None:
+            return list(found)
         if row is None:
             with self.engine.connect() as connection:
                 row = connection.execute(select(*checks.values())).one()
-        if any(row._mapping[check.name] for check in checks.values()):
-            return []
-        return [SUPPLIED_BY[model][1] for model in checks]
+        supplied = any(row._mapping[check.name] for check in checks.values())
+        absent = [] if supplied else [SUPPLIED_BY[model][1] for model in checks]
+        if kept_as is not None:
+            self._absent.keep(kept_as, tuple(absent))
+        return absent
 
     def totals_by_owner(
         self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date

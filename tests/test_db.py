@@ -9,6 +9,7 @@ from sqlalchemy import Column, and_, text
 from sqlalchemy.sql.visitors import iterate
 
 from kpi.catalog import load_catalog
+from kpi.db import new_engine
 from kpi.measures import definition as definition_of
 from kpi.measures import sample_window, spec_reads
 from kpi.semantic import activities_model, deals_model
@@ -70,3 +71,28 @@ def test_the_status_index_holds_every_column_each_case_of_every_reps_open_pipeli
 
     assert reads == {"deleted_at", "status", "created_at"} | ({"close_date"} if case else set())
     assert reads | {"owner_id", "amount"} <= _held(engine)["ix_deals_status_close"]
+
+
+def test_a_postgresql_connection_handed_back_within_a_second_is_handed_out_without_a_ping(engine, monkeypatch):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the pool's pings are PostgreSQL's")
+    pool = new_engine(engine.url.render_as_string(hide_password=False))
+    pings = []
+    ping = pool.dialect.do_ping
+    monkeypatch.setattr(pool.dialect, "do_ping", lambda connection: pings.append(1) or ping(connection))
+
+    def backend() -> int:
+        with pool.connect() as connection:
+            return connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    first = backend()  # a new connection: pinged
+    again = backend()  # handed back just now: not pinged
+    with engine.connect() as other:  # the server closes it, as a restart would
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    monkeypatch.setattr("kpi.db.ALIVE_WITHOUT_PING", 0.0)
+    replaced = backend()  # idle past the window: pinged, found closed, replaced by a new connection
+    pool.dispose()
+
+    assert again == first
+    assert replaced != first
+    assert len(pings) == 3  # the first connection twice (the second time it failed), then its replacement

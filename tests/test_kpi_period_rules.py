@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 
 from kpi.service import Kpibot
 
@@ -106,6 +107,28 @@ def test_a_kpi_over_records_never_synced_has_no_value_until_one_is(engine, world
     assert (never["value"], never["reason"]) == (None, "no activities have been synced from this CRM")
     assert {row.result.reason for row in board.rows} == {"no activities have been synced from this CRM"}
     assert (synced["value"], synced["reason"]) == (0, None)
+
+
+def test_whether_a_kpis_records_were_ever_synced_is_read_once_until_the_data_changes(engine, world, config, alice):
+    world.deal(alice, 3000, "won", closed="2017-02-10")
+    world.commit()
+    bot = Kpibot(engine, config)
+    admin = bot.person("admin@example.com")
+    checks: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: checks.append(args[2]) if "EXISTS" in args[2] else None)
+
+    before = [bot.ask(f"leaderboard calls {period}", admin, MAY_15) for period in ("2017-Q1", "2017-Q2")]
+    read_before = len(checks)
+    world.activity(alice, "email", "2017-02-01 10:00")  # an activity, though not a call: calls are now 0
+    world.commit()
+    after = bot.ask("leaderboard calls 2017-Q1", admin, MAY_15)
+
+    assert [{row.result.reason for row in board.rows} for board in before] == [
+        {"no activities have been synced from this CRM"}
+    ] * 2
+    assert read_before == 1
+    assert [(row.result.value, row.result.reason) for row in after.rows] == [(0, None)]
+    assert len(checks) == 2
 
 
 def test_json_values_keep_full_precision(engine, world, config, alice):
