@@ -258,8 +258,19 @@ def test_a_ranking_by_a_kpi_that_is_one_total_gives_each_member_theirs_and_zero_
     assert list(ranked.reason) == [None] * 7
 
 
-#: What a member's value is drawn from: ties, equal values written two ways, none at all.
-VALUES = (None, Decimal(0), Decimal(1), Decimal(3), Decimal("2.50"), Decimal("2.5"), Decimal("7.125"))
+#: What a member's value is drawn from: ties, equal values written two ways, values that differ beyond a float's
+#: precision (a ranking compares Decimals), none at all.
+VALUES = (
+    None,
+    Decimal(0),
+    Decimal(1),
+    Decimal(3),
+    Decimal("2.50"),
+    Decimal("2.5"),
+    Decimal("2.50000000000000000001"),
+    Decimal("2.49999999999999999999"),
+    Decimal("7.125"),
+)
 #: And the cases a share is measured on: too few (win rate ranks fewer than its min_sample after the others).
 SAMPLES = (None, Decimal(1), Decimal(5), Decimal(40))
 
