@@ -442,6 +442,26 @@ def test_the_next_org_leaderboard_after_a_sync_measures_only_the_owners_it_chang
     assert (bot.cache.kept, bot.cache.misses) == (1, 2)
 
 
+def test_the_owners_a_sync_changed_are_read_once_for_every_org_leaderboard_brought_up_to_date(bot):
+    boards = ("leaderboard org revenue 2017-Q2", "leaderboard org deals-won 2017-Q2")
+    for text in boards:
+        bot.ask(text, bot.person("admin@example.com"), AS_OF)
+    read: list[str] = []
+    listener = lambda *args: read.append(args[2]) if "changed_owners" in args[2] else None  # noqa: E731
+    event.listen(bot.engine, "before_cursor_execute", listener)
+
+    sync(bot.engine, deals=[deal("d3", "erin", 5000)])
+    replies = [bot.ask(text, bot.person("admin@example.com"), AS_OF) for text in boards]
+
+    event.remove(bot.engine, "before_cursor_execute", listener)
+    assert [[(row.rank, row.name) for row in reply.rows] for reply in replies] == [
+        [(1, "Erin Evans"), (2, "Bob Brown"), (3, "Alice Adams")],
+        [(1, "Alice Adams"), (1, "Bob Brown"), (1, "Erin Evans")],
+    ]
+    assert bot.cache.kept == 2
+    assert len([sql for sql in read if sql.lstrip().startswith("SELECT")]) == 1
+
+
 def test_a_deal_moved_to_another_owner_ranks_both_again_and_the_one_left_with_none_last(bot):
     board(bot)
 
