@@ -94,7 +94,6 @@ class KeptRankings:
         paced = [self.pacing.pace(measured.result(i)) for i in range(len(measured))] if paces else None
         return board.respliced(measured, name_of, paced)
 
-
     def _changed_owners(self, since: Generation, now: Generation) -> dict[str, set[int]] | None:
         """:func:`kpi.generation.changed_owners`, read once per process for every ranking brought up to date across
         the same changes (after a sync page, each of the organisation's rankings asked: 1.5-2.5 ms each)."""
