@@ -80,9 +80,20 @@ def new_engine(url: str) -> Engine:
         max_overflow=8,
         connect_args={"prepare_threshold": None, "options": "-c jit=off -c random_page_cost=1.1"},
     )
+    event.listen(engine, "connect", _binary_arrays)
     event.listen(engine, "checkin", _handed_back)
     event.listen(engine, "checkout", functools.partial(_alive, engine.dialect))
     return engine
+
+
+def _binary_arrays(dbapi_connection, _record) -> None:
+    """Lists (a scope's owners, a sync page's rows as one array per column) are sent to PostgreSQL in its binary
+    array format: psycopg's text format quotes and escapes each element in Python, a regular expression each (a
+    sync of 10,000 deals sent 1.3M elements that way: most of a second of its Python; text and dates go 3-4 times
+    faster in binary)."""
+    from psycopg.types.array import ListBinaryDumper
+
+    dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
 
 
 def _handed_back(_dbapi_connection, record) -> None:

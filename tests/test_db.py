@@ -96,3 +96,19 @@ def test_a_postgresql_connection_handed_back_within_a_second_is_handed_out_witho
     assert again == first
     assert replaced != first
     assert len(pings) == 3  # the first connection twice (the second time it failed), then its replacement
+
+
+def test_a_list_goes_to_postgresql_as_a_binary_array_and_comes_back_as_it_was(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("arrays are PostgreSQL's")
+    from psycopg import pq
+    from psycopg.adapt import PyFormat
+
+    texts = ["plain", 'quo"te', "com,ma", "{brace}", "back\\slash", "", None, "NULL", "ünï"]
+
+    with engine.connect() as connection:
+        dumper = connection.connection.driver_connection.adapters.get_dumper(list, PyFormat.AUTO)
+        back = connection.execute(text("SELECT unnest(CAST(:texts AS varchar[]))"), {"texts": texts}).scalars().all()
+
+    assert dumper.format == pq.Format.BINARY
+    assert back == texts
