@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +33,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -123,13 +122,12 @@ class Changes:
         # owner's totals and (owned rows only) months.
         for name, measures in affected.items():
             flows = name not in table.c
-            for row in self.connection.execute(totals_by(measures, watched.tz, where, "owner day")).mappings():
-                owner, day = row["owner_id"], row["day"]
-                _add(self.deltas, measures, day, row, sign)
+            for owner, day, *totals in self.connection.execute(totals_by(measures, watched.tz, where, "owner day")):
+                _add(self.deltas, measures, day, totals, sign)
                 if flows:
-                    _add(self.owned, measures, owner, row, sign)
+                    _add(self.owned, measures, owner, totals, sign)
                 if flows and owner is not None:
-                    _add(self.owned_months, measures, (owner, day.replace(day=1)), row, sign)
+                    _add(self.owned_months, measures, (owner, day.replace(day=1)), totals, sign)
 
     def _note(self, watched: _Watched, table: Table, monthly: list[str], value: Callable[[str], Any]) -> None:
         owner = value("owner")
@@ -170,12 +168,13 @@ class Changes:
         self._watched = None
 
 
-def _add(deltas: Deltas, measures: Mapping[str, Measure], at: Any, row: RowMapping, sign: int) -> None:
-    """Note what a row of :func:`totals_by` adds to each measure's ``deltas`` at ``at``, or takes away."""
-    for i, key in enumerate(measures):
-        if row[f"n{i}"]:
-            value, rows = deltas.get((key, at), (0, 0))
-            deltas[key, at] = (value + sign * row[f"v{i}"], rows + sign * row[f"n{i}"])
+def _add(deltas: Deltas, measures: Mapping[str, Measure], at: Any, totals: Sequence[Any], sign: int) -> None:
+    """Note what a row of :func:`totals_by` adds to each measure's ``deltas`` at ``at``, or takes away: its
+    ``totals`` are each measure's total and rows in turn (read by position: 120,000 rows of a 10,000-deal sync)."""
+    for key, value, count in zip(measures, totals[::2], totals[1::2], strict=True):
+        if count:
+            before, rows = deltas.get((key, at), (0, 0))
+            deltas[key, at] = (before + sign * value, rows + sign * count)
 
 
 def _add_owners(connection: Connection, deltas: Deltas) -> None:
