@@ -17,7 +17,7 @@ from sqlalchemy import Engine, MetaData, Table, create_engine, event, inspect, s
 from sqlalchemy.exc import IntegrityError
 
 from kpi.db import _sqlite_pragmas, alembic_config
-from kpi.schema import Base
+from kpi.schema import Base, Deal
 from tests.conftest import BACKENDS, postgres_database
 
 T0 = dt.datetime(2017, 6, 5, 8, 0)
@@ -175,3 +175,16 @@ def test_the_organisations_days_start_empty_so_the_rollups_held_before_them_are_
 
     with blank.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM rollup_measures")).scalar_one() == 0
+
+
+def test_the_migrated_deals_have_the_indexes_the_schema_declares_and_none_on_their_modification_time(blank):
+    def indexes() -> set[str]:
+        return {index["name"] for index in inspect(blank).get_indexes("deals")}
+
+    migrate(blank, "head")
+    now = indexes()
+    migrate(blank, "0016")
+    before = indexes()
+
+    assert now == {index.name for index in Deal.__table__.indexes}
+    assert before - now == {"ix_deals_updated"}  # 0017 dropped it: no statement reads it, every changed deal wrote it
