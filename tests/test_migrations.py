@@ -178,8 +178,8 @@ def test_the_organisations_days_start_empty_so_the_rollups_held_before_them_are_
 
 
 def test_the_migrated_deals_have_the_indexes_the_schema_declares_and_none_on_their_modification_time(blank):
-    def indexes() -> set[str]:
-        return {index["name"] for index in inspect(blank).get_indexes("deals")}
+    def indexes() -> set[str]:  # the unique constraint's own index aside (PostgreSQL lists it)
+        return {index["name"] for index in inspect(blank).get_indexes("deals") if not index["unique"]}
 
     migrate(blank, "head")
     now = indexes()
