@@ -97,12 +97,12 @@ class KeptRankings:
     def _changed_owners(self, since: Generation, now: Generation) -> dict[str, set[int]] | None:
         """:func:`kpi.generation.changed_owners`, read once per process for every ranking brought up to date across
         the same changes (after a sync page, each of the organisation's rankings asked: 1.5-2.5 ms each)."""
-        found = self._changed.find((since, now))
-        if found is None:
+
+        def read() -> tuple[dict[str, set[int]] | None]:  # a tuple: None is kept too
             with self.metrics.engine.connect() as connection:
-                found = (generation.changed_owners(connection, since, now),)  # a tuple: None is kept too
-            self._changed.keep((since, now), found)
-        return found[0]
+                return (generation.changed_owners(connection, since, now),)
+
+        return self._changed.get((since, now), read)[0]
 
 
 def _reps(members: Mapping[int, Scope]) -> Scope:

@@ -39,6 +39,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from kpi import formula, rollups
 from kpi.compiler import SCOPE_REPS, compile_query, owners
+from kpi.generation import Generation
 from kpi.period_targets import REPS_SUMMED, ZERO, Prorate, Targets, decimal_of
 from kpi.periods import Period, utc_midnight
 from kpi.results import Measured, Result
@@ -67,6 +68,8 @@ TARGET_COLUMNS = (
 
 #: The organisation's target rows kept per process (:meth:`Metrics._kept_as`): a few rows for each KPI and period.
 KEPT_TARGETS = 512
+#: Which records the CRM never supplied, kept per generation and set of models a KPI reads (:meth:`Metrics.absent`).
+KEPT_ABSENT = 16
 
 
 class Metrics:
@@ -92,14 +95,12 @@ class Metrics:
         self.statements = Kept()
         #: What the rollups hold (read again by :meth:`kpi.service.Kpibot.reload_directory` when the data changes).
         self.rollups = rollups.Held(self.engine)
-        #: What the targets read now are as new as (kpi.generation.Generation.of_targets): the organisation's summed
-        #: target rows are kept until it moves (:meth:`_kept_as`). None: read every time.
-        self.targets_version: Callable[[], Hashable] | None = None
+        #: The data generation a question reads (kpi/cache.py): the organisation's summed target rows are kept until
+        #: its targets' number moves (:meth:`_kept_as`), and which records the CRM never supplied until any change
+        #: does (:meth:`absent`). None: both are read every time.
+        self.generation: Callable[[], Generation] | None = None
         self._org_targets = Kept(KEPT_TARGETS)
-        #: What the data read now is as new as (kpi.generation.Generation.key): which kinds of records the CRM never
-        #: supplied is kept until it moves (:meth:`absent`). None: read every time.
-        self.data_version: Callable[[], Hashable] | None = None
-        self._absent = Kept(len(SUPPLIED_BY) * 4)
+        self._absent = Kept(KEPT_ABSENT)
 
     def windows(self, kpi: Kpi, period: Period, as_of: dt.date) -> dict[WindowName, Window]:
         now = utc_midnight(as_of + dt.timedelta(days=1), period.calendar.tz)
@@ -125,24 +126,24 @@ class Metrics:
     def absent(self, kpi: Kpi, row: Row | None = None) -> list[str]:
         """The records the KPI counts ("activities") when the CRM never supplied any of them: then it has no
         value rather than 0. Read from ``row`` (an answer's totals carry the checks) or by a query of their
-        own (a leaderboard's rows may be none at all), kept until the data changes (:attr:`data_version`): each
+        own (a leaderboard's rows may be none at all), kept until the data changes (:attr:`generation`): each
         leaderboard asked it again, a round trip of some 2 ms of an organisation ranking brought up to date. A KPI over
         several kinds of records has a value when any of them was supplied (lead age: leads or deals)."""
         checks = _supplied(kpi)
         if not checks:
             return []
-        kept_as = None if row is not None or self.data_version is None else (self.data_version(), tuple(checks))
-        found = None if kept_as is None else self._absent.find(kept_as)
-        if found is not None:
-            return list(found)
-        if row is None:
-            with self.engine.connect() as connection:
-                row = connection.execute(select(*checks.values())).one()
-        supplied = any(row._mapping[check.name] for check in checks.values())
-        absent = [] if supplied else [SUPPLIED_BY[model][1] for model in checks]
-        if kept_as is not None:
-            self._absent.keep(kept_as, tuple(absent))
-        return absent
+
+        def read() -> tuple[str, ...]:
+            found = row
+            if found is None:
+                with self.engine.connect() as connection:
+                    found = connection.execute(select(*checks.values())).one()
+            supplied = any(found._mapping[check.name] for check in checks.values())
+            return () if supplied else tuple(SUPPLIED_BY[model][1] for model in checks)
+
+        if row is not None or self.generation is None:
+            return list(read())
+        return list(self._absent.get((self.generation().key, tuple(checks)), read))
 
     def totals_by_owner(
         self, kpi: Kpi, periods: Sequence[Period], scope: Scope, as_of: dt.date
@@ -253,9 +254,9 @@ class Metrics:
         or None when they are not kept: a team's or a rep's are a few index reads, the organisation's its own and
         every rep's summed (40-150 ms of a company scorecard's SQL at 10,000 reps, most of it)."""
         everyone = scope.type == "org" and scope.filter.rep_ids is None and scope.filter.team_ids is None
-        if self.targets_version is None or not everyone or not keys:
+        if self.generation is None or not everyone or not keys:
             return None
-        return self.targets_version(), tuple(sorted(keys)), tuple((p.start, p.full_end) for p in periods)
+        return self.generation().of_targets, tuple(sorted(keys)), tuple((p.start, p.full_end) for p in periods)
 
     def _kept_targets(self, key: Hashable | None) -> list[Any] | None:
         return None if key is None else self._org_targets.find(key)

@@ -88,8 +88,7 @@ class Kpibot:
         #: What was measured, until the data changes (kpi/cache.py); access is checked before it, every time.
         store = store_from_env() if store == "env" else store
         self.cache = AnswerCache(self.engine, self.catalog, store, fingerprint(self.config_dir))
-        self.metrics.targets_version = lambda: self.cache.generation().of_targets
-        self.metrics.data_version = lambda: self.cache.generation().key
+        self.metrics.generation = self.cache.generation
         #: Organisation-wide rankings computed at once (``KPIBOT_ORG_RANKINGS``, 1 by default): a 10,000-rep one is
         #: 200-800 ms of a core, and sixteen at once held both cores and every server thread while a rep's 10-ms
         #: answer waited behind them. They wait for a slot instead, and every other question goes on.
