@@ -311,6 +311,21 @@ def _same(group: int, score: str | None, its_group: int, other: str | None) -> b
     return score == other or (score is not None and other is not None and Decimal(score) == Decimal(other))
 
 
+def _key(score: Decimal | None, best_first: bool) -> Decimal:
+    """A score as rows are placed by it within their group, least first (those without one are all equal). Negated
+    exactly: a Decimal's unary minus rounds to the context's 28 digits, and a value may have more."""
+    if score is None:
+        return Decimal(0)
+    return score.copy_negate() if best_first else score
+
+
+def _keyed(scores: Sequence[str | None], best_first: bool) -> Callable[[int], Decimal]:
+    """The key of a scored row's score kept as text (:func:`_key`), by its position."""
+    if best_first:
+        return lambda p: Decimal(scores[p]).copy_negate()  # type: ignore[arg-type]  # a scored row has a score
+    return lambda p: Decimal(scores[p])  # type: ignore[arg-type]
+
+
 def _unpickled(
     kpi: Kpi,
     period: Period,
@@ -401,9 +416,9 @@ class Leaderboard:
         """This whole ranking with the members of ``measured`` measured again (their data changed; ``paces`` theirs;
         ``name_of`` a member's id): each taken out and put back where :meth:`rank`'s rules place it, the others kept
         in their slots. The same as ranking every member again (tests/test_rankings.py), at the cost of those
-        measured again: the rows kept are moved as whole sequences, share a place when they shared one before, and
-        a score is made a Decimal only to compare it. None when what the CRM never supplied has changed (every
-        row's reason would), or when the slots left behind would outnumber the rows: then it is ranked afresh."""
+        measured again: the rows kept are moved as whole sequences and share a place when they shared one before.
+        None when what the CRM never supplied has changed (every row's reason would), or when the slots left behind
+        would outnumber the rows: then it is ranked afresh."""
         old, kpi, n = self.rows, self.kpi, len(self.rows)
         if measured.absent != self.absent or (len(old._chunks) + 2) * CHUNK + len(measured) > 2 * n + 4 * CHUNK:
             return None
@@ -412,30 +427,29 @@ class Leaderboard:
         scores, fair, groups = _placing(measured, paces, self.of_target)
         texts = [None if score is None else str(score) for score in scores]
 
-        def placed(group: int, score: str | None) -> tuple[int, Decimal | int]:
-            """Where a score goes among the others, names aside: a Decimal is made only here, to compare one."""
-            return group, 0 if score is None else -Decimal(score) if best_first else Decimal(score)
-
         def named(id: int) -> tuple[str, int]:
             return name_of(id).lower(), id
 
         again = {id: i for i, id in enumerate(measured.ids)}
         kept = list(itertools.compress(range(n), map(operator.not_, map(again.__contains__, old._ids))))
+        # The rows kept, by group: each group's rows follow the one before's in rank order, so each is a span of
+        # ``kept`` (positions in rank order, ascending), bisected by score (:func:`_key`) and then by name.
+        ends = [bisect.bisect_left(kept, bisect.bisect_left(old._groups, group)) for group in (UNFAIR, UNSCORED)]
+        spans = {FAIR: (0, ends[0]), UNFAIR: (ends[0], ends[1]), UNSCORED: (ends[1], len(kept))}
+        keys = _keyed(old._scores, best_first)
         # The final order as positions in the rows before, extended by those measured again (n + i): C-speed gathers
         order: list[int] = []
         arrived: list[int] = []  # where in ``order`` the rows measured again are
         taken = 0
-        arriving = sorted((placed(groups[i], texts[i]), named(id), i) for id, i in again.items())
-
-        def place_of(p: int) -> tuple[int, Decimal | int]:
-            return placed(old._groups[p], old._scores[p])
-
-        for place, name, i in arriving:
-            # by group and score first; among the rows of an equal score (hundreds share a count), by name
-            at = bisect.bisect_left(kept, place, lo=taken, key=place_of)
-            if at < len(kept) and place_of(kept[at]) == place:
-                tie = bisect.bisect_right(kept, place, lo=at, key=place_of)
-                at = bisect.bisect_left(kept, name, lo=at, hi=tie, key=lambda p: named(old._ids[p]))
+        arriving = sorted((groups[i], _key(scores[i], best_first), named(id), i) for id, i in again.items())
+        for group, key, name, i in arriving:
+            # by score first; among the rows of an equal score (hundreds share a count), and without one, by name
+            lo, hi = spans[group]
+            lo = max(lo, taken)
+            if group != UNSCORED:  # those without a score are all equal
+                lo = bisect.bisect_left(kept, key, lo, hi, key=keys)
+                hi = bisect.bisect_right(kept, key, lo, hi, key=keys) if lo < hi and keys(kept[lo]) == key else lo
+            at = bisect.bisect_left(kept, name, lo, hi, key=lambda p: named(old._ids[p]))
             order += kept[taken:at]
             arrived.append(len(order))
             order.append(n + i)

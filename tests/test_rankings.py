@@ -259,7 +259,7 @@ def test_a_ranking_by_a_kpi_that_is_one_total_gives_each_member_theirs_and_zero_
 
 
 #: What a member's value is drawn from: ties, equal values written two ways, values that differ beyond a float's
-#: precision (a ranking compares Decimals), none at all.
+#: precision (a ranking compares Decimals) and beyond 28 digits (a Decimal's arithmetic rounds there), none at all.
 VALUES = (
     None,
     Decimal(0),
@@ -269,6 +269,7 @@ VALUES = (
     Decimal("2.5"),
     Decimal("2.50000000000000000001"),
     Decimal("2.49999999999999999999"),
+    Decimal("2.500000000000000000000000000001"),
     Decimal("7.125"),
 )
 #: And the cases a share is measured on: too few (win rate ranks fewer than its min_sample after the others).
