@@ -133,7 +133,9 @@ class Deal(FromCrm, Base):
     __tablename__ = "deals"
     __table_args__ = (
         UniqueConstraint("crm", "crm_id"),
-        Index("ix_deals_owner_close", "owner_id", "close_date"),
+        # An owner's deals of a status by close date (migration 0018): a statement by owner and close date names
+        # the status too.
+        Index("ix_deals_owner_status_close", "owner_id", "status", "close_date"),
         # Every close-date KPI filters the status; the columns its KPIs aggregate are in the index (PostgreSQL's
         # INCLUDE), so that a period's edge days read no table page (migration 0011), and so is the creation time,
         # so that every rep's open pipeline reads none either (migration 0012).
