@@ -76,7 +76,15 @@ class Store(Protocol):
 
     def get(self, key: str) -> Any | None: ...
 
+    def get_many(self, keys: list[str]) -> list[Any | None]:
+        """Each key's entry, or None, read at once (one round trip to Redis)."""
+        ...
+
     def put(self, key: str, value: Any, pickled: bytes) -> None: ...
+
+    def put_many(self, entries: list[tuple[str, Any, bytes]]) -> None:
+        """:meth:`put` of each ``(key, value, pickled)``, at once (one round trip to Redis)."""
+        ...
 
     def computing(self, key: str) -> AbstractContextManager[Any]:
         """Held while this process computes the value of ``key``: another process about to compute it waits
@@ -111,6 +119,13 @@ class LocalStore:
             self._entries.move_to_end(key)
             return entry[0]
 
+    def get_many(self, keys: list[str]) -> list[Any | None]:
+        return [self.get(key) for key in keys]
+
+    def put_many(self, entries: list[tuple[str, Any, bytes]]) -> None:
+        for entry in entries:
+            self.put(*entry)
+
     def put(self, key: str, value: Any, pickled: bytes) -> None:
         size = len(pickled) * IN_MEMORY
         if size > self.budget:  # larger than the whole store: not worth every other entry
@@ -140,9 +155,23 @@ class RedisStore:
             return None
         return value if isinstance(value, bytes) else None
 
-    def put(self, key: str, value: Any, pickled: bytes) -> None:
+    def get_many(self, keys: list[str]) -> list[Any | None]:
         try:
-            self.client.set(key, pickled, ex=self.ttl)
+            values = self.client.mget(keys)
+        except redis.RedisError as error:
+            log.warning("answer cache: Redis did not answer, measuring instead: %s", error)
+            return [None] * len(keys)
+        return [value if isinstance(value, bytes) else None for value in values]
+
+    def put(self, key: str, value: Any, pickled: bytes) -> None:
+        self.put_many([(key, value, pickled)])
+
+    def put_many(self, entries: list[tuple[str, Any, bytes]]) -> None:
+        try:
+            with self.client.pipeline(transaction=False) as pipeline:
+                for key, _, pickled in entries:
+                    pipeline.set(key, pickled, ex=self.ttl)
+                pipeline.execute()
         except redis.RedisError as error:
             log.warning("answer cache: Redis did not store an answer: %s", error)
 
@@ -245,9 +274,11 @@ class AnswerCache:
         found = self._found(name)
         if found is None:
             with self.store.computing(name):
-                found = self._found(name)
+                # read again (stored while this waited?) and, with ``since``, the generation last stored: one read
+                names = [name, self._latest(key)] if since is not None else [name]
+                found, *latest = self._found_many(names)
                 if found is None and since is not None:
-                    brought = self._brought_up(key, since)
+                    brought = self._brought_up(key, latest[0], since)
                     if brought is not None:  # cheap: it does not wait for the gate
                         return self._stored(key, name, brought, since)
                 if found is None:
@@ -260,17 +291,19 @@ class AnswerCache:
 
     def _stored(self, key: tuple[Any, ...], name: str, value: T, since: Since[T] | None) -> T:
         """``value`` stored as ``key``'s (``name``) while the key is held, so that those waiting find it; with
-        ``since``, as the latest of the key too."""
+        ``since``, as the latest of the key too (one write: under load each round trip to Redis waits its turn for
+        the interpreter again, a few ms)."""
         assert self.store is not None
         self.misses += 1
-        self.store.put(name, value, self._dumps(value))
+        entries: list[tuple[str, Any, bytes]] = [(name, value, self._dumps(value))]
         if since is not None:
-            self.store.put(self._latest(key), self.generation(), self._dumps(self.generation()))
+            entries.append((self._latest(key), self.generation(), self._dumps(self.generation())))
+        self.store.put_many(entries)
         return value
 
-    def _brought_up(self, key: tuple[Any, ...], since: Since[T]) -> T | None:
-        """The value of ``key`` last stored, for an older generation, brought up to date by ``since``, if it can be."""
-        latest = self._found(self._latest(key))
+    def _brought_up(self, key: tuple[Any, ...], latest: Any, since: Since[T]) -> T | None:
+        """The value of ``key`` stored for ``latest`` (the generation it was last stored for), brought up to date by
+        ``since``, if that is an older one and it can be."""
         if not isinstance(latest, Generation) or latest == self.generation():
             return None
         before = self._found(self.key(key, latest))
@@ -288,7 +321,14 @@ class AnswerCache:
 
     def _found(self, name: str) -> Any | None:
         assert self.store is not None
-        found = self.store.get(name)
+        return self._read(self.store.get(name))
+
+    def _found_many(self, names: list[str]) -> list[Any | None]:
+        assert self.store is not None
+        return [self._read(found) for found in self.store.get_many(names)]
+
+    def _read(self, found: Any | None) -> Any | None:
+        """A store's entry as the value it holds: a pickle loaded, anything else as it is."""
         if isinstance(found, bytes):
             try:
                 return self._loads(found)

@@ -442,6 +442,29 @@ def test_the_next_org_leaderboard_after_a_sync_measures_only_the_owners_it_chang
     assert (bot.cache.kept, bot.cache.misses) == (1, 2)
 
 
+def test_an_org_leaderboard_brought_up_to_date_in_redis_takes_six_round_trips(world, us_config):
+    if "redis" not in STORES:
+        pytest.skip("no Redis server answers at " + REDIS_URL)
+    store = RedisStore(REDIS_URL, ttl=dt.timedelta(minutes=1))
+    bot = Kpibot(world, us_config, store)
+    board(bot)
+    sync(bot.engine, deals=[deal("d3", "erin", 5000)])
+    pool, trips = store.client.connection_pool, []
+    checkout = pool.get_connection
+
+    def counted(*args, **kwargs):  # each command, or pipeline of them, takes a connection from the pool
+        trips.append(args)
+        return checkout(*args, **kwargs)
+
+    pool.get_connection = counted
+
+    assert board(bot) == [(1, "Erin Evans", 5000), (2, "Bob Brown", 3000), (3, "Alice Adams", 1000)]
+
+    # the answer looked for; held; looked for again with the generation last stored; that generation's ranking
+    # read; the new one and its generation stored at once; released
+    assert (len(trips), bot.cache.kept) == (6, 1)
+
+
 def test_the_owners_a_sync_changed_are_read_once_for_every_org_leaderboard_brought_up_to_date(bot):
     boards = ("leaderboard org revenue 2017-Q2", "leaderboard org deals-won 2017-Q2")
     for text in boards:
