@@ -164,7 +164,7 @@ class Rows(Sequence[Row]):
             column(measured.ids),
             places,
             None,
-            [None if scores[i] is None else str(scores[i]) for i in order],
+            _shared([None if scores[i] is None else str(scores[i]) for i in order]),
             bytes(column(groups)),
             list(_chunked(columns)),
         )
@@ -268,6 +268,13 @@ class Rows(Sequence[Row]):
         return any(
             self._chunk(slot // CHUNK).pace[slot % CHUNK] is not None for slot in map(self._slot, range(len(self)))
         )
+
+
+def _shared(texts: list[str | None]) -> list[str | None]:
+    """Equal texts as one object, which a pickle writes once and refers to after: 10,000 win rates are some 900
+    values of 28 digits, 270 of a ranking's 800 KB in Redis as separate strings and 65 as shared ones."""
+    one = dict(zip(texts, texts, strict=True))
+    return list(map(one.__getitem__, texts))
 
 
 def _chunked(columns: Sequence[Sequence[Any]]) -> list[Slots]:

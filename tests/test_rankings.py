@@ -322,3 +322,17 @@ TABLES_READ = [
 @pytest.mark.parametrize("key, paces, tables", TABLES_READ)
 def test_a_ranking_is_kept_across_a_change_only_when_each_row_counts_for_its_owner_alone(bot, key, paces, tables):
     assert tables_read(bot.catalog[key], paces) == (None if tables is None else frozenset(tables))
+
+
+def test_equal_scores_are_kept_as_one_text_which_a_pickle_writes_once(bot):
+    kpi, period = bot.catalog["win-rate"], parse_period("2017-Q2", bot.calendar, AS_OF)
+    ids = list(range(1, 1001))
+    rates = [Decimal(2) / Decimal(3) for _ in ids]  # each a Decimal of its own, as measured
+    measured = Measured(kpi, period, ids, rates, rates, [Decimal(60)] * 1000, [None] * 1000, [None] * 1000)
+
+    board = Leaderboard.rank(measured, [f"Rep {i}" for i in ids], access.org_scope(), "USD")
+
+    scores = board.rows._scores
+    assert set(scores) == {"0.6666666666666666666666666667"}
+    assert len({id(score) for score in scores}) == 1
+    assert len(pickle.dumps(scores, pickle.HIGHEST_PROTOCOL)) < 3_000  # 1,000 separate texts: 33,015 bytes
