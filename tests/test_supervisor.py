@@ -112,19 +112,24 @@ def test_the_supervisor_gives_a_busy_worker_30_seconds_to_answer_its_ping_before
     assert (HEALTHCHECK_SECONDS, config.timeout_worker_healthcheck) == (30, 30)
 
 
-def test_a_server_process_puts_what_it_loaded_at_start_out_of_the_collectors_sight(tmp_path, monkeypatch):
+def test_a_server_process_puts_what_it_loaded_at_start_out_of_the_collectors_sight_and_collects_young_less_often(
+    tmp_path, monkeypatch
+):
     gc.unfreeze()
+    thresholds = gc.get_threshold()
 
     with FakeSlack() as slack:
         for name, value in serve_env(tmp_path, SLACK_BOT_TOKEN=slack.token, SLACK_API_URL=slack.url).items():
             monkeypatch.setenv(name, value)
         try:
             asgi_app()
-            frozen = gc.get_freeze_count()
+            frozen, collecting = gc.get_freeze_count(), gc.get_threshold()
         finally:
             gc.unfreeze()
+            gc.set_threshold(*thresholds)
 
     assert frozen > 10_000  # the code and the app it built: a full collection during a question skips them
+    assert collecting == (50_000, *thresholds[1:])  # the questions in flight die young, not in the oldest generation
 
 
 def test_a_server_process_does_not_load_alembic_for_a_database_serve_migrated_before_starting_it(tmp_path):
