@@ -29,6 +29,7 @@ from typing import Any, Literal, NamedTuple, overload
 from kpi.formats import formatted, period_json, raw
 from kpi.pacing import Pace
 from kpi.periods import Period
+from kpi.placing import FAIR, UNFAIR, UNSCORED, gatherer, key_of, keyed, placing, same_place
 from kpi.results import Measured, Result
 from kpi.types import Kpi, Scope
 
@@ -64,10 +65,6 @@ Paced = tuple[Decimal, Decimal | None, Decimal | None, Decimal | None, str]
 
 #: Rows per pickled chunk of a ranking (see :class:`Rows`).
 CHUNK = 64
-
-#: Where a row is ranked among the others (see :meth:`Leaderboard.rank`): among the fair rows, after them on too
-#: few cases, or last without a score.
-FAIR, UNFAIR, UNSCORED = 0, 1, 2
 
 
 class Slots(NamedTuple):
@@ -287,52 +284,6 @@ def _paced(pace: Pace | None) -> Paced | None:
     return None if pace is None else (pace.target, pace.attainment, pace.expected, pace.projection, pace.status)
 
 
-def _placing(
-    measured: Measured, paces: Sequence[Pace | None], of_target: bool
-) -> tuple[Sequence[Any], list[bool], list[int]]:
-    """Each entry's score (its value, or its attainment ``of_target``), whether it is ranked fairly (a share on
-    at least the KPI's ``min_sample`` cases), and its group: fair, unfair or without a score."""
-    kpi = measured.kpi
-    # each group sorts by score: Decimals, compared in C (None only in the last group, which is not sorted)
-    scores: Sequence[Any] = [None if p is None else p.attainment for p in paces] if of_target else measured.value
-    if kpi.has_sample:
-        floor, values = kpi.min_sample, measured.value
-        fair = [n is None or v is None or n >= floor for v, n in zip(values, measured.denominator, strict=True)]
-    else:
-        fair = [True] * len(measured)
-    groups = [UNSCORED if s is None else FAIR if f else UNFAIR for s, f in zip(scores, fair, strict=True)]
-    return scores, fair, groups
-
-
-def _gatherer(order: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    """Picks the items at ``order`` from a sequence, as a tuple (C's itemgetter, which returns one item bare)."""
-    if len(order) < 2:
-        return lambda items: tuple(items[i] for i in order)
-    return operator.itemgetter(*order)
-
-
-def _same(group: int, score: str | None, its_group: int, other: str | None) -> bool:
-    """Whether two rows' scores (as text) are equal in one group: they share a place."""
-    if group != its_group:
-        return False
-    return score == other or (score is not None and other is not None and Decimal(score) == Decimal(other))
-
-
-def _key(score: Decimal | None, best_first: bool) -> Decimal:
-    """A score as rows are placed by it within their group, least first (those without one are all equal). Negated
-    exactly: a Decimal's unary minus rounds to the context's 28 digits, and a value may have more."""
-    if score is None:
-        return Decimal(0)
-    return score.copy_negate() if best_first else score
-
-
-def _keyed(scores: Sequence[str | None], best_first: bool) -> Callable[[int], Decimal]:
-    """The key of a scored row's score kept as text (:func:`_key`), by its position."""
-    if best_first:
-        return lambda p: Decimal(scores[p]).copy_negate()  # type: ignore[arg-type]  # a scored row has a score
-    return lambda p: Decimal(scores[p])  # type: ignore[arg-type]
-
-
 def _unpickled(
     kpi: Kpi,
     period: Period,
@@ -392,7 +343,7 @@ class Leaderboard:
         kpi = measured.kpi
         best_first = (of_target or kpi.higher_is_better) != bottom
         paces = paces if paces is not None else [None] * len(measured)
-        scores, fair, grouped = _placing(measured, paces, of_target)
+        scores, fair, grouped = placing(measured, paces, of_target)
         named = [i for _, _, i in sorted(zip(map(str.lower, names), measured.ids, range(len(measured)), strict=True))]
         groups = tuple([i for i in named if grouped[i] == group] for group in (FAIR, UNFAIR, UNSCORED))
         order: list[int] = []
@@ -431,7 +382,7 @@ class Leaderboard:
             return None
         best_first = (self.of_target or kpi.higher_is_better) != self.bottom
         paces = paces if paces is not None else [None] * len(measured)
-        scores, fair, groups = _placing(measured, paces, self.of_target)
+        scores, fair, groups = placing(measured, paces, self.of_target)
         texts = [None if score is None else str(score) for score in scores]
 
         def named(id: int) -> tuple[str, int]:
@@ -440,15 +391,15 @@ class Leaderboard:
         again = {id: i for i, id in enumerate(measured.ids)}
         kept = list(itertools.compress(range(n), map(operator.not_, map(again.__contains__, old._ids))))
         # The rows kept, by group: each group's rows follow the one before's in rank order, so each is a span of
-        # ``kept`` (positions in rank order, ascending), bisected by score (:func:`_key`) and then by name.
+        # ``kept`` (positions in rank order, ascending), bisected by score (:func:`~kpi.placing.key_of`), then name.
         ends = [bisect.bisect_left(kept, bisect.bisect_left(old._groups, group)) for group in (UNFAIR, UNSCORED)]
         spans = {FAIR: (0, ends[0]), UNFAIR: (ends[0], ends[1]), UNSCORED: (ends[1], len(kept))}
-        keys = _keyed(old._scores, best_first)
+        keys = keyed(old._scores, best_first)
         # The final order as positions in the rows before, extended by those measured again (n + i): C-speed gathers
         order: list[int] = []
         arrived: list[int] = []  # where in ``order`` the rows measured again are
         taken = 0
-        arriving = sorted((groups[i], _key(scores[i], best_first), named(id), i) for id, i in again.items())
+        arriving = sorted((groups[i], key_of(scores[i], best_first), named(id), i) for id, i in again.items())
         for group, key, name, i in arriving:
             # by score first; among the rows of an equal score (hundreds share a count), and without one, by name
             lo, hi = spans[group]
@@ -462,7 +413,7 @@ class Leaderboard:
             order.append(n + i)
             taken = at
         order += kept[taken:]
-        gather = _gatherer(order)
+        gather = gatherer(order)
         ids = gather((*old._ids, *measured.ids))
         free = len(old._chunks) * CHUNK  # the rows measured again go in new slots, after every chunk
         slots = gather((*(old._slots or range(n)), *range(free, free + len(measured))))
@@ -474,7 +425,7 @@ class Leaderboard:
         tied = [False, *map(operator.eq, before[:-1], before[1:])]
         for k in arrived:
             for j in (k, k + 1) if k + 1 < n else (k,):
-                tied[j] = j > 0 and _same(grouping[j - 1], scored[j - 1], grouping[j], scored[j])
+                tied[j] = j > 0 and same_place(grouping[j - 1], scored[j - 1], grouping[j], scored[j])
         # each row not tied to the one before starts a place (tied[0] is False), which the tied rows after it share
         starts = list(itertools.compress(range(1, n + 1), map(operator.not_, tied)))
         runs = map(operator.sub, [*starts[1:], n + 1], starts)
