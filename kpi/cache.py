@@ -148,12 +148,7 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         """The entry, or None: Redis out of reach is a miss (logged), not a failed question."""
-        try:
-            value = self.client.get(key)
-        except redis.RedisError as error:
-            log.warning("answer cache: Redis did not answer, measuring instead: %s", error)
-            return None
-        return value if isinstance(value, bytes) else None
+        return self.get_many([key])[0]
 
     def get_many(self, keys: list[str]) -> list[Any | None]:
         try:

@@ -60,6 +60,4 @@ def key_of(score: Decimal | None, best_first: bool) -> Decimal:
 
 def keyed(scores: Sequence[str | None], best_first: bool) -> Callable[[int], Decimal]:
     """The key (:func:`key_of`) of a scored row's score kept as text, by its position."""
-    if best_first:
-        return lambda p: Decimal(scores[p]).copy_negate()  # type: ignore[arg-type]  # a scored row has a score
-    return lambda p: Decimal(scores[p])  # type: ignore[arg-type]
+    return lambda p: key_of(Decimal(scores[p]), best_first)  # type: ignore[arg-type]  # a scored row has a score
